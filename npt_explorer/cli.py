@@ -1,0 +1,274 @@
+"""`npt-explorer`: the TUI, and the headless verbs replay / decode / encode / scenarios."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .engine import FORMAT_NAMES, MappingFlags, PagingError
+from .engine.config import ARCHES
+from .engine.formats import Encoding, PagingFormat, get_format
+from .scenario.commands import CommandError, parse_number
+
+VERBS = ("replay", "decode", "encode", "scenarios")
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+
+
+def _format_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", required=True, choices=FORMAT_NAMES, metavar="FMT",
+                   help=f"one of: {', '.join(FORMAT_NAMES)}")
+    p.add_argument("--features", default="", help="comma-separated machine features "
+                   "(e.g. ept-ad,mbec / hafdbs,xnx / svadu,svpbmt)")
+    p.add_argument("--levels", type=int, help="ept: 4 or 5")
+    p.add_argument("--ipa-bits", type=int, help="aarch64-s2: 39, 40, 44 or 48")
+    p.add_argument("--va-bits", type=int, help="aarch64-s1: 39 or 48")
+    p.add_argument("--stage", type=int, help="sv39/sv48: 1 (guest) or 2 (the seed's G-stage)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _make_format(a: argparse.Namespace) -> PagingFormat:
+    opts = {k: v for k, v in (("levels", a.levels), ("ipa_bits", a.ipa_bits),
+                              ("va_bits", a.va_bits), ("stage", a.stage)) if v is not None}
+    features = [f for f in a.features.split(",") if f]
+    try:
+        return get_format(a.format, features=features, **opts)
+    except TypeError:
+        raise UsageError(f"{a.format} takes none of {', '.join(opts)}") from None
+    except PagingError as err:
+        raise UsageError(err.message) from None
+
+
+def _number(text: str, what: str) -> int:
+    try:
+        return parse_number(text, what)
+    except CommandError as err:
+        raise UsageError(err.message) from None
+
+
+# ------------------------------------------------------------------------------- decode
+
+
+def decode_json(dec: Any) -> dict[str, Any]:
+    return {
+        "format": dec.format, "depth": dec.depth, "raw": f"{dec.raw:#x}", "kind": str(dec.kind),
+        "paddr": None if dec.paddr is None else f"{dec.paddr:#x}",
+        "fields": [{"name": fv.field.name, "bits": fv.field.bits, "value": fv.value,
+                    "meaning": fv.meaning} for fv in dec.fields],
+        "mapping_flags": None if dec.mapping_flags is None else dec.mapping_flags.names(),
+        "problems": list(dec.problems),
+    }
+
+
+def cmd_decode(a: argparse.Namespace) -> int:
+    fmt = _make_format(a)
+    raw = _number(a.raw, "RAW")
+    depth = fmt.leaf_depth if a.depth is None else a.depth
+    if not 0 <= depth < fmt.depth_count:
+        raise UsageError(f"--depth {depth} out of range for {fmt.name} (0..{fmt.leaf_depth})")
+    dec = fmt.decode(raw, depth)
+    if a.json:
+        print(json.dumps(decode_json(dec), indent=2))
+    else:
+        from .scenario.report import decoded_block
+
+        _console().print(decoded_block(dec))
+    return 0
+
+
+# ------------------------------------------------------------------------------- encode
+
+
+def _encode_row(fmt: PagingFormat, flags: MappingFlags, paddr: int, huge: bool,
+                encoding: Encoding) -> dict[str, Any]:
+    raw = fmt.new_page(paddr, flags, huge, encoding)
+    depth = fmt.depth_for_size(0x20_0000) if huge else fmt.leaf_depth
+    dec = fmt.decode(raw, depth if depth is not None else fmt.leaf_depth)
+    problems = list(dict.fromkeys(fmt.encoding_problems(flags, huge, encoding)
+                                  + list(dec.problems)))
+    return {"flags": flags.names(), "huge": huge, "raw": f"{raw:#x}",
+            "read_back": None if dec.mapping_flags is None else dec.mapping_flags.names(),
+            "problems": problems}
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
+    fmt = _make_format(a)
+    encoding = Encoding(a.encoding)
+    if a.table:
+        paddr = _number(a.paddr, "--paddr") if a.paddr else 0x4000_0000
+        rows = [_encode_row(fmt, MappingFlags(v), paddr, huge, encoding)
+                for v in range(64) for huge in (False, True)]
+        doc = {"format": fmt.name, "encoding": str(encoding), "paddr": f"{paddr:#x}",
+               "rows": rows}
+        if a.json:
+            print(json.dumps(doc, indent=2))
+        else:
+            _print_encode_table(doc)
+        return 0
+    if a.flags is None or a.paddr is None:
+        raise UsageError("encode needs --flags and --paddr (or --table)")
+    try:
+        flags = MappingFlags.parse(a.flags)
+    except PagingError as err:
+        raise UsageError(err.message) from None
+    paddr = _number(a.paddr, "--paddr")
+    row = _encode_row(fmt, flags, paddr, a.huge, encoding)
+    if a.json:
+        print(json.dumps({"format": fmt.name, "encoding": str(encoding), "flags": row["flags"],
+                          "huge": a.huge, "paddr": f"{paddr:#x}", "raw": row["raw"]}, indent=2))
+    else:
+        from .scenario.report import decoded_block
+
+        depth = fmt.depth_for_size(0x20_0000) if a.huge else fmt.leaf_depth
+        console = _console()
+        console.print(f"{fmt.name} {encoding} {flags.short()} → [bold]{row['raw']}[/bold]")
+        console.print(decoded_block(fmt.decode(int(row["raw"], 16), depth or fmt.leaf_depth)))
+    return 0
+
+
+def _print_encode_table(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{doc['format']} — {doc['encoding']} encoding of all MappingFlags "
+                  f"(paddr {doc['paddr']})")
+    for col in ("flags", "huge", "raw", "read back", "problems"):
+        table.add_column(col, overflow="fold")
+    for row in doc["rows"]:
+        flags = MappingFlags.parse(row["flags"]).short()
+        back = "PANIC" if row["read_back"] is None else MappingFlags.parse(row["read_back"]).short()
+        style = "yellow" if row["problems"] else ""
+        table.add_row(flags, "huge" if row["huge"] else "4K", row["raw"], back,
+                      "; ".join(row["problems"]), style=style)
+    _console().print(table)
+
+
+# ------------------------------------------------------------------------------- replay
+
+
+def cmd_replay(a: argparse.Namespace) -> int:
+    from .scenario import ScenarioError, load, run
+
+    docs, failed, invalid = [], False, False
+    err = _console(stderr=True)
+    out = _console()
+    for file in a.files:
+        try:
+            scenario = load(file)
+        except ScenarioError as e:
+            err.print(f"[red]error:[/red] {e}", highlight=False)
+            invalid = True
+            continue
+        replay = run(scenario)
+        failed |= not replay.passed
+        if a.json:
+            docs.append(replay.to_json())
+        else:
+            from .scenario.report import replay_block
+
+            out.print(replay_block(replay))
+        for r in replay.failures:
+            keys = ", ".join(m["key"] for m in r.mismatches)
+            err.print(f"{file}:{r.command.line}: step {r.index} ({r.command.op}): "
+                      f"expectation failed: {keys}", highlight=False)
+    if a.json:
+        print(json.dumps(docs[0] if len(a.files) == 1 and docs else docs, indent=1))
+    if invalid:
+        return 2
+    return 1 if a.check and failed else 0
+
+
+def cmd_scenarios(a: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .scenario import ScenarioError, load
+
+    table = Table(title=f"bundled scenarios ({SCENARIO_DIR})")
+    for col in ("file", "arch", "title", "summary"):
+        table.add_column(col, overflow="fold")
+    rows = []
+    for path in sorted(SCENARIO_DIR.glob("*.toml")):
+        try:
+            s = load(path)
+            rows.append({"file": path.name, "arch": s.arch, "title": s.title,
+                         "summary": s.summary, "tags": s.tags})
+        except ScenarioError as e:
+            rows.append({"file": path.name, "arch": "?", "title": f"(invalid: {e.message})",
+                         "summary": "", "tags": []})
+    if a.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    for row in rows:
+        table.add_row(row["file"], row["arch"], row["title"], row["summary"])
+    _console().print(table)
+    return 0
+
+
+# ------------------------------------------------------------------------------- main
+
+
+def _parser(verb: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"npt-explorer {verb}")
+    if verb == "replay":
+        p.add_argument("files", nargs="+", metavar="FILE")
+        p.add_argument("--json", action="store_true")
+        p.add_argument("--check", action="store_true",
+                       help="exit 1 when an expectation fails, 2 on an invalid file")
+    elif verb == "decode":
+        _format_args(p)
+        p.add_argument("--depth", type=int, help="0 = root; default: the 4 KiB leaf depth")
+        p.add_argument("raw", metavar="RAW")
+    elif verb == "encode":
+        _format_args(p)
+        p.add_argument("--flags", help="letters of rwxudc, or names like READ,WRITE")
+        p.add_argument("--paddr")
+        p.add_argument("--huge", action="store_true")
+        p.add_argument("--encoding", choices=("seed", "fixed"), default="fixed")
+        p.add_argument("--table", action="store_true",
+                       help="all 64 MappingFlags × {4 KiB, huge}")
+    elif verb == "scenarios":
+        p.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args and args[0] in VERBS:
+            verb = args.pop(0)
+            ns = _parser(verb).parse_args(args)
+            return {"replay": cmd_replay, "decode": cmd_decode, "encode": cmd_encode,
+                    "scenarios": cmd_scenarios}[verb](ns)
+        return _tui(args)
+    except UsageError as err:
+        print(f"npt-explorer: error: {err}", file=sys.stderr)
+        return 2
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if isinstance(exit_.code, int) else 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _tui(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="npt-explorer", description=(
+        "Explore nested paging. Verbs: replay, decode, encode, scenarios "
+        "(npt-explorer VERB --help)."))
+    p.add_argument("file", nargs="?", metavar="FILE.toml", help="start on this scenario")
+    p.add_argument("--arch", choices=tuple(ARCHES), default=None,
+                   help="start on the built-in demo of this architecture")
+    ns = p.parse_args(args)
+    from .tui.app import run_app
+
+    return run_app(file=ns.file, arch=ns.arch)

@@ -1,0 +1,337 @@
+"""axaddrspace's `AddrSpace`: stage-2 regions with Linear and Alloc backends (seed-crates.md §3).
+
+Differences from the seed (each in docs/seed-differences.md): every call is atomic (a failure
+rolls back entries, tables and frames); unmapping or protecting part of a huge Linear page splits
+it instead of panicking; `translate_and_get_limit` returns the bytes left in the area, not the
+area's size; a fault on a page that is already populated is reported unhandled instead of
+replacing (and leaking) its frame; `hpa > gpa` is fine (the seed's offset subtraction panics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+
+from .errors import PagingError
+from .flags import MappingFlags
+from .memory import PAGE_SIZE, FrameAllocator, PhysicalMemory
+from .page_table import PageTable
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """One mapped guest-physical region and its backend."""
+
+    start: int
+    size: int
+    flags: MappingFlags
+    backend: str  # "linear" | "alloc"
+    hpa: int | None = None  # linear: the host address of `start`
+    populate: bool = True  # alloc: frames now (True) or on first fault (False)
+    huge: bool = True  # linear: large pages where aligned
+    name: str = ""
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+    def contains(self, gpa: int) -> bool:
+        return self.start <= gpa < self.end
+
+    def cut(self, start: int, end: int) -> Area:
+        """The part of this area inside [start, end)."""
+        lo, hi = max(start, self.start), min(end, self.end)
+        hpa = None if self.hpa is None else self.hpa + (lo - self.start)
+        return replace(self, start=lo, size=hi - lo, hpa=hpa)
+
+
+@dataclass(frozen=True, slots=True)
+class NestedPageFaultInfo:
+    """The seed's fault report handed to `handle_page_fault`."""
+
+    access_flags: MappingFlags
+    fault_guest_paddr: int
+
+
+class AddrSpace:
+    """The guest-physical address space [base, base+size) over a stage-2 `PageTable`."""
+
+    def __init__(
+        self,
+        pt: PageTable,
+        base: int,
+        size: int,
+        memory: PhysicalMemory,
+        allocator: FrameAllocator,
+    ) -> None:
+        self.pt = pt
+        self.base = base
+        self.size = size
+        self.memory = memory
+        self.allocator = allocator
+        self.areas: list[Area] = []
+        self._data_frames: set[int] = set()
+        self._txn_new: list[int] | None = None
+        self._txn_dead: list[int] | None = None
+
+    # --------------------------------------------------------------- bookkeeping
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+    @property
+    def frames_in_use(self) -> int:
+        """Host frames held by the stage-2 tables and by Alloc backends."""
+        return self.pt.frames_in_use + len(self._data_frames)
+
+    def contains_range(self, start: int, size: int) -> bool:
+        return self.base <= start and start + size <= self.end
+
+    def area_at(self, gpa: int) -> Area | None:
+        for area in self.areas:
+            if area.contains(gpa):
+                return area
+        return None
+
+    @contextmanager
+    def _txn(self) -> Iterator[None]:
+        areas = list(self.areas)
+        self._txn_new, self._txn_dead = [], []
+        try:
+            with self.pt._atomic():
+                yield
+        except BaseException:
+            self.areas = areas
+            for frame in self._txn_new:
+                self._data_frames.discard(frame)
+                self.allocator.free(frame)
+            raise
+        else:
+            for frame in self._txn_dead:
+                self._data_frames.discard(frame)
+                self.allocator.free(frame)
+        finally:
+            self._txn_new = self._txn_dead = None
+
+    def _new_frame(self) -> int:
+        frame = self.allocator.alloc()
+        self._data_frames.add(frame)
+        assert self._txn_new is not None
+        self._txn_new.append(frame)
+        return frame
+
+    def _check(self, gpa: int, size: int, hpa: int | None = None) -> None:
+        """The seed's order: range first, then 4 KiB alignment."""
+        if size <= 0:
+            raise PagingError("InvalidRequest", f"region size {size:#x} must be positive")
+        if not self.contains_range(gpa, size):
+            raise PagingError(
+                "InvalidAddress",
+                f"[{gpa:#x}, {gpa + size:#x}) is outside the guest address space "
+                f"[{self.base:#x}, {self.end:#x})",
+            )
+        for what, value in (("gpa", gpa), ("size", size), ("hpa", hpa or 0)):
+            if value % PAGE_SIZE:
+                raise PagingError("NotAligned", f"{what} {value:#x} is not 4 KiB aligned")
+
+    def _check_free(self, gpa: int, size: int) -> None:
+        for area in self.areas:
+            if area.start < gpa + size and gpa < area.end:
+                raise PagingError(
+                    "AlreadyMapped",
+                    f"[{gpa:#x}, {gpa + size:#x}) overlaps region "
+                    f"{area.name or 'at'} [{area.start:#x}, {area.end:#x})",
+                )
+
+    # --------------------------------------------------------------- mapping
+
+    def map_linear(
+        self, gpa: int, hpa: int, size: int, flags: MappingFlags | str, *, huge: bool = True,
+        name: str = "",
+    ) -> Area:
+        """A fixed-offset region (huge pages where aligned unless `huge=False`)."""
+        flags = MappingFlags.parse(flags)
+        self._check(gpa, size, hpa)
+        self._check_free(gpa, size)
+        area = Area(gpa, size, flags, "linear", hpa=hpa, huge=huge, name=name)
+        with self._txn():
+            self.pt.map_region(gpa, hpa, size, flags, allow_huge=huge)
+            self.areas.append(area)
+        return area
+
+    def map_alloc(
+        self, gpa: int, size: int, flags: MappingFlags | str, populate: bool, *, name: str = ""
+    ) -> Area:
+        """Frames from the allocator, now (`populate`) or on the first fault."""
+        flags = MappingFlags.parse(flags)
+        self._check(gpa, size)
+        self._check_free(gpa, size)
+        area = Area(gpa, size, flags, "alloc", populate=populate, name=name)
+        with self._txn():
+            if populate:
+                for page in range(gpa, gpa + size, PAGE_SIZE):
+                    self.pt.map(page, self._new_frame(), PAGE_SIZE, flags)
+            else:  # the seed builds every table now, with empty-flag placeholder leaves
+                self.pt.map_region(gpa, lambda _va: 0, size, MappingFlags(0), allow_huge=False)
+            self.areas.append(area)
+        return area
+
+    def unmap(self, gpa: int, size: int) -> None:
+        """Unmap [gpa, gpa+size): areas inside go, areas across the edges shrink or split."""
+        self._check(gpa, size)
+        end = gpa + size
+        with self._txn():
+            kept: list[Area] = []
+            for area in self.areas:
+                if area.end <= gpa or end <= area.start:
+                    kept.append(area)
+                    continue
+                cut = area.cut(gpa, end)
+                self._backend_unmap(cut)
+                if area.start < cut.start:
+                    kept.append(area.cut(area.start, cut.start))
+                if cut.end < area.end:
+                    kept.append(area.cut(cut.end, area.end))
+            self.areas = sorted(kept, key=lambda a: a.start)
+
+    def protect(self, gpa: int, size: int, flags: MappingFlags | str) -> None:
+        """New flags for [gpa, gpa+size) (MemorySet::protect; the seed's AddrSpace lacks it)."""
+        flags = MappingFlags.parse(flags)
+        self._check(gpa, size)
+        end = gpa + size
+        with self._txn():
+            out: list[Area] = []
+            for area in self.areas:
+                if area.end <= gpa or end <= area.start:
+                    out.append(area)
+                    continue
+                cut = area.cut(gpa, end)
+                if cut.backend == "linear":
+                    self._split_huge_linear(cut)
+                self.pt.protect_region(cut.start, cut.size, flags)
+                out.append(replace(cut, flags=flags))
+                if area.start < cut.start:
+                    out.append(area.cut(area.start, cut.start))
+                if cut.end < area.end:
+                    out.append(area.cut(cut.end, area.end))
+            self.areas = sorted(out, key=lambda a: a.start)
+
+    def _backend_unmap(self, cut: Area) -> None:
+        if cut.backend == "linear":
+            self._split_huge_linear(cut)
+            self.pt.unmap_region(cut.start, cut.size)
+            return
+        for page in range(cut.start, cut.end, PAGE_SIZE):
+            try:
+                frame, _, _ = self.pt.unmap(page)
+            except PagingError as err:
+                if err.kind != "NotMapped":
+                    raise
+                self._clear_placeholder(page)
+                continue
+            if frame in self._data_frames:
+                assert self._txn_dead is not None
+                self._txn_dead.append(frame)
+
+    def _clear_placeholder(self, page: int) -> None:
+        """The seed's `unmap` clears a non-present leaf (a lazy placeholder) before NotMapped."""
+        try:
+            addr, _ = self.pt._get_entry(page)
+        except PagingError:
+            return
+        if self.pt.read(addr):
+            self.pt._write(addr, 0)
+
+    def _split_huge_linear(self, cut: Area) -> None:
+        """Re-map a huge page that `cut` covers only partly as smaller pages (the seed panics)."""
+        for edge in (cut.start, cut.end):
+            try:
+                addr, page = self.pt._get_entry(edge)
+            except PagingError:
+                continue
+            raw = self.pt.read(addr)
+            if page == PAGE_SIZE or edge % page == 0 or not self.pt.fmt.seed_present(raw):
+                continue
+            base = edge & ~(page - 1)
+            hpa, flags, _ = self.pt.unmap(base)
+            self.pt.map_region(base, hpa, edge - base, flags, allow_huge=True)
+            self.pt.map_region(edge, hpa + (edge - base), base + page - edge, flags,
+                               allow_huge=True)
+
+    def clear(self) -> None:
+        """Unmap every area (the seed's `clear`, also run by its Drop)."""
+        with self._txn():
+            for area in self.areas:
+                self._backend_unmap(area)
+            self.areas = []
+
+    def destroy(self) -> None:
+        """Return every frame: areas, then the tables."""
+        self.clear()
+        self.pt.destroy()
+
+    # --------------------------------------------------------------- translation
+
+    def translate(self, gpa: int) -> int | None:
+        """The seed's `translate`: byte-exact hPA, or None outside the range / unmapped."""
+        if not self.base <= gpa < self.end:
+            return None
+        try:
+            return self.pt.query(gpa)[0]
+        except PagingError:
+            return None
+
+    def translate_and_get_limit(self, gpa: int) -> tuple[int, int] | None:
+        """(hPA, bytes left in the area from `gpa`); the seed returns the whole area size."""
+        area = self.area_at(gpa)
+        hpa = self.translate(gpa)
+        if area is None or hpa is None:
+            return None
+        return hpa, area.end - gpa
+
+    def read(self, gpa: int, length: int) -> bytes:
+        """Guest memory across pages; an unbacked page raises NotMapped."""
+        out = bytearray()
+        for hpa, chunk in self._pieces(gpa, length):
+            out += self.memory.read_bytes(hpa, chunk)
+        return bytes(out)
+
+    def write(self, gpa: int, data: bytes) -> None:
+        pieces = list(self._pieces(gpa, len(data)))  # all pages checked before any write
+        offset = 0
+        for hpa, chunk in pieces:
+            self.memory.write_bytes(hpa, data[offset : offset + chunk])
+            offset += chunk
+
+    def _pieces(self, gpa: int, length: int) -> Iterator[tuple[int, int]]:
+        pieces = []
+        while length > 0:
+            hpa = self.translate(gpa)
+            if hpa is None:
+                raise PagingError("NotMapped", f"guest-physical {gpa:#x} is not backed")
+            chunk = min(length, PAGE_SIZE - (gpa % PAGE_SIZE))
+            pieces.append((hpa, chunk))
+            gpa += chunk
+            length -= chunk
+        return iter(pieces)
+
+    def handle_page_fault(self, gpa: int, access_flags: MappingFlags) -> bool:
+        """Populate a lazy Alloc page on a nested page fault; anything else is unhandled."""
+        area = self.area_at(gpa)
+        if area is None or not self.base <= gpa < self.end:
+            return False
+        if MappingFlags(access_flags) & ~area.flags:
+            return False
+        if area.backend != "alloc" or area.populate:
+            return False
+        page = gpa & ~(PAGE_SIZE - 1)
+        try:
+            self.pt.query(page)
+            return False  # already backed: not a population fault (the seed would leak a frame)
+        except PagingError:
+            pass
+        with self._txn():
+            self.pt.remap(page, self._new_frame(), area.flags)
+        return True

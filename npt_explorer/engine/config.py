@@ -1,0 +1,123 @@
+"""`[machine]` options: what each architecture offers and what a machine assumes by default."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PagingError
+from .formats import Encoding
+
+
+@dataclass(frozen=True, slots=True)
+class ArchSpec:
+    """An architecture's stage-1 and stage-2 modes (name → format + options) and features."""
+
+    name: str
+    guests: Mapping[str, tuple[str, dict[str, Any]]]
+    npts: Mapping[str, tuple[str, dict[str, Any]]]
+    features: tuple[str, ...]
+    flushes: tuple[str, ...]
+    default_guest: str
+    default_npt: str
+    title: str
+
+
+ARCHES: dict[str, ArchSpec] = {
+    "x86_64": ArchSpec(
+        name="x86_64",
+        guests={"4-level": ("x86-64", {}), "5-level": ("x86-64-la57", {})},
+        npts={"ept4": ("ept", {"levels": 4}), "ept5": ("ept", {"levels": 5})},
+        features=("ept-ad", "mbec", "ept-execute-only"),
+        flushes=("invept-single", "invept-global", "invvpid-addr", "invvpid-single",
+                 "invvpid-all"),
+        default_guest="4-level",
+        default_npt="ept4",
+        title="x86_64 with Intel EPT",
+    ),
+    "aarch64": ArchSpec(
+        name="aarch64",
+        guests={"va48": ("aarch64-s1", {"va_bits": 48}), "va39": ("aarch64-s1", {"va_bits": 39})},
+        npts={
+            "ipa40": ("aarch64-s2", {"ipa_bits": 40}),
+            "ipa39": ("aarch64-s2", {"ipa_bits": 39}),
+            "ipa44": ("aarch64-s2", {"ipa_bits": 44}),
+            "ipa48": ("aarch64-s2", {"ipa_bits": 48}),
+        },
+        features=("hafdbs", "fwb", "xnx"),
+        flushes=("tlbi-ipas2e1is", "tlbi-vmalls12e1is", "tlbi-vae1is", "tlbi-vmalle1is"),
+        default_guest="va48",
+        default_npt="ipa40",
+        title="AArch64 with stage-2 translation",
+    ),
+    "riscv64": ArchSpec(
+        name="riscv64",
+        guests={"sv39": ("sv39", {"stage": 1}), "sv48": ("sv48", {"stage": 1})},
+        npts={
+            "sv39x4": ("sv39x4", {}),
+            "sv48x4": ("sv48x4", {}),
+            "sv39": ("sv39", {"stage": 2}),
+        },
+        features=("svadu", "svnapot", "svpbmt"),
+        flushes=("hfence.gvma", "hfence.vvma"),
+        default_guest="sv39",
+        default_npt="sv39x4",
+        title="RISC-V with the hypervisor extension's G-stage",
+    ),
+}
+
+DEFAULT_POOL_GPA = 0x0010_0000
+DEFAULT_POOL_SIZE = 0x10_0000
+
+
+def _allowed(values: Iterable[str]) -> str:
+    return ", ".join(values)
+
+
+@dataclass(frozen=True, slots=True)
+class MachineConfig:
+    """One machine's `[machine]` table, validated."""
+
+    arch: str = "x86_64"
+    guest: str = ""
+    npt: str = ""
+    features: frozenset[str] = field(default_factory=frozenset)
+    encoding: Encoding = Encoding.FIXED
+    pool_gpa: int = DEFAULT_POOL_GPA
+    pool_size: int = DEFAULT_POOL_SIZE
+    map_pool: bool = True
+    tlb_entries: int = 64
+    tlb_ways: int = 4
+    tlb_enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHES:
+            raise PagingError(
+                "InvalidRequest", f"unknown arch {self.arch!r} (allowed: {_allowed(ARCHES)})"
+            )
+        spec = ARCHES[self.arch]
+        object.__setattr__(self, "guest", self.guest or spec.default_guest)
+        object.__setattr__(self, "npt", self.npt or spec.default_npt)
+        if self.guest not in spec.guests:
+            raise PagingError("InvalidRequest", f"guest {self.guest!r} is not a {self.arch} "
+                              f"mode (allowed: {_allowed(spec.guests)})")
+        if self.npt not in spec.npts:
+            raise PagingError("InvalidRequest", f"npt {self.npt!r} is not a {self.arch} "
+                              f"mode (allowed: {_allowed(spec.npts)})")
+        unknown = sorted(set(self.features) - set(spec.features))
+        if unknown:
+            raise PagingError("InvalidRequest", f"unknown {self.arch} feature(s) "
+                              f"{', '.join(unknown)} (allowed: {_allowed(spec.features)})")
+        if self.pool_gpa % 0x1000 or self.pool_size % 0x1000 or self.pool_size <= 0:
+            raise PagingError("NotAligned", "guest_pt_pool gpa and size must be 4 KiB "
+                              f"aligned and non-empty (got {self.pool_gpa:#x}, {self.pool_size:#x})")
+        if self.tlb_enabled and (
+            self.tlb_entries <= 0 or self.tlb_ways <= 0 or self.tlb_entries % self.tlb_ways
+        ):
+            raise PagingError("InvalidRequest", "tlb entries must be a positive multiple of ways "
+                              f"(got entries={self.tlb_entries}, ways={self.tlb_ways})")
+
+    @property
+    def spec(self) -> ArchSpec:
+        return ARCHES[self.arch]

@@ -1,0 +1,74 @@
+"""A translation fault as a value; syndromes are computed from it in one place per arch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .flags import Access, Priv
+from .formats.base import FaultReason
+
+GUEST_WALK = "guest-walk"
+FINAL = "final"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """Where and why a two-stage translation stopped (QEMU's ARMMMUFaultInfo, for all arches).
+
+    `gpa` is the guest-physical address stage 2 failed on: the guest entry's gPA when
+    `during == "guest-walk"`, the final gPA when `"final"`; None for stage-1 faults.
+    """
+
+    arch: str  # x86_64 | aarch64 | riscv64
+    stage: int
+    reason: FaultReason
+    depth: int | None
+    level_name: str | None
+    during: str | None  # stage 2 only: guest-walk | final
+    access: Access  # the guest's own access
+    priv: Priv
+    gva: int
+    gpa: int | None
+    final_gpa: int | None = None
+    write_back: bool = False  # the failing stage-2 access was an A/D write-back
+    implicit_access: Access | None = None  # what stage 2 needed for a guest-walk access
+    acc: Any = None  # the faulting stage's accumulator (e.g. EPT R/W/X AND)
+    raw: int | None = None  # the faulting entry, when one was read
+    features: frozenset[str] = frozenset()
+    syndrome: dict[str, int | None] = field(default_factory=dict)
+    explanation: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        def hx(v: int | None) -> str | None:
+            return None if v is None else f"{v:#x}"
+
+        return {
+            "stage": self.stage,
+            "reason": str(self.reason),
+            "depth": self.depth,
+            "level_name": self.level_name,
+            "during": self.during,
+            "gva": hx(self.gva),
+            "gpa": hx(self.gpa),
+            "syndrome": dict(self.syndrome),
+            "explanation": self.explanation,
+        }
+
+
+
+#: arch name -> (syndrome(fault) -> dict, explain(fault) -> str); filled by the family modules
+SyndromeFn = Callable[[Fault], dict[str, int | None]]
+ExplainFn = Callable[[Fault], str]
+_ARCH_REPORTERS: dict[str, tuple[SyndromeFn, ExplainFn]] = {}
+
+
+def register_reporter(arch: str, syndrome: SyndromeFn, explain: ExplainFn) -> None:
+    _ARCH_REPORTERS[arch] = (syndrome, explain)
+
+
+def finish(fault: Fault) -> Fault:
+    """The fault with its hardware syndrome and one-sentence explanation filled in."""
+    syndrome, explain = _ARCH_REPORTERS[fault.arch]
+    return replace(fault, syndrome=syndrome(fault), explanation=explain(fault))

@@ -1,0 +1,380 @@
+"""`Machine`: one guest — its arch configuration, its page table living in guest RAM, the
+hypervisor's `AddrSpace`, a TLB and an event log. The single façade the CLI and the TUI drive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .addrspace import AddrSpace, Area, NestedPageFaultInfo
+from .config import MachineConfig
+from .errors import PagingError
+from .faults import Fault
+from .flags import Access, MappingFlags, Priv
+from .formats import AccessRequest, Decoded, EntryKind, PagingFormat, get_format
+from .guest import GuestPoolAllocator, GuestRAM
+from .memory import FrameAllocator, PhysicalMemory
+from .page_table import EntryRef, PageTable
+from .tlb import COMBINED, STAGE2, Tlb, TlbEntry
+from .walk import Walk, Walker
+
+_ACCESS_FLAGS = {Access.READ: MappingFlags.READ, Access.WRITE: MappingFlags.WRITE,
+                 Access.EXEC: MappingFlags.EXECUTE}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of the machine's log: what was asked and what came of it."""
+
+    seq: int
+    kind: str  # map | unmap | protect | access | translate | fault | flush | poke | handle-fault
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class Machine:
+    """A guest machine. Every method either succeeds or raises `PagingError` having changed
+    nothing."""
+
+    def __init__(self, config: MachineConfig | None = None, **options: Any) -> None:
+        self.config = config or MachineConfig(**options)
+        cfg = self.config
+        spec = cfg.spec
+        s1_name, s1_opts = spec.guests[cfg.guest]
+        s2_name, s2_opts = spec.npts[cfg.npt]
+        self.s1: PagingFormat = get_format(s1_name, features=cfg.features, **s1_opts)
+        self.s2: PagingFormat = get_format(s2_name, features=cfg.features, **s2_opts)
+        self.memory = PhysicalMemory()
+        self.host_frames = FrameAllocator(self.memory)
+        self.npt = PageTable(self.s2, self.memory, self.host_frames, cfg.encoding)
+        self.space = AddrSpace(self.npt, 0, 1 << self.s2.input_bits, self.memory,
+                               self.host_frames)
+        self.ram = GuestRAM(self.space, self.memory)
+        self.guest_frames = GuestPoolAllocator(self.ram, cfg.pool_gpa, cfg.pool_size)
+        self._guest_pt: PageTable | None = None
+        self.tlb = Tlb(cfg.tlb_entries, cfg.tlb_ways) if cfg.tlb_enabled else None
+        self.vmid = 1  # the EPTP plays this part on x86 (see `tag_vmid`)
+        self.asid = 1  # VPID on x86
+        self.last_fault: Fault | None = None
+        self.log: list[Event] = []
+        self.walker = Walker(cfg.arch, self.s1, self.s2, self.memory, cfg.pool_gpa,
+                             self.npt.root)
+        self.walker.final_s2_lookup = self._s2_cached if self.tlb else None
+        if cfg.map_pool:
+            pool_flags = MappingFlags.READ | MappingFlags.WRITE
+            if cfg.arch == "riscv64":  # axvm adds USER to guest RAM (seed-crates.md §4, item 3)
+                pool_flags |= MappingFlags.USER
+            self.space.map_alloc(cfg.pool_gpa, cfg.pool_size, pool_flags, populate=True,
+                                 name="guest page tables")
+            self.guest_pt  # noqa: B018 - the root is the pool's first frame
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def arch(self) -> str:
+        return self.config.arch
+
+    @property
+    def guest_pt(self) -> PageTable:
+        """The guest's own table, in guest RAM (made on first use: its root needs backing)."""
+        if self._guest_pt is None:
+            self._guest_pt = PageTable(self.s1, self.ram, self.guest_frames, self.config.encoding)
+        return self._guest_pt
+
+    @property
+    def guest_root(self) -> int:
+        return self.config.pool_gpa
+
+    @property
+    def tag_vmid(self) -> int:
+        """The stage-2 tag: VMID (ARM, RISC-V) or EPTP (x86: root | WB | walk length | A/D)."""
+        if self.arch != "x86_64":
+            return self.vmid
+        ad = 1 << 6 if "ept-ad" in self.s2.features else 0
+        return self.npt.root | ad | ((self.s2.depth_count - 1) << 3) | 6
+
+    @property
+    def frames_in_use(self) -> int:
+        """Host frames held by stage-2 tables and `alloc` backends."""
+        return self.space.frames_in_use
+
+    @property
+    def guest_pt_frames(self) -> int:
+        return self.guest_frames.in_use
+
+    def areas(self) -> list[Area]:
+        return list(self.space.areas)
+
+    def _log(self, kind: str, text: str, **data: Any) -> Event:
+        event = Event(len(self.log) + 1, kind, text, data)
+        self.log.append(event)
+        return event
+
+    def table(self, stage: int) -> PageTable:
+        if stage == 1:
+            return self.guest_pt
+        if stage == 2:
+            return self.npt
+        raise PagingError("InvalidRequest", f"stage must be 1 or 2 (got {stage!r})")
+
+    # ------------------------------------------------------------------ mapping
+
+    def map(
+        self, stage: int, addr: int, size: int, flags: MappingFlags | str, *,
+        gpa: int | None = None, backend: str = "linear", hpa: int | None = None,
+        populate: bool = True, huge: bool = False, name: str = "",
+    ) -> None:
+        """Stage 1: map gVA `addr` → `gpa` in the guest's table. Stage 2: a region at gPA
+        `addr` with a `linear` (→ `hpa`) or `alloc` backend."""
+        flags = MappingFlags.parse(flags)
+        if stage == 1:
+            if gpa is None:
+                raise PagingError("InvalidRequest", "a stage-1 map needs gpa")
+            self.guest_pt.map_region(addr, gpa, size, flags, allow_huge=huge)
+            text = f"stage 1: gVA {addr:#x} → gPA {gpa:#x}, {size:#x} bytes, {flags.letters()}"
+        elif stage == 2:
+            if backend == "linear":
+                if hpa is None:
+                    raise PagingError("InvalidRequest", "a linear stage-2 map needs hpa")
+                self.space.map_linear(addr, hpa, size, flags, huge=huge, name=name)
+                text = f"stage 2: gPA {addr:#x} → hPA {hpa:#x} (linear), {size:#x} bytes"
+            elif backend == "alloc":
+                self.space.map_alloc(addr, size, flags, populate, name=name)
+                text = (f"stage 2: gPA {addr:#x}, {size:#x} bytes (alloc, "
+                        f"{'populated' if populate else 'lazy'})")
+            else:
+                raise PagingError("InvalidRequest",
+                                  f"unknown backend {backend!r} (allowed: linear, alloc)")
+            text += f", {flags.letters()}"
+        else:
+            self.table(stage)
+            return
+        self._tables_changed()
+        self._log("map", text, stage=stage)
+
+    def unmap(self, stage: int, addr: int, size: int) -> None:
+        if stage == 1:
+            self.guest_pt.unmap_region(addr, size)
+        elif stage == 2:
+            self.space.unmap(addr, size)
+        else:
+            self.table(stage)
+        self._tables_changed()
+        self._log("unmap", f"stage {stage}: unmap {addr:#x}, {size:#x} bytes", stage=stage)
+
+    def protect(self, stage: int, addr: int, size: int, flags: MappingFlags | str) -> None:
+        flags = MappingFlags.parse(flags)
+        if stage == 1:
+            self.guest_pt.protect_region(addr, size, flags)
+        elif stage == 2:
+            self.space.protect(addr, size, flags)
+        else:
+            self.table(stage)
+        self._tables_changed()
+        self._log("protect", f"stage {stage}: protect {addr:#x}, {size:#x} bytes → "
+                  f"{flags.letters()}", stage=stage)
+
+    def query(self, stage: int, addr: int) -> tuple[int, MappingFlags, int]:
+        return self.table(stage).query(addr)
+
+    # ------------------------------------------------------------------ entries
+
+    def locate(self, stage: int, addr: int, depth: int) -> EntryRef:
+        return self.table(stage).locate(addr, depth)
+
+    def entry(self, stage: int, addr: int, depth: int) -> tuple[EntryRef, Decoded]:
+        ref = self.locate(stage, addr, depth)
+        fmt = self.s1 if stage == 1 else self.s2
+        return ref, fmt.decode(ref.raw, depth)
+
+    def poke(
+        self, stage: int, addr: int, depth: int, *, value: int | None = None, set: int = 0,
+        clear: int = 0, fields: dict[str, int] | None = None,
+    ) -> tuple[int, int]:
+        """Write an entry's raw bits; returns (old, new)."""
+        ref = self.locate(stage, addr, depth)
+        fmt = self.s1 if stage == 1 else self.s2
+        new = ref.raw if value is None else value
+        new = (new | set) & ~clear
+        for name, v in (fields or {}).items():
+            try:
+                new = fmt.field_by_name(depth, ref.raw, name).put(new, v)
+            except (KeyError, ValueError) as err:
+                raise PagingError("InvalidRequest", str(err).strip('"')) from None
+        if not 0 <= new < 1 << 64:
+            raise PagingError("InvalidRequest", f"value {new:#x} does not fit in 64 bits")
+        self.table(stage).poke(ref.addr, new)
+        self._tables_changed()
+        self._log("poke", f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: "
+                  f"{ref.raw:#x} → {new:#x}", stage=stage)
+        return ref.raw, new
+
+    # ------------------------------------------------------------------ accesses
+
+    def access(self, gva: int, access: Access | str, priv: Priv | str = Priv.KERNEL) -> Walk:
+        """A guest access: TLB lookup, a two-stage walk on a miss (A/D writes), TLB fill."""
+        access, priv = Access(access), Priv(priv)
+        walk = self._tlb_hit(gva, access, priv)
+        if walk is None:
+            walk = self.walker.translate(gva, access, priv, side_effects=True)
+            if self.tlb is not None:
+                walk.tlb = "miss"
+                self.tlb.stats.misses += 1
+                if walk.ok:
+                    self._fill(walk)
+            if walk.writes:
+                self._tables_changed()
+        self._record(walk, "access")
+        return walk
+
+    def translate(self, gva: int, access: Access | str, priv: Priv | str = Priv.KERNEL) -> Walk:
+        """The same checks and faults as `access`; no TLB, no A/D writes."""
+        walk = self.walker.translate(gva, Access(access), Priv(priv), side_effects=False)
+        self._record(walk, "translate")
+        return walk
+
+    def _record(self, walk: Walk, kind: str) -> None:
+        if walk.fault is not None:
+            if walk.fault.stage == 2:
+                self.last_fault = walk.fault
+            self._log("fault", f"{kind} {walk.access} gVA {walk.gva:#x}: {walk.fault.explanation}",
+                      fault=walk.fault)
+        else:
+            self._log(kind, f"{kind} {walk.access} gVA {walk.gva:#x} → gPA {walk.gpa:#x} → "
+                      f"hPA {walk.hpa:#x} ({walk.refs} refs, TLB {walk.tlb or 'off'})")
+
+    def handle_fault(self) -> bool:
+        """The hypervisor handles the last stage-2 fault as the seed's `handle_page_fault`."""
+        fault = self.last_fault
+        if fault is None:
+            raise PagingError("InvalidRequest", "no stage-2 fault to handle")
+        assert fault.gpa is not None
+        needed = fault.implicit_access or fault.access
+        info = NestedPageFaultInfo(_ACCESS_FLAGS[needed], fault.gpa)
+        handled = self.space.handle_page_fault(info.fault_guest_paddr, info.access_flags)
+        if handled:
+            self.last_fault = None
+            self._tables_changed()
+        self._log("handle-fault", f"handle_page_fault(gPA {fault.gpa:#x}, "
+                  f"{info.access_flags.short()}) → {'handled' if handled else 'not handled'}")
+        return handled
+
+    # ------------------------------------------------------------------ TLB
+
+    def set_context(self, vmid: int | None = None, asid: int | None = None) -> None:
+        """Switch the current VMID (ARM, RISC-V) and ASID/VPID (all)."""
+        if vmid is not None:
+            if self.arch == "x86_64":
+                raise PagingError("InvalidRequest", "x86 tags stage 2 by EPTP: set vpid only")
+            self.vmid = vmid
+        if asid is not None:
+            self.asid = asid
+        self._log("context", f"context VMID {self.vmid}, ASID/VPID {self.asid}")
+
+    def flush(self, kind: str, addr: int | None = None) -> list[TlbEntry]:
+        """A TLB invalidation named as the architecture names it; returns what it removed."""
+        if kind not in self.config.spec.flushes:
+            raise PagingError("InvalidRequest", f"flush {kind!r} is not a {self.arch} "
+                              f"invalidation (allowed: {', '.join(self.config.spec.flushes)})")
+        removed = [] if self.tlb is None else self.tlb.flush(kind, addr, self.tag_vmid, self.asid)
+        where = "" if addr is None else f" {addr:#x}"
+        self._log("flush", f"{kind}{where}: {len(removed)} TLB entr"
+                  f"{'y' if len(removed) == 1 else 'ies'} removed", removed=len(removed))
+        return removed
+
+    def _sizes(self) -> list[int]:
+        sizes = {lv.leaf_size for f in (self.s1, self.s2) for lv in f.levels if lv.leaf_size}
+        return sorted(sizes)
+
+    def _tlb_hit(self, gva: int, access: Access, priv: Priv) -> Walk | None:
+        if self.tlb is None:
+            return None
+        entry = self.tlb.lookup(COMBINED, gva, self.tag_vmid, self.asid, self._sizes())
+        if entry is None:
+            return None
+        s1_req = _req(access, priv)
+        s2_req = _req(access, priv, self.s1.user_page(entry.s1_acc))
+        denied = self.s1.allows(entry.s1_acc, s1_req) or self.s2.allows(entry.s2_acc, s2_req)
+        if denied or (access is Access.WRITE and not entry.dirty):
+            self.tlb.drop(entry)  # the hardware re-walks (to fault, or to set D)
+            return None
+        offset = gva & (entry.size - 1)
+        walk = Walk(gva, access, priv, gpa=entry.gpa + offset, hpa=entry.hpa + offset,
+                    s1_size=entry.size, s2_size=entry.size, s1_acc=entry.s1_acc,
+                    s2_acc=entry.s2_acc, tlb="hit", stale=entry.stale)
+        self.tlb.stats.hits += 1
+        if entry.stale:
+            self.tlb.stats.stale_hits += 1
+            walk.note = "hit a stale TLB entry: the tables say otherwise"
+        return walk
+
+    def _fill(self, walk: Walk) -> None:
+        assert self.tlb is not None and walk.gpa is not None and walk.hpa is not None
+        size = walk.page_size or 0x1000
+        leaf = next((s.decoded for s in reversed(walk.steps) if s.stage == 1), None)
+        global_ = bool(leaf and _is_global(leaf))
+        perms = f"{self.s1.describe_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
+        self.tlb.fill(TlbEntry(COMBINED, self.tag_vmid, self.asid, global_, walk.gva & ~(size - 1),
+                               size, walk.gpa & ~(size - 1), walk.hpa & ~(size - 1), walk.s1_acc,
+                               walk.s2_acc, perms, walk.access is Access.WRITE))
+        s2_size = walk.s2_size or 0x1000
+        if not walk.s2_cached:
+            self.tlb.fill(TlbEntry(STAGE2, self.tag_vmid, 0, False, walk.gpa & ~(s2_size - 1),
+                                   s2_size, walk.gpa & ~(s2_size - 1), walk.hpa & ~(s2_size - 1),
+                                   None, walk.s2_acc, self.s2.describe_perms(walk.s2_acc),
+                                   walk.access is Access.WRITE))
+
+    def _s2_cached(self, gpa: int) -> tuple[int, Any, int] | None:
+        assert self.tlb is not None
+        entry = self.tlb.lookup(STAGE2, gpa, self.tag_vmid, 0, self._sizes())
+        if entry is None:
+            return None
+        return entry.hpa + (gpa & (entry.size - 1)), entry.s2_acc, entry.size
+
+    def _tables_changed(self) -> None:
+        if self.tlb is not None:
+            self.tlb.mark_stale(self._agrees, self.tag_vmid)
+
+    def _agrees(self, entry: TlbEntry) -> bool:
+        """Does a side-effect-free walk still give this entry's translation?"""
+        if entry.kind == COMBINED:
+            tries = (self.walker.translate(entry.base, a, p, side_effects=False)
+                     for p in Priv for a in Access)
+            walk = next((w for w in tries if w.ok), None)
+            if walk is None:
+                return False
+            perms = (f"{self.s1.describe_perms(walk.s1_acc)} / "
+                     f"{self.s2.describe_perms(walk.s2_acc)}")
+        else:
+            walk = next((w for w in (self.walker.translate_gpa(entry.base, a) for a in Access)
+                         if w.ok), None)
+            if walk is None:
+                return False
+            perms = self.s2.describe_perms(walk.s2_acc)
+        return walk.hpa == entry.hpa and perms == entry.perms and walk.page_size == entry.size
+
+    def tlb_entries(self) -> list[TlbEntry]:
+        return [] if self.tlb is None else self.tlb.all()
+
+    # ------------------------------------------------------------------ teardown
+
+    def destroy(self) -> None:
+        """Free every frame: the guest's tables, then stage 2 (areas and tables)."""
+        if self._guest_pt is not None:
+            self._guest_pt.destroy()
+        self.space.destroy()
+        if self.tlb is not None:
+            self.tlb.clear()
+
+
+def _req(access: Access, priv: Priv, user_page: bool = False) -> AccessRequest:
+    return AccessRequest(access, priv, guest_user_page=user_page)
+
+
+def _is_global(leaf: Decoded) -> bool:
+    """x86 G, RISC-V G, ARM nG=0 in a stage-1 leaf."""
+    if leaf.kind != EntryKind.LEAF:
+        return False
+    if leaf.has_field("NG"):
+        return leaf.field("NG") == 0
+    return leaf.has_field("G") and leaf.field("G") == 1

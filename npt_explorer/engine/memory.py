@@ -1,0 +1,156 @@
+"""Host physical memory as sparse 4 KiB frames, and a frame allocator with exact accounting."""
+
+from __future__ import annotations
+
+import heapq
+
+import numpy as np
+
+from .errors import PagingError
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+ENTRIES_PER_FRAME = PAGE_SIZE // 8
+
+#: Where the allocator hands out host frames unless told otherwise (1 TiB): far from the
+#: low host addresses that scenarios pick for linear regions.
+DEFAULT_POOL_BASE = 0x100_0000_0000
+
+
+class PhysicalMemory:
+    """Sparse host physical memory: a frame exists once written; unwritten memory reads as 0."""
+
+    __slots__ = ("frames",)
+
+    def __init__(self) -> None:
+        self.frames: dict[int, np.ndarray] = {}
+
+    def frame(self, pfn: int) -> np.ndarray:
+        """The frame's 512 little-endian u64 words, created zeroed on first use."""
+        words = self.frames.get(pfn)
+        if words is None:
+            words = self.frames[pfn] = np.zeros(ENTRIES_PER_FRAME, dtype=np.uint64)
+        return words
+
+    def peek_frame(self, pfn: int) -> np.ndarray | None:
+        """The frame's words if it was ever written, else None (it reads as zeros)."""
+        return self.frames.get(pfn)
+
+    def read_u64(self, paddr: int) -> int:
+        words = self.frames.get(paddr >> PAGE_SHIFT)
+        return 0 if words is None else int(words[(paddr & (PAGE_SIZE - 1)) >> 3])
+
+    def write_u64(self, paddr: int, value: int) -> None:
+        self.frame(paddr >> PAGE_SHIFT)[(paddr & (PAGE_SIZE - 1)) >> 3] = value
+
+    def read_bytes(self, paddr: int, length: int) -> bytes:
+        out = bytearray()
+        while length > 0:
+            offset = paddr & (PAGE_SIZE - 1)
+            chunk = min(length, PAGE_SIZE - offset)
+            words = self.frames.get(paddr >> PAGE_SHIFT)
+            if words is None:
+                out += bytes(chunk)
+            else:
+                out += words.view(np.uint8)[offset : offset + chunk].tobytes()
+            paddr += chunk
+            length -= chunk
+        return bytes(out)
+
+    def write_bytes(self, paddr: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            offset = paddr & (PAGE_SIZE - 1)
+            chunk = min(len(view), PAGE_SIZE - offset)
+            dest = self.frame(paddr >> PAGE_SHIFT).view(np.uint8)
+            dest[offset : offset + chunk] = np.frombuffer(view[:chunk], dtype=np.uint8)
+            paddr += chunk
+            view = view[chunk:]
+
+    def zero_frames(self, pfn: int, count: int = 1) -> None:
+        for n in range(pfn, pfn + count):
+            self.frames.pop(n, None)
+
+
+class FrameAllocator:
+    """Hands out zeroed 4 KiB host frames; counts frames in use and the peak.
+
+    `limit` caps the frames in use at once (a tiny budget makes `NoMemory` easy to provoke).
+    Single frames are reused lowest-address first, so runs are deterministic.
+    """
+
+    def __init__(
+        self, memory: PhysicalMemory, base: int = DEFAULT_POOL_BASE, limit: int | None = None
+    ) -> None:
+        if base & (PAGE_SIZE - 1):
+            raise PagingError("NotAligned", f"frame pool base {base:#x} is not 4 KiB aligned")
+        self.memory = memory
+        self.base = base
+        self.limit = limit
+        self._next_pfn = base >> PAGE_SHIFT
+        self._free: list[int] = []
+        self._in_use: set[int] = set()
+        self.peak = 0
+        self.total_allocs = 0
+        self.total_frees = 0
+
+    @property
+    def in_use(self) -> int:
+        return len(self._in_use)
+
+    def owns(self, paddr: int) -> bool:
+        return (paddr >> PAGE_SHIFT) in self._in_use
+
+    def alloc(self, count: int = 1, align: int = 1) -> int:
+        """`count` contiguous zeroed frames aligned to `align` frames; returns the first paddr."""
+        if self.limit is not None and len(self._in_use) + count > self.limit:
+            raise PagingError(
+                "NoMemory",
+                f"frame budget exhausted: {len(self._in_use)} of {self.limit} frames in use, "
+                f"{count} more requested",
+            )
+        if count == 1 and self._free:
+            pfn = heapq.heappop(self._free)
+        else:
+            pfn = -(-self._next_pfn // align) * align
+            # frames skipped for alignment go to the free list
+            for skipped in range(self._next_pfn, pfn):
+                heapq.heappush(self._free, skipped)
+            self._next_pfn = pfn + count
+        for n in range(pfn, pfn + count):
+            self._in_use.add(n)
+        self.memory.zero_frames(pfn, count)
+        self.total_allocs += count
+        self.peak = max(self.peak, len(self._in_use))
+        return pfn << PAGE_SHIFT
+
+    def alloc_many(self, count: int) -> list[int]:
+        """`count` single frames (not necessarily contiguous), all or none."""
+        if self.limit is not None and len(self._in_use) + count > self.limit:
+            raise PagingError(
+                "NoMemory",
+                f"frame budget exhausted: {len(self._in_use)} of {self.limit} frames in use, "
+                f"{count} more requested",
+            )
+        reuse = [heapq.heappop(self._free) for _ in range(min(count, len(self._free)))]
+        fresh = range(self._next_pfn, self._next_pfn + count - len(reuse))
+        self._next_pfn += len(fresh)
+        pfns = reuse + list(fresh)
+        self._in_use.update(pfns)
+        for pfn in reuse:
+            self.memory.frames.pop(pfn, None)
+        self.total_allocs += count
+        self.peak = max(self.peak, len(self._in_use))
+        return [pfn << PAGE_SHIFT for pfn in pfns]
+
+    def free(self, paddr: int, count: int = 1) -> None:
+        """Return frames; freeing a frame that is not in use is a bug and raises."""
+        pfn = paddr >> PAGE_SHIFT
+        for n in range(pfn, pfn + count):
+            if n not in self._in_use:
+                raise PagingError("InvalidRequest", f"frame {n << PAGE_SHIFT:#x} freed twice")
+        for n in range(pfn, pfn + count):
+            self._in_use.discard(n)
+            self.memory.frames.pop(n, None)
+            heapq.heappush(self._free, n)
+        self.total_frees += count

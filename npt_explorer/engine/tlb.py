@@ -1,0 +1,184 @@
+"""A tagged, set-associative LRU TLB with combined (gVA→hPA) and stage-2-only (gPA→hPA) entries,
+and the invalidations each architecture defines (hardware.md §3.8, §5.7, §7.4).
+
+Tags: x86 combined entries carry VPID and EPTP, guest-physical ones EPTP; ARM and RISC-V entries
+carry VMID, and combined ones ASID (or global). In this model `vmid` holds the EPTP on x86 and
+`asid` the VPID.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import PagingError
+
+COMBINED = "combined"
+STAGE2 = "stage2"
+
+
+@dataclass(slots=True)
+class TlbEntry:
+    kind: str  # combined | stage2
+    vmid: int  # VMID (ARM, RISC-V) or EPTP (x86)
+    asid: int  # ASID (ARM, RISC-V) or VPID (x86); unused for stage2 entries
+    global_: bool
+    base: int  # gVA page (combined) or gPA page (stage2)
+    size: int
+    gpa: int  # gPA of the page
+    hpa: int  # hPA of the page
+    s1_acc: Any
+    s2_acc: Any
+    perms: str  # both stages' effective permissions, for display
+    dirty: bool  # filled by a write: a later write needs no walk to set D
+    stale: bool = False
+    last_use: int = 0
+
+    def covers(self, addr: int) -> bool:
+        return self.base <= addr < self.base + self.size
+
+
+@dataclass(frozen=True, slots=True)
+class FlushScope:
+    """Which entries one invalidation removes: a predicate over entries and the current tags."""
+
+    kinds: frozenset[str]
+    same_vmid: bool  # only the current VMID/EPTP
+    same_asid: bool  # only the current ASID/VPID (globals survive unless `keep_global` is off)
+    by_addr: str | None  # None | "va" | "gpa"
+    addr_required: bool = False
+    keep_global: bool = False
+    doc: str = ""
+
+
+_C, _S = frozenset({COMBINED}), frozenset({STAGE2})
+_CS = _C | _S
+
+#: flush.kind → scope, as each manual defines it
+FLUSHES: dict[str, FlushScope] = {
+    "invept-single": FlushScope(_CS, True, False, None,
+                                doc="guest-physical and combined mappings of the current EPTP"),
+    "invept-global": FlushScope(_CS, False, False, None,
+                                doc="guest-physical and combined mappings of every EPTP"),
+    "invvpid-addr": FlushScope(_C, False, True, "va", addr_required=True,
+                               doc="combined mappings of the current VPID for one linear address"
+                                   " (never guest-physical ones)"),
+    "invvpid-single": FlushScope(_C, False, True, None,
+                                 doc="all combined mappings of the current VPID"),
+    "invvpid-all": FlushScope(_C, False, False, None,
+                              doc="all combined mappings of every VPID"),
+    "tlbi-ipas2e1is": FlushScope(_S, True, False, "gpa", addr_required=True,
+                                 doc="stage-2-only entries for one IPA; combined entries survive"),
+    "tlbi-vmalls12e1is": FlushScope(_CS, True, False, None,
+                                    doc="stage-1, stage-2 and combined entries of the VMID"),
+    "tlbi-vae1is": FlushScope(_C, True, True, "va", addr_required=True,
+                              doc="combined entries for one VA in the current ASID (and global)"),
+    "tlbi-vmalle1is": FlushScope(_C, True, False, None,
+                                 doc="all stage-1 and combined entries of the VMID, "
+                                     "not stage-2-only ones"),
+    "hfence.gvma": FlushScope(_CS, True, False, "gpa",
+                              doc="G-stage entries, and combined entries whose gPA matches"),
+    "hfence.vvma": FlushScope(_C, True, False, "va",
+                              doc="VS-stage and combined entries of the current VMID only"),
+}
+
+
+@dataclass(slots=True)
+class TlbStats:
+    hits: int = 0
+    misses: int = 0
+    fills: int = 0
+    evictions: int = 0
+    flushes: int = 0
+    stale_hits: int = 0
+
+
+@dataclass(slots=True)
+class Tlb:
+    """`entries` slots in `entries // ways` sets of `ways`, least-recently-used replacement."""
+
+    entries: int = 64
+    ways: int = 4
+    sets: list[list[TlbEntry]] = field(default_factory=list)
+    stats: TlbStats = field(default_factory=TlbStats)
+    clock: int = 0
+
+    def __post_init__(self) -> None:
+        self.sets = [[] for _ in range(self.entries // self.ways)]
+
+    def _set_of(self, base: int, size: int) -> list[TlbEntry]:
+        return self.sets[(base // size) % len(self.sets)]
+
+    def all(self) -> list[TlbEntry]:
+        return [e for s in self.sets for e in s]
+
+    def clear(self) -> None:
+        for s in self.sets:
+            s.clear()
+
+    def lookup(
+        self, kind: str, addr: int, vmid: int, asid: int, sizes: Iterable[int]
+    ) -> TlbEntry | None:
+        for size in sizes:
+            base = addr & ~(size - 1)
+            for entry in self._set_of(base, size):
+                if (entry.kind == kind and entry.size == size and entry.base == base
+                        and entry.vmid == vmid and (kind == STAGE2 or entry.global_
+                                                    or entry.asid == asid)):
+                    self.clock += 1
+                    entry.last_use = self.clock
+                    return entry
+        return None
+
+    def fill(self, entry: TlbEntry) -> None:
+        ways = self._set_of(entry.base, entry.size)
+        ways[:] = [e for e in ways if not (e.kind == entry.kind and e.base == entry.base
+                                           and e.size == entry.size and e.vmid == entry.vmid
+                                           and e.asid == entry.asid)]
+        if len(ways) >= self.ways:
+            ways.remove(min(ways, key=lambda e: e.last_use))
+            self.stats.evictions += 1
+        self.clock += 1
+        entry.last_use = self.clock
+        ways.append(entry)
+        self.stats.fills += 1
+
+    def drop(self, entry: TlbEntry) -> None:
+        self._set_of(entry.base, entry.size).remove(entry)
+
+    def flush(self, kind: str, addr: int | None, vmid: int, asid: int) -> list[TlbEntry]:
+        """Remove what `kind` invalidates; returns the removed entries."""
+        scope = FLUSHES.get(kind)
+        if scope is None:
+            raise PagingError("InvalidRequest", f"unknown flush kind {kind!r} "
+                              f"(allowed: {', '.join(FLUSHES)})")
+        if scope.addr_required and addr is None:
+            raise PagingError("InvalidRequest", f"flush {kind} needs addr")
+        removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid)]
+        for e in removed:
+            self.drop(e)
+        self.stats.flushes += 1
+        return removed
+
+    def mark_stale(self, still_valid: Callable[[TlbEntry], bool], vmid: int) -> None:
+        """Mark the current VM's entries that no longer agree with its tables."""
+        for entry in self.all():
+            if entry.vmid == vmid:
+                entry.stale = not still_valid(entry)
+
+
+def _in_scope(scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid: int) -> bool:
+    if e.kind not in scope.kinds:
+        return False
+    if scope.same_vmid and e.vmid != vmid:
+        return False
+    if scope.same_asid and e.kind == COMBINED and e.asid != asid and not (
+        e.global_ and not scope.keep_global
+    ):
+        return False
+    if addr is not None and scope.by_addr == "va":
+        return e.kind != COMBINED or e.covers(addr)
+    if addr is not None and scope.by_addr == "gpa":
+        return e.gpa <= addr < e.gpa + e.size if e.kind == COMBINED else e.covers(addr)
+    return True

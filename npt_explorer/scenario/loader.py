@@ -1,0 +1,235 @@
+"""Scenario files: TOML → a validated `Scenario`, every error naming file, line and key."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..engine import PagingError
+from ..engine.config import ARCHES, MachineConfig
+from ..engine.formats import Encoding
+from .commands import Command, CommandError, build, parse_number
+
+_TOP_KEYS = ("scenario", "machine", "step")
+_SCENARIO_KEYS = ("title", "summary", "arch", "tags")
+_MACHINE_KEYS = ("guest", "npt", "features", "encoding", "guest_pt_pool", "map_pool", "tlb")
+
+
+class ScenarioError(Exception):
+    """An invalid scenario file. `str()` is one line: ``file:line: key: message``."""
+
+    def __init__(self, file: str, line: int | None, key: str | None, message: str) -> None:
+        self.file, self.line, self.key, self.message = file, line, key, message
+        where = f"{file}:{line}" if line else file
+        super().__init__(f"{where}: {key + ': ' if key else ''}{message}")
+
+
+@dataclass(slots=True)
+class Scenario:
+    path: str
+    title: str
+    summary: str
+    arch: str
+    tags: list[str]
+    config: MachineConfig
+    steps: list[Command] = field(default_factory=list)
+
+
+class _Lines:
+    """Finds the line of a table header or key in the source (tomllib keeps no positions)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.steps = [i + 1 for i, ln in enumerate(self.lines)
+                      if re.match(r"\s*\[\[\s*step\s*\]\]", ln)]
+
+    def table(self, name: str) -> int | None:
+        for i, ln in enumerate(self.lines):
+            if re.match(rf"\s*\[\s*{re.escape(name)}\s*\]", ln):
+                return i + 1
+        return None
+
+    def key(self, start: int | None, key: str | None, end: int | None = None) -> int | None:
+        if start is None or key is None:
+            return start
+        stop = end if end is not None else len(self.lines) + 1
+        for number in range(start, stop):
+            if number - 1 >= len(self.lines):
+                break
+            ln = self.lines[number - 1]
+            if number > start and re.match(r"\s*\[", ln):
+                break
+            if re.search(rf"(^|[\s{{,]){re.escape(key)}\s*=", ln):
+                return number
+        return start
+
+    def step_key(self, index: int, key: str | None) -> int | None:
+        if index >= len(self.steps):
+            return None
+        end = self.steps[index + 1] if index + 1 < len(self.steps) else None
+        return self.key(self.steps[index], key, end)
+
+
+def load(path: str | Path) -> Scenario:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ScenarioError(str(path), None, None, f"cannot read: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(str(path), None, None, "not UTF-8 text") from None
+    return loads(text, str(path))
+
+
+def loads(text: str, file: str = "<scenario>") -> Scenario:
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        m = re.search(r"line (\d+)", str(err))
+        raise ScenarioError(file, int(m.group(1)) if m else None, None,
+                            f"TOML syntax error: {err}") from None
+    lines = _Lines(text)
+
+    def fail(line: int | None, key: str | None, message: str) -> ScenarioError:
+        return ScenarioError(file, line, key, message)
+
+    for key in doc:
+        if key not in _TOP_KEYS:
+            raise fail(lines.key(1, key), key, f"unknown table (allowed: {', '.join(_TOP_KEYS)})")
+    meta = _table(doc, "scenario", lines, fail)
+    head = lines.table("scenario")
+    for key in meta:
+        if key not in _SCENARIO_KEYS:
+            raise fail(lines.key(head, key), f"scenario.{key}",
+                       f"unknown key (allowed: {', '.join(_SCENARIO_KEYS)})")
+    arch = meta.get("arch")
+    if arch not in ARCHES:
+        raise fail(lines.key(head, "arch"), "scenario.arch",
+                   f"{'missing' if arch is None else repr(arch)} (allowed: {', '.join(ARCHES)})")
+    title = meta.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise fail(lines.key(head, "title"), "scenario.title", "missing or empty title")
+    tags = meta.get("tags", [])
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise fail(lines.key(head, "tags"), "scenario.tags", "must be a list of strings")
+    config = _machine(arch, _table(doc, "machine", lines, fail), lines, fail)
+    raw_steps = doc.get("step", [])
+    if not isinstance(raw_steps, list):
+        raise fail(lines.key(1, "step"), "step", "steps are [[step]] tables")
+    steps = []
+    for i, raw in enumerate(raw_steps):
+        line = lines.step_key(i, None)
+        if not isinstance(raw, Mapping):
+            raise fail(line, "step", "each step is a table")
+        try:
+            steps.append(build(raw.get("op"), raw, line))
+        except CommandError as err:
+            raise fail(lines.step_key(i, err.key), f"step {i + 1} ({raw.get('op', '?')}): "
+                       f"{err.key or 'op'}", err.message) from None
+    _preflight(steps, config, fail)
+    return Scenario(file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags,
+                    config, steps)
+
+
+def _table(doc: dict[str, Any], name: str, lines: _Lines, fail: Any) -> dict[str, Any]:
+    value = doc.get(name, {})
+    if not isinstance(value, dict):
+        raise fail(lines.key(1, name), name, f"[{name}] must be a table")
+    return value
+
+
+def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> MachineConfig:
+    head = lines.table("machine")
+    opts: dict[str, Any] = {"arch": arch}
+    for key, value in table.items():
+        line = lines.key(head, key)
+        try:
+            if key == "guest" or key == "npt":
+                opts[key] = str(value)
+            elif key == "features":
+                if not isinstance(value, list):
+                    raise CommandError("a list such as [\"ept-ad\"]", key)
+                opts["features"] = frozenset(map(str, value))
+            elif key == "encoding":
+                if value not in tuple(Encoding):
+                    raise CommandError(f"{value!r} (allowed: seed, fixed)", key)
+                opts["encoding"] = Encoding(value)
+            elif key == "guest_pt_pool":
+                if not isinstance(value, dict):
+                    raise CommandError("a table { gpa, size }", key)
+                for k in value:
+                    if k not in ("gpa", "size", "map_pool"):
+                        raise CommandError(f"unknown key {k!r} (allowed: gpa, size, map_pool)",
+                                           key)
+                if "gpa" in value:
+                    opts["pool_gpa"] = parse_number(value["gpa"], "guest_pt_pool.gpa")
+                if "size" in value:
+                    opts["pool_size"] = parse_number(value["size"], "guest_pt_pool.size",
+                                                     size=True)
+                if "map_pool" in value:
+                    opts["map_pool"] = bool(value["map_pool"])
+            elif key == "map_pool":
+                if not isinstance(value, bool):
+                    raise CommandError("true or false", key)
+                opts["map_pool"] = value
+            elif key == "tlb":
+                if value is False:
+                    opts["tlb_enabled"] = False
+                elif isinstance(value, dict) and set(value) <= {"entries", "ways"}:
+                    opts["tlb_entries"] = parse_number(value.get("entries", 64), "tlb.entries")
+                    opts["tlb_ways"] = parse_number(value.get("ways", 4), "tlb.ways")
+                else:
+                    raise CommandError("{ entries, ways } or false", key)
+            else:
+                raise CommandError(f"unknown key (allowed: {', '.join(_MACHINE_KEYS)})", key)
+        except CommandError as err:
+            raise fail(line, f"machine.{key}", err.message) from None
+    try:
+        return MachineConfig(**opts)
+    except PagingError as err:
+        raise fail(head, "machine", err.message) from None
+
+
+def _preflight(steps: list[Command], config: MachineConfig, fail: Any) -> None:
+    """Static checks that make a file invalid (exit 2) rather than a failing step:
+    misaligned regions and regions that overlap one mapped earlier and not unmapped since."""
+    live: dict[int, list[tuple[int, int, int | None]]] = {1: [], 2: []}
+    if config.map_pool:
+        live[2].append((config.pool_gpa, config.pool_gpa + config.pool_size, None))
+    for n, cmd in enumerate(steps, 1):
+        if cmd.op not in ("map", "unmap", "protect"):
+            continue
+        a = cmd.args
+        expected = a.get("expect", {}).get("error")
+        stage = a["stage"]
+        start = a["gva"] if stage == 1 else a["gpa"]
+        end = start + a["size"]
+        if expected != "NotAligned":
+            for key, value in (("gva" if stage == 1 else "gpa", start), ("size", a["size"]),
+                               ("gpa" if stage == 1 else "hpa", a.get("gpa" if stage == 1
+                                                                       else "hpa", 0))):
+                if value % 0x1000:
+                    raise fail(cmd.line, f"step {n} ({cmd.op}): {key}",
+                               f"misaligned region: {value:#x} is not a multiple of 4 KiB "
+                               "(say expect = { error = \"NotAligned\" } to test that)")
+        if cmd.op == "map" and expected is None:
+            for lo, hi, line in live[stage]:
+                if lo < end and start < hi:
+                    owner = f"line {line}" if line else "the guest page-table pool"
+                    raise fail(cmd.line, f"step {n} (map): {'gva' if stage == 1 else 'gpa'}",
+                               f"overlapping region: [{start:#x}, {end:#x}) overlaps "
+                               f"[{lo:#x}, {hi:#x}) mapped by {owner} "
+                               "(unmap it first, or say expect = { error = \"AlreadyMapped\" })")
+            live[stage].append((start, end, cmd.line))
+        elif cmd.op == "unmap" and expected is None:
+            kept = []
+            for lo, hi, line in live[stage]:
+                if lo < start:
+                    kept.append((lo, min(hi, start), line))
+                if hi > end:
+                    kept.append((max(lo, end), hi, line))
+            live[stage] = kept

@@ -9,7 +9,7 @@ manual's order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from .faults import FINAL, GUEST_WALK, Fault, finish
@@ -18,7 +18,7 @@ from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingForma
 from .memory import PhysicalMemory
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class WalkStep:
     """One page-table entry read (and the write-back it caused, if any)."""
 
@@ -93,6 +93,10 @@ class Walk:
         return min(self.s1_size, self.s2_size)
 
 
+DECODE_CACHE = 1 << 16
+_BAD = (EntryKind.INVALID, EntryKind.MISCONFIGURED)
+
+
 class _Stop(Exception):
     def __init__(self, fault: Fault) -> None:
         self.fault = fault
@@ -125,6 +129,17 @@ class Walker:
         self.npt_root = npt_root
         #: optional stage-2-only TLB for the final gPA: gpa -> (hpa, acc, size) or None
         self.final_s2_lookup: Callable[[int], tuple[int, Any, int] | None] | None = None
+        self._decoded: dict[tuple[int, int, int], Decoded] = {}
+
+    def _decode(self, stage: int, raw: int, depth: int) -> Decoded:
+        """`fmt.decode`, memoised: decoding is pure and a walk re-reads the same entries."""
+        key = (stage, raw, depth)
+        dec = self._decoded.get(key)
+        if dec is None:
+            if len(self._decoded) >= DECODE_CACHE:
+                self._decoded.clear()
+            dec = self._decoded[key] = (self.s1 if stage == 1 else self.s2).decode(raw, depth)
+        return dec
 
     def translate(
         self, gva: int, access: Access, priv: Priv = Priv.KERNEL, side_effects: bool = True
@@ -167,25 +182,23 @@ class Walker:
             pt = self._stage2(walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects,
                               purpose=f"translate the gPA of the guest {where}")
             raw = self.memory.read_u64(pt.hpa)
-            dec = s1.decode(raw, depth)
-            purpose = "guest root table" if depth == 0 else f"guest {where}"
-            step = dict(stage=1, depth=depth, level_name=where, purpose=purpose, table=table,
-                        table_hpa=pt.hpa - index * 8, index=index, entry_addr=entry_gpa,
-                        entry_hpa=pt.hpa, raw=raw, decoded=dec)
-            if dec.kind in (EntryKind.INVALID, EntryKind.MISCONFIGURED):
-                walk.steps.append(WalkStep(**step, outcome="fault"))
+            dec = self._decode(1, raw, depth)
+            step = WalkStep(1, depth, where, "guest root table" if depth == 0 else
+                            f"guest {where}", table, pt.hpa - index * 8, index, entry_gpa,
+                            pt.hpa, raw, dec, "fault")
+            walk.steps.append(step)
+            if dec.kind in _BAD:
                 reason = dec.reason or FaultReason.NOT_PRESENT
                 raise _Stop(self._fault(walk, 1, reason, depth, acc=acc, raw=raw))
             check = (s1.descend if dec.kind == EntryKind.TABLE else s1.leaf)(acc, dec, req)
-            walk.steps.append(WalkStep(**step, outcome="fault" if check.reason else
-                                       str(dec.kind)))
             if check.reason is not None:
                 raise _Stop(self._fault(walk, 1, check.reason, depth, acc=check.acc, raw=raw))
+            step.outcome = dec.kind.value
             if check.write_back is not None:
                 self._guest_write_back(walk, entry_gpa, pt, check.write_back, depth,
                                        side_effects)
                 if side_effects:
-                    walk.steps[-1] = replace(walk.steps[-1], written=check.write_back)
+                    step.written = check.write_back
             acc = check.acc
             if dec.kind == EntryKind.LEAF:
                 assert dec.paddr is not None and dec.page_size is not None
@@ -216,7 +229,7 @@ class Walker:
                             implicit=True, write_back=True)
         silent = Walk(walk.gva, walk.access, walk.priv)
         try:
-            self._stage2(silent, entry_gpa, req, depth, GUEST_WALK, side_effects)
+            self._stage2(silent, entry_gpa, req, depth, GUEST_WALK, side_effects, record=False)
         except _Stop as stop:
             walk.writes += silent.writes
             raise
@@ -229,7 +242,7 @@ class Walker:
 
     def _stage2(
         self, walk: Walk, gpa: int, req: AccessRequest, for_depth: int | None, during: str,
-        side_effects: bool, purpose: str = "",
+        side_effects: bool, purpose: str = "stage-2", record: bool = True,
     ) -> _S2Result:
         s2 = self.s2
         reason = s2.check_input(gpa)
@@ -241,23 +254,23 @@ class Walker:
             index = s2.index(gpa, depth)
             addr = table + index * 8
             raw = self.memory.read_u64(addr)
-            dec = s2.decode(raw, depth)
-            step = dict(stage=2, depth=depth, level_name=s2.level_name(depth),
-                        purpose=purpose or "stage-2", table=table, table_hpa=table, index=index,
-                        entry_addr=addr, entry_hpa=addr, raw=raw, decoded=dec,
-                        for_depth=for_depth)
-            if dec.kind in (EntryKind.INVALID, EntryKind.MISCONFIGURED):
-                walk.steps.append(WalkStep(**step, outcome="fault"))
+            dec = self._decode(2, raw, depth)
+            step = None
+            if record:
+                step = WalkStep(2, depth, s2.levels[depth].name, purpose, table, table, index,
+                                addr, addr, raw, dec, "fault", for_depth)
+                walk.steps.append(step)
+            if dec.kind in _BAD:
                 raise _Stop(self._fault(walk, 2, dec.reason or FaultReason.NOT_PRESENT, depth,
                                         gpa=gpa, during=during, req=req, acc=None, raw=raw))
             check = (s2.descend if dec.kind == EntryKind.TABLE else s2.leaf)(acc, dec, req)
-            written = None
+            if check.reason is None and step is not None:
+                step.outcome = dec.kind.value
             if check.reason is None and check.write_back is not None and side_effects:
-                written = check.write_back
-                self.memory.write_u64(addr, written)
+                self.memory.write_u64(addr, check.write_back)
                 walk.writes += 1
-            walk.steps.append(WalkStep(**step, outcome="fault" if check.reason else
-                                       str(dec.kind), written=written))
+                if step is not None:
+                    step.written = check.write_back
             if check.reason is not None:
                 raise _Stop(self._fault(walk, 2, check.reason, depth, gpa=gpa, during=during,
                                         req=req, acc=check.acc, raw=raw))

@@ -1,0 +1,300 @@
+"""What AArch64 stage 1 and stage 2 share (VMSAv8-64, 4 KiB granule, no FEAT_LPA2): the levels,
+the descriptor type rules, the seed's predicates, the hardware leaf checks with FEAT_HAFDBS, and
+the comparison of the seed's read-back with what the hardware does (hardware.md §4, §5).
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
+
+from ..errors import SeedPanic
+from ..flags import Access, MappingFlags
+from .base import (
+    PAGE_1G,
+    PAGE_2M,
+    PAGE_4K,
+    AccessRequest,
+    Decoded,
+    Encoding,
+    EntryKind,
+    FaultReason,
+    Field,
+    Level,
+    PagingFormat,
+    Role,
+    StepCheck,
+    decoded_fields,
+)
+
+VALID = 1 << 0
+TYPE = 1 << 1  # table (L0-L2) or page (L3); 0 = block
+AF = 1 << 10
+DBM = 1 << 51
+AP2 = 1 << 7  # stage-1 AP[2] (read-only) and stage-2 S2AP[1] (write) share bit 7
+ADDR_MASK = 0x0000_FFFF_FFFF_F000  # the seeds' PHYS_ADDR_MASK: OA[47:12]
+OUTPUT_BITS = 48
+SAMPLE_PADDR = 0x4000_0000  # 1 GiB-aligned output for `encoding_problems`
+RWX = MappingFlags.READ | MappingFlags.WRITE | MappingFlags.EXECUTE
+_LEAF_SIZES = {1: PAGE_1G, 2: PAGE_2M, 3: PAGE_4K}
+
+
+def arm_levels(start_level: int, input_bits: int) -> tuple[Level, ...]:
+    """Levels `start_level`..L3; the start level resolves the rest of the input (§5.5: a 10-bit
+    L1 index for a 40-bit IPA is two concatenated tables)."""
+    levels = []
+    for number in range(start_level, 4):
+        shift = 12 + 9 * (3 - number)
+        bits = input_bits - shift if number == start_level else 9
+        levels.append(Level(f"L{number}", shift, bits, _LEAF_SIZES.get(number)))
+    return tuple(levels)
+
+
+def size_words(size: int) -> str:
+    return f"{size >> 30} GiB" if size >= PAGE_1G else f"{size >> 20} MiB"
+
+
+def common_fields(depth_level: int, kind: EntryKind) -> tuple[Field, ...]:
+    """VALID and TYPE (bits 1:0), whose meaning depends on the level."""
+    if kind is EntryKind.INVALID:
+        return (Field("VALID", 0, 0, Role.VALID, "0: invalid descriptor", ((0, "invalid"),)),)
+    if depth_level == 3:
+        types = ((0, "reserved at L3 (0b01)"), (1, "page"))
+    elif depth_level == 0:
+        types = ((0, "block: not allowed at L0 with 4 KiB granules"), (1, "table"))
+    else:
+        types = ((0, "block"), (1, "table"))
+    return (
+        Field("VALID", 0, 0, Role.VALID, "descriptor valid", ((0, "invalid"), (1, "valid"))),
+        Field("TYPE", 1, 1, Role.TYPE, "descriptor type", types),
+    )
+
+
+def reserved(name: str, hi: int, lo: int, doc: str) -> Field:
+    return Field(name, hi, lo, Role.RESERVED, doc)
+
+
+def ignored(name: str, hi: int, lo: int, doc: str = "ignored by the hardware") -> Field:
+    return Field(name, hi, lo, Role.IGNORED, doc)
+
+
+def bit_field(name: str, bit: int, role: Role, doc: str, zero: str, one: str) -> Field:
+    """A one-bit field with a word for each value."""
+    return Field(name, bit, bit, role, doc, ((0, zero), (1, one)))
+
+
+AF_FIELD = bit_field(
+    "AF",
+    10,
+    Role.STATUS,
+    "access flag",
+    "not accessed: first access faults unless HAFDBS",
+    "accessed",
+)
+CONTIG = bit_field(
+    "CONTIG", 52, Role.ATTRIBUTE, "contiguous hint", "-", "one of 16 contiguous entries"
+)
+INVALID_REST = ignored("IGNORED_63_1", 63, 1, "ignored while VALID=0; software may use them")
+ADDR = Field("ADDR", 47, 12, Role.ADDRESS, "output address / next-level table OA[47:12]")
+RES0_OA_HI = reserved("RES0_49_48", 49, 48, "OA[49:48]: RES0 without 52-bit addresses")
+SOFTWARE = Field("SOFTWARE", 58, 55, Role.SOFTWARE, "reserved for software use")
+PBHA = ignored("PBHA", 62, 59, "page-based hardware attributes (ignored without FEAT_HPDS2)")
+TABLE_LOW = ignored("IGNORED_11_2", 11, 2)
+TABLE_RES0 = reserved("RES0_51_48", 51, 48, "RES0 in table descriptors without 52-bit addresses")
+TABLE_HIGH = ignored("IGNORED_58_52", 58, 52)
+
+
+class ArmFormat(PagingFormat):
+    """A VMSAv8-64 format with 4 KiB granules; subclasses give fields, encodings and permissions."""
+
+    output_bits = OUTPUT_BITS
+    addr_mask = ADDR_MASK
+    signed_input = False  # only TTBR0 / one IPA range: no sign extension (see check_input)
+
+    def __init__(self, name: str, stage: int, levels: tuple[Level, ...], features: frozenset[str]):
+        self.name = name
+        self.stage = stage
+        self.levels = levels
+        self.features = frozenset(features)
+
+    @property
+    def hafdbs(self) -> bool:
+        return "hafdbs" in self.features
+
+    def arm_level(self, depth: int) -> int:
+        """The ARM level number (L0..L3) of `depth`; depth 0 is the start level."""
+        return int(self.levels[depth].name[1:])
+
+    # ---------------------------------------------------------- the seed's predicates
+
+    def seed_present(self, raw: int) -> bool:
+        return bool(raw & VALID)
+
+    def seed_huge(self, raw: int) -> bool:
+        return not raw & TYPE  # seed-crates.md §4 item 15: true for an all-zero entry
+
+    def new_table(self, paddr: int, encoding: Encoding) -> int:
+        return (paddr & ADDR_MASK) | TYPE | VALID  # no table attributes, in both encodings
+
+    def new_page(self, paddr: int, flags: MappingFlags, huge: bool, encoding: Encoding) -> int:
+        attrs = self.seed_attrs(flags) if encoding is Encoding.SEED else self.fixed_attrs(flags)
+        return attrs | AF | (0 if huge else TYPE) | (paddr & ADDR_MASK)
+
+    @abstractmethod
+    def seed_attrs(self, flags: MappingFlags) -> int:
+        """The crate's `DescriptorAttr::from(flags)`."""
+
+    @abstractmethod
+    def fixed_attrs(self, flags: MappingFlags) -> int:
+        """Attributes that make the hardware grant `flags` (without AF, TYPE and address)."""
+
+    # -------------------------------------------------------------- the hardware's reading
+
+    def classify(self, raw: int, depth: int) -> tuple[EntryKind, FaultReason | None, str | None]:
+        """Descriptor type by bits[1:0] and level (§4.1: QEMU `lpae_block_desc_valid`)."""
+        if not raw & VALID:
+            return EntryKind.INVALID, FaultReason.NOT_PRESENT, None
+        level = self.arm_level(depth)
+        if raw & TYPE:
+            return (EntryKind.LEAF if level == 3 else EntryKind.TABLE), None, None
+        if level == 0:
+            return (
+                EntryKind.MISCONFIGURED,
+                FaultReason.RESERVED,
+                "a block descriptor at L0 is invalid with 4 KiB granules (Translation fault)",
+            )
+        if level == 3:
+            return (
+                EntryKind.MISCONFIGURED,
+                FaultReason.RESERVED,
+                "bits[1:0]=0b01 at L3 is a reserved encoding (Translation fault)",
+            )
+        return EntryKind.LEAF, None, None
+
+    def decode(self, raw: int, depth: int) -> Decoded:
+        kind, reason, why = self.classify(raw, depth)
+        problems = [why] if why else []
+        flagged = ["TYPE"] if kind is EntryKind.MISCONFIGURED else []
+        paddr = page_size = None
+        hw = MappingFlags(0)
+        if kind is EntryKind.TABLE:
+            paddr, hw = raw & ADDR_MASK, self.table_flags(raw)
+        elif kind is EntryKind.LEAF:
+            page_size = self.levels[depth].leaf_size or PAGE_4K
+            paddr, hw = raw & ADDR_MASK & ~(page_size - 1), self.leaf_flags(raw)
+            if raw & ADDR_MASK & (page_size - 1):
+                flagged.append("ADDR")
+                problems.append(
+                    f"OA bits below the {size_words(page_size)} block size are RES0: the hardware "
+                    f"ignores them (output {paddr:#x}) but the seed's paddr() keeps them"
+                )
+        for text, name in self.attribute_problems(raw, kind):
+            problems.append(text)
+            flagged += [name] if name else []
+        table = self.field_table(depth, kind)
+        problems += [
+            f"RES0 bits {f.bits} ({f.name}) are set: {f.doc}"
+            for f in table
+            if f.role is Role.RESERVED and f.get(raw)
+        ]
+        read_back, seed_problems = self.seed_reading(raw, kind, hw)
+        return Decoded(
+            format=self.name,
+            depth=depth,
+            level_name=self.level_name(depth),
+            raw=raw,
+            kind=kind,
+            paddr=paddr,
+            page_size=page_size,
+            fields=decoded_fields(table, raw, flagged),
+            reason=reason,
+            problems=(*problems, *seed_problems),
+            mapping_flags=read_back,
+            hw_flags=hw,
+        )
+
+    def seed_reading(
+        self, raw: int, kind: EntryKind, hw: MappingFlags
+    ) -> tuple[MappingFlags | None, list[str]]:
+        """The seed's read-back (None where it panics) and where it differs from `hw`."""
+        try:
+            read_back = self.seed_flags(raw)
+        except SeedPanic as panic:
+            return None, [f"the seed's flags() panics on this entry: {panic}"]
+        if kind is EntryKind.TABLE:
+            return read_back, []  # the seed never asks a table descriptor for its flags
+        if kind is not EntryKind.LEAF:
+            return read_back, [
+                f"the seed reads {read_back.short()} but the hardware maps nothing here"
+            ] if read_back else []
+        return read_back, [
+            f"the seed {'reads' if flag in read_back else 'does not read'} {flag.name} "
+            f"but {self.why(flag, raw)}"
+            for flag in MappingFlags
+            if (flag in read_back) != (flag in hw)
+        ]
+
+    def encoding_problems(self, flags: MappingFlags, huge: bool, encoding: Encoding) -> list[str]:
+        raw = self.new_page(SAMPLE_PADDR, flags, huge, encoding)
+        dec = self.decode(raw, self.leaf_depth - 1 if huge else self.leaf_depth)  # L2 or L3
+        out = []
+        if dec.kind is not EntryKind.LEAF:
+            if flags:
+                out.append(f"{flags.short()} maps nothing: VALID=0 makes the descriptor invalid")
+        else:
+            for flag in MappingFlags:
+                if flag in flags and flag not in dec.hw_flags:
+                    out.append(f"{flag.name} requested but not granted: {self.why(flag, raw)}")
+                elif flag in dec.hw_flags and flag not in flags:
+                    out.append(f"{flag.name} granted though not requested: {self.why(flag, raw)}")
+        if encoding is Encoding.SEED:
+            if dec.mapping_flags not in (None, flags):
+                out.append(f"reads back as {dec.mapping_flags.short()}")
+            return out + list(dec.problems)
+        seed_only = self.seed_reading(raw, dec.kind, dec.hw_flags)[1]
+        return out + [p for p in dec.problems if p not in seed_only]
+
+    @abstractmethod
+    def table_flags(self, raw: int) -> MappingFlags:
+        """What a table descriptor lets through to the levels below."""
+
+    @abstractmethod
+    def leaf_flags(self, raw: int) -> MappingFlags:
+        """What the hardware grants through this block/page descriptor alone."""
+
+    @abstractmethod
+    def why(self, flag: MappingFlags, raw: int) -> str:
+        """The bits that decide `flag` for a leaf, in words ("S2AP[1]=0 denies writes")."""
+
+    @abstractmethod
+    def attribute_problems(self, raw: int, kind: EntryKind) -> list[tuple[str, str | None]]:
+        """(problem, field to flag or None) for reserved values and surprising attributes."""
+
+    # ------------------------------------------------------------------- walker hooks
+
+    @abstractmethod
+    def fold_leaf(self, acc: Any, raw: int) -> Any:
+        """The accumulator with the leaf's permissions folded in."""
+
+    @abstractmethod
+    def mark_dirty(self, raw: int) -> int:
+        """What FEAT_HAFDBS writes for a store to a DBM=1 descriptor."""
+
+    def leaf(self, acc: Any, dec: Decoded, req: AccessRequest) -> StepCheck:
+        """AF before permission (§1.4); HAFDBS updates are written only if then permitted (§4.4)."""
+        raw = dec.raw
+        if not raw & AF and not self.hafdbs:
+            return StepCheck(self.fold_leaf(acc, raw), FaultReason.ACCESS_FLAG)
+        new, notes = raw | AF, []
+        if not raw & AF:
+            notes.append("hardware sets AF (FEAT_HAFDBS)")
+        if self.hafdbs and raw & DBM and req.access is Access.WRITE:
+            new = self.mark_dirty(new)
+            if new != raw | AF:
+                notes.append("DBM=1: hardware makes the descriptor writable (dirty)")
+        folded = self.fold_leaf(acc, new)
+        if self.allows(folded, req) is not None:
+            return StepCheck(self.fold_leaf(acc, raw), FaultReason.PERMISSION)
+        if new == raw:
+            return StepCheck(folded)
+        return StepCheck(folded, write_back=new, notes=tuple(notes))

@@ -1,0 +1,362 @@
+"""AArch64 stage 1, EL1&0 regime with TTBR0 only (hardware.md §4), and the seed's A64PTE built
+without `arm-el2` (seed-crates.md §2.2). PAN, WXN and HPD are off; the MAIR is the seed's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..flags import Access, MappingFlags, Priv
+from .arm_common import (
+    ADDR,
+    AF,
+    AF_FIELD,
+    AP2,
+    CONTIG,
+    INVALID_REST,
+    PBHA,
+    RES0_OA_HI,
+    RWX,
+    SOFTWARE,
+    TABLE_HIGH,
+    TABLE_LOW,
+    TABLE_RES0,
+    VALID,
+    ArmFormat,
+    arm_levels,
+    bit_field,
+    common_fields,
+)
+from .base import AccessRequest, Decoded, EntryKind, FaultReason, Field, Role, StepCheck
+
+R, W, X, U = (MappingFlags.READ, MappingFlags.WRITE, MappingFlags.EXECUTE, MappingFlags.USER)
+AP1 = 1 << 6  # AP[1]: EL0 access
+NS = 1 << 5
+SH_INNER = 0b11 << 8
+PXN = 1 << 53
+UXN = 1 << 54
+PXN_TABLE = 1 << 59
+UXN_TABLE = 1 << 60
+AP_TABLE_NO_EL0 = 1 << 61  # APTable[0]
+AP_TABLE_RO = 1 << 62  # APTable[1]
+NS_TABLE = 1 << 63
+
+#: the seed's MAIR_EL1 (`MemAttr::MAIR_VALUE`): Attr0 Device-nGnRE, Attr1 Normal WB, Attr2 NC
+MAIR = 0x44_FF_04
+ATTR_DEVICE, ATTR_NORMAL, ATTR_NC = 0, 1, 2
+_MAIR_NAMES = {
+    0x04: "Device-nGnRE",
+    0xFF: "Normal write-back RW-allocate",
+    0x44: "Normal non-cacheable",
+    0x00: "Device-nGnRnE (unset MAIR byte)",
+}
+
+
+def mair_attr(index: int) -> int:
+    return (MAIR >> (8 * index)) & 0xFF
+
+
+def _attr_meaning(index: int) -> str:
+    return f"MAIR Attr{index}={mair_attr(index):#04x} {_MAIR_NAMES[mair_attr(index)]}"
+
+
+_LEAF_ATTRS = (
+    Field(
+        "ATTRINDX",
+        4,
+        2,
+        Role.ATTRIBUTE,
+        "index into MAIR_EL1",
+        tuple((i, _attr_meaning(i)) for i in range(8)),
+    ),
+    bit_field(
+        "NS",
+        5,
+        Role.ATTRIBUTE,
+        "non-secure output (RES0 from Non-secure state)",
+        "-",
+        "RES0 from Non-secure state: ignored",
+    ),
+    Field(
+        "AP",
+        7,
+        6,
+        Role.PERMISSION,
+        "AP[2:1] data access permissions (§4.3)",
+        (
+            (0, "EL1 RW, EL0 none"),
+            (1, "EL1 RW, EL0 RW"),
+            (2, "EL1 RO, EL0 none"),
+            (3, "EL1 RO, EL0 RO"),
+        ),
+    ),
+    Field(
+        "SH",
+        9,
+        8,
+        Role.ATTRIBUTE,
+        "shareability",
+        ((0, "non-shareable"), (1, "reserved"), (2, "outer shareable"), (3, "inner shareable")),
+    ),
+    AF_FIELD,
+    bit_field("NG", 11, Role.ATTRIBUTE, "not global", "global", "not global (ASID-tagged)"),
+    ADDR,
+    RES0_OA_HI,
+    bit_field("GP", 50, Role.ATTRIBUTE, "guarded page (FEAT_BTI)", "not guarded", "guarded"),
+    bit_field(
+        "DBM",
+        51,
+        Role.PERMISSION,
+        "dirty bit modifier",
+        "-",
+        "a store clears AP[2] with hardware dirty update",
+    ),
+    CONTIG,
+    bit_field(
+        "PXN",
+        53,
+        Role.PERMISSION,
+        "privileged execute-never",
+        "EL1 may execute",
+        "EL1 execute-never",
+    ),
+    bit_field(
+        "UXN",
+        54,
+        Role.PERMISSION,
+        "unprivileged execute-never",
+        "EL0 may execute",
+        "EL0 execute-never",
+    ),
+    SOFTWARE,
+    PBHA,
+    Field("IGNORED_63", 63, 63, Role.IGNORED, "ignored by the hardware"),
+)
+_TABLE_ATTRS = (
+    TABLE_LOW,
+    ADDR,
+    TABLE_RES0,
+    TABLE_HIGH,
+    bit_field(
+        "PXNTABLE",
+        59,
+        Role.PERMISSION,
+        "PXN for every level below",
+        "no effect",
+        "EL1 execute-never below",
+    ),
+    bit_field(
+        "UXNTABLE",
+        60,
+        Role.PERMISSION,
+        "UXN for every level below",
+        "no effect",
+        "EL0 execute-never below",
+    ),
+    Field(
+        "APTABLE",
+        62,
+        61,
+        Role.PERMISSION,
+        "access limit for every level below",
+        (
+            (0, "no effect"),
+            (1, "no EL0 access below"),
+            (2, "no write below"),
+            (3, "no EL0 access, no write below"),
+        ),
+    ),
+    bit_field(
+        "NSTABLE",
+        63,
+        Role.ATTRIBUTE,
+        "non-secure tables below (RES0 from Non-secure state)",
+        "-",
+        "RES0 from Non-secure state: ignored",
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class S1Acc:
+    """Stage-1 permissions folded over the walk (§4.2): table limits ORed, then the leaf's."""
+
+    el0: bool = True  # AP[1], cleared by APTable[0]
+    read_only: bool = False  # AP[2], set by APTable[1]
+    pxn: bool = False
+    uxn: bool = False
+
+    def permits(self, access: Access, priv: Priv) -> bool:
+        """§4.3 with PAN and WXN off: EL1 never executes an EL0-writable page."""
+        user = priv is Priv.USER
+        if access is Access.EXEC:
+            return not self.uxn if user else not (self.pxn or (self.el0 and not self.read_only))
+        if user and not self.el0:
+            return False
+        return access is Access.READ or not self.read_only
+
+    def flags(self) -> MappingFlags:
+        """As MappingFlags: EXECUTE is EL0's for an EL0-accessible page, else EL1's (the seed's)."""
+        out = R | (MappingFlags(0) if self.read_only else W)
+        if self.el0:
+            out |= U
+        if not (self.uxn if self.el0 else self.pxn):
+            out |= X
+        return out
+
+
+def _table_acc(acc: S1Acc, raw: int) -> S1Acc:
+    return S1Acc(
+        el0=acc.el0 and not raw & AP_TABLE_NO_EL0,
+        read_only=acc.read_only or bool(raw & AP_TABLE_RO),
+        pxn=acc.pxn or bool(raw & PXN_TABLE),
+        uxn=acc.uxn or bool(raw & UXN_TABLE),
+    )
+
+
+class AArch64Stage1(ArmFormat):
+    """VMSAv8-64 stage 1 (EL1&0) with a 48-bit (L0..L3) or 39-bit (L1..L3) TTBR0 range."""
+
+    def __init__(self, *, va_bits: int = 48, features: frozenset[str] = frozenset()) -> None:
+        start = 0 if va_bits == 48 else 1  # 4 - ceil((va_bits - 12) / 9), §4.1
+        super().__init__("aarch64-s1", 1, arm_levels(start, va_bits), features)
+
+    def check_input(self, addr: int) -> FaultReason | None:
+        """Outside TTBR0's range (the gap or the TTBR1 half): Translation fault, level 0 (§4.1)."""
+        if addr < 0 or addr >> 64:
+            return FaultReason.ADDRESS_SIZE
+        return FaultReason.NON_CANONICAL if addr >> self.input_bits else None
+
+    # ---------------------------------------------------------------------- encodings
+
+    def seed_attrs(self, flags: MappingFlags) -> int:
+        if not flags:
+            return 0  # `DescriptorAttr::from(empty)` is empty
+        return self._attrs(flags, valid=R in flags)
+
+    def fixed_attrs(self, flags: MappingFlags) -> int:
+        return self._attrs(flags, valid=bool(flags & RWX))
+
+    @staticmethod
+    def _attrs(flags: MappingFlags, valid: bool) -> int:
+        if MappingFlags.DEVICE in flags:
+            attr = ATTR_DEVICE << 2  # SH stays 00 for Device memory
+        else:
+            attr = (ATTR_NC if MappingFlags.UNCACHED in flags else ATTR_NORMAL) << 2 | SH_INNER
+        attr |= (VALID if valid else 0) | (0 if W in flags else AP2)
+        if U in flags:
+            return attr | AP1 | PXN | (0 if X in flags else UXN)
+        return attr | UXN | (0 if X in flags else PXN)
+
+    def seed_flags(self, raw: int) -> MappingFlags:
+        if not raw & VALID:
+            return MappingFlags(0)
+        out = R | (MappingFlags(0) if raw & AP2 else W)
+        if raw & AP1:
+            out |= U | (MappingFlags(0) if raw & UXN else X)
+        elif not raw & PXN:
+            out |= X
+        index = (raw >> 2) & 7
+        if index == ATTR_DEVICE:
+            out |= MappingFlags.DEVICE
+        elif index == ATTR_NC:
+            out |= MappingFlags.UNCACHED
+        return out
+
+    # -------------------------------------------------------------- the hardware's reading
+
+    def field_table(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
+        head = common_fields(self.arm_level(depth), kind)
+        if kind is EntryKind.INVALID:
+            return (*head, INVALID_REST)
+        return (*head, *(_TABLE_ATTRS if kind is EntryKind.TABLE else _LEAF_ATTRS))
+
+    def table_flags(self, raw: int) -> MappingFlags:
+        return _table_acc(S1Acc(), raw).flags()
+
+    def leaf_flags(self, raw: int) -> MappingFlags:
+        return self.fold_leaf(S1Acc(), raw).flags() | _memory_flags(raw)
+
+    def why(self, flag: MappingFlags, raw: int) -> str:
+        if flag is R:
+            return "a valid stage-1 descriptor is always readable at EL1"
+        if flag is W:
+            return f"AP[2]={int(bool(raw & AP2))} makes the page " + (
+                "read-only" if raw & AP2 else "writable"
+            )
+        if flag is U:
+            return f"AP[1]={int(bool(raw & AP1))} {'gives' if raw & AP1 else 'denies'} EL0 access"
+        if flag is X:
+            name, bit, who = ("UXN", UXN, "EL0") if raw & AP1 else ("PXN", PXN, "EL1")
+            verdict = "denies" if raw & bit else "allows"
+            return f"{name}={int(bool(raw & bit))} {verdict} {who} instruction fetches"
+        return f"AttrIndx={(raw >> 2) & 7} selects {_attr_meaning((raw >> 2) & 7)}"
+
+    def attribute_problems(self, raw: int, kind: EntryKind) -> list[tuple[str, str | None]]:
+        if kind is EntryKind.TABLE:
+            return (
+                [("NSTable=1 is RES0 from Non-secure state: ignored", "NSTABLE")]
+                if raw & NS_TABLE
+                else []
+            )
+        if kind is not EntryKind.LEAF:
+            return []
+        out: list[tuple[str, str | None]] = []
+        if (raw >> 8) & 3 == 1:
+            out.append(("SH=0b01 is a reserved shareability encoding", "SH"))
+        if raw & NS:
+            out.append(("NS=1 is RES0 from Non-secure state: ignored", "NS"))
+        if not raw & AF and not self.hafdbs:
+            out.append(("AF=0: the first access takes an Access flag fault (no HAFDBS)", None))
+        if not raw & AP1 and not raw & UXN:
+            out.append(
+                (
+                    "UXN=0: EL0 may execute this EL1-only page (AP[1] does not stop "
+                    "instruction fetches)",
+                    "UXN",
+                )
+            )
+        if raw & AP1 and raw & AP2 and not raw & PXN:
+            out.append(("PXN=0: EL1 may execute this EL0-accessible page", "PXN"))
+        return out
+
+    # ------------------------------------------------------------------- walker hooks
+
+    def start(self) -> S1Acc:
+        return S1Acc()
+
+    def descend(self, acc: S1Acc, dec: Decoded, req: AccessRequest) -> StepCheck:
+        return StepCheck(_table_acc(acc, dec.raw))
+
+    def fold_leaf(self, acc: S1Acc, raw: int) -> S1Acc:
+        return S1Acc(
+            el0=acc.el0 and bool(raw & AP1),
+            read_only=acc.read_only or bool(raw & AP2),
+            pxn=acc.pxn or bool(raw & PXN),
+            uxn=acc.uxn or bool(raw & UXN),
+        )
+
+    def mark_dirty(self, raw: int) -> int:
+        return raw & ~AP2  # DBM: a store clears AP[2] (§4.4)
+
+    def allows(self, acc: S1Acc, req: AccessRequest) -> FaultReason | None:
+        return None if acc.permits(req.access, req.priv) else FaultReason.PERMISSION
+
+    def describe_perms(self, acc: S1Acc) -> str:
+        def letters(priv: Priv) -> str:
+            return "".join(ch if acc.permits(a, priv) else "-" for ch, a in _LETTERS)
+
+        return f"el1 {letters(Priv.KERNEL)} el0 {letters(Priv.USER)}"
+
+    def user_page(self, acc: S1Acc) -> bool:
+        return acc.el0
+
+
+_LETTERS = (("r", Access.READ), ("w", Access.WRITE), ("x", Access.EXEC))
+
+
+def _memory_flags(raw: int) -> MappingFlags:
+    attr = mair_attr((raw >> 2) & 7)
+    if attr >> 4 == 0:  # MAIR Attr<n>[7:4] = 0: Device memory
+        return MappingFlags.DEVICE
+    return MappingFlags.UNCACHED if attr == 0x44 else MappingFlags(0)

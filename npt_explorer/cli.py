@@ -25,14 +25,24 @@ class UsageError(Exception):
 def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 132  # byte-stable output in pipes and CI
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def _format_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", required=True, choices=FORMAT_NAMES, metavar="FMT",
-                   help=f"one of: {', '.join(FORMAT_NAMES)}")
-    p.add_argument("--features", default="", help="comma-separated machine features "
-                   "(e.g. ept-ad,mbec / hafdbs,xnx / svadu,svpbmt)")
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=FORMAT_NAMES,
+        metavar="FMT",
+        help=f"one of: {', '.join(FORMAT_NAMES)}",
+    )
+    p.add_argument(
+        "--features",
+        default="",
+        help="comma-separated machine features (e.g. ept-ad,mbec / hafdbs,xnx / svadu,svpbmt)",
+    )
     p.add_argument("--levels", type=int, help="ept: 4 or 5")
     p.add_argument("--ipa-bits", type=int, help="aarch64-s2: 39, 40, 44 or 48")
     p.add_argument("--va-bits", type=int, help="aarch64-s1: 39 or 48")
@@ -41,8 +51,16 @@ def _format_args(p: argparse.ArgumentParser) -> None:
 
 
 def _make_format(a: argparse.Namespace) -> PagingFormat:
-    opts = {k: v for k, v in (("levels", a.levels), ("ipa_bits", a.ipa_bits),
-                              ("va_bits", a.va_bits), ("stage", a.stage)) if v is not None}
+    opts = {
+        k: v
+        for k, v in (
+            ("levels", a.levels),
+            ("ipa_bits", a.ipa_bits),
+            ("va_bits", a.va_bits),
+            ("stage", a.stage),
+        )
+        if v is not None
+    }
     features = [f for f in a.features.split(",") if f]
     try:
         return get_format(a.format, features=features, **opts)
@@ -64,10 +82,15 @@ def _number(text: str, what: str) -> int:
 
 def decode_json(dec: Any) -> dict[str, Any]:
     return {
-        "format": dec.format, "depth": dec.depth, "raw": f"{dec.raw:#x}", "kind": str(dec.kind),
+        "format": dec.format,
+        "depth": dec.depth,
+        "raw": f"{dec.raw:#x}",
+        "kind": str(dec.kind),
         "paddr": None if dec.paddr is None else f"{dec.paddr:#x}",
-        "fields": [{"name": fv.field.name, "bits": fv.field.bits, "value": fv.value,
-                    "meaning": fv.meaning} for fv in dec.fields],
+        "fields": [
+            {"name": fv.field.name, "bits": fv.field.bits, "value": fv.value, "meaning": fv.meaning}
+            for fv in dec.fields
+        ],
         "mapping_flags": None if dec.mapping_flags is None else dec.mapping_flags.names(),
         "problems": list(dec.problems),
     }
@@ -92,16 +115,22 @@ def cmd_decode(a: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------- encode
 
 
-def _encode_row(fmt: PagingFormat, flags: MappingFlags, paddr: int, huge: bool,
-                encoding: Encoding) -> dict[str, Any]:
+def _encode_row(
+    fmt: PagingFormat, flags: MappingFlags, paddr: int, huge: bool, encoding: Encoding
+) -> dict[str, Any]:
     raw = fmt.new_page(paddr, flags, huge, encoding)
     depth = fmt.depth_for_size(0x20_0000) if huge else fmt.leaf_depth
     dec = fmt.decode(raw, depth if depth is not None else fmt.leaf_depth)
-    problems = list(dict.fromkeys(fmt.encoding_problems(flags, huge, encoding)
-                                  + list(dec.problems)))
-    return {"flags": flags.names(), "huge": huge, "raw": f"{raw:#x}",
-            "read_back": None if dec.mapping_flags is None else dec.mapping_flags.names(),
-            "problems": problems}
+    problems = list(
+        dict.fromkeys(fmt.encoding_problems(flags, huge, encoding) + list(dec.problems))
+    )
+    return {
+        "flags": flags.names(),
+        "huge": huge,
+        "raw": f"{raw:#x}",
+        "read_back": None if dec.mapping_flags is None else dec.mapping_flags.names(),
+        "problems": problems,
+    }
 
 
 def cmd_encode(a: argparse.Namespace) -> int:
@@ -109,10 +138,12 @@ def cmd_encode(a: argparse.Namespace) -> int:
     encoding = Encoding(a.encoding)
     if a.table:
         paddr = _number(a.paddr, "--paddr") if a.paddr else 0x4000_0000
-        rows = [_encode_row(fmt, MappingFlags(v), paddr, huge, encoding)
-                for v in range(64) for huge in (False, True)]
-        doc = {"format": fmt.name, "encoding": str(encoding), "paddr": f"{paddr:#x}",
-               "rows": rows}
+        rows = [
+            _encode_row(fmt, MappingFlags(v), paddr, huge, encoding)
+            for v in range(64)
+            for huge in (False, True)
+        ]
+        doc = {"format": fmt.name, "encoding": str(encoding), "paddr": f"{paddr:#x}", "rows": rows}
         if a.json:
             print(json.dumps(doc, indent=2))
         else:
@@ -127,8 +158,19 @@ def cmd_encode(a: argparse.Namespace) -> int:
     paddr = _number(a.paddr, "--paddr")
     row = _encode_row(fmt, flags, paddr, a.huge, encoding)
     if a.json:
-        print(json.dumps({"format": fmt.name, "encoding": str(encoding), "flags": row["flags"],
-                          "huge": a.huge, "paddr": f"{paddr:#x}", "raw": row["raw"]}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "format": fmt.name,
+                    "encoding": str(encoding),
+                    "flags": row["flags"],
+                    "huge": a.huge,
+                    "paddr": f"{paddr:#x}",
+                    "raw": row["raw"],
+                },
+                indent=2,
+            )
+        )
     else:
         from .scenario.report import decoded_block
 
@@ -142,16 +184,24 @@ def cmd_encode(a: argparse.Namespace) -> int:
 def _print_encode_table(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
-    table = Table(title=f"{doc['format']} — {doc['encoding']} encoding of all MappingFlags "
-                  f"(paddr {doc['paddr']})")
+    table = Table(
+        title=f"{doc['format']} — {doc['encoding']} encoding of all MappingFlags "
+        f"(paddr {doc['paddr']})"
+    )
     for col in ("flags", "huge", "raw", "read back", "problems"):
         table.add_column(col, overflow="fold")
     for row in doc["rows"]:
         flags = MappingFlags.parse(row["flags"]).short()
         back = "PANIC" if row["read_back"] is None else MappingFlags.parse(row["read_back"]).short()
         style = "yellow" if row["problems"] else ""
-        table.add_row(flags, "huge" if row["huge"] else "4K", row["raw"], back,
-                      "; ".join(row["problems"]), style=style)
+        table.add_row(
+            flags,
+            "huge" if row["huge"] else "4K",
+            row["raw"],
+            back,
+            "; ".join(row["problems"]),
+            style=style,
+        )
     _console().print(table)
 
 
@@ -181,8 +231,11 @@ def cmd_replay(a: argparse.Namespace) -> int:
             out.print(replay_block(replay))
         for r in replay.failures:
             keys = ", ".join(m["key"] for m in r.mismatches)
-            err.print(f"{file}:{r.command.line}: step {r.index} ({r.command.op}): "
-                      f"expectation failed: {keys}", highlight=False)
+            err.print(
+                f"{file}:{r.command.line}: step {r.index} ({r.command.op}): "
+                f"expectation failed: {keys}",
+                highlight=False,
+            )
     if a.json:
         print(json.dumps(docs[0] if len(a.files) == 1 and docs else docs, indent=1))
     if invalid:
@@ -202,11 +255,25 @@ def cmd_scenarios(a: argparse.Namespace) -> int:
     for path in sorted(SCENARIO_DIR.glob("*.toml")):
         try:
             s = load(path)
-            rows.append({"file": path.name, "arch": s.arch, "title": s.title,
-                         "summary": s.summary, "tags": s.tags})
+            rows.append(
+                {
+                    "file": path.name,
+                    "arch": s.arch,
+                    "title": s.title,
+                    "summary": s.summary,
+                    "tags": s.tags,
+                }
+            )
         except ScenarioError as e:
-            rows.append({"file": path.name, "arch": "?", "title": f"(invalid: {e.message})",
-                         "summary": "", "tags": []})
+            rows.append(
+                {
+                    "file": path.name,
+                    "arch": "?",
+                    "title": f"(invalid: {e.message})",
+                    "summary": "",
+                    "tags": [],
+                }
+            )
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -224,8 +291,11 @@ def _parser(verb: str) -> argparse.ArgumentParser:
     if verb == "replay":
         p.add_argument("files", nargs="+", metavar="FILE")
         p.add_argument("--json", action="store_true")
-        p.add_argument("--check", action="store_true",
-                       help="exit 1 when an expectation fails, 2 on an invalid file")
+        p.add_argument(
+            "--check",
+            action="store_true",
+            help="exit 1 when an expectation fails, 2 on an invalid file",
+        )
     elif verb == "decode":
         _format_args(p)
         p.add_argument("--depth", type=int, help="0 = root; default: the 4 KiB leaf depth")
@@ -236,8 +306,7 @@ def _parser(verb: str) -> argparse.ArgumentParser:
         p.add_argument("--paddr")
         p.add_argument("--huge", action="store_true")
         p.add_argument("--encoding", choices=("seed", "fixed"), default="fixed")
-        p.add_argument("--table", action="store_true",
-                       help="all 64 MappingFlags × {4 KiB, huge}")
+        p.add_argument("--table", action="store_true", help="all 64 MappingFlags × {4 KiB, huge}")
     elif verb == "scenarios":
         p.add_argument("--json", action="store_true")
     return p
@@ -249,8 +318,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args and args[0] in VERBS:
             verb = args.pop(0)
             ns = _parser(verb).parse_args(args)
-            return {"replay": cmd_replay, "decode": cmd_decode, "encode": cmd_encode,
-                    "scenarios": cmd_scenarios}[verb](ns)
+            return {
+                "replay": cmd_replay,
+                "decode": cmd_decode,
+                "encode": cmd_encode,
+                "scenarios": cmd_scenarios,
+            }[verb](ns)
         return _tui(args)
     except UsageError as err:
         print(f"npt-explorer: error: {err}", file=sys.stderr)
@@ -262,12 +335,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _tui(args: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="npt-explorer", description=(
-        "Explore nested paging. Verbs: replay, decode, encode, scenarios "
-        "(npt-explorer VERB --help)."))
+    p = argparse.ArgumentParser(
+        prog="npt-explorer",
+        description=(
+            "Explore nested paging. Verbs: replay, decode, encode, scenarios "
+            "(npt-explorer VERB --help)."
+        ),
+    )
     p.add_argument("file", nargs="?", metavar="FILE.toml", help="start on this scenario")
-    p.add_argument("--arch", choices=tuple(ARCHES), default=None,
-                   help="start on the built-in demo of this architecture")
+    p.add_argument(
+        "--arch",
+        choices=tuple(ARCHES),
+        default=None,
+        help="start on the built-in demo of this architecture",
+    )
     ns = p.parse_args(args)
     from .tui.app import run_app
 

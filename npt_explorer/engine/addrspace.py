@@ -148,7 +148,13 @@ class AddrSpace:
     # --------------------------------------------------------------- mapping
 
     def map_linear(
-        self, gpa: int, hpa: int, size: int, flags: MappingFlags | str, *, huge: bool = True,
+        self,
+        gpa: int,
+        hpa: int,
+        size: int,
+        flags: MappingFlags | str,
+        *,
+        huge: bool = True,
         name: str = "",
     ) -> Area:
         """A fixed-offset region (huge pages where aligned unless `huge=False`)."""
@@ -257,8 +263,9 @@ class AddrSpace:
             base = edge & ~(page - 1)
             hpa, flags, _ = self.pt.unmap(base)
             self.pt.map_region(base, hpa, edge - base, flags, allow_huge=True)
-            self.pt.map_region(edge, hpa + (edge - base), base + page - edge, flags,
-                               allow_huge=True)
+            self.pt.map_region(
+                edge, hpa + (edge - base), base + page - edge, flags, allow_huge=True
+            )
 
     def clear(self) -> None:
         """Unmap every area (the seed's `clear`, also run by its Drop)."""

@@ -30,8 +30,7 @@ ARCHES: dict[str, ArchSpec] = {
         guests={"4-level": ("x86-64", {}), "5-level": ("x86-64-la57", {})},
         npts={"ept4": ("ept", {"levels": 4}), "ept5": ("ept", {"levels": 5})},
         features=("ept-ad", "mbec", "ept-execute-only"),
-        flushes=("invept-single", "invept-global", "invvpid-addr", "invvpid-single",
-                 "invvpid-all"),
+        flushes=("invept-single", "invept-global", "invvpid-addr", "invvpid-single", "invvpid-all"),
         default_guest="4-level",
         default_npt="ept4",
         title="x86_64 with Intel EPT",
@@ -100,23 +99,37 @@ class MachineConfig:
         object.__setattr__(self, "guest", self.guest or spec.default_guest)
         object.__setattr__(self, "npt", self.npt or spec.default_npt)
         if self.guest not in spec.guests:
-            raise PagingError("InvalidRequest", f"guest {self.guest!r} is not a {self.arch} "
-                              f"mode (allowed: {_allowed(spec.guests)})")
+            raise PagingError(
+                "InvalidRequest",
+                f"guest {self.guest!r} is not a {self.arch} "
+                f"mode (allowed: {_allowed(spec.guests)})",
+            )
         if self.npt not in spec.npts:
-            raise PagingError("InvalidRequest", f"npt {self.npt!r} is not a {self.arch} "
-                              f"mode (allowed: {_allowed(spec.npts)})")
+            raise PagingError(
+                "InvalidRequest",
+                f"npt {self.npt!r} is not a {self.arch} mode (allowed: {_allowed(spec.npts)})",
+            )
         unknown = sorted(set(self.features) - set(spec.features))
         if unknown:
-            raise PagingError("InvalidRequest", f"unknown {self.arch} feature(s) "
-                              f"{', '.join(unknown)} (allowed: {_allowed(spec.features)})")
+            raise PagingError(
+                "InvalidRequest",
+                f"unknown {self.arch} feature(s) "
+                f"{', '.join(unknown)} (allowed: {_allowed(spec.features)})",
+            )
         if self.pool_gpa % 0x1000 or self.pool_size % 0x1000 or self.pool_size <= 0:
-            raise PagingError("NotAligned", "guest_pt_pool gpa and size must be 4 KiB "
-                              f"aligned and non-empty (got {self.pool_gpa:#x}, {self.pool_size:#x})")
+            raise PagingError(
+                "NotAligned",
+                "guest_pt_pool gpa and size must be 4 KiB "
+                f"aligned and non-empty (got {self.pool_gpa:#x}, {self.pool_size:#x})",
+            )
         if self.tlb_enabled and (
             self.tlb_entries <= 0 or self.tlb_ways <= 0 or self.tlb_entries % self.tlb_ways
         ):
-            raise PagingError("InvalidRequest", "tlb entries must be a positive multiple of ways "
-                              f"(got entries={self.tlb_entries}, ways={self.tlb_ways})")
+            raise PagingError(
+                "InvalidRequest",
+                "tlb entries must be a positive multiple of ways "
+                f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
+            )
 
     @property
     def spec(self) -> ArchSpec:

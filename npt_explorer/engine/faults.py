@@ -57,7 +57,6 @@ class Fault:
         }
 
 
-
 #: arch name -> (syndrome(fault) -> dict, explain(fault) -> str); filled by the family modules
 SyndromeFn = Callable[[Fault], dict[str, int | None]]
 ExplainFn = Callable[[Fault], str]

@@ -25,7 +25,9 @@ class MappingFlags(enum.IntFlag):
         """`"rwx"`, `"r w x"`, `"-"`/`""` (empty), `["READ", "WRITE"]` or an int."""
         if isinstance(spec, int):
             if spec & ~0x3F:
-                raise PagingError("InvalidRequest", f"MappingFlags value {spec:#x} has bits above 5")
+                raise PagingError(
+                    "InvalidRequest", f"MappingFlags value {spec:#x} has bits above 5"
+                )
             return cls(spec)
         names: list[str]
         if isinstance(spec, str):
@@ -35,7 +37,9 @@ class MappingFlags(enum.IntFlag):
             if all(ch in _LETTERS or ch in " -+|," for ch in text.lower()) and text.islower():
                 names = [_LETTERS[ch] for ch in text if ch in _LETTERS]
             else:
-                names = [n for n in text.replace("|", " ").replace("+", " ").replace(",", " ").split()]
+                names = [
+                    n for n in text.replace("|", " ").replace("+", " ").replace(",", " ").split()
+                ]
         else:
             names = list(spec)
         value = cls(0)
@@ -43,7 +47,9 @@ class MappingFlags(enum.IntFlag):
             key = str(name).upper()
             if key not in cls.__members__:
                 allowed = ", ".join(cls.__members__) + " or letters of 'rwxudc'"
-                raise PagingError("InvalidRequest", f"unknown mapping flag {name!r} (allowed: {allowed})")
+                raise PagingError(
+                    "InvalidRequest", f"unknown mapping flag {name!r} (allowed: {allowed})"
+                )
             value |= cls[key]
         return value
 
@@ -57,8 +63,14 @@ class MappingFlags(enum.IntFlag):
 
     def short(self) -> str:
         """The roundtrip tables' spelling: `R+W+X`, `-` when empty."""
-        abbrev = {"READ": "R", "WRITE": "W", "EXECUTE": "X", "USER": "U", "DEVICE": "DEV",
-                  "UNCACHED": "UC"}
+        abbrev = {
+            "READ": "R",
+            "WRITE": "W",
+            "EXECUTE": "X",
+            "USER": "U",
+            "DEVICE": "DEV",
+            "UNCACHED": "UC",
+        }
         return "+".join(abbrev[n] for n in self.names()) or "-"
 
 

@@ -18,8 +18,11 @@ from .page_table import EntryRef, PageTable
 from .tlb import COMBINED, STAGE2, Tlb, TlbEntry
 from .walk import Walk, Walker
 
-_ACCESS_FLAGS = {Access.READ: MappingFlags.READ, Access.WRITE: MappingFlags.WRITE,
-                 Access.EXEC: MappingFlags.EXECUTE}
+_ACCESS_FLAGS = {
+    Access.READ: MappingFlags.READ,
+    Access.WRITE: MappingFlags.WRITE,
+    Access.EXEC: MappingFlags.EXECUTE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +50,7 @@ class Machine:
         self.memory = PhysicalMemory()
         self.host_frames = FrameAllocator(self.memory)
         self.npt = PageTable(self.s2, self.memory, self.host_frames, cfg.encoding)
-        self.space = AddrSpace(self.npt, 0, 1 << self.s2.input_bits, self.memory,
-                               self.host_frames)
+        self.space = AddrSpace(self.npt, 0, 1 << self.s2.input_bits, self.memory, self.host_frames)
         self.ram = GuestRAM(self.space, self.memory)
         self.guest_frames = GuestPoolAllocator(self.ram, cfg.pool_gpa, cfg.pool_size)
         self._guest_pt: PageTable | None = None
@@ -57,15 +59,15 @@ class Machine:
         self.asid = 1  # VPID on x86
         self.last_fault: Fault | None = None
         self.log: list[Event] = []
-        self.walker = Walker(cfg.arch, self.s1, self.s2, self.memory, cfg.pool_gpa,
-                             self.npt.root)
+        self.walker = Walker(cfg.arch, self.s1, self.s2, self.memory, cfg.pool_gpa, self.npt.root)
         self.walker.final_s2_lookup = self._s2_cached if self.tlb else None
         if cfg.map_pool:
             pool_flags = MappingFlags.READ | MappingFlags.WRITE
             if cfg.arch == "riscv64":  # axvm adds USER to guest RAM (seed-crates.md §4, item 3)
                 pool_flags |= MappingFlags.USER
-            self.space.map_alloc(cfg.pool_gpa, cfg.pool_size, pool_flags, populate=True,
-                                 name="guest page tables")
+            self.space.map_alloc(
+                cfg.pool_gpa, cfg.pool_size, pool_flags, populate=True, name="guest page tables"
+            )
             self.guest_pt  # noqa: B018 - the root is the pool's first frame
 
     # ------------------------------------------------------------------ state
@@ -120,9 +122,18 @@ class Machine:
     # ------------------------------------------------------------------ mapping
 
     def map(
-        self, stage: int, addr: int, size: int, flags: MappingFlags | str, *,
-        gpa: int | None = None, backend: str = "linear", hpa: int | None = None,
-        populate: bool = True, huge: bool = False, name: str = "",
+        self,
+        stage: int,
+        addr: int,
+        size: int,
+        flags: MappingFlags | str,
+        *,
+        gpa: int | None = None,
+        backend: str = "linear",
+        hpa: int | None = None,
+        populate: bool = True,
+        huge: bool = False,
+        name: str = "",
     ) -> None:
         """Stage 1: map gVA `addr` → `gpa` in the guest's table. Stage 2: a region at gPA
         `addr` with a `linear` (→ `hpa`) or `alloc` backend."""
@@ -140,11 +151,14 @@ class Machine:
                 text = f"stage 2: gPA {addr:#x} → hPA {hpa:#x} (linear), {size:#x} bytes"
             elif backend == "alloc":
                 self.space.map_alloc(addr, size, flags, populate, name=name)
-                text = (f"stage 2: gPA {addr:#x}, {size:#x} bytes (alloc, "
-                        f"{'populated' if populate else 'lazy'})")
+                text = (
+                    f"stage 2: gPA {addr:#x}, {size:#x} bytes (alloc, "
+                    f"{'populated' if populate else 'lazy'})"
+                )
             else:
-                raise PagingError("InvalidRequest",
-                                  f"unknown backend {backend!r} (allowed: linear, alloc)")
+                raise PagingError(
+                    "InvalidRequest", f"unknown backend {backend!r} (allowed: linear, alloc)"
+                )
             text += f", {flags.letters()}"
         else:
             self.table(stage)
@@ -171,8 +185,11 @@ class Machine:
         else:
             self.table(stage)
         self._tables_changed()
-        self._log("protect", f"stage {stage}: protect {addr:#x}, {size:#x} bytes → "
-                  f"{flags.letters()}", stage=stage)
+        self._log(
+            "protect",
+            f"stage {stage}: protect {addr:#x}, {size:#x} bytes → {flags.letters()}",
+            stage=stage,
+        )
 
     def query(self, stage: int, addr: int) -> tuple[int, MappingFlags, int]:
         return self.table(stage).query(addr)
@@ -188,8 +205,15 @@ class Machine:
         return ref, fmt.decode(ref.raw, depth)
 
     def poke(
-        self, stage: int, addr: int, depth: int, *, value: int | None = None, set: int = 0,
-        clear: int = 0, fields: dict[str, int] | None = None,
+        self,
+        stage: int,
+        addr: int,
+        depth: int,
+        *,
+        value: int | None = None,
+        set: int = 0,
+        clear: int = 0,
+        fields: dict[str, int] | None = None,
     ) -> tuple[int, int]:
         """Write an entry's raw bits; returns (old, new)."""
         ref = self.locate(stage, addr, depth)
@@ -205,8 +229,11 @@ class Machine:
             raise PagingError("InvalidRequest", f"value {new:#x} does not fit in 64 bits")
         self.table(stage).poke(ref.addr, new)
         self._tables_changed()
-        self._log("poke", f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: "
-                  f"{ref.raw:#x} → {new:#x}", stage=stage)
+        self._log(
+            "poke",
+            f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: {ref.raw:#x} → {new:#x}",
+            stage=stage,
+        )
         return ref.raw, new
 
     # ------------------------------------------------------------------ accesses
@@ -237,11 +264,17 @@ class Machine:
         if walk.fault is not None:
             if walk.fault.stage == 2:
                 self.last_fault = walk.fault
-            self._log("fault", f"{kind} {walk.access} gVA {walk.gva:#x}: {walk.fault.explanation}",
-                      fault=walk.fault)
+            self._log(
+                "fault",
+                f"{kind} {walk.access} gVA {walk.gva:#x}: {walk.fault.explanation}",
+                fault=walk.fault,
+            )
         else:
-            self._log(kind, f"{kind} {walk.access} gVA {walk.gva:#x} → gPA {walk.gpa:#x} → "
-                      f"hPA {walk.hpa:#x} ({walk.refs} refs, TLB {walk.tlb or 'off'})")
+            self._log(
+                kind,
+                f"{kind} {walk.access} gVA {walk.gva:#x} → gPA {walk.gpa:#x} → "
+                f"hPA {walk.hpa:#x} ({walk.refs} refs, TLB {walk.tlb or 'off'})",
+            )
 
     def handle_fault(self) -> bool:
         """The hypervisor handles the last stage-2 fault as the seed's `handle_page_fault`."""
@@ -255,8 +288,11 @@ class Machine:
         if handled:
             self.last_fault = None
             self._tables_changed()
-        self._log("handle-fault", f"handle_page_fault(gPA {fault.gpa:#x}, "
-                  f"{info.access_flags.short()}) → {'handled' if handled else 'not handled'}")
+        self._log(
+            "handle-fault",
+            f"handle_page_fault(gPA {fault.gpa:#x}, "
+            f"{info.access_flags.short()}) → {'handled' if handled else 'not handled'}",
+        )
         return handled
 
     # ------------------------------------------------------------------ TLB
@@ -274,12 +310,18 @@ class Machine:
     def flush(self, kind: str, addr: int | None = None) -> list[TlbEntry]:
         """A TLB invalidation named as the architecture names it; returns what it removed."""
         if kind not in self.config.spec.flushes:
-            raise PagingError("InvalidRequest", f"flush {kind!r} is not a {self.arch} "
-                              f"invalidation (allowed: {', '.join(self.config.spec.flushes)})")
+            raise PagingError(
+                "InvalidRequest",
+                f"flush {kind!r} is not a {self.arch} "
+                f"invalidation (allowed: {', '.join(self.config.spec.flushes)})",
+            )
         removed = [] if self.tlb is None else self.tlb.flush(kind, addr, self.tag_vmid, self.asid)
         where = "" if addr is None else f" {addr:#x}"
-        self._log("flush", f"{kind}{where}: {len(removed)} TLB entr"
-                  f"{'y' if len(removed) == 1 else 'ies'} removed", removed=len(removed))
+        self._log(
+            "flush",
+            f"{kind}{where}: {len(removed)} TLB entr{'y' if len(removed) == 1 else 'ies'} removed",
+            removed=len(removed),
+        )
         return removed
 
     def _sizes(self) -> list[int]:
@@ -299,9 +341,19 @@ class Machine:
             self.tlb.drop(entry)  # the hardware re-walks (to fault, or to set D)
             return None
         offset = gva & (entry.size - 1)
-        walk = Walk(gva, access, priv, gpa=entry.gpa + offset, hpa=entry.hpa + offset,
-                    s1_size=entry.size, s2_size=entry.size, s1_acc=entry.s1_acc,
-                    s2_acc=entry.s2_acc, tlb="hit", stale=entry.stale)
+        walk = Walk(
+            gva,
+            access,
+            priv,
+            gpa=entry.gpa + offset,
+            hpa=entry.hpa + offset,
+            s1_size=entry.size,
+            s2_size=entry.size,
+            s1_acc=entry.s1_acc,
+            s2_acc=entry.s2_acc,
+            tlb="hit",
+            stale=entry.stale,
+        )
         self.tlb.stats.hits += 1
         if entry.stale:
             self.tlb.stats.stale_hits += 1
@@ -314,15 +366,40 @@ class Machine:
         leaf = next((s.decoded for s in reversed(walk.steps) if s.stage == 1), None)
         global_ = bool(leaf and _is_global(leaf))
         perms = f"{self.s1.describe_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
-        self.tlb.fill(TlbEntry(COMBINED, self.tag_vmid, self.asid, global_, walk.gva & ~(size - 1),
-                               size, walk.gpa & ~(size - 1), walk.hpa & ~(size - 1), walk.s1_acc,
-                               walk.s2_acc, perms, walk.access is Access.WRITE))
+        self.tlb.fill(
+            TlbEntry(
+                COMBINED,
+                self.tag_vmid,
+                self.asid,
+                global_,
+                walk.gva & ~(size - 1),
+                size,
+                walk.gpa & ~(size - 1),
+                walk.hpa & ~(size - 1),
+                walk.s1_acc,
+                walk.s2_acc,
+                perms,
+                walk.access is Access.WRITE,
+            )
+        )
         s2_size = walk.s2_size or 0x1000
         if not walk.s2_cached:
-            self.tlb.fill(TlbEntry(STAGE2, self.tag_vmid, 0, False, walk.gpa & ~(s2_size - 1),
-                                   s2_size, walk.gpa & ~(s2_size - 1), walk.hpa & ~(s2_size - 1),
-                                   None, walk.s2_acc, self.s2.describe_perms(walk.s2_acc),
-                                   walk.access is Access.WRITE))
+            self.tlb.fill(
+                TlbEntry(
+                    STAGE2,
+                    self.tag_vmid,
+                    0,
+                    False,
+                    walk.gpa & ~(s2_size - 1),
+                    s2_size,
+                    walk.gpa & ~(s2_size - 1),
+                    walk.hpa & ~(s2_size - 1),
+                    None,
+                    walk.s2_acc,
+                    self.s2.describe_perms(walk.s2_acc),
+                    walk.access is Access.WRITE,
+                )
+            )
 
     def _s2_cached(self, gpa: int) -> tuple[int, Any, int] | None:
         assert self.tlb is not None
@@ -338,16 +415,20 @@ class Machine:
     def _agrees(self, entry: TlbEntry) -> bool:
         """Does a side-effect-free walk still give this entry's translation?"""
         if entry.kind == COMBINED:
-            tries = (self.walker.translate(entry.base, a, p, side_effects=False)
-                     for p in Priv for a in Access)
+            tries = (
+                self.walker.translate(entry.base, a, p, side_effects=False)
+                for p in Priv
+                for a in Access
+            )
             walk = next((w for w in tries if w.ok), None)
             if walk is None:
                 return False
-            perms = (f"{self.s1.describe_perms(walk.s1_acc)} / "
-                     f"{self.s2.describe_perms(walk.s2_acc)}")
+            perms = f"{self.s1.describe_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
         else:
-            walk = next((w for w in (self.walker.translate_gpa(entry.base, a) for a in Access)
-                         if w.ok), None)
+            walk = next(
+                (w for w in (self.walker.translate_gpa(entry.base, a) for a in Access) if w.ok),
+                None,
+            )
             if walk is None:
                 return False
             perms = self.s2.describe_perms(walk.s2_acc)

@@ -56,8 +56,8 @@ class PageTable:
         encoding: str | Encoding = Encoding.FIXED,
         **format_options: object,
     ) -> None:
-        self.fmt = format if isinstance(format, PagingFormat) else get_format(
-            format, **format_options
+        self.fmt = (
+            format if isinstance(format, PagingFormat) else get_format(format, **format_options)
         )
         if memory is None:
             memory = PhysicalMemory()
@@ -169,12 +169,13 @@ class PageTable:
         depth = self.fmt.depth_for_size(page_size)
         if page_size not in SEED_PAGE_SIZES_BY_SHIFT.values() or depth is None:
             sizes = ", ".join(
-                f"{s:#x}" for s in SEED_PAGE_SIZES_BY_SHIFT.values()
+                f"{s:#x}"
+                for s in SEED_PAGE_SIZES_BY_SHIFT.values()
                 if self.fmt.depth_for_size(s) is not None
             )
             raise PagingError(
-                "InvalidRequest", f"page size {page_size:#x} not supported by {self.fmt.name} "
-                f"(allowed: {sizes})"
+                "InvalidRequest",
+                f"page size {page_size:#x} not supported by {self.fmt.name} (allowed: {sizes})",
             )
         return depth
 
@@ -371,8 +372,9 @@ class PageTable:
                     raw = self.read(addr)
                     if self.fmt.seed_present(raw):
                         self._require_whole(va, remaining, page, "protect_region")
-                        self._write(addr, self.fmt.set_flags(raw, flags, page != PAGE_SIZE,
-                                                             self.encoding))
+                        self._write(
+                            addr, self.fmt.set_flags(raw, flags, page != PAGE_SIZE, self.encoding)
+                        )
                         self._record_flush(va)
                         step = page
                     else:  # a hole: skip to the end of its slot (the seed may assert here)

@@ -57,30 +57,57 @@ _CS = _C | _S
 
 #: flush.kind → scope, as each manual defines it
 FLUSHES: dict[str, FlushScope] = {
-    "invept-single": FlushScope(_CS, True, False, None,
-                                doc="guest-physical and combined mappings of the current EPTP"),
-    "invept-global": FlushScope(_CS, False, False, None,
-                                doc="guest-physical and combined mappings of every EPTP"),
-    "invvpid-addr": FlushScope(_C, False, True, "va", addr_required=True,
-                               doc="combined mappings of the current VPID for one linear address"
-                                   " (never guest-physical ones)"),
-    "invvpid-single": FlushScope(_C, False, True, None,
-                                 doc="all combined mappings of the current VPID"),
-    "invvpid-all": FlushScope(_C, False, False, None,
-                              doc="all combined mappings of every VPID"),
-    "tlbi-ipas2e1is": FlushScope(_S, True, False, "gpa", addr_required=True,
-                                 doc="stage-2-only entries for one IPA; combined entries survive"),
-    "tlbi-vmalls12e1is": FlushScope(_CS, True, False, None,
-                                    doc="stage-1, stage-2 and combined entries of the VMID"),
-    "tlbi-vae1is": FlushScope(_C, True, True, "va", addr_required=True,
-                              doc="combined entries for one VA in the current ASID (and global)"),
-    "tlbi-vmalle1is": FlushScope(_C, True, False, None,
-                                 doc="all stage-1 and combined entries of the VMID, "
-                                     "not stage-2-only ones"),
-    "hfence.gvma": FlushScope(_CS, True, False, "gpa",
-                              doc="G-stage entries, and combined entries whose gPA matches"),
-    "hfence.vvma": FlushScope(_C, True, False, "va",
-                              doc="VS-stage and combined entries of the current VMID only"),
+    "invept-single": FlushScope(
+        _CS, True, False, None, doc="guest-physical and combined mappings of the current EPTP"
+    ),
+    "invept-global": FlushScope(
+        _CS, False, False, None, doc="guest-physical and combined mappings of every EPTP"
+    ),
+    "invvpid-addr": FlushScope(
+        _C,
+        False,
+        True,
+        "va",
+        addr_required=True,
+        doc="combined mappings of the current VPID for one linear address"
+        " (never guest-physical ones)",
+    ),
+    "invvpid-single": FlushScope(
+        _C, False, True, None, doc="all combined mappings of the current VPID"
+    ),
+    "invvpid-all": FlushScope(_C, False, False, None, doc="all combined mappings of every VPID"),
+    "tlbi-ipas2e1is": FlushScope(
+        _S,
+        True,
+        False,
+        "gpa",
+        addr_required=True,
+        doc="stage-2-only entries for one IPA; combined entries survive",
+    ),
+    "tlbi-vmalls12e1is": FlushScope(
+        _CS, True, False, None, doc="stage-1, stage-2 and combined entries of the VMID"
+    ),
+    "tlbi-vae1is": FlushScope(
+        _C,
+        True,
+        True,
+        "va",
+        addr_required=True,
+        doc="combined entries for one VA in the current ASID (and global)",
+    ),
+    "tlbi-vmalle1is": FlushScope(
+        _C,
+        True,
+        False,
+        None,
+        doc="all stage-1 and combined entries of the VMID, not stage-2-only ones",
+    ),
+    "hfence.gvma": FlushScope(
+        _CS, True, False, "gpa", doc="G-stage entries, and combined entries whose gPA matches"
+    ),
+    "hfence.vvma": FlushScope(
+        _C, True, False, "va", doc="VS-stage and combined entries of the current VMID only"
+    ),
 }
 
 
@@ -123,9 +150,13 @@ class Tlb:
         for size in sizes:
             base = addr & ~(size - 1)
             for entry in self._set_of(base, size):
-                if (entry.kind == kind and entry.size == size and entry.base == base
-                        and entry.vmid == vmid and (kind == STAGE2 or entry.global_
-                                                    or entry.asid == asid)):
+                if (
+                    entry.kind == kind
+                    and entry.size == size
+                    and entry.base == base
+                    and entry.vmid == vmid
+                    and (kind == STAGE2 or entry.global_ or entry.asid == asid)
+                ):
                     self.clock += 1
                     entry.last_use = self.clock
                     return entry
@@ -133,9 +164,17 @@ class Tlb:
 
     def fill(self, entry: TlbEntry) -> None:
         ways = self._set_of(entry.base, entry.size)
-        ways[:] = [e for e in ways if not (e.kind == entry.kind and e.base == entry.base
-                                           and e.size == entry.size and e.vmid == entry.vmid
-                                           and e.asid == entry.asid)]
+        ways[:] = [
+            e
+            for e in ways
+            if not (
+                e.kind == entry.kind
+                and e.base == entry.base
+                and e.size == entry.size
+                and e.vmid == entry.vmid
+                and e.asid == entry.asid
+            )
+        ]
         if len(ways) >= self.ways:
             ways.remove(min(ways, key=lambda e: e.last_use))
             self.stats.evictions += 1
@@ -151,8 +190,9 @@ class Tlb:
         """Remove what `kind` invalidates; returns the removed entries."""
         scope = FLUSHES.get(kind)
         if scope is None:
-            raise PagingError("InvalidRequest", f"unknown flush kind {kind!r} "
-                              f"(allowed: {', '.join(FLUSHES)})")
+            raise PagingError(
+                "InvalidRequest", f"unknown flush kind {kind!r} (allowed: {', '.join(FLUSHES)})"
+            )
         if scope.addr_required and addr is None:
             raise PagingError("InvalidRequest", f"flush {kind} needs addr")
         removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid)]
@@ -173,8 +213,11 @@ def _in_scope(scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid:
         return False
     if scope.same_vmid and e.vmid != vmid:
         return False
-    if scope.same_asid and e.kind == COMBINED and e.asid != asid and not (
-        e.global_ and not scope.keep_global
+    if (
+        scope.same_asid
+        and e.kind == COMBINED
+        and e.asid != asid
+        and not (e.global_ and not scope.keep_global)
     ):
         return False
     if addr is not None and scope.by_addr == "va":

@@ -43,20 +43,25 @@ class TraceStats:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "accesses": self.accesses, "hits": self.hits, "walks": self.walks,
-            "faults": self.faults, "hit_rate": round(self.hit_rate, 6),
-            "refs": self.refs, "refs_per_access": round(self.refs_per_access, 4),
+            "accesses": self.accesses,
+            "hits": self.hits,
+            "walks": self.walks,
+            "faults": self.faults,
+            "hit_rate": round(self.hit_rate, 6),
+            "refs": self.refs,
+            "refs_per_access": round(self.refs_per_access, 4),
             "page_sizes": {f"{k:#x}": v for k, v in sorted(self.page_sizes.items())},
-            "distinct_pages": self.distinct_pages, "seconds": round(self.seconds, 4),
+            "distinct_pages": self.distinct_pages,
+            "seconds": round(self.seconds, 4),
         }
 
 
-def addresses(gva: int, size: int, count: int, pattern: str, stride: int, seed: int
-              ) -> np.ndarray:
+def addresses(gva: int, size: int, count: int, pattern: str, stride: int, seed: int) -> np.ndarray:
     """The trace's guest virtual addresses (uint64)."""
     if pattern not in PATTERNS:
-        raise PagingError("InvalidRequest",
-                          f"trace pattern {pattern!r} (allowed: {', '.join(PATTERNS)})")
+        raise PagingError(
+            "InvalidRequest", f"trace pattern {pattern!r} (allowed: {', '.join(PATTERNS)})"
+        )
     if size <= 0 or count <= 0:
         raise PagingError("InvalidRequest", "trace size and count must be positive")
     i = np.arange(count, dtype=np.uint64)
@@ -68,9 +73,18 @@ def addresses(gva: int, size: int, count: int, pattern: str, stride: int, seed: 
     return offsets + np.uint64(gva)
 
 
-def run_trace(machine: Any, gva: int, size: int, count: int, *, pattern: str = "sequential",
-              stride: int = 0x1000, seed: int = 0, access: str = "read",
-              priv: str = "kernel") -> TraceStats:
+def run_trace(
+    machine: Any,
+    gva: int,
+    size: int,
+    count: int,
+    *,
+    pattern: str = "sequential",
+    stride: int = 0x1000,
+    seed: int = 0,
+    access: str = "read",
+    priv: str = "kernel",
+) -> TraceStats:
     """Replay `count` accesses over [gva, gva+size) and count what the TLB saves."""
     start = time.perf_counter()
     acc, prv = Access(access), Priv(priv)
@@ -81,12 +95,15 @@ def run_trace(machine: Any, gva: int, size: int, count: int, *, pattern: str = "
     page_size = np.zeros(len(pages), dtype=np.uint64)
     page_refs = np.zeros(len(pages), dtype=np.int64)
     page_ok = np.zeros(len(pages), dtype=bool)
-    sizes = sorted({lv.leaf_size for f in (machine.s1, machine.s2) for lv in f.levels
-                    if lv.leaf_size}, reverse=True)
+    sizes = sorted(
+        {lv.leaf_size for f in (machine.s1, machine.s2) for lv in f.levels if lv.leaf_size},
+        reverse=True,
+    )
     for n, vpn in enumerate(pages.tolist()):
         va = vpn << 12
-        hit = next(((s, known[(va & ~(s - 1), s)]) for s in sizes
-                    if (va & ~(s - 1), s) in known), None)
+        hit = next(
+            ((s, known[(va & ~(s - 1), s)]) for s in sizes if (va & ~(s - 1), s) in known), None
+        )
         if hit is None:
             walk = machine.walker.translate(va, acc, prv, side_effects=False)
             s = walk.page_size or 0x1000
@@ -98,8 +115,13 @@ def run_trace(machine: Any, gva: int, size: int, count: int, *, pattern: str = "
     stats = TraceStats(count, 0, 0, 0, 0, distinct_pages=len(pages))
     values, counts = np.unique(tag_size, return_counts=True)
     stats.page_sizes = {int(v): int(c) for v, c in zip(values, counts, strict=True)}
-    hits = _simulate_lru(tags, tag_size, page_ok[inverse], machine.config.tlb_entries,
-                         machine.config.tlb_ways if machine.config.tlb_enabled else 0)
+    hits = _simulate_lru(
+        tags,
+        tag_size,
+        page_ok[inverse],
+        machine.config.tlb_entries,
+        machine.config.tlb_ways if machine.config.tlb_enabled else 0,
+    )
     misses = ~hits
     stats.hits = int(hits.sum())
     ok = page_ok[inverse]
@@ -110,8 +132,9 @@ def run_trace(machine: Any, gva: int, size: int, count: int, *, pattern: str = "
     return stats
 
 
-def _simulate_lru(tags: np.ndarray, sizes: np.ndarray, ok: np.ndarray, entries: int,
-                  ways: int) -> np.ndarray:
+def _simulate_lru(
+    tags: np.ndarray, sizes: np.ndarray, ok: np.ndarray, entries: int, ways: int
+) -> np.ndarray:
     """Hit (True) or miss per access in a set-associative LRU TLB; faults never fill."""
     hits = np.zeros(len(tags), dtype=bool)
     if ways == 0:

@@ -49,8 +49,11 @@ class WalkStep:
             "entry_addr": f"{self.entry_addr:#x}",
             "entry_hpa": f"{self.entry_hpa:#x}",
             "raw": f"{self.raw:#x}",
-            "fields": {fv.field.name: fv.value for fv in self.decoded.fields
-                       if fv.field.role not in ("ignored",)},
+            "fields": {
+                fv.field.name: fv.value
+                for fv in self.decoded.fields
+                if fv.field.role not in ("ignored",)
+            },
             "outcome": self.outcome,
             "for_depth": self.for_depth,
             "written": None if self.written is None else f"{self.written:#x}",
@@ -179,13 +182,31 @@ class Walker:
                 self.s2.implicit_access(False), priv, original=access, implicit=True
             )
             where = s1.level_name(depth)
-            pt = self._stage2(walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects,
-                              purpose=f"translate the gPA of the guest {where}")
+            pt = self._stage2(
+                walk,
+                entry_gpa,
+                read_req,
+                depth,
+                GUEST_WALK,
+                side_effects,
+                purpose=f"translate the gPA of the guest {where}",
+            )
             raw = self.memory.read_u64(pt.hpa)
             dec = self._decode(1, raw, depth)
-            step = WalkStep(1, depth, where, "guest root table" if depth == 0 else
-                            f"guest {where}", table, pt.hpa - index * 8, index, entry_gpa,
-                            pt.hpa, raw, dec, "fault")
+            step = WalkStep(
+                1,
+                depth,
+                where,
+                "guest root table" if depth == 0 else f"guest {where}",
+                table,
+                pt.hpa - index * 8,
+                index,
+                entry_gpa,
+                pt.hpa,
+                raw,
+                dec,
+                "fault",
+            )
             walk.steps.append(step)
             if dec.kind in _BAD:
                 reason = dec.reason or FaultReason.NOT_PRESENT
@@ -195,8 +216,7 @@ class Walker:
                 raise _Stop(self._fault(walk, 1, check.reason, depth, acc=check.acc, raw=raw))
             step.outcome = dec.kind.value
             if check.write_back is not None:
-                self._guest_write_back(walk, entry_gpa, pt, check.write_back, depth,
-                                       side_effects)
+                self._guest_write_back(walk, entry_gpa, pt, check.write_back, depth, side_effects)
                 if side_effects:
                     step.written = check.write_back
             acc = check.acc
@@ -216,21 +236,38 @@ class Walker:
             walk.s2_cached = True
             res = _S2Result(*cached)
         else:
-            res = self._stage2(walk, walk.gpa, final_req, None, FINAL, side_effects,
-                               purpose="translate the final gPA")
+            res = self._stage2(
+                walk,
+                walk.gpa,
+                final_req,
+                None,
+                FINAL,
+                side_effects,
+                purpose="translate the final gPA",
+            )
         walk.hpa, walk.s2_acc, walk.s2_size = res.hpa, res.acc, res.size
 
     def _guest_write_back(
-        self, walk: Walk, entry_gpa: int, pt: _S2Result, value: int, depth: int,
+        self,
+        walk: Walk,
+        entry_gpa: int,
+        pt: _S2Result,
+        value: int,
+        depth: int,
         side_effects: bool,
     ) -> None:
         """A stage-1 A/D update is a guest-physical write: stage 2 must allow it (§1.3)."""
-        req = AccessRequest(self.s2.implicit_access(True), walk.priv, original=walk.access,
-                            implicit=True, write_back=True)
+        req = AccessRequest(
+            self.s2.implicit_access(True),
+            walk.priv,
+            original=walk.access,
+            implicit=True,
+            write_back=True,
+        )
         silent = Walk(walk.gva, walk.access, walk.priv)
         try:
             self._stage2(silent, entry_gpa, req, depth, GUEST_WALK, side_effects, record=False)
-        except _Stop as stop:
+        except _Stop:
             walk.writes += silent.writes
             raise
         walk.writes += silent.writes
@@ -241,8 +278,15 @@ class Walker:
     # ------------------------------------------------------------------ stage 2
 
     def _stage2(
-        self, walk: Walk, gpa: int, req: AccessRequest, for_depth: int | None, during: str,
-        side_effects: bool, purpose: str = "stage-2", record: bool = True,
+        self,
+        walk: Walk,
+        gpa: int,
+        req: AccessRequest,
+        for_depth: int | None,
+        during: str,
+        side_effects: bool,
+        purpose: str = "stage-2",
+        record: bool = True,
     ) -> _S2Result:
         s2 = self.s2
         reason = s2.check_input(gpa)
@@ -257,12 +301,36 @@ class Walker:
             dec = self._decode(2, raw, depth)
             step = None
             if record:
-                step = WalkStep(2, depth, s2.levels[depth].name, purpose, table, table, index,
-                                addr, addr, raw, dec, "fault", for_depth)
+                step = WalkStep(
+                    2,
+                    depth,
+                    s2.levels[depth].name,
+                    purpose,
+                    table,
+                    table,
+                    index,
+                    addr,
+                    addr,
+                    raw,
+                    dec,
+                    "fault",
+                    for_depth,
+                )
                 walk.steps.append(step)
             if dec.kind in _BAD:
-                raise _Stop(self._fault(walk, 2, dec.reason or FaultReason.NOT_PRESENT, depth,
-                                        gpa=gpa, during=during, req=req, acc=None, raw=raw))
+                raise _Stop(
+                    self._fault(
+                        walk,
+                        2,
+                        dec.reason or FaultReason.NOT_PRESENT,
+                        depth,
+                        gpa=gpa,
+                        during=during,
+                        req=req,
+                        acc=None,
+                        raw=raw,
+                    )
+                )
             check = (s2.descend if dec.kind == EntryKind.TABLE else s2.leaf)(acc, dec, req)
             if check.reason is None and step is not None:
                 step.outcome = dec.kind.value
@@ -272,15 +340,37 @@ class Walker:
                 if step is not None:
                     step.written = check.write_back
             if check.reason is not None:
-                raise _Stop(self._fault(walk, 2, check.reason, depth, gpa=gpa, during=during,
-                                        req=req, acc=check.acc, raw=raw))
+                raise _Stop(
+                    self._fault(
+                        walk,
+                        2,
+                        check.reason,
+                        depth,
+                        gpa=gpa,
+                        during=during,
+                        req=req,
+                        acc=check.acc,
+                        raw=raw,
+                    )
+                )
             acc = check.acc
             if dec.kind == EntryKind.LEAF:
                 assert dec.paddr is not None and dec.page_size is not None
                 hpa = dec.paddr + (gpa & (dec.page_size - 1))
                 if not s2.check_output(hpa):
-                    raise _Stop(self._fault(walk, 2, FaultReason.ADDRESS_SIZE, depth, gpa=gpa,
-                                            during=during, req=req, acc=acc, raw=raw))
+                    raise _Stop(
+                        self._fault(
+                            walk,
+                            2,
+                            FaultReason.ADDRESS_SIZE,
+                            depth,
+                            gpa=gpa,
+                            during=during,
+                            req=req,
+                            acc=acc,
+                            raw=raw,
+                        )
+                    )
                 return _S2Result(hpa, acc, dec.page_size)
             assert dec.paddr is not None
             table = dec.paddr
@@ -289,9 +379,17 @@ class Walker:
     # ------------------------------------------------------------------ faults
 
     def _fault(
-        self, walk: Walk, stage: int, reason: FaultReason, depth: int | None, *,
-        gpa: int | None = None, during: str | None = None, req: AccessRequest | None = None,
-        acc: Any = None, raw: int | None = None,
+        self,
+        walk: Walk,
+        stage: int,
+        reason: FaultReason,
+        depth: int | None,
+        *,
+        gpa: int | None = None,
+        during: str | None = None,
+        req: AccessRequest | None = None,
+        acc: Any = None,
+        raw: int | None = None,
     ) -> Fault:
         fmt = self.s1 if stage == 1 else self.s2
         return Fault(

@@ -35,8 +35,11 @@ def parse_number(value: Any, key: str, *, size: bool = False) -> int:
     elif isinstance(value, str):
         m = _NUMBER.match(value.strip())
         if not m or (m.group(2) and not size):
-            what = "a size such as 4096, \"4K\", \"2M\", \"1G\"" if size else (
-                "a number such as 4096 or \"0x4000_0000\"")
+            what = (
+                'a size such as 4096, "4K", "2M", "1G"'
+                if size
+                else ('a number such as 4096 or "0x4000_0000"')
+            )
             raise CommandError(f"{key} = {value!r} is not {what}", key)
         number = int(m.group(1).replace("_", ""), 0)
         if m.group(2):
@@ -63,41 +66,88 @@ def _k(name: str, kind: str, required: bool = False, choices: tuple[str, ...] = 
 _EXPECT = _k("expect", "dict")
 _STAGE = _k("stage", "stage", True)
 _WHERE = (_k("gva", "addr"), _k("gpa", "addr"))
-_ACCESS = (_k("gva", "addr", True), _k("access", "choice", False, tuple(Access)),
-           _k("priv", "choice", False, tuple(Priv)), _EXPECT)
+_ACCESS = (
+    _k("gva", "addr", True),
+    _k("access", "choice", False, tuple(Access)),
+    _k("priv", "choice", False, tuple(Priv)),
+    _EXPECT,
+)
 
 #: op → its keys (SCENARIO_FORMAT.md "Operations", plus the documented extensions
 #: `context`, `trace`, map `name`, expect `stale_entries`, access `stale`)
 OPS: dict[str, tuple[Key, ...]] = {
     "note": (_k("text", "str", True),),
-    "map": (_STAGE, *_WHERE, _k("size", "size", True), _k("flags", "flags", True),
-            _k("backend", "choice", False, ("linear", "alloc")), _k("hpa", "addr"),
-            _k("populate", "bool"), _k("huge", "bool"), _k("name", "str"), _EXPECT),
+    "map": (
+        _STAGE,
+        *_WHERE,
+        _k("size", "size", True),
+        _k("flags", "flags", True),
+        _k("backend", "choice", False, ("linear", "alloc")),
+        _k("hpa", "addr"),
+        _k("populate", "bool"),
+        _k("huge", "bool"),
+        _k("name", "str"),
+        _EXPECT,
+    ),
     "unmap": (_STAGE, *_WHERE, _k("size", "size", True), _EXPECT),
-    "protect": (_STAGE, *_WHERE, _k("size", "size", True), _k("flags", "flags", True),
-                _EXPECT),
+    "protect": (_STAGE, *_WHERE, _k("size", "size", True), _k("flags", "flags", True), _EXPECT),
     "access": _ACCESS,
     "translate": _ACCESS,
     "handle-fault": (_EXPECT,),
     "flush": (_k("kind", "choice", True, tuple(FLUSHES)), _k("addr", "addr"), _EXPECT),
-    "poke": (_STAGE, *_WHERE, _k("depth", "int", True), _k("value", "addr"), _k("set", "addr"),
-             _k("clear", "addr"), _k("fields", "dict"), _EXPECT),
+    "poke": (
+        _STAGE,
+        *_WHERE,
+        _k("depth", "int", True),
+        _k("value", "addr"),
+        _k("set", "addr"),
+        _k("clear", "addr"),
+        _k("fields", "dict"),
+        _EXPECT,
+    ),
     "query": (_STAGE, *_WHERE, _EXPECT),
-    "expect": (_k("entry", "dict"), _k("raw", "addr"), _k("fields", "dict"),
-               _k("flags", "flags"), _k("tlb_entries", "int"), _k("stale_entries", "int"),
-               _k("frames_in_use", "int"), _k("guest_pt_frames", "int")),
+    "expect": (
+        _k("entry", "dict"),
+        _k("raw", "addr"),
+        _k("fields", "dict"),
+        _k("flags", "flags"),
+        _k("tlb_entries", "int"),
+        _k("stale_entries", "int"),
+        _k("frames_in_use", "int"),
+        _k("guest_pt_frames", "int"),
+    ),
     "context": (_k("vmid", "int"), _k("asid", "int"), _EXPECT),
-    "trace": (_k("gva", "addr", True), _k("size", "size", True), _k("count", "int", True),
-              _k("pattern", "choice", False, ("sequential", "random", "stride")),
-              _k("stride", "size"), _k("seed", "int"),
-              _k("access", "choice", False, tuple(Access)), _k("priv", "choice", False,
-                                                               tuple(Priv)), _EXPECT),
+    "trace": (
+        _k("gva", "addr", True),
+        _k("size", "size", True),
+        _k("count", "int", True),
+        _k("pattern", "choice", False, ("sequential", "random", "stride")),
+        _k("stride", "size"),
+        _k("seed", "int"),
+        _k("access", "choice", False, tuple(Access)),
+        _k("priv", "choice", False, tuple(Priv)),
+        _EXPECT,
+    ),
 }
 
 #: keys an `expect` table may hold, per op
 EXPECT_KEYS: dict[str, tuple[str, ...]] = {
-    "access": ("result", "gpa", "hpa", "refs", "writes", "tlb", "page_size", "fault_stage",
-               "fault_reason", "fault_depth", "fault_during", "syndrome", "stale", "error"),
+    "access": (
+        "result",
+        "gpa",
+        "hpa",
+        "refs",
+        "writes",
+        "tlb",
+        "page_size",
+        "fault_stage",
+        "fault_reason",
+        "fault_depth",
+        "fault_during",
+        "syndrome",
+        "stale",
+        "error",
+    ),
     "handle-fault": ("handled", "error"),
     "query": ("paddr", "flags", "page_size", "error"),
     "trace": ("hit_rate", "walks", "hits", "error"),
@@ -116,23 +166,35 @@ class Command:
     def to_toml(self) -> str:
         """A `[[step]]` table that parses back to this command."""
         lines = ["[[step]]", f"op = {_toml_value(self.op)}"]
-        lines += [f"{k} = {_toml_value(v)}" for k, v in self.args.items()]
+        lines += [f"{k} = {_toml_value(_outer(k, v))}" for k, v in self.args.items()]
         return "\n".join(lines)
 
     def to_line(self) -> str:
         """The same command as the TUI's command line spells it."""
         parts = [self.op]
         for k, v in self.args.items():
-            parts.append(f"{k}={_toml_value(v)}" if isinstance(v, dict)
-                         else f"{k}={shlex.quote(_plain(v))}")
+            v = _outer(k, v)
+            parts.append(
+                f"{k}={_toml_value(v)}" if isinstance(v, dict) else f"{k}={shlex.quote(_plain(v))}"
+            )
         return " ".join(parts)
+
+
+_ADDRESS_KEYS = {"gva", "gpa", "hpa", "addr", "size", "value", "set", "clear", "stride", "raw"}
+
+
+def _outer(key: str, v: Any) -> Any:
+    """Top-level values as a person writes them: addresses in hex, flags as letters."""
+    if isinstance(v, MappingFlags):
+        return "".join(ch for ch in v.letters() if ch != "-") or "-"
+    if key in _ADDRESS_KEYS and isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:#x}"
+    return v
 
 
 def _plain(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int):
-        return f"{v:#x}" if v > 9 else str(v)
     return str(v)
 
 
@@ -140,7 +202,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, int):
-        return f'"{v:#x}"' if v > 9 else str(v)
+        return str(v)
     if isinstance(v, dict):
         return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + " }"
     if isinstance(v, list | tuple):
@@ -182,7 +244,8 @@ def _convert(key: Key, value: Any) -> Any:
     if kind == "choice":
         if str(value) not in key.choices:
             raise CommandError(
-                f"{key.name} = {value!r} (allowed: {', '.join(key.choices)})", key.name)
+                f"{key.name} = {value!r} (allowed: {', '.join(key.choices)})", key.name
+            )
         return str(value)
     if kind == "dict":
         if not isinstance(value, Mapping):
@@ -234,15 +297,15 @@ def _check_shape(op: str, args: dict[str, Any]) -> None:
         if backend == "linear" and "hpa" not in args:
             raise CommandError("a linear map needs hpa", "hpa")
         if backend == "alloc" and "hpa" in args:
-            raise CommandError("an alloc map takes no hpa (frames come from the allocator)",
-                               "hpa")
+            raise CommandError("an alloc map takes no hpa (frames come from the allocator)", "hpa")
     if op == "poke" and not ({"value", "set", "clear", "fields"} & args.keys()):
         raise CommandError("poke needs value, set/clear or fields", "value")
     if op == "expect":
         entry_keys = {"raw", "fields", "flags"} & args.keys()
         if entry_keys and "entry" not in args:
-            raise CommandError(f"{', '.join(sorted(entry_keys))} need entry = {{ stage, "
-                               "gva/gpa, depth }", "entry")
+            raise CommandError(
+                f"{', '.join(sorted(entry_keys))} need entry = {{ stage, gva/gpa, depth }}", "entry"
+            )
         if "entry" in args:
             entry = args["entry"]
             build("query", {k: v for k, v in entry.items() if k != "depth"}, None)
@@ -254,11 +317,14 @@ def _check_shape(op: str, args: dict[str, Any]) -> None:
         allowed = EXPECT_KEYS.get(op, ("error",))
         for k in expect:
             if k not in allowed:
-                raise CommandError(f"expect key {k!r} is not checked for {op} "
-                                   f"(allowed: {', '.join(allowed)})", "expect")
+                raise CommandError(
+                    f"expect key {k!r} is not checked for {op} (allowed: {', '.join(allowed)})",
+                    "expect",
+                )
         if "error" in expect and expect["error"] not in ERROR_KINDS:
-            raise CommandError(f"expect error = {expect['error']!r} "
-                               f"(allowed: {', '.join(ERROR_KINDS)})", "expect")
+            raise CommandError(
+                f"expect error = {expect['error']!r} (allowed: {', '.join(ERROR_KINDS)})", "expect"
+            )
 
 
 def parse_line(text: str) -> Command:

@@ -44,8 +44,9 @@ class _Lines:
 
     def __init__(self, text: str) -> None:
         self.lines = text.splitlines()
-        self.steps = [i + 1 for i, ln in enumerate(self.lines)
-                      if re.match(r"\s*\[\[\s*step\s*\]\]", ln)]
+        self.steps = [
+            i + 1 for i, ln in enumerate(self.lines) if re.match(r"\s*\[\[\s*step\s*\]\]", ln)
+        ]
 
     def table(self, name: str) -> int | None:
         for i, ln in enumerate(self.lines):
@@ -90,8 +91,9 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         m = re.search(r"line (\d+)", str(err))
-        raise ScenarioError(file, int(m.group(1)) if m else None, None,
-                            f"TOML syntax error: {err}") from None
+        raise ScenarioError(
+            file, int(m.group(1)) if m else None, None, f"TOML syntax error: {err}"
+        ) from None
     lines = _Lines(text)
 
     def fail(line: int | None, key: str | None, message: str) -> ScenarioError:
@@ -104,12 +106,18 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
     head = lines.table("scenario")
     for key in meta:
         if key not in _SCENARIO_KEYS:
-            raise fail(lines.key(head, key), f"scenario.{key}",
-                       f"unknown key (allowed: {', '.join(_SCENARIO_KEYS)})")
+            raise fail(
+                lines.key(head, key),
+                f"scenario.{key}",
+                f"unknown key (allowed: {', '.join(_SCENARIO_KEYS)})",
+            )
     arch = meta.get("arch")
     if arch not in ARCHES:
-        raise fail(lines.key(head, "arch"), "scenario.arch",
-                   f"{'missing' if arch is None else repr(arch)} (allowed: {', '.join(ARCHES)})")
+        raise fail(
+            lines.key(head, "arch"),
+            "scenario.arch",
+            f"{'missing' if arch is None else repr(arch)} (allowed: {', '.join(ARCHES)})",
+        )
     title = meta.get("title")
     if not isinstance(title, str) or not title.strip():
         raise fail(lines.key(head, "title"), "scenario.title", "missing or empty title")
@@ -128,11 +136,15 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
         try:
             steps.append(build(raw.get("op"), raw, line))
         except CommandError as err:
-            raise fail(lines.step_key(i, err.key), f"step {i + 1} ({raw.get('op', '?')}): "
-                       f"{err.key or 'op'}", err.message) from None
+            raise fail(
+                lines.step_key(i, err.key),
+                f"step {i + 1} ({raw.get('op', '?')}): {err.key or 'op'}",
+                err.message,
+            ) from None
     _preflight(steps, config, fail)
-    return Scenario(file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags,
-                    config, steps)
+    return Scenario(
+        file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags, config, steps
+    )
 
 
 def _table(doc: dict[str, Any], name: str, lines: _Lines, fail: Any) -> dict[str, Any]:
@@ -152,7 +164,7 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
                 opts[key] = str(value)
             elif key == "features":
                 if not isinstance(value, list):
-                    raise CommandError("a list such as [\"ept-ad\"]", key)
+                    raise CommandError('a list such as ["ept-ad"]', key)
                 opts["features"] = frozenset(map(str, value))
             elif key == "encoding":
                 if value not in tuple(Encoding):
@@ -163,13 +175,11 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
                     raise CommandError("a table { gpa, size }", key)
                 for k in value:
                     if k not in ("gpa", "size", "map_pool"):
-                        raise CommandError(f"unknown key {k!r} (allowed: gpa, size, map_pool)",
-                                           key)
+                        raise CommandError(f"unknown key {k!r} (allowed: gpa, size, map_pool)", key)
                 if "gpa" in value:
                     opts["pool_gpa"] = parse_number(value["gpa"], "guest_pt_pool.gpa")
                 if "size" in value:
-                    opts["pool_size"] = parse_number(value["size"], "guest_pt_pool.size",
-                                                     size=True)
+                    opts["pool_size"] = parse_number(value["size"], "guest_pt_pool.size", size=True)
                 if "map_pool" in value:
                     opts["map_pool"] = bool(value["map_pool"])
             elif key == "map_pool":
@@ -209,21 +219,29 @@ def _preflight(steps: list[Command], config: MachineConfig, fail: Any) -> None:
         start = a["gva"] if stage == 1 else a["gpa"]
         end = start + a["size"]
         if expected != "NotAligned":
-            for key, value in (("gva" if stage == 1 else "gpa", start), ("size", a["size"]),
-                               ("gpa" if stage == 1 else "hpa", a.get("gpa" if stage == 1
-                                                                       else "hpa", 0))):
+            for key, value in (
+                ("gva" if stage == 1 else "gpa", start),
+                ("size", a["size"]),
+                ("gpa" if stage == 1 else "hpa", a.get("gpa" if stage == 1 else "hpa", 0)),
+            ):
                 if value % 0x1000:
-                    raise fail(cmd.line, f"step {n} ({cmd.op}): {key}",
-                               f"misaligned region: {value:#x} is not a multiple of 4 KiB "
-                               "(say expect = { error = \"NotAligned\" } to test that)")
+                    raise fail(
+                        cmd.line,
+                        f"step {n} ({cmd.op}): {key}",
+                        f"misaligned region: {value:#x} is not a multiple of 4 KiB "
+                        '(say expect = { error = "NotAligned" } to test that)',
+                    )
         if cmd.op == "map" and expected is None:
             for lo, hi, line in live[stage]:
                 if lo < end and start < hi:
                     owner = f"line {line}" if line else "the guest page-table pool"
-                    raise fail(cmd.line, f"step {n} (map): {'gva' if stage == 1 else 'gpa'}",
-                               f"overlapping region: [{start:#x}, {end:#x}) overlaps "
-                               f"[{lo:#x}, {hi:#x}) mapped by {owner} "
-                               "(unmap it first, or say expect = { error = \"AlreadyMapped\" })")
+                    raise fail(
+                        cmd.line,
+                        f"step {n} (map): {'gva' if stage == 1 else 'gpa'}",
+                        f"overlapping region: [{start:#x}, {end:#x}) overlaps "
+                        f"[{lo:#x}, {hi:#x}) mapped by {owner} "
+                        '(unmap it first, or say expect = { error = "AlreadyMapped" })',
+                    )
             live[stage].append((start, end, cmd.line))
         elif cmd.op == "unmap" and expected is None:
             kept = []

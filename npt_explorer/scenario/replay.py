@@ -26,8 +26,13 @@ class Replay:
 
     def to_json(self) -> dict[str, Any]:
         s = self.scenario
-        return {"file": s.path, "title": s.title, "arch": s.arch, "passed": self.passed,
-                "steps": [r.to_json() for r in self.results]}
+        return {
+            "file": s.path,
+            "title": s.title,
+            "arch": s.arch,
+            "passed": self.passed,
+            "steps": [r.to_json() for r in self.results],
+        }
 
 
 def run(scenario: Scenario, upto: int | None = None) -> Replay:

@@ -34,24 +34,26 @@ def hx(v: int | None) -> str:
 
 
 def flag_string(dec: Decoded) -> Text:
-    """A compact string of the entry's one-bit fields: upper case set, '.' clear."""
+    """The entry's set one-bit fields by name (reserved ones in red), e.g. ``R W X A``."""
     text = Text()
     for fv in dec.fields:
         f = fv.field
-        if f.width != 1 or f.role in (Role.IGNORED, Role.SOFTWARE, Role.ADDRESS):
+        if f.width != 1 or not fv.value or f.role in (Role.IGNORED, Role.SOFTWARE, Role.ADDRESS):
             continue
-        if f.role is Role.RESERVED and not fv.value:
-            continue
-        style = "bold red" if fv.flagged else ROLE_STYLE[f.role]
-        text.append(f.name if fv.value else "." * len(f.name), style if fv.value else "dim")
-        text.append(" ")
+        if text:
+            text.append(" ")
+        text.append(f.name, "bold red" if fv.flagged else ROLE_STYLE[f.role])
     return text
 
 
 def entry_table(dec: Decoded, title: str | None = None) -> Table:
     """The bit ruler: every field with bits, value and meaning; reserved bits set in red."""
-    table = Table(title=title or f"{dec.format} {dec.level_name} (depth {dec.depth}) "
-                  f"raw {dec.raw:#018x} — {dec.kind}", box=box.SIMPLE_HEAD, expand=False)
+    table = Table(
+        title=title
+        or f"{dec.format} {dec.level_name} (depth {dec.depth}) raw {dec.raw:#018x} — {dec.kind}",
+        box=box.SIMPLE_HEAD,
+        expand=False,
+    )
     table.add_column("bits", justify="right", no_wrap=True)
     table.add_column("field", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
@@ -67,10 +69,14 @@ def entry_table(dec: Decoded, title: str | None = None) -> Table:
 
 def decoded_block(dec: Decoded) -> RenderableType:
     parts: list[RenderableType] = [entry_table(dec)]
-    flags = "panics (the seed cannot read this entry back)" if dec.mapping_flags is None \
+    flags = (
+        "panics (the seed cannot read this entry back)"
+        if dec.mapping_flags is None
         else (dec.mapping_flags.short())
-    summary = Text.assemble(("seed read-back: ", "bold"), flags, ("   hardware: ", "bold"),
-                            dec.hw_flags.short())
+    )
+    summary = Text.assemble(
+        ("seed read-back: ", "bold"), flags, ("   hardware: ", "bold"), dec.hw_flags.short()
+    )
     if dec.paddr is not None:
         summary.append(f"   → {dec.paddr:#x}")
     parts.append(summary)
@@ -82,9 +88,16 @@ def decoded_block(dec: Decoded) -> RenderableType:
 def walk_table(walk: Walk) -> Table:
     """Every memory reference of a walk, stage-2 sub-walks indented under their guest level."""
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for col, kw in (("#", {"justify": "right"}), ("stage", {}), ("level", {}), ("table", {}),
-                    ("idx", {"justify": "right"}), ("entry", {}), ("raw", {}), ("flags", {}),
-                    ("→", {})):
+    for col, kw in (
+        ("#", {"justify": "right"}),
+        ("S", {}),
+        ("level", {}),
+        ("table", {}),
+        ("idx", {"justify": "right"}),
+        ("raw", {"min_width": 18}),
+        ("flags", {}),
+        ("outcome", {}),
+    ):
         table.add_column(col, no_wrap=True, **kw)
     for n, step in enumerate(walk.steps, 1):
         style = STAGE_STYLE[step.stage]
@@ -92,28 +105,41 @@ def walk_table(walk: Walk) -> Table:
         out = step.outcome
         if step.written is not None:
             out += f" (wrote {step.written:#x})"
-        table.add_row(str(n), Text(f"S{step.stage}", style), Text(level, style),
-                      hx(step.table), str(step.index), hx(step.entry_addr),
-                      f"{step.raw:#018x}", flag_string(step.decoded),
-                      Text(out, "bold red" if step.outcome == "fault" else ""),
-                      end_section=step.stage == 1)
+        table.add_row(
+            str(n),
+            Text(f"S{step.stage}", style),
+            Text(level, style),
+            hx(step.table),
+            str(step.index),
+            f"{step.raw:#018x}",
+            flag_string(step.decoded),
+            Text(out, "bold red" if step.outcome == "fault" else ""),
+            end_section=step.stage == 1,
+        )
     return table
 
 
 def walk_summary(walk: Walk) -> Text:
     if walk.fault is None:
-        text = Text.assemble(("ok ", "bold green"), f"gVA {walk.gva:#x} → gPA {hx(walk.gpa)} → "
-                             f"hPA {hx(walk.hpa)}  page {hx(walk.page_size)}  refs {walk.refs}  "
-                             f"writes {walk.writes}  TLB {walk.tlb or 'off'}")
+        text = Text.assemble(
+            ("ok ", "bold green"),
+            f"gVA {walk.gva:#x} → gPA {hx(walk.gpa)} → "
+            f"hPA {hx(walk.hpa)}  page {hx(walk.page_size)}  refs {walk.refs}  "
+            f"writes {walk.writes}  TLB {walk.tlb or 'off'}",
+        )
         if walk.stale:
             text.append("  STALE TLB ENTRY", "bold yellow")
         return text
     f = walk.fault
-    return Text.assemble(("fault ", "bold red"), f"stage {f.stage} {f.reason} at "
-                         f"{f.level_name or 'input'}"
-                         f"{' during ' + f.during if f.during else ''}  refs {walk.refs}\n",
-                         (f.explanation, "italic"), "\n",
-                         "syndrome: " + ", ".join(f"{k}={_num(v)}" for k, v in f.syndrome.items()))
+    return Text.assemble(
+        ("fault ", "bold red"),
+        f"stage {f.stage} {f.reason} at "
+        f"{f.level_name or 'input'}"
+        f"{' during ' + f.during if f.during else ''}  refs {walk.refs}\n",
+        (f.explanation, "italic"),
+        "\n",
+        "syndrome: " + ", ".join(f"{k}={_num(v)}" for k, v in f.syndrome.items()),
+    )
 
 
 def _num(v: Any) -> str:
@@ -139,16 +165,23 @@ def step_block(r: StepResult) -> RenderableType:
         if r.passed:
             parts.append(Text("    ✓ expectations hold", "green"))
         for m in r.mismatches:
-            parts.append(Text(f"    ✗ {m['key']}: expected {m['expected']!r}, "
-                              f"got {m['actual']!r}", "bold red"))
+            parts.append(
+                Text(
+                    f"    ✗ {m['key']}: expected {m['expected']!r}, got {m['actual']!r}", "bold red"
+                )
+            )
     return Group(*parts)
 
 
 def replay_block(replay: Replay) -> RenderableType:
     s = replay.scenario
     verdict = Text("PASSED", "bold green") if replay.passed else Text("FAILED", "bold red")
-    head = Text.assemble((s.title, "bold underline"), f"  ({s.path}, {s.arch}, "
-                         f"{s.config.guest} × {s.config.npt}, encoding {s.config.encoding})  ",
-                         verdict)
-    return Group(head, Text(s.summary, "italic"), *(step_block(r) for r in replay.results),
-                 Text(""))
+    head = Text.assemble(
+        (s.title, "bold underline"),
+        f"  ({s.path}, {s.arch}, "
+        f"{s.config.guest} × {s.config.npt}, encoding {s.config.encoding})  ",
+        verdict,
+    )
+    return Group(
+        head, Text(s.summary, "italic"), *(step_block(r) for r in replay.results), Text("")
+    )

@@ -38,8 +38,11 @@ class StepResult:
         return "expect" in self.command.args or self.command.op == "expect" or not self.ok
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "op": self.command.op,
-                               "line": self.command.line}
+        out: dict[str, Any] = {
+            "index": self.index,
+            "op": self.command.op,
+            "line": self.command.line,
+        }
         if self.walk is not None and self.error is None:
             out.update(walk_json(self.walk))
         else:
@@ -79,8 +82,17 @@ def _do_map(m: Machine, a: dict[str, Any], r: StepResult) -> None:
     if a["stage"] == 1:
         m.map(1, a["gva"], a["size"], a["flags"], gpa=a["gpa"], huge=a.get("huge", False))
     else:
-        m.map(2, a["gpa"], a["size"], a["flags"], backend=a["backend"], hpa=a.get("hpa"),
-              populate=a.get("populate", True), huge=a.get("huge", False), name=a.get("name", ""))
+        m.map(
+            2,
+            a["gpa"],
+            a["size"],
+            a["flags"],
+            backend=a["backend"],
+            hpa=a.get("hpa"),
+            populate=a.get("populate", True),
+            huge=a.get("huge", False),
+            name=a.get("name", ""),
+        )
 
 
 def _do_walk(m: Machine, a: dict[str, Any], r: StepResult) -> None:
@@ -95,8 +107,15 @@ def _do_query(m: Machine, a: dict[str, Any], r: StepResult) -> None:
 
 def _do_poke(m: Machine, a: dict[str, Any], r: StepResult) -> None:
     fields = {k: parse_number(v, f"fields.{k}") for k, v in a.get("fields", {}).items()}
-    old, new = m.poke(a["stage"], _addr(a), a["depth"], value=a.get("value"),
-                      set=a.get("set", 0), clear=a.get("clear", 0), fields=fields)
+    old, new = m.poke(
+        a["stage"],
+        _addr(a),
+        a["depth"],
+        value=a.get("value"),
+        set=a.get("set", 0),
+        clear=a.get("clear", 0),
+        fields=fields,
+    )
     r.data.update(old=hx(old), new=hx(new))
 
 
@@ -112,9 +131,17 @@ def _do_handle(m: Machine, a: dict[str, Any], r: StepResult) -> None:
 def _do_trace(m: Machine, a: dict[str, Any], r: StepResult) -> None:
     from ..engine.trace import run_trace
 
-    stats = run_trace(m, a["gva"], a["size"], a["count"], pattern=a.get("pattern", "sequential"),
-                      stride=a.get("stride", 0x1000), seed=a.get("seed", 0),
-                      access=a.get("access", "read"), priv=a.get("priv", "kernel"))
+    stats = run_trace(
+        m,
+        a["gva"],
+        a["size"],
+        a["count"],
+        pattern=a.get("pattern", "sequential"),
+        stride=a.get("stride", 0x1000),
+        seed=a.get("seed", 0),
+        access=a.get("access", "read"),
+        priv=a.get("priv", "kernel"),
+    )
     r.data["trace"] = stats.to_json()
 
 
@@ -205,13 +232,16 @@ def _check_walk(r: StepResult, walk: Walk, expect: dict[str, Any]) -> None:
         "fault_reason": fault and str(fault.reason),
         "fault_during": fault and fault.during,
     }
-    numbers = {"gpa": walk.gpa, "hpa": walk.hpa, "page_size": walk.page_size if walk.ok else None,
-               "fault_depth": fault.depth if fault else None}
+    numbers = {
+        "gpa": walk.gpa,
+        "hpa": walk.hpa,
+        "page_size": walk.page_size if walk.ok else None,
+        "fault_depth": fault.depth if fault else None,
+    }
     for key, want in expect.items():
         if key in numbers:
             if not _same_number(want, numbers[key], key):
-                _mismatch(r, key, want, hx(numbers[key]) if key in ("gpa", "hpa")
-                          else numbers[key])
+                _mismatch(r, key, want, hx(numbers[key]) if key in ("gpa", "hpa") else numbers[key])
         elif key == "syndrome":
             got = fault.syndrome if fault else {}
             for sk, sv in dict(want).items():
@@ -245,9 +275,11 @@ def _check_state(machine: Machine, r: StepResult, args: dict[str, Any]) -> None:
     for key, got in counts.items():
         if key in args and args[key] != got:
             _mismatch(r, key, args[key], got)
-    r.data["tlb"] = {"combined": counts["tlb_entries"],
-                     "stage2": sum(e.kind == STAGE2 for e in entries),
-                     "stale": counts["stale_entries"]}
+    r.data["tlb"] = {
+        "combined": counts["tlb_entries"],
+        "stage2": sum(e.kind == STAGE2 for e in entries),
+        "stale": counts["stale_entries"],
+    }
     if "entry" not in args:
         return
     spec = args["entry"]
@@ -270,5 +302,6 @@ def _check_state(machine: Machine, r: StepResult, args: dict[str, Any]) -> None:
     if "flags" in args:
         got_flags = dec.mapping_flags
         if got_flags is None or got_flags != args["flags"]:
-            _mismatch(r, "flags", args["flags"].names(),
-                      None if got_flags is None else got_flags.names())
+            _mismatch(
+                r, "flags", args["flags"].names(), None if got_flags is None else got_flags.names()
+            )

@@ -212,13 +212,16 @@ def test_no_memory_from_a_tiny_budget_leaves_the_table_unchanged():
     assert snapshot(pt) == before and alloc.in_use == 1
 
 
-@pytest.mark.parametrize(("fmt", "opts", "frames"), [
-    ("aarch64-s2", {"ipa_bits": 40}, 2),
-    ("aarch64-s2", {"ipa_bits": 39}, 1),
-    ("sv39x4", {}, 4),
-    ("sv48x4", {}, 4),
-    ("ept", {}, 1),
-])
+@pytest.mark.parametrize(
+    ("fmt", "opts", "frames"),
+    [
+        ("aarch64-s2", {"ipa_bits": 40}, 2),
+        ("aarch64-s2", {"ipa_bits": 39}, 1),
+        ("sv39x4", {}, 4),
+        ("sv48x4", {}, 4),
+        ("ept", {}, 1),
+    ],
+)
 def test_widened_and_concatenated_roots_are_contiguous_and_size_aligned(fmt, opts, frames):
     pt = PageTable(fmt, **opts)
     assert pt.frames_in_use == frames

@@ -12,8 +12,16 @@ GPA_RAM = 0x20_0000
 HPA_RAM = 0x8020_0000
 
 
-def machine(arch: str, guest: str | None = None, npt: str | None = None, *, s2_huge=False,
-            s2_flags="rwxu", s1_flags="rwx", **opts) -> Machine:
+def machine(
+    arch: str,
+    guest: str | None = None,
+    npt: str | None = None,
+    *,
+    s2_huge=False,
+    s2_flags="rwxu",
+    s1_flags="rwx",
+    **opts,
+) -> Machine:
     """Guest RAM [2 MiB, 10 MiB) backed linearly; gVA 0x4000_0000.. → gPA 0x20_0000 (8 KiB)."""
     kw = {k: v for k, v in (("guest", guest), ("npt", npt)) if v}
     m = Machine(arch=arch, **kw, **opts)
@@ -22,16 +30,19 @@ def machine(arch: str, guest: str | None = None, npt: str | None = None, *, s2_h
     return m
 
 
-@pytest.mark.parametrize(("arch", "guest", "npt", "refs"), [
-    ("x86_64", "4-level", "ept4", 24),
-    ("x86_64", "5-level", "ept5", 35),
-    ("x86_64", "5-level", "ept4", 29),
-    ("aarch64", "va48", "ipa40", 19),
-    ("aarch64", "va48", "ipa48", 24),
-    ("riscv64", "sv39", "sv39x4", 15),
-    ("riscv64", "sv48", "sv48x4", 24),
-    ("riscv64", "sv39", "sv48x4", 19),
-])
+@pytest.mark.parametrize(
+    ("arch", "guest", "npt", "refs"),
+    [
+        ("x86_64", "4-level", "ept4", 24),
+        ("x86_64", "5-level", "ept5", 35),
+        ("x86_64", "5-level", "ept4", 29),
+        ("aarch64", "va48", "ipa40", 19),
+        ("aarch64", "va48", "ipa48", 24),
+        ("riscv64", "sv39", "sv39x4", 15),
+        ("riscv64", "sv48", "sv48x4", 24),
+        ("riscv64", "sv39", "sv48x4", 19),
+    ],
+)
 def test_cold_walk_costs_n_times_m_plus_n_plus_m_reads(arch, guest, npt, refs):
     m = machine(arch, guest, npt)
     walk = m.access(GVA, "read")
@@ -48,11 +59,11 @@ def test_every_guest_entry_is_read_after_its_own_stage2_walk(arch):
     steps = m.access(GVA, "read").steps
     per_level = m.s2.depth_count + 1
     for depth in range(m.s1.depth_count):
-        chunk = steps[depth * per_level:(depth + 1) * per_level]
+        chunk = steps[depth * per_level : (depth + 1) * per_level]
         assert [s.stage for s in chunk] == [2] * m.s2.depth_count + [1]
         assert all(s.for_depth == depth for s in chunk[:-1])
         assert chunk[-1].depth == depth
-    assert [s.stage for s in steps[-m.s2.depth_count:]] == [2] * m.s2.depth_count
+    assert [s.stage for s in steps[-m.s2.depth_count :]] == [2] * m.s2.depth_count
 
 
 def test_a_2m_guest_page_removes_a_guest_level():

@@ -476,7 +476,8 @@ class PageTable:
             raise PagingError(
                 "NotMapped",
                 f"the walk for {vaddr:#x} stops at depth {last.depth} "
-                f"({self.fmt.level_name(last.depth)}, raw {last.raw:#x}); no entry at depth {depth}",
+                f"({self.fmt.level_name(last.depth)}, raw {last.raw:#x}); "
+                f"no entry at depth {depth}",
             )
         return path[depth]
 

@@ -60,7 +60,6 @@ class Machine:
         self.last_fault: Fault | None = None
         self.log: list[Event] = []
         self.walker = Walker(cfg.arch, self.s1, self.s2, self.memory, cfg.pool_gpa, self.npt.root)
-        self.walker.final_s2_lookup = self._s2_cached if self.tlb else None
         if cfg.map_pool:
             pool_flags = MappingFlags.READ | MappingFlags.WRITE
             if cfg.arch == "riscv64":  # axvm adds USER to guest RAM (seed-crates.md §4, item 3)
@@ -243,7 +242,13 @@ class Machine:
         access, priv = Access(access), Priv(priv)
         walk = self._tlb_hit(gva, access, priv)
         if walk is None:
-            walk = self.walker.translate(gva, access, priv, side_effects=True)
+            walk = self.walker.translate(
+                gva,
+                access,
+                priv,
+                side_effects=True,
+                s2_lookup=self._s2_cached if self.tlb else None,
+            )
             if self.tlb is not None:
                 walk.tlb = "miss"
                 self.tlb.stats.misses += 1
@@ -401,12 +406,14 @@ class Machine:
                 )
             )
 
-    def _s2_cached(self, gpa: int) -> tuple[int, Any, int] | None:
+    def _s2_cached(self, gpa: int) -> tuple[int, Any, int, bool] | None:
         assert self.tlb is not None
         entry = self.tlb.lookup(STAGE2, gpa, self.tag_vmid, 0, self._sizes())
         if entry is None:
             return None
-        return entry.hpa + (gpa & (entry.size - 1)), entry.s2_acc, entry.size
+        if entry.stale:
+            self.tlb.stats.stale_hits += 1
+        return entry.hpa + (gpa & (entry.size - 1)), entry.s2_acc, entry.size, entry.stale
 
     def _tables_changed(self) -> None:
         if self.tlb is not None:

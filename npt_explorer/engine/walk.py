@@ -97,6 +97,8 @@ class Walk:
 
 
 DECODE_CACHE = 1 << 16
+#: gpa -> (hpa, stage-2 accumulator, page size, stale) from a stage-2-only TLB entry
+S2Lookup = Callable[[int], "tuple[int, Any, int, bool] | None"]
 _BAD = (EntryKind.INVALID, EntryKind.MISCONFIGURED)
 
 
@@ -130,8 +132,6 @@ class Walker:
         self.memory = memory
         self.guest_root = guest_root
         self.npt_root = npt_root
-        #: optional stage-2-only TLB for the final gPA: gpa -> (hpa, acc, size) or None
-        self.final_s2_lookup: Callable[[int], tuple[int, Any, int] | None] | None = None
         self._decoded: dict[tuple[int, int, int], Decoded] = {}
 
     def _decode(self, stage: int, raw: int, depth: int) -> Decoded:
@@ -145,11 +145,18 @@ class Walker:
         return dec
 
     def translate(
-        self, gva: int, access: Access, priv: Priv = Priv.KERNEL, side_effects: bool = True
+        self,
+        gva: int,
+        access: Access,
+        priv: Priv = Priv.KERNEL,
+        side_effects: bool = True,
+        s2_lookup: S2Lookup | None = None,
     ) -> Walk:
+        """Walk both stages for `gva`. `s2_lookup` (a stage-2-only TLB) may supply the final
+        gPA's translation; the tables alone decide otherwise."""
         walk = Walk(gva, access, priv)
         try:
-            self._walk(walk, side_effects)
+            self._walk(walk, side_effects, s2_lookup)
         except _Stop as stop:
             walk.fault = finish(stop.fault)
         return walk
@@ -167,7 +174,7 @@ class Walker:
 
     # ------------------------------------------------------------------ stage 1
 
-    def _walk(self, walk: Walk, side_effects: bool) -> None:
+    def _walk(self, walk: Walk, side_effects: bool, s2_lookup: S2Lookup | None) -> None:
         s1, gva, access, priv = self.s1, walk.gva, walk.access, walk.priv
         reason = s1.check_input(gva)
         if reason is not None:
@@ -231,10 +238,13 @@ class Walker:
         if not s1.check_output(walk.gpa):
             raise _Stop(self._fault(walk, 1, FaultReason.ADDRESS_SIZE, s1.leaf_depth, acc=acc))
         final_req = AccessRequest(access, priv, guest_user_page=s1.user_page(acc))
-        cached = self.final_s2_lookup(walk.gpa) if self.final_s2_lookup else None
+        cached = s2_lookup(walk.gpa) if s2_lookup else None
         if cached is not None and self.s2.allows(cached[1], final_req) is None:
-            walk.s2_cached = True
-            res = _S2Result(*cached)
+            hpa, s2_acc, size, stale = cached
+            walk.s2_cached, walk.stale = True, stale
+            if stale:
+                walk.note = "the final gPA used a stale stage-2 TLB entry"
+            res = _S2Result(hpa, s2_acc, size)
         else:
             res = self._stage2(
                 walk,

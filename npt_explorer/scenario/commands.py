@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -171,12 +170,14 @@ class Command:
 
     def to_line(self) -> str:
         """The same command as the TUI's command line spells it."""
+        if self.op == "note":
+            return f"note {self.args['text']}"
         parts = [self.op]
         for k, v in self.args.items():
             v = _outer(k, v)
-            parts.append(
-                f"{k}={_toml_value(v)}" if isinstance(v, dict) else f"{k}={shlex.quote(_plain(v))}"
-            )
+            plain = _plain(v)
+            simple = isinstance(v, bool | int) or re.fullmatch(r"[\w.:+-]+", plain)
+            parts.append(f"{k}={plain}" if simple else f"{k}={_toml_value(v)}")
         return " ".join(parts)
 
 
@@ -330,34 +331,61 @@ def _check_shape(op: str, args: dict[str, Any]) -> None:
 def parse_line(text: str) -> Command:
     """A typed command: ``map stage=2 gpa=0 size=16M flags=rwx hpa=0x8000_0000``.
 
-    Values are numbers, sizes, words, ``true``/``false``, or TOML inline tables
+    Values are numbers, sizes, words, quoted strings, ``true``/``false``, or TOML inline tables
     (``expect={result="ok", refs=24}``); ``fields.R=1`` sets one key of a table.
     """
-    try:
-        tokens = shlex.split(text, posix=True)
-    except ValueError as err:
-        raise CommandError(f"cannot split the command: {err}") from None
-    if not tokens:
+    text = text.strip()
+    op, _, rest = text.partition(" ")
+    if not op:
         raise CommandError(f"empty command (ops: {', '.join(OPS)})", "op")
-    op, rest = tokens[0], tokens[1:]
-    raw: dict[str, Any] = {}
     if op == "note":
-        return build(op, {"text": " ".join(rest)})
-    for token in rest:
-        if "=" not in token:
+        return build(op, {"text": rest.strip()})
+    raw: dict[str, Any] = {}
+    for token in _tokens(rest):
+        key, eq, value = token.partition("=")
+        if not eq or not key:
             raise CommandError(f"{token!r} is not key=value", token)
-        key, _, value = token.partition("=")
         parsed = _value(value, key)
         if "." in key:
             outer, _, inner = key.partition(".")
-            raw.setdefault(outer, {})[inner] = parsed
+            table = raw.setdefault(outer, {})
+            if not isinstance(table, dict):
+                raise CommandError(f"{outer} is not a table", outer)
+            table[inner] = parsed
         else:
             raw[key] = parsed
     return build(op, raw)
 
 
+def _tokens(text: str) -> list[str]:
+    """Split on blanks outside quotes and outside {...} / [...]."""
+    out: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, ""
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+        elif ch.isspace() and depth == 0:
+            if cur:
+                out.append("".join(cur))
+                cur = []
+            continue
+        cur.append(ch)
+    if quote or depth:
+        raise CommandError("unbalanced quote or brace in the command")
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
 def _value(text: str, key: str) -> Any:
-    if text.startswith("{") or text.startswith("["):
+    if text[:1] in ("{", "[", '"', "'"):
         try:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError as err:

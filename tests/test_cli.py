@@ -1,0 +1,137 @@
+"""The headless verbs exactly as the contract defines them: output shape and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from npt_explorer.cli import main
+from npt_explorer.engine import FORMAT_NAMES
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_decode_json_has_the_contract_fields(capsys):
+    code, out, _ = run(capsys, "decode", "--format", "ept", "--depth", "3", "0x80000637", "--json")
+    doc = json.loads(out)
+    assert code == 0
+    assert set(doc) == {
+        "format",
+        "depth",
+        "raw",
+        "kind",
+        "paddr",
+        "fields",
+        "mapping_flags",
+        "problems",
+    }
+    assert (doc["format"], doc["depth"], doc["raw"], doc["kind"]) == (
+        "ept",
+        3,
+        "0x80000637",
+        "leaf",
+    )
+    assert doc["paddr"] == "0x80000000"
+    assert {"name": "R", "bits": "0", "value": 1}.items() <= doc["fields"][0].items()
+    assert doc["mapping_flags"] == ["READ", "WRITE", "EXECUTE"]
+
+
+def test_decode_defaults_to_the_4k_leaf_depth_and_reports_misconfiguration(capsys):
+    _, out, _ = run(capsys, "decode", "--format", "ept", "0x1032", "--json")
+    doc = json.loads(out)
+    assert doc["depth"] == 3 and doc["kind"] == "misconfigured" and doc["problems"]
+
+
+def test_decode_of_a_panicking_seed_entry_reads_back_null(capsys):
+    _, out, _ = run(capsys, "decode", "--format", "aarch64-s2", "0x12345676df", "--json")
+    assert json.loads(out)["mapping_flags"] is None
+
+
+def test_encode_seed_matches_the_crates(capsys, seed_roundtrip):
+    _, out, _ = run(
+        capsys,
+        "encode",
+        "--format",
+        "aarch64-s2",
+        "--flags",
+        "rw",
+        "--paddr",
+        "0x1234567000",
+        "--encoding",
+        "seed",
+        "--json",
+    )
+    doc = json.loads(out)
+    assert doc == {
+        "format": "aarch64-s2",
+        "encoding": "seed",
+        "flags": ["READ", "WRITE"],
+        "huge": False,
+        "paddr": "0x1234567000",
+        "raw": "0x12345676ff",
+    }
+    assert int(seed_roundtrip["aarch64-s2"]["rows"]["R+W"]["raw_4k"], 16) == 0x12345676FF
+
+
+@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+def test_encode_table_has_128_rows_in_the_seeds_bit_order(capsys, fmt):
+    _, out, _ = run(capsys, "encode", "--format", fmt, "--table", "--encoding", "seed", "--json")
+    doc = json.loads(out)
+    assert len(doc["rows"]) == 128
+    assert doc["rows"][0]["flags"] == [] and doc["rows"][-1]["huge"] is True
+    assert doc["rows"][2]["flags"] == ["READ"]
+    assert all(set(r) == {"flags", "huge", "raw", "read_back", "problems"} for r in doc["rows"])
+
+
+def test_encode_table_shows_the_riscv_g_stage_u_bug_as_a_problem(capsys):
+    _, out, _ = run(
+        capsys, "encode", "--format", "sv39x4", "--table", "--encoding", "seed", "--json"
+    )
+    rw = next(r for r in json.loads(out)["rows"] if r["flags"] == ["READ", "WRITE"])
+    assert any("U" in p for p in rw["problems"])
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["decode", "--format", "nope", "0x1"],
+        ["decode", "--format", "ept", "zzz"],
+        ["decode", "--format", "ept", "--depth", "9", "0x1"],
+        ["encode", "--format", "ept", "--flags", "rq", "--paddr", "0x1000"],
+        ["encode", "--format", "ept", "--flags", "rw"],
+        ["encode", "--format", "ept", "--ipa-bits", "40", "--table"],
+        ["replay"],
+    ],
+)
+def test_bad_arguments_exit_2_with_one_message_and_no_traceback(capsys, argv):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert "Traceback" not in err and err.strip()
+
+
+def test_module_entry_point_runs_every_verb():
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "npt_explorer",
+            "decode",
+            "--format",
+            "sv39x4",
+            "--depth",
+            "0",
+            "0x1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and json.loads(done.stdout)["kind"] == "table"

@@ -209,6 +209,8 @@ def _print_encode_table(doc: dict[str, Any]) -> None:
 
 
 def cmd_replay(a: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from .scenario import ScenarioError, load, run
 
     docs, failed, invalid = [], False, False
@@ -218,7 +220,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
         try:
             scenario = load(file)
         except ScenarioError as e:
-            err.print(f"[red]error:[/red] {e}", highlight=False)
+            # one line, whatever the terminal width; "[machine]" in a message is text, not markup
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)
             invalid = True
             continue
         replay = run(scenario)
@@ -232,9 +235,12 @@ def cmd_replay(a: argparse.Namespace) -> int:
         for r in replay.failures:
             keys = ", ".join(m["key"] for m in r.mismatches)
             err.print(
-                f"{file}:{r.command.line}: step {r.index} ({r.command.op}): "
-                f"expectation failed: {keys}",
+                escape(
+                    f"{file}:{r.command.line}: step {r.index} ({r.command.op}): "
+                    f"expectation failed: {keys}"
+                ),
                 highlight=False,
+                soft_wrap=True,
             )
     if a.json:
         print(json.dumps(docs[0] if len(a.files) == 1 and docs else docs, indent=1))
@@ -244,13 +250,10 @@ def cmd_replay(a: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(a: argparse.Namespace) -> int:
-    from rich.table import Table
+    from rich.markup import escape
 
     from .scenario import ScenarioError, load
 
-    table = Table(title=f"bundled scenarios ({SCENARIO_DIR})")
-    for col in ("file", "arch", "title", "summary"):
-        table.add_column(col, overflow="fold")
     rows = []
     for path in sorted(SCENARIO_DIR.glob("*.toml")):
         try:
@@ -277,9 +280,22 @@ def cmd_scenarios(a: argparse.Namespace) -> int:
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
-    for row in rows:
-        table.add_row(row["file"], row["arch"], row["title"], row["summary"])
-    _console().print(table)
+    # one line per scenario, grouped by architecture, never wrapped: `replay FILE` takes the
+    # first column, and `--json` adds the summaries and tags
+    console = _console()
+    console.print(f"[bold]bundled scenarios[/bold] in {escape(str(SCENARIO_DIR))}", soft_wrap=True)
+    width = max((len(r["file"]) for r in rows), default=0)
+    for arch in (*ARCHES, "?"):
+        group = [r for r in rows if r["arch"] == arch]
+        if not group:
+            continue
+        console.print(f"\n[bold]{'invalid files' if arch == '?' else arch}[/bold]")
+        for r in group:
+            console.print(
+                f"  {escape(r['file'].ljust(width))}  {escape(r['title'])}",
+                highlight=False,
+                soft_wrap=True,
+            )
     return 0
 
 

@@ -369,7 +369,14 @@ class Machine:
         assert self.tlb is not None and walk.gpa is not None and walk.hpa is not None
         size = walk.page_size or 0x1000
         leaf = next((s.decoded for s in reversed(walk.steps) if s.stage == 1), None)
+        s2_leaf = walk.steps[-1].decoded if walk.steps and walk.steps[-1].stage == 2 else None
         global_ = bool(leaf and _is_global(leaf))
+        # the entry serves writes unless a leaf still needs its dirty bit set (or, with the
+        # final gPA from a stage-2-only entry, we cannot tell)
+        dirty = walk.access is Access.WRITE or (
+            leaf is not None and s2_leaf is not None
+            and not self.s1.dirty_tracked(leaf) and not self.s2.dirty_tracked(s2_leaf)
+        )
         perms = f"{self.s1.describe_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
         self.tlb.fill(
             TlbEntry(
@@ -384,7 +391,8 @@ class Machine:
                 walk.s1_acc,
                 walk.s2_acc,
                 perms,
-                walk.access is Access.WRITE,
+                dirty,
+                stale=walk.stale,
             )
         )
         s2_size = walk.s2_size or 0x1000
@@ -402,7 +410,7 @@ class Machine:
                     None,
                     walk.s2_acc,
                     self.s2.describe_perms(walk.s2_acc),
-                    walk.access is Access.WRITE,
+                    dirty,
                 )
             )
 

@@ -141,7 +141,7 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
                 f"step {i + 1} ({raw.get('op', '?')}): {err.key or 'op'}",
                 err.message,
             ) from None
-    _preflight(steps, config, fail)
+    _preflight(steps, config, fail, lines)
     return Scenario(
         file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags, config, steps
     )
@@ -156,15 +156,29 @@ def _table(doc: dict[str, Any], name: str, lines: _Lines, fail: Any) -> dict[str
 
 def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> MachineConfig:
     head = lines.table("machine")
+    spec = ARCHES[arch]
     opts: dict[str, Any] = {"arch": arch}
     for key, value in table.items():
         line = lines.key(head, key)
         try:
             if key == "guest" or key == "npt":
+                modes = spec.guests if key == "guest" else spec.npts
+                if str(value) not in modes:
+                    raise CommandError(
+                        f"{value!r} is not a {key} mode of {arch} (allowed: {', '.join(modes)})",
+                        key,
+                    )
                 opts[key] = str(value)
             elif key == "features":
                 if not isinstance(value, list):
                     raise CommandError('a list such as ["ept-ad"]', key)
+                unknown = sorted(set(map(str, value)) - set(spec.features))
+                if unknown:
+                    raise CommandError(
+                        f"unknown {arch} feature(s) {', '.join(unknown)} "
+                        f"(allowed: {', '.join(spec.features)})",
+                        key,
+                    )
                 opts["features"] = frozenset(map(str, value))
             elif key == "encoding":
                 if value not in tuple(Encoding):
@@ -204,13 +218,23 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
         raise fail(head, "machine", err.message) from None
 
 
-def _preflight(steps: list[Command], config: MachineConfig, fail: Any) -> None:
-    """Static checks that make a file invalid (exit 2) rather than a failing step:
-    misaligned regions and regions that overlap one mapped earlier and not unmapped since."""
+def _preflight(steps: list[Command], config: MachineConfig, fail: Any, lines: _Lines) -> None:
+    """Static checks that make a file invalid (exit 2) rather than a failing step: a flush
+    another architecture defines, misaligned regions, and regions that overlap one mapped
+    earlier and not unmapped since."""
     live: dict[int, list[tuple[int, int, int | None]]] = {1: [], 2: []}
     if config.map_pool:
         live[2].append((config.pool_gpa, config.pool_gpa + config.pool_size, None))
     for n, cmd in enumerate(steps, 1):
+        kind = cmd.args.get("kind")
+        wrong_arch = cmd.op == "flush" and kind not in config.spec.flushes
+        if wrong_arch and "error" not in cmd.args.get("expect", {}):
+            raise fail(
+                lines.step_key(n - 1, "kind"),
+                f"step {n} (flush): kind",
+                f"{kind!r} is not an invalidation of {config.arch} "
+                f"(allowed: {', '.join(config.spec.flushes)})",
+            )
         if cmd.op not in ("map", "unmap", "protect"):
             continue
         a = cmd.args

@@ -295,6 +295,19 @@ class PagingFormat(ABC):
         """`GenericPTE::set_paddr`: keeps every non-address bit."""
         return (raw & ~self.addr_mask) | (paddr & self.addr_mask)
 
+    def page_template(self, flags: MappingFlags, huge: bool, encoding: Encoding) -> Any:
+        """`new_page` for a whole run of entries: a `vector.PageTemplate` (`const | move(paddr)`)
+        derived from `new_page` and checked on samples, or None where it is not of that shape."""
+        from .vector import derive_page_template
+
+        return derive_page_template(self, flags, huge, encoding)
+
+    def free_address_bits(self, depth: int) -> int:
+        """Entry bits at `depth` that only move the output address (see `vector`)."""
+        from .vector import free_address_bits
+
+        return free_address_bits(self, depth)
+
     @abstractmethod
     def seed_flags(self, raw: int) -> MappingFlags:
         """`GenericPTE::flags` as the seed computes it; raises `SeedPanic` where it panics."""
@@ -363,6 +376,11 @@ class PagingFormat(ABC):
     @abstractmethod
     def describe_perms(self, acc: Any) -> str:
         """Effective permissions of a completed walk, compact (e.g. ``rwx u``)."""
+
+    def dirty_tracked(self, dec: Decoded) -> bool:
+        """Would a write through this leaf make the hardware set a dirty bit it lacks (so a TLB
+        entry filled by a read cannot serve a write without a walk)?"""
+        return dec.has_field("D") and dec.field("D") == 0
 
     def user_page(self, acc: Any) -> bool:
         """Stage 1 only: is the page user-accessible (x86 MBEC picks XU over XS by this)?"""

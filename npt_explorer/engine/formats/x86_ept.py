@@ -235,6 +235,10 @@ class EptFormat(X86Family):
     def start(self) -> EptAccess:
         return EptAccess()
 
+    def dirty_tracked(self, dec: Decoded) -> bool:
+        # bits 8/9 are neither set nor checked unless EPTP[6] enables EPT A/D (§29.3.5)
+        return self.ad and super().dirty_tracked(dec)
+
     def implicit_access(self, write_back: bool) -> Access:
         # §29.3.5: with EPT A/D every guest paging-structure access is a write
         return Access.WRITE if write_back or self.ad else Access.READ

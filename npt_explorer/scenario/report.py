@@ -34,15 +34,19 @@ def hx(v: int | None) -> str:
 
 
 def flag_string(dec: Decoded) -> Text:
-    """The entry's set one-bit fields by name (reserved ones in red), e.g. ``R W X A``."""
+    """The entry's set one-bit fields by name and its non-zero permission/attribute fields as
+    NAME=value (reserved bits in red), e.g. ``R W X MEMTYPE=6`` or ``VALID S2AP=3 AF``."""
     text = Text()
     for fv in dec.fields:
         f = fv.field
-        if f.width != 1 or not fv.value or f.role in (Role.IGNORED, Role.SOFTWARE, Role.ADDRESS):
+        if not fv.value or f.role in (Role.IGNORED, Role.SOFTWARE, Role.ADDRESS):
+            continue
+        if f.width > 1 and f.role not in (Role.PERMISSION, Role.ATTRIBUTE, Role.RESERVED):
             continue
         if text:
             text.append(" ")
-        text.append(f.name, "bold red" if fv.flagged else ROLE_STYLE[f.role])
+        label = f.name if f.width == 1 else f"{f.name}={fv.value:x}"
+        text.append(label, "bold red" if fv.flagged else ROLE_STYLE[f.role])
     return text
 
 
@@ -85,38 +89,30 @@ def decoded_block(dec: Decoded) -> RenderableType:
     return Group(*parts)
 
 
-def walk_table(walk: Walk) -> Table:
-    """Every memory reference of a walk, stage-2 sub-walks indented under their guest level."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for col, kw in (
-        ("#", {"justify": "right"}),
-        ("S", {}),
-        ("level", {}),
-        ("table", {}),
-        ("idx", {"justify": "right"}),
-        ("raw", {"min_width": 18}),
-        ("flags", {}),
-        ("outcome", {}),
-    ):
-        table.add_column(col, no_wrap=True, **kw)
+def walk_lines(walk: Walk) -> Text:
+    """Every memory reference of a walk, one fixed-width line each (fast for long replays);
+    stage-2 sub-walks are indented and a rule follows each guest entry."""
+    text = Text()
+    level_w = max((len(s.level_name) for s in walk.steps), default=5) + 2
+    table_w = max((len(hx(s.table)) for s in walk.steps), default=5)
+    text.append(
+        f"{'#':>3} S  {'level':<{level_w}} {'table':<{table_w}}  {'idx':>4}  "
+        f"{'raw':<18}  flags → outcome\n",
+        "bold",
+    )
     for n, step in enumerate(walk.steps, 1):
         style = STAGE_STYLE[step.stage]
         level = ("  " if step.stage == 2 and step.for_depth is not None else "") + step.level_name
-        out = step.outcome
-        if step.written is not None:
-            out += f" (wrote {step.written:#x})"
-        table.add_row(
-            str(n),
-            Text(f"S{step.stage}", style),
-            Text(level, style),
-            hx(step.table),
-            str(step.index),
-            f"{step.raw:#018x}",
-            flag_string(step.decoded),
-            Text(out, "bold red" if step.outcome == "fault" else ""),
-            end_section=step.stage == 1,
-        )
-    return table
+        text.append(f"{n:>3} ")
+        text.append(f"S{step.stage} {level:<{level_w}}", style)
+        text.append(f" {hx(step.table):<{table_w}}  {step.index:>4}  {step.raw:#018x}  ")
+        text.append_text(flag_string(step.decoded))
+        out = step.outcome + ("" if step.written is None else f" (wrote {step.written:#x})")
+        text.append(f" → {out}\n", "bold red" if step.outcome == "fault" else "")
+        if step.stage == 1:
+            text.append("    " + "─" * (level_w + table_w + 30) + "\n", "dim")
+    text.rstrip()
+    return text
 
 
 def walk_summary(walk: Walk) -> Text:
@@ -157,7 +153,7 @@ def step_block(r: StepResult) -> RenderableType:
         parts.append(Text(f"    error {r.error.kind}: {r.error.message}", "red"))
     if r.walk is not None and r.error is None:
         if r.walk.steps:
-            parts.append(walk_table(r.walk))
+            parts.append(walk_lines(r.walk))
         parts.append(walk_summary(r.walk))
     elif r.data:
         parts.append(Text("    " + ", ".join(f"{k}={v}" for k, v in r.data.items()), "dim"))

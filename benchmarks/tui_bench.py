@@ -1,0 +1,134 @@
+"""TUI latency: time to first screen, and per-keypress update latency stepping a 4×4 walk.
+
+    python benchmarks/tui_bench.py [--runs 5] [--size 160x48]
+
+End to end, in a real pseudo-terminal (the installed `npt-explorer` console script):
+
+* first screen: from spawning the process until the terminal shows "reference 1 of 24" (the
+  demo's walk ready to step): Python start, imports, the demo run, the first frame.
+* step: from writing `n` to the terminal until it shows "reference k+1 of 24", for each of
+  the 23 steps of the x86 demo's walk (key read, the walk/tree/decoder updates, the frame
+  written; Textual paints at most 60 frames a second, so up to ~17 ms of this is waiting).
+
+In process (Textual's Pilot, headless): CPU time per step, at 80×24 and 160×48, and the
+same with a guest of 100k mapped pages. Targets: first screen ≤ 1.5 s, step ≤ 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests" / "tui"))  # pty_driver, big_machine (test helpers)
+
+from big_machine import big_machine  # noqa: E402
+from pty_driver import read_until, spawn, stop, wait_exit  # noqa: E402
+
+REFS = 24
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms"
+
+
+def summary(name: str, values: list[float]) -> str:
+    values = sorted(values)
+    p90 = values[min(len(values) - 1, int(len(values) * 0.9))]
+    return (
+        f"{name}: median {ms(statistics.median(values))}, p90 {ms(p90)}, "
+        f"min {ms(values[0])}, max {ms(values[-1])} (n={len(values)})"
+    )
+
+
+def pty_run(size: tuple[int, int], cwd: Path) -> tuple[float, list[float]]:
+    """One app start in a pty: (seconds to the first screen, seconds per step)."""
+    start = time.monotonic()
+    pid, fd = spawn([], cwd, size)
+    try:
+        _, shown = read_until(fd, b"reference 1 of 24", timeout=60)
+        if shown is None:
+            raise RuntimeError("the first screen never showed")
+        first = shown - start
+        time.sleep(0.3)  # let the regions fold (a worker) finish before timing keys
+        read_until(fd, b"\x00never", 0.1)
+        steps = []
+        for k in range(2, REFS + 1):
+            sent = time.monotonic()
+            os.write(fd, b"n")
+            _, seen = read_until(fd, f"reference {k} of {REFS}".encode(), timeout=10)
+            if seen is None:
+                raise RuntimeError(f"step {k} never showed")
+            steps.append(seen - sent)
+        os.write(fd, b"q")
+        if wait_exit(pid, fd, timeout=15) != 0:
+            raise RuntimeError("q did not quit cleanly")
+        return first, steps
+    finally:
+        stop(pid, fd)
+
+
+async def cpu_per_step(size: tuple[int, int], pages: int = 0) -> list[float]:
+    """CPU seconds per `n` in the headless app (the pilot's own cost, measured on a key
+    that does nothing, subtracted)."""
+    from npt_explorer.scenario.loader import loads
+    from npt_explorer.tui.app import NptExplorerApp, make_app
+    from npt_explorer.tui.session import Session
+
+    if pages:
+        session = Session(loads('[scenario]\ntitle = "big"\narch = "x86_64"\n'), "demo")
+        session.machine = big_machine("x86_64", pages)
+        session.run_line("access gva=0x10_1234_5008 access=write")
+        app = NptExplorerApp(session)
+    else:
+        app = make_app()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+        async def key(k: str) -> float:
+            before = time.process_time()
+            await pilot.press(k)
+            await pilot.pause()
+            return time.process_time() - before
+
+        idle = statistics.median([await key("x") for _ in range(10)])
+        count = len(app.walk.walk.steps) - 1
+        return [max(0.0, await key("n") - idle) for _ in range(count)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="app starts in the pty")
+    parser.add_argument("--size", default="160x48", help="terminal COLSxROWS for the pty")
+    args = parser.parse_args()
+    cols, rows = (int(v) for v in args.size.split("x"))
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
+    firsts, steps = [], []
+    with tempfile.TemporaryDirectory() as cwd:
+        for _ in range(args.runs):
+            first, per_step = pty_run((cols, rows), Path(cwd))
+            firsts.append(first)
+            steps += per_step
+    print(summary(f"pty {cols}x{rows} first screen (target 1500 ms)", firsts))
+    print(summary(f"pty {cols}x{rows} step, 4x4 walk (target 50 ms)", steps))
+    for size in ((80, 24), (160, 48)):
+        cpu = asyncio.run(cpu_per_step(size))
+        print(summary(f"headless {size[0]}x{size[1]} CPU per step", cpu))
+    cpu = asyncio.run(cpu_per_step((160, 48), pages=100_000))
+    print(summary("headless 160x48 CPU per step, 100k guest pages", cpu))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

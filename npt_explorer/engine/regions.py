@@ -1,0 +1,392 @@
+"""A machine's mappings as ranges: stage-1 (gVA → gPA) and stage-2 (gPA → hPA) leaves folded
+into regions, two ways (QEMU `info mem` / Linux ptdump): by input contiguity alone ("VA only")
+or by input *and* output contiguity ("VA+PA"). Plus a small filter language for the TUI.
+
+A region is what the tables hold, entry by entry: no walk is made, so a stage-1 region's gPA
+need not be backed. Tables are read a frame at a time, and entries that differ only in their
+output-address bits share one decode, so 100k mapped pages fold in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .addrspace import Area
+from .errors import PagingError
+from .flags import MappingFlags
+from .formats import Decoded, EntryKind, PagingFormat, Role
+from .machine import Machine
+from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT, PAGE_SIZE
+from .page_table import PageTable
+
+_U64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class Leaf:
+    """One leaf entry: `size` bytes of input at `start` map to `out`."""
+
+    stage: int
+    start: int
+    out: int
+    size: int
+    depth: int
+    flags: MappingFlags  # what the hardware grants through this entry alone
+    seed_flags: MappingFlags | None  # the seed's read-back (None where it panics)
+    problems: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    """Consecutive leaves with the same flags (and, for VA+PA, consecutive outputs)."""
+
+    stage: int
+    start: int  # gVA (stage 1, sign-extended) or gPA (stage 2)
+    size: int
+    out: int  # output address of `start` (gPA or hPA)
+    contiguous: bool  # each page's output follows the previous page's
+    flags: MappingFlags
+    seed_flags: MappingFlags | None
+    page_sizes: tuple[int, ...]
+    pages: int
+    depth: int  # leaf depth of the first page (where `poke`/`expect entry` find it)
+    backend: str  # stage 2: its area's backend; stage 1: the backend under its first gPA
+    area: str  # that area's name ("" when unnamed, "unbacked" when none)
+    problems: bool  # some leaf decodes with problems (reserved bits, seed disagreement)
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+    def contains(self, addr: int) -> bool:
+        return self.start <= addr < self.end
+
+    def maps_to(self, addr: int) -> bool:
+        """Does the region's output range hold `addr` (reverse lookup)?"""
+        if self.contiguous:
+            return self.out <= addr < self.out + self.size
+        return False
+
+
+# --------------------------------------------------------------------------- reading tables
+
+
+def read_table(pt: PageTable, table: int, depth: int) -> np.ndarray:
+    """The entries of the table at `table` (in `pt`'s own address space) as uint64 words.
+
+    Reads whole frames: host memory directly, guest RAM through stage 2 once per frame; an
+    unbacked frame reads as zeros (as `GuestRAM.read_u64` does)."""
+    count = pt.fmt.levels[depth].entries
+    mem = pt.mem
+    frames = []
+    for n in range(max(1, count // ENTRIES_PER_FRAME)):
+        addr = table + n * PAGE_SIZE
+        host = getattr(mem, "peek_frame", None)
+        if host is not None:
+            words = host(addr >> PAGE_SHIFT)
+        elif hasattr(mem, "space") and hasattr(mem, "memory"):
+            hpa = mem.space.translate(addr)
+            words = None if hpa is None else mem.memory.peek_frame(hpa >> PAGE_SHIFT)
+        else:
+            words = np.array(
+                [pt.read(addr + 8 * i) for i in range(ENTRIES_PER_FRAME)], dtype=np.uint64
+            )
+        frames.append(np.zeros(ENTRIES_PER_FRAME, np.uint64) if words is None else words)
+    out = frames[0] if len(frames) == 1 else np.concatenate(frames)
+    return out[:count]
+
+
+def sign_extend(fmt: PagingFormat, addr: int) -> int:
+    """A stage-1 input address as software writes it (canonical); stage 2 unchanged."""
+    top = fmt.input_bits - 1
+    if fmt.signed_input and addr >> top & 1:
+        return (addr | (_U64 ^ ((1 << fmt.input_bits) - 1))) & _U64
+    return addr
+
+
+@functools.lru_cache(maxsize=64)
+def _free_address_bits(fmt: PagingFormat, depth: int) -> int:
+    """Entry bits that only move the output address of an entry at `depth`: address bits in
+    every kind of entry there, at or above the page size, below the output width."""
+    mask = fmt.addr_mask
+    for kind in (EntryKind.TABLE, EntryKind.LEAF):
+        kind_mask = 0
+        for f in fmt.field_table(depth, kind):
+            if f.role is Role.ADDRESS:
+                kind_mask |= f.mask
+        mask &= kind_mask
+    span, limit = fmt.span(depth), 1 << fmt.output_bits
+    free = 0
+    for bit in range(64):
+        if mask >> bit & 1 and span <= fmt.entry_paddr(1 << bit) < limit:
+            free |= 1 << bit
+    return free
+
+
+@dataclass(frozen=True, slots=True)
+class TableEntry:
+    """One non-zero entry of a table, as the hardware reads it at its depth.
+
+    `decoded` is shared by the entries that differ only in their output address (decoding
+    is the slow part; a 512-entry leaf table usually needs one), so its address field is
+    the first such entry's: `paddr` is this entry's own."""
+
+    index: int
+    raw: int
+    paddr: int | None
+    decoded: Decoded
+
+    @property
+    def kind(self) -> EntryKind:
+        return self.decoded.kind
+
+
+def table_entries(pt: PageTable, table: int, depth: int) -> list[TableEntry]:
+    """The non-zero entries of one table of `pt`, in index order."""
+    fmt = pt.fmt
+    free = _free_address_bits(fmt, depth)
+    words = read_table(pt, table, depth)
+    groups: dict[int, Decoded] = {}
+    out: list[TableEntry] = []
+    for index in np.flatnonzero(words).tolist():
+        raw = int(words[index])
+        key = raw & ~free
+        rep = groups.get(key)
+        if rep is None:
+            rep = groups[key] = fmt.decode(raw, depth)
+        paddr = rep.paddr
+        if paddr is not None and raw != rep.raw:
+            paddr += fmt.entry_paddr(raw & free) - fmt.entry_paddr(rep.raw & free)
+        out.append(TableEntry(index, raw, paddr, rep))
+    return out
+
+
+def leaves(pt: PageTable, stage: int) -> list[Leaf]:
+    """Every leaf of `pt` in input-address order (tables as the hardware decodes them)."""
+    out: list[Leaf] = []
+    _table_leaves(pt, stage, pt.root, 0, 0, out)
+    return out
+
+
+def _table_leaves(
+    pt: PageTable, stage: int, table: int, depth: int, base: int, out: list[Leaf]
+) -> None:
+    fmt = pt.fmt
+    shift = fmt.levels[depth].shift
+    signed = stage == 1 and fmt.signed_input
+    for e in table_entries(pt, table, depth):
+        va = base + (e.index << shift)
+        dec = e.decoded
+        if dec.kind == EntryKind.TABLE:
+            if e.paddr is not None and depth < fmt.leaf_depth:
+                _table_leaves(pt, stage, e.paddr, depth + 1, va, out)
+        elif dec.kind == EntryKind.LEAF and e.paddr is not None and dec.page_size:
+            out.append(
+                Leaf(
+                    stage,
+                    sign_extend(fmt, va) if signed else va,
+                    e.paddr,
+                    dec.page_size,
+                    depth,
+                    dec.hw_flags,
+                    dec.mapping_flags,
+                    bool(dec.problems),
+                )
+            )
+
+
+# --------------------------------------------------------------------------- merging
+
+
+@dataclass(slots=True)
+class _Run:
+    first: Leaf
+    end: int
+    out_end: int
+    contiguous: bool
+    sizes: set[int] = field(default_factory=set)
+    pages: int = 0
+    problems: bool = False
+
+
+def _area_index(areas: list[Area]) -> tuple[list[int], list[Area]]:
+    ordered = sorted(areas, key=lambda a: a.start)
+    return [a.start for a in ordered], ordered
+
+
+def _area_of(index: tuple[list[int], list[Area]], addr: int) -> Area | None:
+    starts, ordered = index
+    i = bisect.bisect_right(starts, addr) - 1
+    if i >= 0 and ordered[i].contains(addr):
+        return ordered[i]
+    return None
+
+
+def merge(
+    items: Iterable[Leaf], areas: Iterable[Area] = (), *, contiguous: bool = True
+) -> list[Region]:
+    """Fold leaves (in input order) into regions. `contiguous=True` needs outputs to follow
+    each other too (VA+PA); `False` merges on input and flags alone (VA only). Runs also break
+    where the backing area changes (stage 2: the leaf's own area; stage 1: the area under its
+    output)."""
+    index = _area_index(list(areas))
+    out: list[Region] = []
+    run: _Run | None = None
+    run_area: Area | None = None
+
+    def close() -> None:
+        if run is None:
+            return
+        f = run.first
+        out.append(
+            Region(
+                stage=f.stage,
+                start=f.start,
+                size=run.end - f.start,
+                out=f.out,
+                contiguous=run.contiguous,
+                flags=f.flags,
+                seed_flags=f.seed_flags,
+                page_sizes=tuple(sorted(run.sizes)),
+                pages=run.pages,
+                depth=f.depth,
+                backend=run_area.backend if run_area else "",
+                area=(run_area.name if run_area else "unbacked"),
+                problems=run.problems,
+            )
+        )
+
+    for leaf in items:
+        where = leaf.start if leaf.stage == 2 else leaf.out
+        area = (
+            run_area
+            if run_area is not None and run_area.contains(where)
+            else _area_of(index, where)
+        )
+        follows = (
+            run is not None
+            and leaf.start == run.end
+            and leaf.stage == run.first.stage
+            and leaf.flags == run.first.flags
+            and leaf.seed_flags == run.first.seed_flags
+            and area is run_area
+        )
+        out_follows = run is not None and leaf.out == run.out_end
+        if follows and (out_follows or not contiguous):
+            assert run is not None
+            run.end += leaf.size
+            run.out_end = leaf.out + leaf.size
+            run.contiguous &= out_follows
+        else:
+            close()
+            run, run_area = _Run(leaf, leaf.start + leaf.size, leaf.out + leaf.size, True), area
+        run.sizes.add(leaf.size)
+        run.pages += 1
+        run.problems |= leaf.problems
+    close()
+    return out
+
+
+def stage_table(machine: Machine, stage: int) -> PageTable | None:
+    """The table of `stage`, or None while the guest has not built its own yet (with
+    `map_pool = false` it is made by the first stage-1 map). Never creates it: looking
+    must not change the machine (its root would take the pool's first frame)."""
+    if stage == 1 and machine.guest_pt_frames == 0:
+        return None
+    return machine.table(stage)
+
+
+def machine_regions(machine: Machine, *, contiguous: bool = True) -> list[Region]:
+    """Stage-1 then stage-2 regions of a `Machine`."""
+    areas = machine.areas()
+    guest = stage_table(machine, 1)
+    s1 = [] if guest is None else merge(leaves(guest, 1), areas, contiguous=contiguous)
+    s2 = merge(leaves(machine.npt, 2), areas, contiguous=contiguous)
+    return s1 + s2
+
+
+# --------------------------------------------------------------------------- filtering
+
+_PERM_LETTERS = {
+    "r": MappingFlags.READ,
+    "w": MappingFlags.WRITE,
+    "x": MappingFlags.EXECUTE,
+    "u": MappingFlags.USER,
+    "d": MappingFlags.DEVICE,
+    "c": MappingFlags.UNCACHED,
+}
+FILTER_HELP = (
+    "words, all must match: s1 s2 · r w x u (have) · !w !x (lack) · ro · wx · "
+    "huge · linear alloc · an address 0x… (in the input or output range) · "
+    "a range 0x…-0x…"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionFilter:
+    stage: int | None = None
+    have: MappingFlags = MappingFlags(0)
+    lack: MappingFlags = MappingFlags(0)
+    addrs: tuple[int, ...] = ()
+    ranges: tuple[tuple[int, int], ...] = ()
+    backends: tuple[str, ...] = ()
+    huge: bool = False
+
+    def matches(self, r: Region) -> bool:
+        if self.stage is not None and r.stage != self.stage:
+            return False
+        if (r.flags & self.have) != self.have or r.flags & self.lack:
+            return False
+        if self.huge and max(r.page_sizes) <= PAGE_SIZE:
+            return False
+        if self.backends and r.backend not in self.backends:
+            return False
+        if any(not (r.contains(a) or r.maps_to(a)) for a in self.addrs):
+            return False
+        return all(r.start < hi and lo < r.end for lo, hi in self.ranges)
+
+
+def _number(text: str) -> int:
+    try:
+        return int(text.replace("_", ""), 0)
+    except ValueError:
+        raise PagingError("InvalidRequest", f"{text!r} is not an address; {FILTER_HELP}") from None
+
+
+def parse_filter(text: str) -> RegionFilter:
+    """`"s1 w !x"`, `"ro"`, `"0x4000_1000"`, `"0x0-0x20_0000 linear"`; raises PagingError."""
+    stage, have, lack = None, MappingFlags(0), MappingFlags(0)
+    addrs: list[int] = []
+    ranges: list[tuple[int, int]] = []
+    backends: list[str] = []
+    huge = False
+    for word in text.lower().split():
+        if word in ("s1", "s2"):
+            stage = int(word[1])
+        elif word == "ro":
+            have |= MappingFlags.READ
+            lack |= MappingFlags.WRITE
+        elif word == "huge":
+            huge = True
+        elif word in ("linear", "alloc"):
+            backends.append(word)
+        elif re.fullmatch(r"[rwxudc]+", word):
+            for ch in word:
+                have |= _PERM_LETTERS[ch]
+        elif re.fullmatch(r"[!-][rwxudc]+", word):
+            for ch in word[1:]:
+                lack |= _PERM_LETTERS[ch]
+        elif "-" in word[1:]:
+            lo, _, hi = word.partition("-")
+            ranges.append((_number(lo), _number(hi)))
+        elif word[:1].isdigit():
+            addrs.append(_number(word))
+        else:
+            raise PagingError("InvalidRequest", f"unknown filter word {word!r}; {FILTER_HELP}")
+    return RegionFilter(stage, have, lack, tuple(addrs), tuple(ranges), tuple(backends), huge)

@@ -1,0 +1,404 @@
+"""The npt-explorer TUI: six linked panels over one `Session`, a command line, scenario mode.
+
+The app is the coordinator (ARCHITECTURE.md): panels post `StepSelected`, `EntrySelected`,
+`CommandRequested` upward; the app runs commands through the session (the scenario runner's
+`execute`) and posts `MachineChanged`, on which every panel re-reads the model.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.events import DescendantFocus, Resize
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Header, Input, RichLog, Tree
+
+from ..engine.config import ARCHES, MachineConfig
+from ..engine.errors import PagingError
+from ..engine.formats import Encoding
+from ..engine.regions import stage_table
+from ..engine.walk import Walk
+from ..scenario.loader import ScenarioError
+from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
+from .command_line import CommandInput, CommandLine
+from .command_runner import CommandRunner
+from .dialogs import MachinePicker, ScenarioPicker, scenario_files
+from .entry_panel import EntryPanel
+from .log_panel import LogPanel
+from .messages import EntrySelected, MachineChanged, StepSelected
+from .palette import NptCommands
+from .regions_panel import RegionsPanel
+from .session import Session
+from .tables_panel import PageTablesPanel
+from .text_grid import TextGrid
+from .themes import DEFAULT_THEME, HIGH_CONTRAST
+from .tlb_panel import TlbPanel
+from .walk_panel import WalkGrid, WalkPanel
+
+#: below this size one panel fills the screen (tab / the panel bar switch); above, all six
+WIDE = (140, 44)  # the wide grid needs 8 rows of chrome, 14 + 9 fixed, two 1fr rows
+PLAY_SECONDS = 0.6
+
+_STEP = Binding.Group("step")
+_ENDS = Binding.Group("ends")
+_SCENARIO = Binding.Group("scenario")
+
+
+def _wide_only(
+    key: str, action: str, description: str, arg: int = 0, group: Binding.Group | None = None
+) -> tuple[Binding, Binding]:
+    """A key shown in the Footer on wide screens only (80 columns hold the essential ones;
+    the caption bar names these): the same action, bound twice, one binding shown."""
+    return (
+        Binding(key, f"{action}({arg}, True)", description, priority=True, group=group),
+        Binding(key, f"{action}({arg}, False)", description, priority=True, show=False),
+    )
+
+
+_BINDINGS: list[Binding] = [
+    Binding("n", "step(1)", "next", priority=True, group=_STEP),
+    Binding("p", "step(-1)", "prev", priority=True, group=_STEP),
+    Binding("home", "first", "start", priority=True, group=_ENDS),
+    Binding("end", "last", "end", priority=True, group=_ENDS),
+    Binding("f", "fault", "fault", priority=True),
+    Binding("space", "play", "play", priority=True),
+    Binding("colon", "command", "cmd", priority=True),
+    Binding("question_mark", "help", "help", priority=True),
+    Binding("tab", "panel(1)", "panel", priority=True),
+    Binding("shift+tab", "panel(-1)", "previous panel", priority=True, show=False),
+    *_wide_only("o", "pick_scenario", "open"),
+    *_wide_only("a", "pick_machine", "arch"),
+    *_wide_only("left_square_bracket", "scenario_step", "back", -1, _SCENARIO),
+    *_wide_only("right_square_bracket", "scenario_step", "next", 1, _SCENARIO),
+    Binding("q", "quit", "quit", priority=True),
+]
+
+_ACTIONS = frozenset(b.action.split("(")[0] for b in _BINDINGS)
+
+
+class NptExplorerApp(CommandRunner, App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "npt-explorer"
+    COMMANDS = App.COMMANDS | {NptCommands}
+    BINDINGS = _BINDINGS
+
+    def __init__(self, session: Session, *, theme: str | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.register_theme(HIGH_CONTRAST)
+        self.theme = theme or DEFAULT_THEME
+        self.current_panel = "walk"
+        self.play_seconds = PLAY_SECONDS
+        self._player: Timer | None = None
+        self._before_command: Widget | None = None
+        self._shown_walk: object = None  # the StepResult whose walk the Walk panel shows
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="⇶")
+        yield PanelBar(id="panel-bar")
+        with Container(id="panels"):
+            # grid order on wide screens: walk across the top; tables | entry (2 rows);
+            # regions; log | TLB
+            yield WalkPanel(id="walk", classes="panel")
+            yield PageTablesPanel(id="tables", classes="panel")
+            yield EntryPanel(id="entry", classes="panel")
+            yield RegionsPanel(id="regions", classes="panel")
+            yield LogPanel(id="log", classes="panel")
+            yield TlbPanel(id="tlb", classes="panel")
+        yield CaptionBar(id="caption")
+        yield CommandLine(lambda: self.session.arch, scenario_files, id="command-line")
+        yield Footer(compact=True)
+
+    @property
+    def walk(self) -> WalkPanel:
+        return self.query_one(WalkPanel)
+
+    @property
+    def tables(self) -> PageTablesPanel:
+        return self.query_one(PageTablesPanel)
+
+    @property
+    def entry(self) -> EntryPanel:
+        return self.query_one(EntryPanel)
+
+    @property
+    def command_line(self) -> CommandLine:
+        return self.query_one(CommandLine)
+
+    def on_mount(self) -> None:
+        self._apply_size(self.size.width, self.size.height)
+        self.post_message(MachineChanged(reset=True))
+        self.focus_panel("walk")
+
+    def on_resize(self, event: Resize) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    @property
+    def wide(self) -> bool:
+        return self.screen.has_class("-wide")
+
+    def _apply_size(self, width: int, height: int) -> None:
+        wide = width >= WIDE[0] and height >= WIDE[1]
+        if self.screen.has_class("-wide" if wide else "-narrow"):
+            return  # restyling the screen costs tens of ms: only when it changes
+        self.screen.set_class(wide, "-wide")
+        self.screen.set_class(not wide, "-narrow")
+        for footer in self.query(Footer):
+            footer.show_command_palette = wide  # ctrl+p still works; the key is in ? help
+        self._set_current(self.current_panel)
+        self.refresh_bindings()
+
+    def _set_current(self, panel: str) -> None:
+        """Mark `panel` current; on a narrow screen it is the only one shown. `display` is
+        set directly (not by a CSS class) so that focus can move to it at once."""
+        self.current_panel = panel
+        wide = self.wide
+        for widget in self.query(".panel"):
+            widget.set_class(widget.id == panel, "-current")
+            widget.display = wide or widget.id == panel
+        self.query_one(PanelBar).set_current(panel)
+
+    def _primary(self, panel: str) -> Widget:
+        widget = self.query_one(f"#{panel}")
+        for kind in (WalkGrid, Tree, TextGrid, DataTable, RichLog):
+            found = widget.query(kind)
+            if found:
+                return found.first()
+        return widget
+
+    def on_descendant_focus(self, event: DescendantFocus) -> None:
+        for node in event.widget.ancestors_with_self:
+            if isinstance(node, Widget) and node.id in PANELS and node.has_class("panel"):
+                if node.id != self.current_panel:
+                    self._set_current(node.id)
+                return
+
+    @on(PanelChosen)
+    def panel_chosen(self, event: PanelChosen) -> None:
+        self.focus_panel(event.panel)
+
+    def focus_panel(self, panel: str) -> None:
+        self._set_current(panel)
+        self.set_focus(self._primary(panel))
+
+    # ------------------------------------------------------------------ bindings
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys are for the panels: inside a text box or a dialog they are typed."""
+        if action not in _ACTIONS:
+            return True
+        if isinstance(self.screen, ModalScreen) or isinstance(self.focused, Input):
+            return False
+        if action == "scenario_step" and self.session.mode != "scenario":
+            return False
+        if action in ("pick_scenario", "pick_machine", "scenario_step"):
+            return parameters[-1] == self.screen.has_class("-wide")
+        return True
+
+    def action_step(self, delta: int) -> None:
+        self.walk.step(delta)
+
+    def action_first(self) -> None:
+        self.walk.first()
+
+    def action_last(self) -> None:
+        self.walk.last()
+
+    def action_fault(self) -> None:
+        index = self.walk.fault_index()
+        if index is None:
+            walk = self.walk.walk
+            why = (
+                "the walk faulted before reading an entry"
+                if walk and walk.fault
+                else "no fault in this walk"
+            )
+            self.notify(why, timeout=3)
+            if walk is not None and walk.fault is not None:
+                self.walk.last()
+            return
+        self.walk.select(index)
+
+    def action_play(self) -> None:
+        if self._player is not None:
+            self._stop_playing()
+            return
+        if self.walk.at_end:
+            self.walk.first()
+        self._player = self.set_interval(self.play_seconds, self._tick)
+        self.notify("playing the walk (space pauses)", timeout=2)
+
+    def _tick(self) -> None:
+        if self.walk.at_end:
+            self._stop_playing()
+        else:
+            self.walk.step(1)
+
+    def _stop_playing(self) -> None:
+        if self._player is not None:
+            self._player.stop()
+            self._player = None
+
+    def action_command(self) -> None:
+        if not isinstance(self.focused, CommandInput):
+            self._before_command = self.focused
+        self.command_line.input.focus()
+
+    def action_leave_command(self) -> None:
+        target = self._before_command
+        if target is None or not target.is_attached or not target.display:
+            target = self._primary(self.current_panel)
+        target.focus()
+
+    def action_panel(self, delta: int) -> None:
+        order = list(PANELS)
+        index = order.index(self.current_panel) if self.current_panel in order else 0
+        self.focus_panel(order[(index + delta) % len(order)])
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
+    def action_quit(self) -> None:  # type: ignore[override]
+        self.exit(0)
+
+    # ------------------------------------------------------------------ sessions
+
+    def replace_session(self, session: Session) -> None:
+        self._stop_playing()
+        self.session = session
+        self.post_message(MachineChanged(reset=True))
+
+    def switch_arch(self, arch: str, config: MachineConfig | None = None) -> None:
+        self.replace_session(Session.demo(arch, config))
+        self.notify(f"{arch}: {ARCHES[arch].title}", timeout=3)
+
+    def load_scenario(self, path: str | Path) -> bool:
+        try:
+            session = Session.from_file(path)
+        except ScenarioError as err:
+            self.command_line.show_error(str(err))
+            self.notify(str(err), severity="error", timeout=6)
+            return False
+        self.replace_session(session)
+        return True
+
+    def action_pick_machine(self, _arg: int = 0, _shown: bool = True) -> None:
+        def chosen(config: MachineConfig | None) -> None:
+            if config is not None:
+                self.switch_arch(config.arch, config)
+
+        self.push_screen(MachinePicker(self.session.machine.config), chosen)
+
+    def action_pick_scenario(self, _arg: int = 0, _shown: bool = True) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.load_scenario(path)
+
+        self.push_screen(ScenarioPicker(), chosen)
+
+    def action_scenario_step(self, delta: int, _shown: bool = True) -> None:
+        s = self.session
+        if delta > 0:
+            if s.position >= s.total:
+                self.notify("end of the scenario", timeout=2)
+                return
+            results = s.run_scenario_steps(1)
+            self.post_message(MachineChanged(results[-1]))
+        elif s.position > 0:
+            dropped = s.hand_commands
+            self.replace_session(s.rewound(s.position - 1))
+            if dropped:
+                self.notify(f"{dropped} typed command(s) dropped with the rewind", timeout=4)
+
+    # ------------------------------------------------------------------ linking panels
+
+    @on(MachineChanged)
+    def machine_changed(self, event: MachineChanged) -> None:
+        s = self.session
+        m = s.machine
+        if event.reset:
+            self.query_one(LogPanel).reset()
+            cfg = m.config
+            features = f" +{','.join(sorted(cfg.features))}" if cfg.features else ""
+            encoding = "" if cfg.encoding is Encoding.FIXED else f" · {cfg.encoding} encoding"
+            self.sub_title = f"{m.arch} · {cfg.guest} × {cfg.npt}{features}{encoding} · {s.mode}"
+        self.tables.show(m)
+        self.query_one(RegionsPanel).show(m)
+        self.query_one(TlbPanel).show(m)
+        self.query_one(LogPanel).show(s.log)
+        self.query_one(CaptionBar).show(s)
+        walk_result = s.walk_result
+        if event.reset or walk_result is not self._shown_walk:
+            self._shown_walk = walk_result
+            walk = walk_result.walk if walk_result is not None else None
+            title = walk_title(walk, walk_result.command.op) if walk_result and walk else ""
+            self.walk.show_walk(walk, m.s1, m.s2, title, self.walk.index if event.keep_step else 0)
+            if walk is None or not walk.steps:
+                self.entry.show(m, self.entry.target)
+        else:
+            self.entry.show(m, self.entry.target)
+        if event.reset:
+            self.refresh_bindings()  # the scenario keys come and go with scenario mode
+
+    @on(StepSelected)
+    def step_selected(self, event: StepSelected) -> None:
+        target = event.target
+        self.entry.show(self.session.machine, target, walk_raw=event.step.raw)
+        self.tables.follow(target)
+
+    @on(EntrySelected)
+    def entry_selected(self, event: EntrySelected) -> None:
+        m = self.session.machine
+        self.entry.show(m, event.target)
+        if event.origin != "tables":
+            self.tables.follow(event.target)
+        walk = self.walk.walk
+        if walk is None or stage_table(m, event.target.stage) is None:
+            return
+        try:
+            ref = m.locate(event.target.stage, event.target.addr, event.target.depth)
+        except PagingError:
+            return
+        reads = [
+            i
+            for i, step in enumerate(walk.steps)
+            if step.stage == event.target.stage and step.entry_addr == ref.addr
+        ]
+        if reads and self.walk.index not in reads:  # the walk read this entry: go there
+            self.walk.select(reads[0], post=False)
+
+
+def walk_title(walk: Walk, op: str) -> str:
+    priv = " (user)" if walk.priv == "user" else ""
+    return f"{op} {walk.access}{priv} gVA {walk.gva:#x}"
+
+
+def make_app(
+    file: str | Path | None = None, arch: str | None = None, theme: str | None = None
+) -> NptExplorerApp:
+    """The app on `file` (scenario mode) or on `arch`'s demo (x86_64 by default).
+    Raises `ScenarioError` for a bad file."""
+    session = Session.from_file(file) if file else Session.demo(arch or "x86_64")
+    return NptExplorerApp(session, theme=theme)
+
+
+def run_app(file: str | Path | None = None, arch: str | None = None) -> int:
+    try:
+        app = make_app(file=file, arch=arch)
+    except ScenarioError as err:
+        print(f"npt-explorer: error: {err}", file=sys.stderr)
+        return 2
+    app.run()
+    return app.return_code or 0

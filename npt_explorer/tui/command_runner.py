@@ -1,0 +1,161 @@
+"""Running commands in the TUI: typed lines, the panels' requests (a poke from the entry
+editor, a flush button), the UI-only verbs (`save`, `load`, `arch`, `export-walk`,
+`screenshot`) and the exports. Mixed into the app: every change to the machine goes through
+`Session.run`, i.e. the scenario runner's `execute`, then one `MachineChanged`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Input
+
+from ..engine.config import ARCHES, MachineConfig
+from ..engine.errors import PagingError
+from ..engine.formats import Encoding
+from ..scenario.commands import CommandError
+from ..scenario.loader import ScenarioError
+from ..scenario.runner import walk_json
+from .completion import UI_COMMANDS
+from .messages import CommandRequested, MachineChanged, PrefillCommand
+from .tlb_panel import TlbPanel
+
+
+class CommandRunner:
+    """The app's command half (it needs the app's `session`, `command_line`,
+    `switch_arch`, `load_scenario` and `action_command`)."""
+
+    session: Any
+    command_line: Any
+
+    # ------------------------------------------------------------------ running commands
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "cmd-input":
+            return
+        event.stop()
+        line = event.value.strip()
+        if not line:
+            return
+        self.command_line.input.remember(line)
+        if self.run_text(line):
+            self.command_line.input.value = ""
+
+    def run_text(self, text: str, *, rerun_walk: bool = False) -> bool:
+        """Run one command line. A bad one shows its error inline and changes nothing."""
+        words = text.split()
+        if words and words[0] in UI_COMMANDS:
+            return self.run_ui_command(words[0], words[1:])
+        try:
+            result = self.session.run_line(text)
+        except CommandError as err:
+            self.command_line.show_error(err.message)
+            return False
+        if result.error is not None:
+            self.post_message(MachineChanged(result))
+            self.command_line.show_error(f"{result.error.kind}: {result.error.message}")
+            return False
+        walk_result = self.session.walk_result
+        rerun = rerun_walk and walk_result is not None and walk_result.walk is not None
+        if rerun:
+            assert walk_result is not None and walk_result.walk is not None
+            w = walk_result.walk
+            result = self.session.run_line(
+                f"translate gva={w.gva:#x} access={w.access} priv={w.priv}"
+            )
+        self.post_message(MachineChanged(result, keep_step=rerun))
+        self.command_line.show_ok(result.command.to_line())
+        return True
+
+    def run_ui_command(self, op: str, args: list[str]) -> bool:
+        line = self.command_line
+        try:
+            if op == "save":
+                if not args:
+                    raise CommandError("save needs a file name: save FILE.toml")
+                path = self.session.save(args[0])
+                line.show_ok(f"saved {len(self.session.commands)} commands to {path}")
+            elif op == "load":
+                if not args:
+                    raise CommandError("load needs a file: load scenarios/NAME.toml")
+                return self.load_scenario(args[0])
+            elif op == "arch":
+                self.switch_arch(*arch_config(args))
+                line.show_ok(f"arch {' '.join(args)}")
+            elif op == "export-walk":
+                self.action_export_walk(args[0] if args else None)
+            elif op == "screenshot":
+                self.action_screenshot_svg(args[0] if args else None)
+        except (CommandError, PagingError) as err:
+            line.show_error(err.message)
+            return False
+        except (ScenarioError, OSError) as err:
+            line.show_error(str(err))
+            return False
+        return True
+
+    def on_command_requested(self, event: CommandRequested) -> None:
+        event.stop()
+        self.run_text(event.text, rerun_walk=event.rerun_walk)
+
+    def on_prefill_command(self, event: PrefillCommand) -> None:
+        self.prefill(event.text)
+
+    def prefill(self, text: str) -> None:
+        self.action_command()
+        field = self.command_line.input
+        field.value = text
+        field.cursor_position = len(text)
+
+    def flush_from_palette(self, kind: str) -> None:
+        command = self.query_one(TlbPanel).flush_command(kind)
+        if command is None:
+            self.prefill(f"flush kind={kind} addr=")
+        else:
+            self.run_text(command)
+
+    # ------------------------------------------------------------------ exports
+
+    def action_export_walk(self, path: str | None = None) -> None:
+        result = self.session.walk_result
+        if result is None or result.walk is None:
+            self.notify("no walk on screen to export", severity="warning")
+            return
+        walk = result.walk
+        doc = {"arch": self.session.arch, "command": result.command.to_line(), **walk_json(walk)}
+        target = Path(path or f"walk-{walk.gva:x}.json")
+        target.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        self.notify(f"walk written to {target}", timeout=4)
+        self.command_line.show_ok(f"walk written to {target}")
+
+    def action_screenshot_svg(self, path: str | None = None) -> None:
+        saved = self.save_screenshot(filename=path)
+        self.notify(f"screenshot saved to {saved}", timeout=4)
+
+
+def arch_config(args: list[str]) -> tuple[str, MachineConfig]:
+    """`arch NAME [guest=…] [npt=…] [features=a,b] [encoding=…]` → (name, config)."""
+    if not args:
+        raise CommandError(f"arch needs a name ({', '.join(ARCHES)})")
+    arch, options = args[0], {}
+    if arch not in ARCHES:
+        raise CommandError(f"unknown arch {arch!r} (allowed: {', '.join(ARCHES)})")
+    for word in args[1:]:
+        key, sep, value = word.partition("=")
+        if not sep or key not in ("guest", "npt", "features", "encoding"):
+            raise CommandError(f"{word!r}: arch takes guest=, npt=, features=, encoding=")
+        options[key] = value
+    features = frozenset(f for f in options.get("features", "").split(",") if f)
+    try:
+        encoding = Encoding(options.get("encoding", "fixed"))
+    except ValueError:
+        raise CommandError(f"encoding {options['encoding']!r} (allowed: seed, fixed)") from None
+    config = MachineConfig(
+        arch=arch,
+        guest=options.get("guest", ""),
+        npt=options.get("npt", ""),
+        features=features,
+        encoding=encoding,
+    )
+    return arch, config

@@ -1,0 +1,199 @@
+"""Modal dialogs: edit a value, pick a scenario, pick an architecture and machine options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, OptionList, Select, SelectionList, Static
+from textual.widgets.option_list import Option
+
+from ..engine.config import ARCHES, MachineConfig
+from ..engine.errors import PagingError
+from ..engine.formats import Encoding
+from ..scenario.loader import ScenarioError, load
+from .session import DEMO_DIR
+
+#: where the scenario picker looks: the working directory's scenarios/, then the bundled ones
+SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioInfo:
+    path: Path
+    title: str
+    summary: str
+    arch: str
+    error: str = ""
+
+
+def scenario_paths(dirs: tuple[Path, ...] = SCENARIO_DIRS, demos: bool = False) -> list[Path]:
+    """Every `*.toml` in `dirs` (and the demos), each file once, in order."""
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for folder in (*dirs, DEMO_DIR) if demos else dirs:
+        for path in sorted(folder.glob("*.toml")) if folder.is_dir() else ():
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                out.append(path)
+    return out
+
+
+def scenario_files() -> list[str]:
+    """The scenario file names the command line completes (`load …`)."""
+    return [str(p) for p in scenario_paths()]
+
+
+def find_scenarios(dirs: tuple[Path, ...] = SCENARIO_DIRS) -> list[ScenarioInfo]:
+    """The scenario files and the demos, with their titles and summaries (or the error that
+    makes one invalid)."""
+    found: list[ScenarioInfo] = []
+    for path in scenario_paths(dirs, demos=True):
+        try:
+            s = load(path)
+            found.append(ScenarioInfo(path, s.title, s.summary, s.arch))
+        except ScenarioError as err:
+            found.append(ScenarioInfo(path, path.name, "", "?", err.message))
+    return found
+
+
+class EditValue(ModalScreen[str | None]):
+    """Ask for one value (a field, a raw entry)."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(self, what: str, value: str, doc: str = "") -> None:
+        super().__init__()
+        self.what, self.value, self.doc = what, value, doc
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog"):
+            yield Label(Text(f"New value for {self.what}", "bold"))
+            if self.doc:
+                yield Static(Text(self.doc, "dim"))
+            yield Input(self.value, id="edit-value", select_on_focus=True)
+            yield Static(Text("enter: poke it   escape: cancel", "dim"))
+
+    @on(Input.Submitted)
+    def submit(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class ScenarioPicker(ModalScreen[Path | None]):
+    """Titles and summaries of the scenario files; enter loads one in scenario mode."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(self, scenarios: list[ScenarioInfo] | None = None) -> None:
+        super().__init__()
+        self.scenarios = find_scenarios() if scenarios is None else scenarios
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="dialog wide"):
+            yield Label(Text("Load a scenario (enter: load, escape: cancel)", "bold"))
+            options = []
+            for i, s in enumerate(self.scenarios):
+                prompt = Text.assemble((s.title, "bold"), f"  [{s.arch}] ", (str(s.path), "dim"))
+                if s.summary or s.error:
+                    prompt.append("\n" + (s.summary or s.error), "italic" if s.summary else "red")
+                options.append(Option(prompt, id=str(i), disabled=bool(s.error)))
+            yield OptionList(*options, id="scenario-list")
+
+    @on(OptionList.OptionSelected)
+    def chosen(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.scenarios[int(event.option.id or 0)].path)
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+
+class MachinePicker(ModalScreen[MachineConfig | None]):
+    """Architecture, both stages' modes, features and the flag encoding."""
+
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+
+    def __init__(self, current: MachineConfig) -> None:
+        super().__init__()
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        cfg = self.current
+        spec = cfg.spec
+        with Vertical(id="dialog", classes="dialog"):
+            yield Label(Text("Architecture and machine options (runs that arch's demo)", "bold"))
+            yield Select(
+                [(f"{a}: {s.title}", a) for a, s in ARCHES.items()],
+                value=cfg.arch,
+                allow_blank=False,
+                id="pick-arch",
+            )
+            with Horizontal(classes="row"):
+                yield Select(
+                    [(g, g) for g in spec.guests],
+                    value=cfg.guest,
+                    allow_blank=False,
+                    id="pick-guest",
+                )
+                yield Select(
+                    [(n, n) for n in spec.npts], value=cfg.npt, allow_blank=False, id="pick-npt"
+                )
+                yield Select(
+                    [(f"encoding {e}", str(e)) for e in Encoding],
+                    value=str(cfg.encoding),
+                    allow_blank=False,
+                    id="pick-encoding",
+                )
+            yield SelectionList[str](
+                *[(f, f, f in cfg.features) for f in spec.features], id="pick-features"
+            )
+            yield Static(id="pick-error")
+            with Horizontal(classes="row buttons"):
+                yield Button("Apply", variant="primary", id="apply", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    @on(Select.Changed, "#pick-arch")
+    def arch_changed(self, event: Select.Changed) -> None:
+        spec = ARCHES[str(event.value)]
+        guest = self.query_one("#pick-guest", Select)
+        npt = self.query_one("#pick-npt", Select)
+        guest.set_options([(g, g) for g in spec.guests])
+        guest.value = spec.default_guest
+        npt.set_options([(n, n) for n in spec.npts])
+        npt.value = spec.default_npt
+        features = self.query_one("#pick-features", SelectionList)
+        features.clear_options()
+        features.add_options([(f, f, False) for f in spec.features])
+
+    def config(self) -> MachineConfig:
+        """The chosen options; raises PagingError if they do not fit together."""
+
+        def value(sel: str) -> str:
+            return str(self.query_one(sel, Select).value)
+
+        return MachineConfig(
+            arch=value("#pick-arch"),
+            guest=value("#pick-guest"),
+            npt=value("#pick-npt"),
+            features=frozenset(self.query_one("#pick-features", SelectionList).selected),
+            encoding=Encoding(value("#pick-encoding")),
+        )
+
+    @on(Button.Pressed, "#apply")
+    def apply(self) -> None:
+        try:
+            self.dismiss(self.config())
+        except PagingError as err:
+            self.query_one("#pick-error", Static).update(Text(err.message, "red"))
+
+    @on(Button.Pressed, "#cancel")
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)

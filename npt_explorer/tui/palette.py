@@ -1,0 +1,103 @@
+"""Command palette entries (ctrl+p), namespaced as posting does: "arch: …", "scenario: …",
+"flush: …", "export: …". Built from the app's state each time the palette opens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from ..engine.config import ARCHES
+from ..engine.tlb import FLUSHES
+from .dialogs import find_scenarios
+
+if TYPE_CHECKING:
+    from .app import NptExplorerApp
+
+
+class NptCommands(Provider):
+    _cached: list[tuple[str, str, Callable[[], object]]] | None = None
+
+    async def startup(self) -> None:
+        """Once per opening of the palette (reading the scenario files is not free)."""
+        self._cached = self._commands()
+
+    def _all(self) -> list[tuple[str, str, Callable[[], object]]]:
+        if self._cached is None:
+            self._cached = self._commands()
+        return self._cached
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        app: NptExplorerApp = self.app  # type: ignore[assignment]
+        out: list[tuple[str, str, Callable[[], object]]] = []
+        for arch, spec in ARCHES.items():
+            out.append(
+                (
+                    f"arch: switch to {arch}",
+                    f"{spec.title}: a new machine on its demo",
+                    partial(app.switch_arch, arch),
+                )
+            )
+        out.append(
+            (
+                "arch: machine options…",
+                "architecture, guest and stage-2 modes, features, encoding",
+                app.action_pick_machine,
+            )
+        )
+        out.append(
+            (
+                "scenario: pick…",
+                "the scenario files, with titles and summaries",
+                app.action_pick_scenario,
+            )
+        )
+        for info in find_scenarios():
+            if not info.error:
+                out.append(
+                    (
+                        f"scenario: load {info.title}",
+                        str(info.path),
+                        partial(app.load_scenario, info.path),
+                    )
+                )
+        for kind in app.session.machine.config.spec.flushes:
+            out.append((f"flush: {kind}", FLUSHES[kind].doc, partial(app.flush_from_palette, kind)))
+        out.append(
+            ("export: SVG screenshot", "save the screen as an SVG file", app.action_screenshot_svg)
+        )
+        out.append(
+            (
+                "export: current walk as JSON",
+                "the walk on screen, as replay --json prints it",
+                app.action_export_walk,
+            )
+        )
+        out.append(
+            (
+                "save: commands as a scenario file…",
+                "type the file name on the command line",
+                partial(app.prefill, "save "),
+            )
+        )
+        out.append(
+            (
+                "theme: high contrast",
+                "black and white with saturated accents",
+                partial(setattr, app, "theme", "npt-high-contrast"),
+            )
+        )
+        return out
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._all():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._all():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=help_text)

@@ -1,0 +1,149 @@
+"""The Regions panel: both stages' mappings folded into ranges (engine/regions.py), VA+PA or
+VA-only, with backend, flags and page sizes, and a filter."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, Static
+
+from ..engine.errors import PagingError
+from ..engine.machine import Machine
+from ..engine.regions import FILTER_HELP, Region, RegionFilter, machine_regions, parse_filter
+from ..scenario.report import STAGE_STYLE
+from .messages import EntrySelected, EntryTarget
+
+HELP = f"""\
+### Regions
+
+Every leaf of both stages' tables, folded into ranges: **S1** maps guest-virtual to
+guest-physical (the guest's tables), **S2** maps guest-physical to host-physical (the
+hypervisor's), with the stage-2 area (backend and name) behind each range.
+
+* **VA+PA** (default) merges pages whose inputs *and* outputs follow each other;
+  **VA only** merges on the input alone (`~` marks a range whose output jumps).
+* Flags are what the hardware grants through the leaf (`rwxudc` letters); `!` marks a
+  range where the seed's `MappingFlags` read-back differs or an entry has problems.
+* **Filter** (`/`): {FILTER_HELP}.
+
+`enter`/click on a range selects its first page's entry in the tree and the decoder.
+`m` switches VA+PA / VA only.
+"""
+
+
+def size_text(n: int) -> str:
+    for unit, shift in (("G", 30), ("M", 20), ("K", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift}{unit}"
+    return f"{n:#x}"
+
+
+class RegionsPanel(Vertical):
+    HELP = HELP
+    BINDINGS = [
+        Binding("slash", "focus_filter", "filter", show=False),
+        Binding("m", "toggle_merge", "VA+PA / VA only", show=False),
+    ]
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.machine: Machine | None = None
+        self.contiguous = True
+        self.filter = RegionFilter()
+        self.regions: list[Region] = []
+        self.shown: list[Region] = []
+        self.border_title = "Regions"
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="regions-bar"):
+            yield Input(placeholder="/ filter: s1 w !x ro huge 0x…", id="regions-filter")
+            yield Button("m: VA+PA", id="regions-merge", compact=True)
+        yield Static(id="regions-error")
+        yield DataTable(id="regions-table", cursor_type="row", zebra_stripes=True)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#regions-table", DataTable)
+
+    def on_mount(self) -> None:
+        self.table.add_columns("S", "input", "size", "→ output", "flags", "pages", "backend")
+
+    def show(self, machine: Machine) -> None:
+        self.machine = machine
+        self._compute(machine, self.contiguous)
+
+    @work(thread=True, exclusive=True, group="regions", exit_on_error=False)
+    def _compute(self, machine: Machine, contiguous: bool) -> None:
+        """Folding 100k pages takes a few hundred ms: off the event loop."""
+        regions = machine_regions(machine, contiguous=contiguous)
+        self.app.call_from_thread(self._computed, machine, regions)
+
+    def _computed(self, machine: Machine, regions: list[Region]) -> None:
+        if machine is not self.machine or (regions == self.regions and self.table.row_count):
+            return  # the same ranges: leave the table (and its cursor) alone
+        self.regions = regions
+        self._fill()
+
+    def _fill(self) -> None:
+        table = self.table
+        keep = table.cursor_row
+        table.clear()
+        self.shown = [r for r in self.regions if self.filter.matches(r)]
+        for i, r in enumerate(self.shown):
+            sizes = "+".join(size_text(s) for s in r.page_sizes)
+            out = f"{r.out:#x}" + ("" if r.contiguous else " ~")
+            flags = r.flags.letters() + (" !" if r.problems or r.seed_flags != r.flags else "")
+            backend = f"{r.backend} {r.area}".strip() if r.area != "unbacked" else "unbacked"
+            table.add_row(
+                Text(f"S{r.stage}", STAGE_STYLE[r.stage]),
+                f"{r.start:#x}",
+                size_text(r.size),
+                out,
+                flags,
+                f"{r.pages}×{sizes}",
+                backend,
+                key=str(i),
+            )
+        if table.row_count:
+            table.move_cursor(row=min(max(keep, 0), table.row_count - 1), animate=False)
+        total = len(self.regions)
+        note = f"{len(self.shown)} of {total}" if len(self.shown) != total else f"{total}"
+        mode = "VA+PA" if self.contiguous else "VA only"
+        self.border_title = Text(f"Regions · {note} ranges · {mode}")
+
+    @on(Input.Changed, "#regions-filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        error = self.query_one("#regions-error", Static)
+        try:
+            self.filter = parse_filter(event.value)
+        except PagingError as err:
+            error.update(Text(err.message, "red"))
+            error.display = True
+            return
+        error.display = False
+        self._fill()
+
+    @on(Input.Submitted, "#regions-filter")
+    def filter_done(self) -> None:
+        self.table.focus()
+
+    @on(Button.Pressed, "#regions-merge")
+    def action_toggle_merge(self) -> None:
+        self.contiguous = not self.contiguous
+        self.query_one("#regions-merge", Button).label = (
+            "m: VA+PA" if self.contiguous else "m: VA only"
+        )
+        if self.machine is not None:
+            self._compute(self.machine, self.contiguous)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#regions-filter", Input).focus()
+
+    @on(DataTable.RowSelected, "#regions-table")
+    def selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        r = self.shown[int(str(event.row_key.value))]
+        self.post_message(EntrySelected(EntryTarget(r.stage, r.start, r.depth), "regions"))

@@ -1,0 +1,157 @@
+"""What the TUI shows: one machine, every command that built it, the walk on screen, and (in
+scenario mode) how far through a scenario file we are. No Textual here: the panels read it,
+and every change goes through `scenario.runner.execute`, as a scenario replay's would."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..engine.config import ARCHES, MachineConfig
+from ..engine.machine import Event, Machine
+from ..scenario.commands import Command, CommandError, parse_line
+from ..scenario.loader import Scenario, load, loads
+from ..scenario.runner import StepResult, execute
+
+DEMO_DIR = Path(__file__).resolve().parent / "demos"
+
+
+def demo_path(arch: str) -> Path:
+    if arch not in ARCHES:
+        raise CommandError(f"unknown arch {arch!r} (allowed: {', '.join(ARCHES)})", "arch")
+    return DEMO_DIR / f"{arch}.toml"
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One command as the Log panel shows it: its result and the machine events it caused."""
+
+    result: StepResult
+    events: list[Event]
+    by_hand: bool
+
+
+@dataclass(slots=True)
+class Session:
+    """A machine, the scenario (or demo) it came from, and everything run on it since."""
+
+    scenario: Scenario
+    mode: str  # "demo" | "scenario"
+    machine: Machine = field(init=False)
+    position: int = 0  # scenario steps run so far
+    commands: list[Command] = field(default_factory=list)  # what `save` writes, in order
+    log: list[LogEntry] = field(default_factory=list)
+    walk_result: StepResult | None = None  # the access/translate on screen
+    caption: str = ""  # the last note
+
+    def __post_init__(self) -> None:
+        self.machine = Machine(self.scenario.config)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def demo(cls, arch: str = "x86_64", config: MachineConfig | None = None) -> Session:
+        """The built-in demo of `arch`, run to its end (its last step is a cold access).
+        `config` replaces the demo's own `[machine]` (the machine-options picker)."""
+        scenario = load(demo_path(arch))
+        if config is not None:
+            scenario.config = config
+        session = cls(scenario, "demo")
+        session.run_scenario_steps(len(scenario.steps))
+        return session
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Session:
+        """Scenario mode on `path`, nothing run yet. Raises `ScenarioError`."""
+        return cls(load(path), "scenario")
+
+    @property
+    def arch(self) -> str:
+        return self.machine.arch
+
+    @property
+    def total(self) -> int:
+        return len(self.scenario.steps)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, command: Command, *, by_hand: bool = True) -> StepResult:
+        """Execute one command. A typed command that fails changed nothing and is not kept;
+        a scenario's own steps are kept as written (their `expect` may want the failure)."""
+        before = len(self.machine.log)
+        result = execute(self.machine, command, len(self.log) + 1)
+        self.log.append(LogEntry(result, self.machine.log[before:], by_hand))
+        if result.ok or not by_hand:
+            self.commands.append(command)
+        if result.walk is not None and result.ok:
+            self.walk_result = result
+        if command.op == "note":
+            self.caption = command.args["text"]
+        return result
+
+    def run_line(self, text: str) -> StepResult:
+        """A typed command line; raises `CommandError` (nothing run) when it does not parse."""
+        return self.run(parse_line(text))
+
+    def run_scenario_steps(self, count: int = 1) -> list[StepResult]:
+        results = []
+        while count > 0 and self.position < self.total:
+            results.append(self.run(self.scenario.steps[self.position], by_hand=False))
+            self.position += 1
+            count -= 1
+        return results
+
+    def rewound(self, position: int) -> Session:
+        """A fresh session on the same scenario with its first `position` steps run (commands
+        typed since are dropped: they were made on a state that no longer exists)."""
+        session = Session(self.scenario, self.mode)
+        session.run_scenario_steps(max(0, min(position, self.total)))
+        return session
+
+    @property
+    def hand_commands(self) -> int:
+        return sum(1 for e in self.log if e.by_hand and e.result.ok)
+
+    # ------------------------------------------------------------------ saving
+
+    def to_toml(self, title: str | None = None) -> str:
+        """A scenario file that replays every kept command on the same machine."""
+        s = self.scenario
+        cfg = self.machine.config
+        title = title or f"{s.title} (saved from npt-explorer)"
+        lines = [
+            "[scenario]",
+            f"title = {_q(title)}",
+            f"summary = {_q(s.summary)}",
+            f"arch = {_q(cfg.arch)}",
+            f"tags = [{', '.join(_q(t) for t in s.tags)}]",
+            "",
+            "[machine]",
+            f"guest = {_q(cfg.guest)}",
+            f"npt = {_q(cfg.npt)}",
+            f"features = [{', '.join(_q(f) for f in sorted(cfg.features))}]",
+            f"encoding = {_q(str(cfg.encoding))}",
+            f"guest_pt_pool = {{ gpa = {_q(hex(cfg.pool_gpa))}, size = {_q(hex(cfg.pool_size))} }}",
+            f"map_pool = {'true' if cfg.map_pool else 'false'}",
+            (
+                f"tlb = {{ entries = {cfg.tlb_entries}, ways = {cfg.tlb_ways} }}"
+                if cfg.tlb_enabled
+                else "tlb = false"
+            ),
+        ]
+        body = "\n\n".join(c.to_toml() for c in self.commands)
+        return "\n".join(lines) + "\n\n" + body + ("\n" if body else "")
+
+    def save(self, path: str | Path) -> Path:
+        """Write `to_toml()` to `path`, after checking that it loads back."""
+        path = Path(path).expanduser()
+        if path.suffix != ".toml":
+            path = path.with_suffix(".toml")
+        text = self.to_toml()
+        loads(text, str(path))  # raises ScenarioError: never write a file that cannot replay
+        path.write_text(text, encoding="utf-8")
+        return path
+
+
+def _q(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

@@ -1,0 +1,265 @@
+"""The Page tables panel: both stages' tables as a tree that loads one table when it is
+expanded (never the whole tree), each entry with its raw value and a compact flag string."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static, Tree
+from textual.widgets.tree import TreeNode
+
+from ..engine.formats import EntryKind, PagingFormat, Role
+from ..engine.machine import Machine
+from ..engine.page_table import PageTable
+from ..engine.regions import read_table, sign_extend, stage_table, table_entries
+from ..scenario.report import ROLE_STYLE, STAGE_STYLE, flag_string
+from .messages import EntrySelected, EntryTarget
+
+HELP = """\
+### Page tables
+
+Both stages' tables as they are in memory now: **stage 1** (the guest's tables, in
+guest-physical memory) and **stage 2** (the hypervisor's EPT / stage-2 / G-stage tables,
+in host memory). Only non-zero entries are listed, as
+
+`[index] raw-value  flags  → next table or output address   (input address covered)`
+
+Flags name the one-bit fields that are set, coloured by role (see the legend).
+A table is read only when you expand it, so a guest with 100k pages stays quick.
+
+`enter`/click expands and selects an entry: the Entry panel decodes it. When the
+walk cursor moves, the tree opens the path to the entry it read.
+"""
+
+_ROLES = (Role.VALID, Role.PERMISSION, Role.STATUS, Role.ATTRIBUTE, Role.TYPE)
+
+
+@dataclass(slots=True)
+class Slot:
+    """What a tree node stands for: a stage's root, or one entry (and the table below it)."""
+
+    stage: int
+    depth: int  # the entry's depth; -1 for a stage's root node
+    index: int
+    addr: int  # the input address the entry covers (canonical for stage 1)
+    raw: int
+    child_table: int | None  # the table this entry points to, in its own address space
+    loaded: bool = False
+    words: np.ndarray | None = None  # the table as it was when loaded
+    children: dict[int, TreeNode[Slot]] = field(default_factory=dict)
+
+    @property
+    def target(self) -> EntryTarget | None:
+        return None if self.depth < 0 else EntryTarget(self.stage, self.addr, self.depth)
+
+
+def legend(s1: PagingFormat, s2: PagingFormat) -> Text:
+    """Role colours, then each format's one-bit flags with their meaning."""
+    text = Text("colours: ")
+    for role in _ROLES:
+        text.append(str(role), ROLE_STYLE[role])
+        text.append(" ")
+    text.append("reserved-set", "bold red")
+    for stage, fmt in ((1, s1), (2, s2)):
+        seen: dict[str, str] = {}
+        for depth in range(fmt.depth_count):
+            for kind in (EntryKind.LEAF, EntryKind.TABLE):  # a leaf's reading first
+                for f in fmt.field_table(depth, kind):
+                    if f.width == 1 and f.role in _ROLES and f.name not in seen:
+                        seen[f.name] = f.doc.split(" (")[0].split(":")[0]
+        text.append(f"\nS{stage} {fmt.name}: ", STAGE_STYLE[stage])
+        text.append("  ".join(f"{n} {d}" for n, d in seen.items()), "dim")
+    return text
+
+
+class PageTablesPanel(Vertical):
+    HELP = HELP
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.machine: Machine | None = None
+        self._reshaped = False  # a node was opened since the last look
+        self._exist = (False, False)  # which stages had a table at the last rebuild
+        self.border_title = "Page tables"
+
+    def compose(self) -> ComposeResult:
+        tree: Tree[Slot] = Tree("tables", id="pt-tree")
+        tree.show_root = False
+        tree.guide_depth = 2
+        yield tree
+        yield Static(id="pt-legend")
+
+    @property
+    def tree(self) -> Tree[Slot]:
+        return self.query_one("#pt-tree", Tree)
+
+    def _table(self, stage: int) -> tuple[PageTable, PagingFormat]:
+        assert self.machine is not None
+        pt = stage_table(self.machine, stage)
+        assert pt is not None  # nodes exist only for tables that exist
+        return pt, pt.fmt
+
+    def _tables_exist(self) -> tuple[bool, bool]:
+        assert self.machine is not None
+        return tuple(stage_table(self.machine, s) is not None for s in (1, 2))  # type: ignore
+
+    # ------------------------------------------------------------------ (re)building
+
+    def show(self, machine: Machine) -> None:
+        """Rebuild for `machine`, keeping open what was open and the cursor's entry (nothing
+        to do when every table on show still holds what it held)."""
+        if machine is self.machine and self._exist == self._tables_exist() and self._unchanged():
+            return
+        keep = self._open_paths() if machine is self.machine else []
+        cursor = self.tree.cursor_node
+        at = self._path_of(cursor) if cursor is not None and machine is self.machine else None
+        self.machine = machine
+        self.query_one("#pt-legend", Static).update(legend(machine.s1, machine.s2))
+        tree = self.tree
+        tree.clear()
+        self._exist = self._tables_exist()
+        for stage in (1, 2):
+            head = Text.assemble((f"stage {stage}", STAGE_STYLE[stage] + " bold"))
+            if not self._exist[stage - 1]:
+                head.append(
+                    f" · guest {machine.s1.name}: no table yet (its page-table pool "
+                    "is not backed at stage 2)"
+                )
+                tree.root.add_leaf(head)
+                continue
+            pt, fmt = self._table(stage)
+            where = "gPA" if stage == 1 else "hPA"
+            who = "guest" if stage == 1 else "hypervisor"
+            head.append(
+                f" · {who} {fmt.name}, {fmt.depth_count} levels · root {where} {pt.root:#x}"
+            )
+            tree.root.add(head, Slot(stage, -1, 0, 0, 0, pt.root), allow_expand=True)
+        for path in keep:
+            self._open(path)
+        if at is not None:
+            node = self._open(at, expand_last=False)
+            if node is not None:
+                self.call_after_refresh(tree.move_cursor, node)
+
+    def _unchanged(self) -> bool:
+        stack = list(self.tree.root.children)
+        while stack:
+            node = stack.pop()
+            slot = node.data
+            if slot is not None and slot.loaded and slot.child_table is not None:
+                pt, _ = self._table(slot.stage)
+                if not np.array_equal(read_table(pt, slot.child_table, slot.depth + 1), slot.words):
+                    return False
+                stack.extend(node.children)
+        return True
+
+    def _path_of(self, node: TreeNode[Slot]) -> tuple[int, ...]:
+        """(stage, index at depth 0, index at depth 1, ...) of a node."""
+        indices: list[int] = []
+        while node.data is not None and node.data.depth >= 0:
+            indices.append(node.data.index)
+            assert node.parent is not None
+            node = node.parent
+        stage = node.data.stage if node.data is not None else 1
+        return (stage, *reversed(indices))
+
+    def _open_paths(self) -> list[tuple[int, ...]]:
+        out: list[tuple[int, ...]] = []
+        stack = list(self.tree.root.children)
+        while stack:
+            node = stack.pop()
+            if node.is_expanded and node.data is not None and node.data.loaded:
+                out.append(self._path_of(node))
+                stack.extend(node.children)
+        return sorted(out, key=len)
+
+    def _open(self, path: tuple[int, ...], expand_last: bool = True) -> TreeNode[Slot] | None:
+        stage, *indices = path
+        node = next((n for n in self.tree.root.children if n.data and n.data.stage == stage), None)
+        if node is None:
+            return None
+        for i, index in enumerate(indices):
+            self._expand(node)
+            child = node.data.children.get(index) if node.data else None
+            if child is None:
+                return node
+            node = child
+            if i == len(indices) - 1 and expand_last and node.allow_expand:
+                self._expand(node)
+        if not indices and expand_last:
+            self._expand(node)
+        return node
+
+    def _expand(self, node: TreeNode[Slot]) -> None:
+        """Load and open `node` (expanding an open node would rebuild the tree's lines)."""
+        self._load(node)
+        if not node.is_expanded:
+            node.expand()
+            self._reshaped = True
+
+    def _load(self, node: TreeNode[Slot]) -> None:
+        """Read the table under `node` (once) and add a child per non-zero entry."""
+        slot = node.data
+        if slot is None or slot.loaded or slot.child_table is None:
+            return
+        slot.loaded = True
+        pt, fmt = self._table(slot.stage)
+        depth = slot.depth + 1
+        slot.words = read_table(pt, slot.child_table, depth).copy()  # frames change in place
+        shift = fmt.levels[depth].shift
+        base = slot.addr & ((1 << fmt.input_bits) - 1)
+        space = "gVA" if slot.stage == 1 else "gPA"
+        for entry in table_entries(pt, slot.child_table, depth):
+            index, raw, dec, paddr = entry.index, entry.raw, entry.decoded, entry.paddr
+            va = base + (index << shift)
+            addr = sign_extend(fmt, va) if slot.stage == 1 else va
+            label = Text(f"[{index:>3}] ", "dim")
+            label.append(f"{raw:#018x} ")
+            label.append_text(flag_string(dec))
+            if dec.kind == EntryKind.TABLE:
+                label.append(f" → table {paddr:#x}")
+            elif dec.kind == EntryKind.LEAF:
+                label.append(f" → {paddr:#x} ({(dec.page_size or 0) >> 10}K)", "yellow")
+            else:
+                label.append(
+                    f" {dec.kind}" + (f" ({dec.reason})" if dec.reason else ""), "bold red"
+                )
+            label.append(f"  {space} {addr:#x}", "dim")
+            child_table = paddr if dec.kind == EntryKind.TABLE and depth < fmt.leaf_depth else None
+            child = node.add(
+                label,
+                Slot(slot.stage, depth, index, addr, raw, child_table),
+                allow_expand=child_table is not None,
+            )
+            slot.children[index] = child
+
+    # ------------------------------------------------------------------ following
+
+    def follow(self, target: EntryTarget) -> None:
+        """Open the path to `target`'s entry and put the cursor on it."""
+        if self.machine is None or stage_table(self.machine, target.stage) is None:
+            return
+        _, fmt = self._table(target.stage)
+        path = (target.stage, *(fmt.index(target.addr, d) for d in range(target.depth + 1)))
+        self._reshaped = False
+        node = self._open(path, expand_last=False)
+        if node is None:
+            return
+        if self._reshaped:  # line numbers are known once the tree has re-laid its lines
+            self.call_after_refresh(self.tree.move_cursor, node)
+        else:
+            self.tree.move_cursor(node)
+
+    def on_tree_node_expanded(self, event: Tree.NodeExpanded[Slot]) -> None:
+        event.stop()
+        self._load(event.node)
+
+    def on_tree_node_selected(self, event: Tree.NodeSelected[Slot]) -> None:
+        event.stop()
+        slot = event.node.data
+        if slot is not None and slot.target is not None:
+            self.post_message(EntrySelected(slot.target, "tables"))

@@ -1,0 +1,321 @@
+"""The Walk panel: the two-dimensional grid of one translation's memory references (rows =
+guest levels + the final gPA, columns = stage-2 levels + the guest entry read), a cursor on
+the current reference, the list of references beside it, and what the current one did."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from ..engine.formats import PagingFormat
+from ..engine.walk import Walk, WalkStep
+from ..scenario.report import STAGE_STYLE, flag_string, hx, walk_summary
+from .messages import StepSelected
+from .text_grid import TextGrid
+
+HELP = """\
+### Walk
+
+One guest memory access, as the hardware makes it. The guest's own page tables live in
+guest memory, so **every guest table entry's gPA is translated by a full stage-2 walk
+before it can be read**, and so is the final gPA.
+
+* **Grid**: a row per guest level (and the final gPA), a column per stage-2 level, then
+  the guest entry read. Each cell is one memory reference, numbered in the order the
+  hardware makes it: a 4-level guest over a 4-level EPT costs 4×(4+1)+4 = 24.
+* **Cursor** = the current reference. Done references are coloured (stage 1 cyan,
+  stage 2 magenta), later ones dim; a fault is red.
+* The **list** beside the grid shows every reference with its raw entry.
+
+Keys: `n`/`p` next/previous reference, `home`/`end` first/last, `f` the fault,
+`space` play/pause. Click a cell or a row to jump there. The page-table tree and
+the entry decoder follow the cursor.
+"""
+
+
+def short_level(name: str) -> str:
+    """`level 2 (VPN[2])` → `VPN[2]`, `EPT PDPTE` → `PDPTE` (column headers)."""
+    if "(" in name and name.endswith(")"):
+        return name[name.index("(") + 1 : -1]
+    return name.removeprefix("EPT ")
+
+
+class WalkGrid(TextGrid):
+    """The 2D grid: a cell cursor (the current reference); click a cell to go there."""
+
+
+class WalkPanel(Vertical):
+    HELP = HELP
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.walk: Walk | None = None
+        self.index = 0
+        self.s1: PagingFormat | None = None
+        self.s2: PagingFormat | None = None
+        self._cells: dict[int, tuple[int, int]] = {}  # step index -> (row, column)
+        self._at: dict[tuple[int, int], int] = {}
+        self._shape: tuple[object, ...] = ()
+        self.border_title = "Walk"
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="walk-body"):
+            yield WalkGrid(id="walk-grid", cursor="cell")
+            yield TextGrid(id="walk-steps", cursor="row")
+        yield Static(id="walk-detail")
+
+    @property
+    def grid(self) -> WalkGrid:
+        return self.query_one(WalkGrid)
+
+    @property
+    def steps_table(self) -> TextGrid:
+        return self.query_one("#walk-steps", TextGrid)
+
+    # ------------------------------------------------------------------ showing a walk
+
+    def show_walk(
+        self, walk: Walk | None, s1: PagingFormat, s2: PagingFormat, title: str = "", index: int = 0
+    ) -> None:
+        self.walk, self.s1, self.s2 = walk, s1, s2
+        self.border_title = Text(f"Walk · {title}" if title else "Walk")
+        self._layout_cells()
+        self._fill_grid()
+        self._fill_steps()
+        self.index = -1
+        self.select(max(0, min(index, self.count - 1)), post=True)
+
+    @property
+    def count(self) -> int:
+        return 0 if self.walk is None else len(self.walk.steps)
+
+    def _layout_cells(self) -> None:
+        self._cells.clear()
+        self._at.clear()
+        if self.walk is None or self.s1 is None or self.s2 is None:
+            return
+        result_col = self.s2.depth_count
+        final_row = self.s1.depth_count
+        for i, step in enumerate(self.walk.steps):
+            if step.stage == 1:
+                cell = (step.depth, result_col)
+            else:
+                row = final_row if step.for_depth is None else step.for_depth
+                cell = (row, step.depth)
+            self._cells[i] = cell
+            self._at[cell] = i
+
+    def _fill_grid(self) -> None:
+        grid = self.grid
+        if self.s1 is None or self.s2 is None:
+            grid.set_rows([])
+            return
+        shape = (self.s1.name, self.s1.depth_count, self.s2.name, self.s2.depth_count)
+        if shape != self._shape:  # new formats: new columns
+            self._shape = shape
+            grid.set_columns(
+                Text("guest level"),
+                *(
+                    Text(f"S2 {short_level(self.s2.level_name(d))}", STAGE_STYLE[2])
+                    for d in range(self.s2.depth_count)
+                ),
+                Text("guest entry / result", STAGE_STYLE[1]),
+            )
+        rows = []
+        for row in range(self.s1.depth_count + 1):
+            label = (
+                Text(f"S1 {short_level(self.s1.level_name(row))}", STAGE_STYLE[1])
+                if row < self.s1.depth_count
+                else Text("final gPA", "bold")
+            )
+            rows.append(
+                [label, *(self._cell_text(row, col) for col in range(self.s2.depth_count + 1))]
+            )
+        grid.set_rows(rows)
+
+    def _cell_text(self, row: int, col: int) -> Text:
+        assert self.s1 is not None and self.s2 is not None
+        i = self._at.get((row, col))
+        walk = self.walk
+        if i is None:
+            if (
+                walk is not None
+                and walk.ok
+                and row == self.s1.depth_count
+                and col == self.s2.depth_count
+            ):
+                tail = " (S2 TLB)" if walk.s2_cached else ""
+                return Text(
+                    f"hPA {hx(walk.hpa)}{tail}",
+                    "bold green" if self.index >= self.count - 1 else "dim",
+                )
+            return Text("·", "dim")
+        step = walk.steps[i] if walk else None
+        assert step is not None
+        text = f"{i + 1:>2}"
+        if step.stage == 1:
+            text += f" {step.outcome}"
+        if i > self.index:
+            return Text(text, "dim")
+        if step.outcome == "fault":
+            return Text(text + (" ✗" if step.stage == 2 else ""), "bold red")
+        return Text(text, STAGE_STYLE[step.stage] + (" bold" if i == self.index else ""))
+
+    def _refresh_cells(self, indices: set[int]) -> None:
+        grid = self.grid
+        assert self.s1 is not None and self.s2 is not None
+        cells = {self._cells[i] for i in indices if i in self._cells}
+        cells.add((self.s1.depth_count, self.s2.depth_count))  # the result cell
+        for row, col in cells:
+            grid.set_cell(row, col + 1, self._cell_text(row, col))
+
+    def on_mount(self) -> None:
+        self.steps_table.set_columns(
+            "#",
+            "S",
+            "level",
+            "for",
+            "idx",
+            "raw",
+            "flags",
+            "→",
+            justify=("right", "left", "left", "left", "right"),
+        )
+
+    def _fill_steps(self) -> None:
+        if self.walk is None or self.s1 is None:
+            self.steps_table.set_rows([])
+            return
+        self.steps_table.set_rows(
+            [self._step_row(i, step) for i, step in enumerate(self.walk.steps)]
+        )
+
+    def _step_row(self, i: int, step: WalkStep) -> list[Text | str]:
+        assert self.s1 is not None
+        style = STAGE_STYLE[step.stage]
+        if step.stage == 2:
+            serves = (
+                "final"
+                if step.for_depth is None
+                else short_level(self.s1.level_name(step.for_depth))
+            )
+        else:
+            serves = ""
+        out = step.outcome + (" +A/D" if step.written is not None else "")
+        return [
+            str(i + 1),
+            Text(f"S{step.stage}", style),
+            Text(short_level(step.level_name), style),
+            serves,
+            str(step.index),
+            f"{step.raw:#018x}",
+            flag_string(step.decoded),
+            Text(out, "bold red" if step.outcome == "fault" else ""),
+        ]
+
+    # ------------------------------------------------------------------ the cursor
+
+    def select(self, index: int, *, post: bool = True) -> None:
+        """Move the cursor to reference `index` (clamped); posts StepSelected."""
+        if self.walk is None or not self.walk.steps:
+            self.index = 0
+            self._show_detail()
+            self._refresh_result()
+            return
+        index = max(0, min(index, self.count - 1))
+        old, self.index = self.index, index
+        self._refresh_cells(set(range(min(old, index), max(old, index) + 1)) | {old, index})
+        row, col = self._cells[index]
+        self.grid.move_to(row, col + 1)
+        self.steps_table.move_to(index)
+        self._show_detail()
+        if post and old != index:
+            self.post_message(StepSelected(self.walk, index))
+
+    def _refresh_result(self) -> None:
+        if self.s1 is not None and self.s2 is not None and self.grid.row_count:
+            self._refresh_cells(set())
+
+    def step(self, delta: int) -> None:
+        self.select(self.index + delta)
+
+    def first(self) -> None:
+        self.select(0)
+
+    def last(self) -> None:
+        self.select(self.count - 1)
+
+    def fault_index(self) -> int | None:
+        if self.walk is None:
+            return None
+        for i, step in enumerate(self.walk.steps):
+            if step.outcome == "fault":
+                return i
+        return None
+
+    @property
+    def at_end(self) -> bool:
+        return self.index >= self.count - 1
+
+    def on_text_grid_cursor_moved(self, event: TextGrid.CursorMoved) -> None:
+        """A click or an arrow key moved the cursor of the grid or of the list."""
+        event.stop()
+        if event.grid is self.steps_table:
+            if 0 <= event.row < self.count:
+                self.select(event.row)
+            return
+        i = self._at.get((event.row, event.column - 1))
+        if i is not None:
+            self.select(i)
+        elif self.count:  # an empty cell: the cursor goes back to the current reference
+            row, col = self._cells[self.index]
+            self.grid.move_to(row, col + 1)
+
+    # ------------------------------------------------------------------ the detail line
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#walk-detail", Static)
+        walk = self.walk
+        if walk is None:
+            detail.update(
+                Text(
+                    "No walk yet. Type :access gva=0x… access=read (or step a "
+                    "scenario with ]) to make one.",
+                    "italic",
+                ),
+                layout=False,
+            )
+            return
+        if not walk.steps:
+            why = (
+                "a TLB hit: the TLB gave gVA → hPA directly, no page-table reference"
+                if walk.tlb == "hit"
+                else "the walk faulted before reading any entry"
+            )
+            detail.update(Group(Text(why, "italic"), walk_summary(walk)), layout=False)
+            return
+        step = walk.steps[self.index]
+        head = Text.assemble(
+            (f"reference {self.index + 1} of {self.count}", "bold"),
+            "  ",
+            (f"S{step.stage} {step.level_name}", STAGE_STYLE[step.stage]),
+            f" · {step.purpose}",
+        )
+        space = "gPA" if step.stage == 1 else "hPA"
+        body = Text.assemble(
+            f"table {space} {hx(step.table)} [{step.index}] → entry {space} {hx(step.entry_addr)}",
+            (f" (hPA {hx(step.entry_hpa)})" if step.stage == 1 else ""),
+            " = ",
+            (f"{step.raw:#018x}", "bold"),
+            " ",
+            flag_string(step.decoded),
+            f" → {step.outcome}",
+            (f", wrote back {step.written:#x}" if step.written is not None else ""),
+        )
+        parts = [head, body]
+        if self.at_end or step.outcome == "fault":
+            parts.append(walk_summary(walk))
+        detail.update(Group(*parts), layout=False)  # fixed height: no re-layout per step

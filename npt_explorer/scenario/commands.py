@@ -9,45 +9,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import ERROR_KINDS, Access, MappingFlags, PagingError, Priv
+from ..engine import Access, MappingFlags, Priv
 from ..engine.tlb import FLUSHES
+from .values import (
+    EXPECT_KEYS,
+    MAX_ALLOC_SIZE,
+    MAX_MAP_SIZE,
+    MAX_TRACE_COUNT,
+    CommandError,
+    check_expect,
+    check_numbers,
+    parse_flags,
+    parse_number,
+)
 
-_SIZE_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_NUMBER = re.compile(r"^(0x[0-9a-f_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)([kmgt]i?b?)?$", re.I)
-
-
-class CommandError(Exception):
-    """A bad command: `key` names the offending key (or None for the op itself)."""
-
-    def __init__(self, message: str, key: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.key = key
-
-
-def parse_number(value: Any, key: str, *, size: bool = False) -> int:
-    """TOML integers, or strings such as ``"0x4000_0000"``, ``"4096"``, ``"4K"``, ``"2M"``."""
-    if isinstance(value, bool):
-        raise CommandError(f"{key} must be a number, not a boolean", key)
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str):
-        m = _NUMBER.match(value.strip())
-        if not m or (m.group(2) and not size):
-            what = (
-                'a size such as 4096, "4K", "2M", "1G"'
-                if size
-                else ('a number such as 4096 or "0x4000_0000"')
-            )
-            raise CommandError(f"{key} = {value!r} is not {what}", key)
-        number = int(m.group(1).replace("_", ""), 0)
-        if m.group(2):
-            number *= _SIZE_SUFFIX[m.group(2)[0].upper()]
-    else:
-        raise CommandError(f"{key} must be a number (got {type(value).__name__})", key)
-    if number < 0 or number >= 1 << 64:
-        raise CommandError(f"{key} = {number:#x} is outside 0 .. 2^64-1", key)
-    return number
+__all__ = [
+    "EXPECT_KEYS",
+    "OPS",
+    "Command",
+    "CommandError",
+    "Key",
+    "build",
+    "op_name",
+    "parse_flags",
+    "parse_line",
+    "parse_number",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,30 +115,6 @@ OPS: dict[str, tuple[Key, ...]] = {
         _EXPECT,
     ),
 }
-
-#: keys an `expect` table may hold, per op
-EXPECT_KEYS: dict[str, tuple[str, ...]] = {
-    "access": (
-        "result",
-        "gpa",
-        "hpa",
-        "refs",
-        "writes",
-        "tlb",
-        "page_size",
-        "fault_stage",
-        "fault_reason",
-        "fault_depth",
-        "fault_during",
-        "syndrome",
-        "stale",
-        "error",
-    ),
-    "handle-fault": ("handled", "error"),
-    "query": ("paddr", "flags", "page_size", "error"),
-    "trace": ("hit_rate", "walks", "hits", "error"),
-}
-EXPECT_KEYS["translate"] = EXPECT_KEYS["access"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,10 +201,7 @@ def _convert(key: Key, value: Any) -> Any:
             raise CommandError(f"{key.name} = {value!r} (allowed: true, false)", key.name)
         return value
     if kind == "flags":
-        try:
-            return MappingFlags.parse(value)
-        except PagingError as err:
-            raise CommandError(f"flags: {err.message}", key.name) from None
+        return parse_flags(value, key.name)
     if kind == "choice":
         if str(value) not in key.choices:
             raise CommandError(
@@ -257,12 +217,22 @@ def _convert(key: Key, value: Any) -> Any:
     return value
 
 
+def op_name(op: Any) -> str:
+    """`op` as an error message may show it: a known op, or its repr cut short."""
+    if op is None:
+        return "?"
+    if isinstance(op, str) and op in OPS:
+        return op
+    text = repr(op)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def build(op: Any, raw: Mapping[str, Any], line: int | None = None) -> Command:
     """Validate `op` and its keys; convert values. Raises `CommandError`."""
     if op is None:
         raise CommandError(f"missing op (allowed: {', '.join(OPS)})", "op")
-    if op not in OPS:
-        raise CommandError(f"unknown op {op!r} (allowed: {', '.join(OPS)})", "op")
+    if not isinstance(op, str) or op not in OPS:
+        raise CommandError(f"unknown op {op_name(op)} (allowed: {', '.join(OPS)})", "op")
     spec = {k.name: k for k in OPS[op]}
     args: dict[str, Any] = {}
     for name, value in raw.items():
@@ -299,8 +269,18 @@ def _check_shape(op: str, args: dict[str, Any]) -> None:
             raise CommandError("a linear map needs hpa", "hpa")
         if backend == "alloc" and "hpa" in args:
             raise CommandError("an alloc map takes no hpa (frames come from the allocator)", "hpa")
+    if op == "map":
+        _check_map_size(args)
+    if op == "trace":
+        if not 1 <= args["count"] <= MAX_TRACE_COUNT:
+            allowed = f"1 .. {MAX_TRACE_COUNT:_}"
+            raise CommandError(f"count = {args['count']} (allowed: {allowed})", "count")
+        if args.get("pattern") == "random" and args["size"] < 8:
+            raise CommandError("a random trace needs size of at least 8 bytes", "size")
     if op == "poke" and not ({"value", "set", "clear", "fields"} & args.keys()):
         raise CommandError("poke needs value, set/clear or fields", "value")
+    if op in ("poke", "expect") and "fields" in args:
+        check_numbers(args["fields"], "fields")
     if op == "expect":
         entry_keys = {"raw", "fields", "flags"} & args.keys()
         if entry_keys and "entry" not in args:
@@ -309,23 +289,27 @@ def _check_shape(op: str, args: dict[str, Any]) -> None:
             )
         if "entry" in args:
             entry = args["entry"]
-            build("query", {k: v for k, v in entry.items() if k != "depth"}, None)
-            if "depth" not in entry:
-                raise CommandError("entry needs depth (0 = root table)", "entry")
-            parse_number(entry["depth"], "entry.depth")
-    expect = args.get("expect")
-    if expect is not None:
-        allowed = EXPECT_KEYS.get(op, ("error",))
-        for k in expect:
-            if k not in allowed:
-                raise CommandError(
-                    f"expect key {k!r} is not checked for {op} (allowed: {', '.join(allowed)})",
-                    "expect",
-                )
-        if "error" in expect and expect["error"] not in ERROR_KINDS:
-            raise CommandError(
-                f"expect error = {expect['error']!r} (allowed: {', '.join(ERROR_KINDS)})", "expect"
-            )
+            try:
+                build("query", {k: v for k, v in entry.items() if k not in ("depth", "op")})
+                if "depth" not in entry:
+                    raise CommandError("needs depth (0 = root table)")
+                parse_number(entry["depth"], "depth")
+            except CommandError as err:
+                raise CommandError(f"entry: {err.message}", "entry") from None
+    if "expect" in args:
+        check_expect(op, args["expect"])
+
+
+def _check_map_size(args: dict[str, Any]) -> None:
+    alloc = args.get("backend") == "alloc"
+    limit = MAX_ALLOC_SIZE if alloc else MAX_MAP_SIZE
+    if args["size"] > limit:
+        what = "an alloc region" if alloc else "one map"
+        raise CommandError(
+            f"size = {args['size']:#x}: {what} is limited to {limit >> 30} GiB "
+            "(map a larger guest in several steps)",
+            "size",
+        )
 
 
 def parse_line(text: str) -> Command:
@@ -378,7 +362,9 @@ def _tokens(text: str) -> list[str]:
             continue
         cur.append(ch)
     if quote or depth:
-        raise CommandError("unbalanced quote or brace in the command")
+        token = "".join(cur)
+        what = f"quote {quote}" if quote else ("brace" if depth > 0 else "closing brace")
+        raise CommandError(f"unbalanced {what} in {token!r}", token.partition("=")[0] or token)
     if cur:
         out.append("".join(cur))
     return out
@@ -390,6 +376,8 @@ def _value(text: str, key: str) -> Any:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError as err:
             raise CommandError(f"{key}: bad table {text!r}: {err}", key) from None
+        except RecursionError:
+            raise CommandError(f"{key}: tables or lists nested too deeply", key) from None
     if text.lower() in ("true", "false"):
         return text.lower() == "true"
     if re.fullmatch(r"-?[0-9]+", text):

@@ -11,8 +11,9 @@ from typing import Any
 
 from ..engine import PagingError
 from ..engine.config import ARCHES, MachineConfig
-from ..engine.formats import Encoding
-from .commands import Command, CommandError, build, parse_number
+from ..engine.formats import Encoding, get_format
+from .commands import Command, CommandError, build, op_name, parse_number
+from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES
 
 _TOP_KEYS = ("scenario", "machine", "step")
 _SCENARIO_KEYS = ("title", "summary", "arch", "tags")
@@ -49,9 +50,11 @@ class _Lines:
         ]
 
     def table(self, name: str) -> int | None:
-        for i, ln in enumerate(self.lines):
-            if re.match(rf"\s*\[\s*{re.escape(name)}\s*\]", ln):
-                return i + 1
+        """The line of `[name]`, or of `name = {...}` written inline at the top level."""
+        for pattern in (rf"\s*\[\s*{re.escape(name)}\s*\]", rf"\s*{re.escape(name)}\s*="):
+            for i, ln in enumerate(self.lines):
+                if re.match(pattern, ln):
+                    return i + 1
         return None
 
     def key(self, start: int | None, key: str | None, end: int | None = None) -> int | None:
@@ -69,8 +72,8 @@ class _Lines:
         return start
 
     def step_key(self, index: int, key: str | None) -> int | None:
-        if index >= len(self.steps):
-            return None
+        if index >= len(self.steps):  # steps written as `step = [{...}]`: point at that
+            return self.table("step")
         end = self.steps[index + 1] if index + 1 < len(self.steps) else None
         return self.key(self.steps[index], key, end)
 
@@ -89,15 +92,19 @@ def load(path: str | Path) -> Scenario:
 def loads(text: str, file: str = "<scenario>") -> Scenario:
     try:
         doc = tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        rows = text.splitlines() or [""]
+        line = max(range(len(rows)), key=lambda i: rows[i].count("[") + rows[i].count("{"))
+        raise ScenarioError(file, line + 1, None, "arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as err:
         m = re.search(r"line (\d+)", str(err))
-        raise ScenarioError(
-            file, int(m.group(1)) if m else None, None, f"TOML syntax error: {err}"
-        ) from None
+        line = int(m.group(1)) if m else max(1, len(text.splitlines()))  # "at end of document"
+        raise ScenarioError(file, line, None, f"TOML syntax error: {err}") from None
     lines = _Lines(text)
 
     def fail(line: int | None, key: str | None, message: str) -> ScenarioError:
-        return ScenarioError(file, line, key, message)
+        # a table or key that is missing altogether: point at the start of the file
+        return ScenarioError(file, 1 if line is None else line, key, message)
 
     for key in doc:
         if key not in _TOP_KEYS:
@@ -112,7 +119,7 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
                 f"unknown key (allowed: {', '.join(_SCENARIO_KEYS)})",
             )
     arch = meta.get("arch")
-    if arch not in ARCHES:
+    if not isinstance(arch, str) or arch not in ARCHES:
         raise fail(
             lines.key(head, "arch"),
             "scenario.arch",
@@ -138,7 +145,7 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
         except CommandError as err:
             raise fail(
                 lines.step_key(i, err.key),
-                f"step {i + 1} ({raw.get('op', '?')}): {err.key or 'op'}",
+                f"step {i + 1} ({op_name(raw.get('op'))}): {err.key or 'op'}",
                 err.message,
             ) from None
     _preflight(steps, config, fail, lines)
@@ -195,7 +202,9 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
                 if "size" in value:
                     opts["pool_size"] = parse_number(value["size"], "guest_pt_pool.size", size=True)
                 if "map_pool" in value:
-                    opts["map_pool"] = bool(value["map_pool"])
+                    if not isinstance(value["map_pool"], bool):
+                        raise CommandError("guest_pt_pool.map_pool: true or false", key)
+                    opts["map_pool"] = value["map_pool"]
             elif key == "map_pool":
                 if not isinstance(value, bool):
                     raise CommandError("true or false", key)
@@ -213,9 +222,39 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
         except CommandError as err:
             raise fail(line, f"machine.{key}", err.message) from None
     try:
-        return MachineConfig(**opts)
+        config = MachineConfig(**opts)
     except PagingError as err:
         raise fail(head, "machine", err.message) from None
+    _machine_limits(config, head, lines, fail)
+    return config
+
+
+def _machine_limits(config: MachineConfig, head: int | None, lines: _Lines, fail: Any) -> None:
+    """What `Machine(config)` could not build: a pool outside stage 2's input range, or a
+    pool or TLB too large to build in reasonable time and memory."""
+    pool_line = lines.key(head, "guest_pt_pool")
+    if config.pool_size > MAX_ALLOC_SIZE:
+        raise fail(
+            pool_line,
+            "machine.guest_pt_pool",
+            f"size {config.pool_size:#x} is larger than {MAX_ALLOC_SIZE >> 30} GiB",
+        )
+    name, options = config.spec.npts[config.npt]
+    s2 = get_format(name, features=config.features, **options)
+    end = config.pool_gpa + config.pool_size
+    if end > 1 << s2.input_bits:
+        raise fail(
+            pool_line,
+            "machine.guest_pt_pool",
+            f"[{config.pool_gpa:#x}, {end:#x}) is beyond the {s2.input_bits}-bit "
+            f"guest-physical space of npt {config.npt!r}",
+        )
+    if config.tlb_enabled and config.tlb_entries > MAX_TLB_ENTRIES:
+        raise fail(
+            lines.key(head, "tlb"),
+            "machine.tlb",
+            f"entries = {config.tlb_entries} (at most {MAX_TLB_ENTRIES})",
+        )
 
 
 def _preflight(steps: list[Command], config: MachineConfig, fail: Any, lines: _Lines) -> None:

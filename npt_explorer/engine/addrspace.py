@@ -71,9 +71,9 @@ class AddrSpace:
         self.memory = memory
         self.allocator = allocator
         self.areas: list[Area] = []
-        self._data_frames: set[int] = set()
-        self._txn_new: list[int] | None = None
-        self._txn_dead: list[int] | None = None
+        self._frames: dict[int, int] = {}  # gPA page -> host frame, for Alloc areas
+        self._txn_new: list[tuple[int, int]] | None = None
+        self._txn_dead: list[tuple[int, int]] | None = None
 
     # --------------------------------------------------------------- bookkeeping
 
@@ -84,7 +84,12 @@ class AddrSpace:
     @property
     def frames_in_use(self) -> int:
         """Host frames held by the stage-2 tables and by Alloc backends."""
-        return self.pt.frames_in_use + len(self._data_frames)
+        return self.pt.frames_in_use + len(self._frames)
+
+    @property
+    def data_frames(self) -> frozenset[int]:
+        """Host frames the Alloc areas hold."""
+        return frozenset(self._frames.values())
 
     def contains_range(self, start: int, size: int) -> bool:
         return self.base <= start and start + size <= self.end
@@ -104,22 +109,25 @@ class AddrSpace:
                 yield
         except BaseException:
             self.areas = areas
-            for frame in self._txn_new:
-                self._data_frames.discard(frame)
+            for page, frame in self._txn_new:
+                del self._frames[page]
                 self.allocator.free(frame)
+            for page, frame in self._txn_dead:
+                self._frames[page] = frame
             raise
         else:
-            for frame in self._txn_dead:
-                self._data_frames.discard(frame)
+            for _page, frame in self._txn_dead:
                 self.allocator.free(frame)
         finally:
             self._txn_new = self._txn_dead = None
 
-    def _new_frame(self) -> int:
+    def _new_frame(self, page: int) -> int:
+        """A data frame for the Alloc page at `page`, owned by the space (not found by reading
+        entries, so a poked or non-present entry never hides it)."""
         frame = self.allocator.alloc()
-        self._data_frames.add(frame)
+        self._frames[page] = frame
         assert self._txn_new is not None
-        self._txn_new.append(frame)
+        self._txn_new.append((page, frame))
         return frame
 
     def _check(self, gpa: int, size: int, hpa: int | None = None) -> None:
@@ -176,9 +184,8 @@ class AddrSpace:
         self._check_free(gpa, size)
         area = Area(gpa, size, flags, "alloc", populate=populate, name=name)
         with self._txn():
-            if populate:
-                for page in range(gpa, gpa + size, PAGE_SIZE):
-                    self.pt.map(page, self._new_frame(), PAGE_SIZE, flags)
+            if populate:  # page by page, each page's frame allocated just before it is mapped
+                self.pt.map_region(gpa, self._new_frame, size, flags)
             else:  # the seed builds every table now, with empty-flag placeholder leaves
                 self.pt.map_region(gpa, lambda _va: 0, size, MappingFlags(0), allow_huge=False)
             self.areas.append(area)
@@ -227,24 +234,23 @@ class AddrSpace:
     def _backend_unmap(self, cut: Area) -> None:
         if cut.backend == "linear":
             self._split_huge_linear(cut)
-            self.pt.unmap_region(cut.start, cut.size)
-            return
-        for page in range(cut.start, cut.end, PAGE_SIZE):
             try:
-                frame, _, _ = self.pt.unmap(page)
-            except PagingError as err:
-                if err.kind != "NotMapped":
+                self.pt.unmap_region(cut.start, cut.size)
+                return
+            except PagingError as err:  # entries not present (or unreadable): clear them as
+                if err.kind not in ("NotMapped", "InvalidRequest"):  # the seed's unmap does
                     raise
-                self._clear_placeholder(page)
-                continue
-            if frame in self._data_frames:
+        for page in range(cut.start, cut.end, PAGE_SIZE):
+            self._clear_leaf(page)
+            frame = self._frames.pop(page, None)
+            if frame is not None:
                 assert self._txn_dead is not None
-                self._txn_dead.append(frame)
+                self._txn_dead.append((page, frame))
 
-    def _clear_placeholder(self, page: int) -> None:
-        """The seed's `unmap` clears a non-present leaf (a lazy placeholder) before NotMapped."""
+    def _clear_leaf(self, page: int) -> None:
+        """Zero the leaf slot of `page`, present or not (the seed's `unmap` clears either)."""
         try:
-            addr, _ = self.pt._get_entry(page)
+            addr, size = self.pt._get_entry(page)
         except PagingError:
             return
         if self.pt.read(addr):
@@ -334,11 +340,8 @@ class AddrSpace:
         if area.backend != "alloc" or area.populate:
             return False
         page = gpa & ~(PAGE_SIZE - 1)
-        try:
-            self.pt.query(page)
+        if page in self._frames:
             return False  # already backed: not a population fault (the seed would leak a frame)
-        except PagingError:
-            pass
         with self._txn():
-            self.pt.remap(page, self._new_frame(), area.flags)
+            self.pt.remap(page, self._new_frame(page), area.flags)
         return True

@@ -3,6 +3,8 @@ hypervisor's `AddrSpace`, a TLB and an event log. The single façade the CLI and
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +113,19 @@ class Machine:
         self.log.append(event)
         return event
 
+    @contextmanager
+    def _stage1_call(self) -> Iterator[None]:
+        """A call that builds the guest's table on first use and then fails takes it back, so
+        the failed call changes nothing (not even `guest_pt_frames`)."""
+        fresh = self._guest_pt is None
+        try:
+            yield
+        except PagingError:
+            if fresh and self._guest_pt is not None:
+                self._guest_pt.destroy()
+                self._guest_pt = None
+            raise
+
     def table(self, stage: int) -> PageTable:
         if stage == 1:
             return self.guest_pt
@@ -140,7 +155,8 @@ class Machine:
         if stage == 1:
             if gpa is None:
                 raise PagingError("InvalidRequest", "a stage-1 map needs gpa")
-            self.guest_pt.map_region(addr, gpa, size, flags, allow_huge=huge)
+            with self._stage1_call():
+                self.guest_pt.map_region(addr, gpa, size, flags, allow_huge=huge)
             text = f"stage 1: gVA {addr:#x} → gPA {gpa:#x}, {size:#x} bytes, {flags.letters()}"
         elif stage == 2:
             if backend == "linear":
@@ -167,7 +183,8 @@ class Machine:
 
     def unmap(self, stage: int, addr: int, size: int) -> None:
         if stage == 1:
-            self.guest_pt.unmap_region(addr, size)
+            with self._stage1_call():
+                self.guest_pt.unmap_region(addr, size)
         elif stage == 2:
             self.space.unmap(addr, size)
         else:
@@ -178,7 +195,8 @@ class Machine:
     def protect(self, stage: int, addr: int, size: int, flags: MappingFlags | str) -> None:
         flags = MappingFlags.parse(flags)
         if stage == 1:
-            self.guest_pt.protect_region(addr, size, flags)
+            with self._stage1_call():
+                self.guest_pt.protect_region(addr, size, flags)
         elif stage == 2:
             self.space.protect(addr, size, flags)
         else:
@@ -191,12 +209,14 @@ class Machine:
         )
 
     def query(self, stage: int, addr: int) -> tuple[int, MappingFlags, int]:
-        return self.table(stage).query(addr)
+        with self._stage1_call():
+            return self.table(stage).query(addr)
 
     # ------------------------------------------------------------------ entries
 
     def locate(self, stage: int, addr: int, depth: int) -> EntryRef:
-        return self.table(stage).locate(addr, depth)
+        with self._stage1_call():
+            return self.table(stage).locate(addr, depth)
 
     def entry(self, stage: int, addr: int, depth: int) -> tuple[EntryRef, Decoded]:
         ref = self.locate(stage, addr, depth)
@@ -374,8 +394,10 @@ class Machine:
         # the entry serves writes unless a leaf still needs its dirty bit set (or, with the
         # final gPA from a stage-2-only entry, we cannot tell)
         dirty = walk.access is Access.WRITE or (
-            leaf is not None and s2_leaf is not None
-            and not self.s1.dirty_tracked(leaf) and not self.s2.dirty_tracked(s2_leaf)
+            leaf is not None
+            and s2_leaf is not None
+            and not self.s1.dirty_tracked(leaf)
+            and not self.s2.dirty_tracked(s2_leaf)
         )
         perms = f"{self.s1.describe_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
         self.tlb.fill(

@@ -124,7 +124,7 @@ class AddrSpaceMachine(RuleBasedStateMachine):
             dict(s.pt._tables),
             frozenset(self.alloc._in_use),
             list(s.areas),
-            frozenset(s._data_frames),
+            s.data_frames,
             flush_state(s.pt),
         )
 
@@ -247,7 +247,7 @@ class AddrSpaceMachine(RuleBasedStateMachine):
         elif page.backend == "linear":
             assert got == page.hpa + (gpa & 0xFFF)
         else:
-            assert got is not None and (got & ~0xFFF) in self.space._data_frames
+            assert got is not None and (got & ~0xFFF) in self.space.data_frames
 
     @rule(data=st.data(), payload=st.binary(min_size=1, max_size=24))
     def write_then_read(self, data: st.DataObject, payload: bytes) -> None:
@@ -301,7 +301,7 @@ class AddrSpaceMachine(RuleBasedStateMachine):
                 assert mapped[p] == page.hpa, hex(p)
             elif page.backed:
                 frames.add(mapped[p])
-        assert frames == s._data_frames  # distinct, all owned, none leaked
+        assert frames == s.data_frames  # distinct, all owned, none leaked
         covered = set()
         areas = sorted(s.areas, key=lambda a: a.start)
         for a, b in zip(areas, areas[1:], strict=False):

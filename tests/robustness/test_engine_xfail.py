@@ -23,11 +23,6 @@ def space(fmt: str = "ept", encoding: str = "fixed") -> AddrSpace:
     return AddrSpace(PageTable(fmt, mem, alloc, encoding), 0, 1 << 32, mem, alloc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="addrspace.py: Alloc unmap frees a data frame only when pt.unmap succeeds; an entry "
-    "that is not present (empty flags) gives NotMapped and its frame leaks (seed-crates §3.7)",
-)
 def test_alloc_area_with_flags_that_make_no_present_entry_returns_its_frames():
     s = space()
     s.map_alloc(0x10000, 0x2000, NONE, populate=True)
@@ -36,11 +31,6 @@ def test_alloc_area_with_flags_that_make_no_present_entry_returns_its_frames():
     assert s.allocator.in_use == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="addrspace.py: a Linear area whose entries are not present (empty flags) cannot be "
-    "unmapped: unmap_region raises NotMapped, so unmap, clear and destroy all fail",
-)
 def test_linear_area_with_flags_that_make_no_present_entry_can_be_unmapped():
     s = space()
     s.map_linear(0x10000, 0x8000_0000, 0x2000, NONE)
@@ -49,13 +39,6 @@ def test_linear_area_with_flags_that_make_no_present_entry_can_be_unmapped():
     assert s.allocator.in_use == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="page_table.py/addrspace.py: unmap reads the leaf's flags back and the seed's MemAttr "
-    "decoder 'panics' (InvalidRequest) on AArch64 stage-2 DEVICE|UNCACHED with the seed "
-    "encoding, so such a region can never be unmapped and Machine.destroy raises "
-    "(scenarios/arm_10_device_uncached_memattr.toml)",
-)
 def test_seed_device_uncached_stage2_region_can_be_unmapped_and_destroyed():
     s = space("aarch64-s2", "seed")
     s.map_linear(0x10000, 0x8000_0000, 0x1000, "rdc")
@@ -64,11 +47,6 @@ def test_seed_device_uncached_stage2_region_can_be_unmapped_and_destroyed():
     assert s.allocator.in_use == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="addrspace.py: handle_page_fault re-handles a lazy page whose entry stays not present "
-    "(flags without READ on AArch64 stage 2, seed encoding) and leaks one frame per fault",
-)
 def test_repeated_faults_on_a_lazy_page_that_stays_not_present_allocate_once():
     s = space("aarch64-s2", "seed")
     s.map_alloc(0x10000, 0x1000, W, populate=False)
@@ -77,12 +55,6 @@ def test_repeated_faults_on_a_lazy_page_that_stays_not_present_allocate_once():
     assert s.allocator.in_use <= before + 1, handled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="addrspace.py/machine.py: destroy finds data frames by reading stage-2 entries; after "
-    "a poke cleared one, the frames behind it stay in use (the space tracks them in "
-    "_data_frames but does not free them)",
-)
 def test_destroy_returns_every_frame_even_behind_a_poked_stage2_entry():
     m = Machine(MachineConfig(arch="x86_64"))
     m.poke(2, m.config.pool_gpa, 0, value=0)  # cut the pool's EPT subtree off the root
@@ -137,12 +109,6 @@ def test_failed_write_to_an_unbacked_guest_table_rolls_back_the_tables_it_made()
     assert m.guest_pt.frames_in_use == m.guest_pt_frames == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="machine.py: the guest's table is built on first use (its root takes a pool frame), "
-    "also by a stage-1 map, query or poke that then fails: the failed call changed "
-    "guest_pt_frames (with map_pool = false and the pool mapped later)",
-)
 def test_a_failed_first_stage1_call_does_not_build_the_guest_table():
     m = Machine(MachineConfig(arch="x86_64", map_pool=False))
     m.map(2, m.config.pool_gpa, 0x1000, "rw", backend="alloc")

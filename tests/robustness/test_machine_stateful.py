@@ -84,7 +84,7 @@ def machine_state(m: Machine, with_log: bool = True) -> tuple:
         frozenset(m.guest_frames._in_use),
         sorted(m.guest_frames._free),
         list(m.space.areas),
-        frozenset(m.space._data_frames),
+        m.space.data_frames,
         flush_state(m.npt),
         None if g is None else flush_state(g),
         tlb_image(m),
@@ -325,7 +325,7 @@ class MachineMachine(RuleBasedStateMachine):
             return
         count("machine: steps checked")
         assert m.frames_in_use == m.host_frames.in_use
-        assert m.space.frames_in_use == m.npt.frames_in_use + len(m.space._data_frames)
+        assert m.space.frames_in_use == m.npt.frames_in_use + len(m.space.data_frames)
         if m._guest_pt is not None:
             assert m._guest_pt.frames_in_use == m.guest_frames.in_use
         if m.tlb is not None:

@@ -19,10 +19,7 @@ from npt_explorer.scenario import Scenario, load, loads, run
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 #: bundled scenarios that meet a known engine bug (test_engine_xfail.py)
-KNOWN = {
-    "arm_10_device_uncached_memattr.toml": "destroy raises: the seed's MemAttr read-back of a "
-    "DEVICE|UNCACHED stage-2 entry 'panics' during unmap (page_table.py/addrspace.py)",
-}
+KNOWN: dict[str, str] = {}
 
 
 def scenario_params(known: dict[str, str]) -> list[Any]:

@@ -4,30 +4,66 @@ from __future__ import annotations
 
 import heapq
 
+import numpy as np
+
 from .addrspace import AddrSpace
 from .errors import PagingError
 from .memory import PAGE_SHIFT, PAGE_SIZE, PhysicalMemory
 
+HOST_CACHE = 1 << 16
+
 
 class GuestRAM:
-    """Reads and writes guest-physical memory the way the guest OS does (no walk recorded)."""
+    """Reads and writes guest-physical memory the way the guest OS does (no walk recorded).
+
+    Each guest frame's host frame is looked up through stage 2 once and cached until stage 2
+    changes (its table's `generation`), so the guest's own table reads and writes cost a
+    dictionary look-up."""
 
     def __init__(self, space: AddrSpace, memory: PhysicalMemory) -> None:
         self.space = space
         self.memory = memory
+        self._hosts: dict[int, int | None] = {}  # guest frame -> host frame (None: unbacked)
+        self._generation = -1
+
+    def host_frame(self, gfn: int) -> int | None:
+        """The host frame backing guest frame `gfn`, or None."""
+        generation = self.space.pt.generation
+        if generation != self._generation:
+            self._hosts.clear()
+            self._generation = generation
+        try:
+            return self._hosts[gfn]
+        except KeyError:
+            hpa = self.space.translate(gfn << PAGE_SHIFT)
+            if len(self._hosts) >= HOST_CACHE:
+                self._hosts.clear()
+            host = self._hosts[gfn] = None if hpa is None else hpa >> PAGE_SHIFT
+            return host
 
     def hpa(self, gpa: int) -> int:
-        hpa = self.space.translate(gpa)
-        if hpa is None:
+        host = self.host_frame(gpa >> PAGE_SHIFT)
+        if host is None:
             raise PagingError("NotMapped", f"guest-physical {gpa:#x} is not backed by stage 2")
-        return hpa
+        return host << PAGE_SHIFT | (gpa & (PAGE_SIZE - 1))
 
     def read_u64(self, gpa: int) -> int:
-        hpa = self.space.translate(gpa)
-        return 0 if hpa is None else self.memory.read_u64(hpa)
+        host = self.host_frame(gpa >> PAGE_SHIFT)
+        if host is None:
+            return 0
+        return self.memory.read_u64(host << PAGE_SHIFT | (gpa & (PAGE_SIZE - 1)))
 
     def write_u64(self, gpa: int, value: int) -> None:
         self.memory.write_u64(self.hpa(gpa), value)
+
+    def peek_frame(self, gfn: int) -> np.ndarray | None:
+        """The words of guest frame `gfn` if it is backed and was ever written, else None."""
+        host = self.host_frame(gfn)
+        return None if host is None else self.memory.peek_frame(host)
+
+    def frame(self, gfn: int) -> np.ndarray:
+        """The words of guest frame `gfn` (created on first use); NotMapped if unbacked."""
+        return self.memory.frame(self.hpa(gfn << PAGE_SHIFT) >> PAGE_SHIFT)
 
 
 class GuestPoolAllocator:

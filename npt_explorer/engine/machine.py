@@ -285,6 +285,15 @@ class Machine:
         self._record(walk, "translate")
         return walk
 
+    def translate_many(
+        self, gvas: Any, access: Access | str, priv: Priv | str = Priv.KERNEL
+    ) -> tuple[Any, Any, Any]:
+        """`translate` for a numpy array of gVAs at once, without steps or log entries:
+        (gpas, hpas, ok) as arrays (see `batch.translate_many`)."""
+        from .batch import translate_many
+
+        return translate_many(self, gvas, access, priv)
+
     def _record(self, walk: Walk, kind: str) -> None:
         if walk.fault is not None:
             if walk.fault.stage == 2:

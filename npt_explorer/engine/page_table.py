@@ -12,19 +12,35 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import PagingError, SeedPanic
+import numpy as np
+
+from . import page_table_bulk as bulk
+from . import page_table_change as change
+from .errors import PagingError
 from .flags import MappingFlags
 from .formats import SEED_PAGE_SIZES_BY_SHIFT, Encoding, PagingFormat, get_format
 from .memory import PAGE_SIZE, FrameAllocator, PhysicalMemory
+from .page_table_query import (  # EntryRef: re-exported
+    EntryRef,
+    entry_path,
+    leaf_flags,
+    locate_entry,
+    query_entry,
+    query_plan,
+    walk_entries,
+    walk_table,
+)
 
 #: TlbFlusher: up to 32 recorded addresses, then one full flush (seed-crates.md §1.9)
 SMALL_FLUSH_THRESHOLD = 32
 
 
 class TableMemory(Protocol):
+    """Where the tables live. Memories that also offer `peek_frame(pfn)` (the frame's words or
+    None) and `frame(pfn)` (created on first use) get the vectorised region paths."""
+
     def read_u64(self, paddr: int) -> int: ...
     def write_u64(self, paddr: int, value: int) -> None: ...
 
@@ -32,17 +48,6 @@ class TableMemory(Protocol):
 class TableAllocator(Protocol):
     def alloc(self, count: int = 1, align: int = 1) -> int: ...
     def free(self, paddr: int, count: int = 1) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class EntryRef:
-    """Where one entry lives: its depth, table, index and address (in the table's space)."""
-
-    depth: int
-    table: int
-    index: int
-    addr: int
-    raw: int
 
 
 class PageTable:
@@ -73,8 +78,17 @@ class PageTable:
             ) from None
         self.mem = memory
         self.alloc = allocator
-        self._journal: list[tuple[int, int]] | None = None
+        #: (entry address, old value) or (frame address, old words), oldest first
+        self._journal: list[tuple[int, int | np.ndarray]] | None = None
         self._txn_frames: list[tuple[int, int]] | None = None
+        self._txn_saved: set[int] = set()  # frames whose words the journal already holds
+        self._txn_fresh: set[int] = set()  # tables allocated in this transaction
+        self.generation = 0  # bumped by every change to the entries (caches key on it)
+        self.frames_api = hasattr(memory, "peek_frame") and hasattr(memory, "frame")
+        self._flags_memo: list[dict[int, MappingFlags | str]] = [
+            {} for _ in range(self.fmt.depth_count)
+        ]
+        self._query_plan = query_plan(self)
         self._tables: dict[int, int] = {}  # first paddr -> frame count, every table we own
         self._borrowed: set[int] = set()  # root indices shared by copy_from
         self.last_flush: list[int] | None = []  # None = the seed would flush everything
@@ -97,6 +111,7 @@ class PageTable:
         for paddr, count in sorted(self._tables.items()):
             self.alloc.free(paddr, count)
         self._tables.clear()
+        self.generation += 1
 
     # ----------------------------------------------------------------- raw access
 
@@ -107,17 +122,33 @@ class PageTable:
         if self._journal is not None:
             self._journal.append((addr, self.mem.read_u64(addr)))
         self.mem.write_u64(addr, value)
+        self.generation += 1
+
+    def words_for_write(self, frame_paddr: int) -> np.ndarray:
+        """The words of one table frame, to change in place: the journal keeps a copy of the
+        whole frame on its first change in a transaction (none for tables made in it)."""
+        words = self.mem.frame(frame_paddr >> 12)  # type: ignore[attr-defined]
+        if (
+            self._journal is not None
+            and frame_paddr not in self._txn_saved
+            and frame_paddr not in self._txn_fresh
+        ):
+            self._txn_saved.add(frame_paddr)
+            self._journal.append((frame_paddr, words.copy()))
+        self.generation += 1
+        return words
 
     def _alloc_table(self) -> int:
         paddr = self.alloc.alloc(1)
         self._tables[paddr] = 1
         if self._txn_frames is not None:
             self._txn_frames.append((paddr, 1))
+            self._txn_fresh.add(paddr)
         return paddr
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
-        """All or nothing: on any exception restore every entry and free new frames."""
+        """All or nothing: on any exception restore every entry and frame, free new tables."""
         if self._journal is not None:  # nested: the outer transaction rolls back
             yield
             return
@@ -128,14 +159,20 @@ class PageTable:
             yield
         except BaseException:
             for addr, old in reversed(self._journal):
-                self.mem.write_u64(addr, old)
+                if isinstance(old, np.ndarray):
+                    self.mem.frame(addr >> 12)[:] = old  # type: ignore[attr-defined]
+                else:
+                    self.mem.write_u64(addr, old)
             for paddr, count in self._txn_frames:
                 del self._tables[paddr]
                 self.alloc.free(paddr, count)
             self.last_flush = flush_before
+            self.generation += 1
             raise
         finally:
             self._journal = self._txn_frames = None
+            self._txn_saved.clear()
+            self._txn_fresh.clear()
 
     def _record_flush(self, vaddr: int) -> None:
         if self.last_flush is not None:
@@ -143,6 +180,15 @@ class PageTable:
                 self.last_flush = None
             else:
                 self.last_flush.append(vaddr)
+
+    def _record_flushes(self, vaddrs: Callable[[int], list[int]], count: int) -> None:
+        """`_record_flush` for `count` addresses; `vaddrs(n)` gives the first n of them."""
+        if self.last_flush is None or not count:
+            return
+        room = SMALL_FLUSH_THRESHOLD - len(self.last_flush)
+        self.last_flush.extend(vaddrs(min(room, count)))
+        if count > room:
+            self.last_flush = None
 
     # ----------------------------------------------------------------- validation
 
@@ -229,14 +275,16 @@ class PageTable:
                 table = self._next_table(raw)
         return self._slot(table, vaddr, target)
 
+    leaf_flags = leaf_flags
+
     def _flags_of(self, raw: int, depth: int) -> MappingFlags:
-        try:
-            return self.fmt.read_flags(raw, self.encoding, depth)
-        except SeedPanic as panic:
+        flags = self.leaf_flags(raw, depth)
+        if isinstance(flags, str):
             raise PagingError(
                 "InvalidRequest",
-                f"the seed panics reading this entry back ({panic}); raw {raw:#018x}",
-            ) from None
+                f"the seed panics reading this entry back ({flags}); raw {raw:#018x}",
+            )
+        return flags
 
     # ----------------------------------------------------------------- the seed's API
 
@@ -295,8 +343,10 @@ class PageTable:
             self._record_flush(vaddr)
         return self.fmt.entry_paddr(raw), flags, size
 
-    def query(self, vaddr: int) -> tuple[int, MappingFlags, int]:
-        """(paddr including `vaddr`'s offset in the page, flags read back, page size)."""
+    query = query_entry
+
+    def _query_full(self, vaddr: int) -> tuple[int, MappingFlags, int]:
+        """`query` step by step, as the seed: where the fast path stops, and for the errors."""
         self._check_vaddr(vaddr)
         addr, size = self._get_entry(vaddr)
         raw = self.read(addr)
@@ -304,6 +354,14 @@ class PageTable:
             raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
         flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
         return self.fmt.entry_paddr(raw) + (vaddr & (size - 1)), flags, size
+
+    def query_many(self, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`query` for many addresses at once: (paddrs, page sizes, ok), uint64/uint64/bool;
+        where `query` would raise, ok is False and paddr and size are 0. Flags are not read
+        (`leaf_flags` gives them per entry)."""
+        from .batch import query_many
+
+        return query_many(self, vaddrs)
 
     def map_region(
         self,
@@ -316,71 +374,17 @@ class PageTable:
         """Map [vaddr, vaddr+size): 1 GiB, then 2 MiB, then 4 KiB pages, greedily, as the seed.
 
         `paddr` is the region's first physical address (linear) or a function of each vaddr.
+        Whole runs of entries are written with numpy (`page_table_bulk`).
         """
-        flags = MappingFlags.parse(flags)
-        if vaddr % PAGE_SIZE or size % PAGE_SIZE:
-            raise PagingError(
-                "NotAligned", f"map_region({vaddr:#x}, size={size:#x}) is not 4 KiB aligned"
-            )
-        if size == 0:
-            return
-        self._check_vaddr(vaddr, size)
-        get_paddr = paddr if callable(paddr) else (lambda va, base=paddr: base + (va - vaddr))
-        if not callable(paddr):
-            self._check_paddr(paddr)
-            self._check_paddr(paddr + size - 1)
-        sizes = [s for s in (1 << 30, 1 << 21) if self.fmt.depth_for_size(s) is not None]
-        with self._atomic():
-            va, remaining = vaddr, size
-            while remaining:
-                pa = get_paddr(va)
-                page = PAGE_SIZE
-                if allow_huge:
-                    for s in sizes:
-                        if va % s == 0 and pa % s == 0 and remaining >= s:
-                            page = s
-                            break
-                self.map(va, pa, page, flags)
-                va += page
-                remaining -= page
+        bulk.map_region(self, vaddr, paddr, size, flags, allow_huge)
 
     def unmap_region(self, vaddr: int, size: int) -> None:
         """Unmap [vaddr, vaddr+size) page by page; a hole or a cut huge page fails it all."""
-        self._check_vaddr(vaddr, size)
-        with self._atomic():
-            va, remaining = vaddr, size
-            while remaining > 0:
-                _, _, page = self.unmap(va)
-                self._require_whole(va, remaining, page, "unmap_region")
-                va += page
-                remaining -= page
+        change.unmap_region(self, vaddr, size)
 
     def protect_region(self, vaddr: int, size: int, flags: MappingFlags | str) -> None:
         """Re-flag the present leaves of [vaddr, vaddr+size); holes are skipped (0.6)."""
-        flags = MappingFlags.parse(flags)
-        self._check_vaddr(vaddr, size)
-        with self._atomic():
-            va, remaining = vaddr, size
-            while remaining > 0:
-                try:
-                    addr, page = self._get_entry(va)
-                except PagingError as err:
-                    if err.kind != "NotMapped":
-                        raise
-                    step = PAGE_SIZE
-                else:
-                    raw = self.read(addr)
-                    if self.fmt.seed_present(raw):
-                        self._require_whole(va, remaining, page, "protect_region")
-                        self._write(
-                            addr, self.fmt.set_flags(raw, flags, page != PAGE_SIZE, self.encoding)
-                        )
-                        self._record_flush(va)
-                        step = page
-                    else:  # a hole: skip to the end of its slot (the seed may assert here)
-                        step = min(page - (va & (page - 1)), remaining)
-                va += step
-                remaining -= step
+        change.protect_region(self, vaddr, size, flags)
 
     @staticmethod
     def _require_whole(va: int, remaining: int, page: int, op: str) -> None:
@@ -423,63 +427,10 @@ class PageTable:
 
     # ----------------------------------------------------------------- inspection
 
-    def walk(self) -> Iterator[tuple[int, int, int, int]]:
-        """(depth, index, vaddr, raw) for every present entry, pre-order, as the seed's walk.
-
-        `vaddr` is not sign-extended, like the seed's.
-        """
-        yield from self._walk(self.root, 0, 0)
-
-    def _walk(self, table: int, depth: int, base: int) -> Iterator[tuple[int, int, int, int]]:
-        fmt = self.fmt
-        for index in range(fmt.levels[depth].entries):
-            raw = self.read(table + index * 8)
-            if not fmt.seed_present(raw):
-                continue
-            va = base + (index << fmt.levels[depth].shift)
-            yield depth, index, va, raw
-            if depth < fmt.leaf_depth and not fmt.seed_huge(raw):
-                try:
-                    nxt = self._next_table(raw)
-                except PagingError:
-                    continue
-                yield from self._walk(nxt, depth + 1, va)
-
-    def path(self, vaddr: int) -> list[EntryRef]:
-        """The entries the hardware would read for `vaddr`, root first, following table
-        entries as the hardware decodes them; stops after the first non-table entry."""
-        fmt = self.fmt
-        out: list[EntryRef] = []
-        table = self.root
-        for depth in range(fmt.depth_count):
-            index = fmt.index(vaddr, depth)
-            addr = table + index * 8
-            raw = self.read(addr)
-            out.append(EntryRef(depth, table, index, addr, raw))
-            dec = fmt.decode(raw, depth)
-            if dec.kind != "table" or dec.paddr is None:
-                break
-            table = dec.paddr
-        return out
-
-    def locate(self, vaddr: int, depth: int) -> EntryRef:
-        """The entry at `depth` on `vaddr`'s path (for `poke` and `expect entry`)."""
-        if not 0 <= depth < self.fmt.depth_count:
-            raise PagingError(
-                "InvalidRequest",
-                f"depth {depth} out of range for {self.fmt.name} (0..{self.fmt.leaf_depth})",
-            )
-        self._check_vaddr(vaddr)
-        path = self.path(vaddr)
-        if depth >= len(path):
-            last = path[-1]
-            raise PagingError(
-                "NotMapped",
-                f"the walk for {vaddr:#x} stops at depth {last.depth} "
-                f"({self.fmt.level_name(last.depth)}, raw {last.raw:#x}); "
-                f"no entry at depth {depth}",
-            )
-        return path[depth]
+    walk = walk_entries
+    _walk = walk_table
+    path = entry_path
+    locate = locate_entry
 
     def poke(self, entry_addr: int, value: int) -> int:
         """Write raw bits into an entry of this table; returns the old value."""
@@ -487,3 +438,6 @@ class PageTable:
         with self._atomic():
             self._write(entry_addr, value & 0xFFFF_FFFF_FFFF_FFFF)
         return old
+
+
+__all__ = ["EntryRef", "PageTable", "TableAllocator", "TableMemory"]

@@ -1,8 +1,9 @@
 """Long address traces through the machine's TLB geometry: hit rate, walks, references per
 access, page-size histogram.
 
-Addresses are generated with numpy; each distinct page is walked once (side-effect free, like
-`translate`); then a set-associative LRU TLB of the machine's geometry replays the whole trace.
+Addresses are generated with numpy; each distinct page is walked once, all pages at once
+(`batch_walk.walk_many`: side-effect free, like `translate`); then a set-associative LRU TLB of
+the machine's geometry replays the whole trace.
 The machine's own TLB and tables are left untouched.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .batch_walk import walk_many
 from .errors import PagingError
 from .flags import Access, Priv
 
@@ -89,71 +91,95 @@ def run_trace(
     start = time.perf_counter()
     acc, prv = Access(access), Priv(priv)
     addrs = addresses(gva, size, count, pattern, stride, seed)
-    pages, inverse = np.unique(addrs >> np.uint64(12), return_inverse=True)
-    # one walk per distinct translation (a 2 MiB page serves all its 4 KiB pages)
-    known: dict[tuple[int, int], tuple[int, int]] = {}  # (base, size) -> (refs, ok)
-    page_size = np.zeros(len(pages), dtype=np.uint64)
-    page_refs = np.zeros(len(pages), dtype=np.int64)
-    page_ok = np.zeros(len(pages), dtype=bool)
-    sizes = sorted(
-        {lv.leaf_size for f in (machine.s1, machine.s2) for lv in f.levels if lv.leaf_size},
-        reverse=True,
-    )
-    for n, vpn in enumerate(pages.tolist()):
-        va = vpn << 12
-        hit = next(
-            ((s, known[(va & ~(s - 1), s)]) for s in sizes if (va & ~(s - 1), s) in known), None
-        )
-        if hit is None:
-            walk = machine.walker.translate(va, acc, prv, side_effects=False)
-            s = walk.page_size or 0x1000
-            hit = (s, (walk.refs, walk.ok))
-            known[(va & ~(s - 1), s)] = hit[1]
-        page_size[n], (page_refs[n], page_ok[n]) = hit[0], hit[1]
+    pages, inverse = _distinct_pages(addrs)
+    # one side-effect-free walk per distinct 4 KiB page, all at once (`batch_walk`)
+    walks = walk_many(machine, pages << np.uint64(12), acc, prv)
+    page_size = np.where(walks.ok, walks.page_size, np.uint64(0x1000))
     tag_size = page_size[inverse]
     tags = addrs & ~(tag_size - np.uint64(1))
     stats = TraceStats(count, 0, 0, 0, 0, distinct_pages=len(pages))
-    values, counts = np.unique(tag_size, return_counts=True)
-    stats.page_sizes = {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+    per_page = np.bincount(inverse, minlength=len(pages))
+    stats.page_sizes = {
+        int(s): int(per_page[page_size == s].sum()) for s in np.unique(page_size).tolist()
+    }
+    ok = walks.ok[inverse]
     hits = _simulate_lru(
         tags,
         tag_size,
-        page_ok[inverse],
+        ok,
         machine.config.tlb_entries,
         machine.config.tlb_ways if machine.config.tlb_enabled else 0,
     )
     misses = ~hits
     stats.hits = int(hits.sum())
-    ok = page_ok[inverse]
     stats.walks = int(misses.sum())
     stats.faults = int((misses & ~ok).sum())
-    stats.refs = int(page_refs[inverse][misses].sum())
+    stats.refs = int(walks.refs[inverse][misses].sum())
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+def _distinct_pages(addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct 4 KiB pages of `addrs` (ascending) and each address's page: by counting
+    when the pages span little more than the trace, else by sorting."""
+    numbers = addrs >> np.uint64(12)
+    low = int(numbers.min())
+    span = int(numbers.max()) - low + 1
+    if span > 2 * len(addrs) + 4096:
+        return np.unique(numbers, return_inverse=True)
+    offset = (numbers - np.uint64(low)).astype(np.int64)
+    touched = np.bincount(offset, minlength=span) > 0
+    position = np.cumsum(touched) - 1
+    return np.flatnonzero(touched).astype(np.uint64) + np.uint64(low), position[offset]
 
 
 def _simulate_lru(
     tags: np.ndarray, sizes: np.ndarray, ok: np.ndarray, entries: int, ways: int
 ) -> np.ndarray:
-    """Hit (True) or miss per access in a set-associative LRU TLB; faults never fill."""
+    """Hit (True) or miss per access in a set-associative LRU TLB; faults never fill.
+
+    An access to the same entry as the access just before it changes nothing (that entry is
+    already the most recent of its set, or was never filled), so it hits exactly when it could
+    be filled; only the first access of each such run goes through the simulation."""
     hits = np.zeros(len(tags), dtype=bool)
-    if ways == 0:
+    if ways == 0 or not len(tags):
         return hits
     nsets = entries // ways
-    keys = (tags // sizes).astype(np.int64)
-    set_index = (keys % nsets).tolist()
-    key_list = (tags | np.log2(sizes).astype(np.uint64)).tolist()  # tag and size in one int
-    ok_list = ok.tolist()
+    keys = tags | np.log2(sizes).astype(np.uint64)  # tag and size in one int
+    first = np.ones(len(tags), dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    heads = np.flatnonzero(first)
+    set_of = ((tags[heads] // sizes[heads]) % np.uint64(nsets)).astype(np.int64)
+    head_keys, head_ok = keys[heads], ok[heads]
+    # a set that never holds more than `ways` entries never evicts: an access hits there
+    # exactly when its entry was filled before
+    _, first_at = np.unique(head_keys, return_index=True)
+    filled = head_ok[first_at]
+    per_set = np.bincount(set_of[first_at][filled], minlength=nsets)
+    roomy = (per_set <= ways)[set_of]
+    if roomy.any():
+        seen = np.ones(len(heads), dtype=bool)
+        seen[first_at] = False
+        hits[heads[roomy]] = (seen & head_ok)[roomy]
+    loop = np.flatnonzero(~roomy)
     sets: list[list[int]] = [[] for _ in range(nsets)]
-    for i, key in enumerate(key_list):
-        lru = sets[set_index[i]]
+    head_hits: list[bool] = []
+    hit = head_hits.append
+    for s, key, fills in zip(
+        set_of[loop].tolist(), head_keys[loop].tolist(), head_ok[loop].tolist(), strict=True
+    ):
+        lru = sets[s]
         if key in lru:
-            hits[i] = True
+            hit(True)
             if lru[-1] != key:
                 lru.remove(key)
                 lru.append(key)
-        elif ok_list[i]:
+            continue
+        hit(False)
+        if fills:
             if len(lru) >= ways:
                 del lru[0]
             lru.append(key)
+    hits[heads[loop]] = head_hits
+    hits[~first] = ok[~first]
     return hits

@@ -16,6 +16,7 @@ from .faults import FINAL, GUEST_WALK, Fault, finish
 from .flags import Access, Priv
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
 from .memory import PhysicalMemory
+from .readings import Readings
 
 
 @dataclass(slots=True)
@@ -32,10 +33,15 @@ class WalkStep:
     entry_addr: int  # in the table's own space
     entry_hpa: int
     raw: int
-    decoded: Decoded
+    readings: Readings = field(repr=False, compare=False)
     outcome: str  # table | leaf | fault
     for_depth: int | None = None  # stage-2 steps: the guest depth whose entry they translate
     written: int | None = None  # the value written back (A/D/AF), if any
+
+    @property
+    def decoded(self) -> Decoded:
+        """The entry as the hardware and the seed read it (decoded on first use, memoised)."""
+        return self.readings.decode(self.raw, self.depth)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -96,10 +102,21 @@ class Walk:
         return min(self.s1_size, self.s2_size)
 
 
-DECODE_CACHE = 1 << 16
 #: gpa -> (hpa, stage-2 accumulator, page size, stale) from a stage-2-only TLB entry
 S2Lookup = Callable[[int], "tuple[int, Any, int, bool] | None"]
-_BAD = (EntryKind.INVALID, EntryKind.MISCONFIGURED)
+_LEAF = EntryKind.LEAF
+
+
+@dataclass(frozen=True, slots=True)
+class _Requests:
+    """The interned requests of one (access, priv): the guest's, and stage 2's for guest-table
+    reads, A/D write-backs and the final gPA (by the guest page's U/S)."""
+
+    s1: AccessRequest
+    read: AccessRequest
+    write_back: AccessRequest
+    final: AccessRequest
+    final_user: AccessRequest
 
 
 class _Stop(Exception):
@@ -107,15 +124,12 @@ class _Stop(Exception):
         self.fault = fault
 
 
-@dataclass(slots=True)
-class _S2Result:
-    hpa: int
-    acc: Any
-    size: int
-
-
 class Walker:
-    """Walks one machine's two stages. `side_effects=False` writes nothing (`translate`)."""
+    """Walks one machine's two stages. `side_effects=False` writes nothing (`translate`).
+
+    Each entry's verdict (kind, fault, accumulator, write-back) comes from `Readings`, memoised
+    per class of entries; `WalkStep.decoded` is decoded only when someone looks at it.
+    """
 
     def __init__(
         self,
@@ -132,17 +146,49 @@ class Walker:
         self.memory = memory
         self.guest_root = guest_root
         self.npt_root = npt_root
-        self._decoded: dict[tuple[int, int, int], Decoded] = {}
+        self.r1 = Readings(s1)
+        self.r2 = Readings(s2)
+        #: per depth: (shift, index mask, level name, step purpose, stage-2 purpose)
+        self._s1_levels = tuple(
+            (
+                lv.shift,
+                lv.entries - 1,
+                lv.name,
+                "guest root table" if d == 0 else f"guest {lv.name}",
+                f"translate the gPA of the guest {lv.name}",
+            )
+            for d, lv in enumerate(s1.levels)
+        )
+        self._s2_levels = tuple((lv.shift, lv.entries - 1, lv.name) for lv in s2.levels)
+        self._requests: dict[tuple[Access, Priv], _Requests] = {}
+        #: hPAs below this pass the default output check (0 when the format overrides it)
+        self._s2_output_limit = (
+            1 << s2.output_bits if type(s2).check_output is PagingFormat.check_output else 0
+        )
+        #: gPAs below this pass the default input check (0 when the format overrides it)
+        self._s2_input_limit = (
+            1 << s2.input_bits
+            if type(s2).check_input is PagingFormat.check_input and not s2.signed_input
+            else 0
+        )
 
-    def _decode(self, stage: int, raw: int, depth: int) -> Decoded:
-        """`fmt.decode`, memoised: decoding is pure and a walk re-reads the same entries."""
-        key = (stage, raw, depth)
-        dec = self._decoded.get(key)
-        if dec is None:
-            if len(self._decoded) >= DECODE_CACHE:
-                self._decoded.clear()
-            dec = self._decoded[key] = (self.s1 if stage == 1 else self.s2).decode(raw, depth)
-        return dec
+    def _reqs(self, access: Access, priv: Priv) -> _Requests:
+        reqs = self._requests.get((access, priv))
+        if reqs is None:
+            s2, intern = self.s2, self.r2.intern
+
+            def implicit(write_back: bool) -> AccessRequest:
+                kind = s2.implicit_access(write_back)
+                return AccessRequest(kind, priv, access, True, write_back)
+
+            reqs = self._requests[(access, priv)] = _Requests(
+                self.r1.intern(AccessRequest(access, priv)),
+                intern(implicit(False)),
+                intern(implicit(True)),
+                intern(AccessRequest(access, priv, guest_user_page=False)),
+                intern(AccessRequest(access, priv, guest_user_page=True)),
+            )
+        return reqs
 
     def translate(
         self,
@@ -165,9 +211,9 @@ class Walker:
         """Stage 2 alone (what a stage-2-only TLB entry caches)."""
         walk = Walk(gpa, access, priv)
         try:
-            res = self._stage2(walk, gpa, AccessRequest(access, priv), None, FINAL, False)
-            walk.gpa, walk.hpa, walk.s2_acc, walk.s2_size = gpa, res.hpa, res.acc, res.size
-            walk.s1_size = res.size
+            req = self._reqs(Access(access), Priv(priv)).final
+            hpa, acc, size = self._stage2(walk, gpa, req, None, FINAL, False)
+            walk.gpa, walk.hpa, walk.s2_acc, walk.s2_size, walk.s1_size = gpa, hpa, acc, size, size
         except _Stop as stop:
             walk.fault = finish(stop.fault)
         return walk
@@ -175,76 +221,71 @@ class Walker:
     # ------------------------------------------------------------------ stage 1
 
     def _walk(self, walk: Walk, side_effects: bool, s2_lookup: S2Lookup | None) -> None:
-        s1, gva, access, priv = self.s1, walk.gva, walk.access, walk.priv
+        s1, r1, gva = self.s1, self.r1, walk.gva
         reason = s1.check_input(gva)
         if reason is not None:
             raise _Stop(self._fault(walk, 1, reason, None))
-        req = AccessRequest(access, priv)
-        acc = s1.start()
+        reqs = self._reqs(walk.access, walk.priv)
+        req, read_req = reqs.s1, reqs.read
+        frames, steps = self.memory.frames, walk.steps
+        outcomes, keep = r1._outcomes, r1.keep
+        amask, ashift = r1.addr_mask, r1.addr_shift
+        acc = r1.start
         table = self.guest_root
-        for depth in range(s1.depth_count):
-            index = s1.index(gva, depth)
+        for depth, (shift, mask, where, purpose, s2_purpose) in enumerate(self._s1_levels):
+            index = (gva >> shift) & mask
             entry_gpa = table + index * 8
-            read_req = AccessRequest(
-                self.s2.implicit_access(False), priv, original=access, implicit=True
-            )
-            where = s1.level_name(depth)
-            pt = self._stage2(
-                walk,
-                entry_gpa,
-                read_req,
-                depth,
-                GUEST_WALK,
-                side_effects,
-                purpose=f"translate the gPA of the guest {where}",
-            )
-            raw = self.memory.read_u64(pt.hpa)
-            dec = self._decode(1, raw, depth)
+            hpa = self._stage2(
+                walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose
+            )[0]
+            words = frames.get(hpa >> 12)
+            raw = 0 if words is None else words.item((hpa & 0xFFF) >> 3)
+            out = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
+            if out is None or out.exact:
+                out = r1.outcome(depth, raw, acc, req)
+            label = "fault" if out.reason is not None else out.label
             step = WalkStep(
-                1,
-                depth,
-                where,
-                "guest root table" if depth == 0 else f"guest {where}",
-                table,
-                pt.hpa - index * 8,
-                index,
-                entry_gpa,
-                pt.hpa,
-                raw,
-                dec,
-                "fault",
-            )
-            walk.steps.append(step)
-            if dec.kind in _BAD:
-                reason = dec.reason or FaultReason.NOT_PRESENT
-                raise _Stop(self._fault(walk, 1, reason, depth, acc=acc, raw=raw))
-            check = (s1.descend if dec.kind == EntryKind.TABLE else s1.leaf)(acc, dec, req)
-            if check.reason is not None:
-                raise _Stop(self._fault(walk, 1, check.reason, depth, acc=check.acc, raw=raw))
-            step.outcome = dec.kind.value
-            if check.write_back is not None:
-                self._guest_write_back(walk, entry_gpa, pt, check.write_back, depth, side_effects)
+                1, depth, where, purpose, table, hpa - index * 8, index, entry_gpa, hpa, raw, r1,
+                label,
+            )  # fmt: skip
+            steps.append(step)
+            if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
+                raise _Stop(
+                    self._fault(
+                        walk, 1, out.reason, depth, acc=acc if out.bad else out.acc, raw=raw
+                    )
+                )
+            if out.set_bits is not None:  # A/D: a guest-physical write stage 2 must allow
+                value = (raw & out.wb_keep) | out.set_bits
+                self._stage2(walk, entry_gpa, reqs.write_back, depth, GUEST_WALK, side_effects,
+                             record=False)  # fmt: skip
                 if side_effects:
-                    step.written = check.write_back
-            acc = check.acc
-            if dec.kind == EntryKind.LEAF:
-                assert dec.paddr is not None and dec.page_size is not None
-                gpa = dec.paddr + (gva & (dec.page_size - 1))
-                walk.gpa, walk.s1_size, walk.s1_acc = gpa, dec.page_size, acc
+                    self.memory.write_u64(hpa, value)
+                    walk.writes += 1
+                    step.written = value
+            acc = out.acc
+            if out.kind is _LEAF:
+                size = out.page_size
+                assert size is not None
+                walk.gpa, walk.s1_size, walk.s1_acc = (
+                    (out.exact_paddr if out.exact else (raw & amask) << ashift & ~(size - 1))
+                    + (gva & (size - 1)),
+                    size,
+                    acc,
+                )
                 break
-            assert dec.paddr is not None
-            table = dec.paddr
+            table = out.exact_paddr if out.exact else (raw & amask) << ashift
         assert walk.gpa is not None
         if not s1.check_output(walk.gpa):
             raise _Stop(self._fault(walk, 1, FaultReason.ADDRESS_SIZE, s1.leaf_depth, acc=acc))
-        final_req = AccessRequest(access, priv, guest_user_page=s1.user_page(acc))
+        final_req = reqs.final_user if s1.user_page(acc) else reqs.final
         cached = s2_lookup(walk.gpa) if s2_lookup else None
         if cached is not None and self.s2.allows(cached[1], final_req) is None:
             hpa, s2_acc, size, stale = cached
             walk.s2_cached, walk.stale = True, stale
             if stale:
                 walk.note = "the final gPA used a stale stage-2 TLB entry"
-            res = _S2Result(hpa, s2_acc, size)
+            res = (hpa, s2_acc, size)
         else:
             res = self._stage2(
                 walk,
@@ -255,35 +296,7 @@ class Walker:
                 side_effects,
                 purpose="translate the final gPA",
             )
-        walk.hpa, walk.s2_acc, walk.s2_size = res.hpa, res.acc, res.size
-
-    def _guest_write_back(
-        self,
-        walk: Walk,
-        entry_gpa: int,
-        pt: _S2Result,
-        value: int,
-        depth: int,
-        side_effects: bool,
-    ) -> None:
-        """A stage-1 A/D update is a guest-physical write: stage 2 must allow it (§1.3)."""
-        req = AccessRequest(
-            self.s2.implicit_access(True),
-            walk.priv,
-            original=walk.access,
-            implicit=True,
-            write_back=True,
-        )
-        silent = Walk(walk.gva, walk.access, walk.priv)
-        try:
-            self._stage2(silent, entry_gpa, req, depth, GUEST_WALK, side_effects, record=False)
-        except _Stop:
-            walk.writes += silent.writes
-            raise
-        walk.writes += silent.writes
-        if side_effects:
-            self.memory.write_u64(pt.hpa, value)
-            walk.writes += 1
+        walk.hpa, walk.s2_acc, walk.s2_size = res
 
     # ------------------------------------------------------------------ stage 2
 
@@ -297,77 +310,62 @@ class Walker:
         side_effects: bool,
         purpose: str = "stage-2",
         record: bool = True,
-    ) -> _S2Result:
-        s2 = self.s2
-        reason = s2.check_input(gpa)
-        if reason is not None:
-            raise _Stop(self._fault(walk, 2, reason, None, gpa=gpa, during=during, req=req))
-        acc = s2.start()
+    ) -> tuple[int, Any, int]:
+        """Stage 2 for `gpa` with an interned `req`: (hPA, accumulator, page size); steps
+        recorded unless `record` is off (an A/D write-back's check)."""
+        s2, r2 = self.s2, self.r2
+        if not 0 <= gpa < self._s2_input_limit:
+            reason = s2.check_input(gpa)
+            if reason is not None:
+                raise _Stop(self._fault(walk, 2, reason, None, gpa=gpa, during=during, req=req))
+        frames, steps = self.memory.frames, walk.steps
+        outcomes, keep = r2._outcomes, r2.keep
+        amask, ashift = r2.addr_mask, r2.addr_shift
+        acc = r2.start
         table = self.npt_root
-        for depth in range(s2.depth_count):
-            index = s2.index(gpa, depth)
+        for depth, (shift, mask, name) in enumerate(self._s2_levels):
+            index = (gpa >> shift) & mask
             addr = table + index * 8
-            raw = self.memory.read_u64(addr)
-            dec = self._decode(2, raw, depth)
+            words = frames.get(addr >> 12)
+            raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
+            out = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
+            if out is None or out.exact:
+                out = r2.outcome(depth, raw, acc, req)
             step = None
             if record:
+                label = "fault" if out.reason is not None else out.label
                 step = WalkStep(
-                    2,
-                    depth,
-                    s2.levels[depth].name,
-                    purpose,
-                    table,
-                    table,
-                    index,
-                    addr,
-                    addr,
-                    raw,
-                    dec,
-                    "fault",
+                    2, depth, name, purpose, table, table, index, addr, addr, raw, r2, label,
                     for_depth,
-                )
-                walk.steps.append(step)
-            if dec.kind in _BAD:
+                )  # fmt: skip
+                steps.append(step)
+            if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
                 raise _Stop(
                     self._fault(
                         walk,
                         2,
-                        dec.reason or FaultReason.NOT_PRESENT,
+                        out.reason,
                         depth,
                         gpa=gpa,
                         during=during,
                         req=req,
-                        acc=None,
+                        acc=None if out.bad else out.acc,
                         raw=raw,
                     )
                 )
-            check = (s2.descend if dec.kind == EntryKind.TABLE else s2.leaf)(acc, dec, req)
-            if check.reason is None and step is not None:
-                step.outcome = dec.kind.value
-            if check.reason is None and check.write_back is not None and side_effects:
-                self.memory.write_u64(addr, check.write_back)
+            if out.set_bits is not None and side_effects:
+                value = (raw & out.wb_keep) | out.set_bits
+                self.memory.write_u64(addr, value)
                 walk.writes += 1
                 if step is not None:
-                    step.written = check.write_back
-            if check.reason is not None:
-                raise _Stop(
-                    self._fault(
-                        walk,
-                        2,
-                        check.reason,
-                        depth,
-                        gpa=gpa,
-                        during=during,
-                        req=req,
-                        acc=check.acc,
-                        raw=raw,
-                    )
-                )
-            acc = check.acc
-            if dec.kind == EntryKind.LEAF:
-                assert dec.paddr is not None and dec.page_size is not None
-                hpa = dec.paddr + (gpa & (dec.page_size - 1))
-                if not s2.check_output(hpa):
+                    step.written = value
+            acc = out.acc
+            if out.kind is _LEAF:
+                size = out.page_size
+                assert size is not None
+                base = out.exact_paddr if out.exact else (raw & amask) << ashift & ~(size - 1)
+                hpa = base + (gpa & (size - 1))
+                if hpa >= self._s2_output_limit and not s2.check_output(hpa):
                     raise _Stop(
                         self._fault(
                             walk,
@@ -381,9 +379,8 @@ class Walker:
                             raw=raw,
                         )
                     )
-                return _S2Result(hpa, acc, dec.page_size)
-            assert dec.paddr is not None
-            table = dec.paddr
+                return hpa, acc, size
+            table = out.exact_paddr if out.exact else (raw & amask) << ashift
         raise AssertionError("a walk always ends in a leaf or a fault")
 
     # ------------------------------------------------------------------ faults

@@ -12,10 +12,13 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SeedPanic
 from ..flags import Access, MappingFlags, Priv
+
+if TYPE_CHECKING:
+    from .vector import PageTemplate
 
 PAGE_4K = 0x1000
 PAGE_2M = 0x20_0000
@@ -295,9 +298,11 @@ class PagingFormat(ABC):
         """`GenericPTE::set_paddr`: keeps every non-address bit."""
         return (raw & ~self.addr_mask) | (paddr & self.addr_mask)
 
-    def page_template(self, flags: MappingFlags, huge: bool, encoding: Encoding) -> Any:
-        """`new_page` for a whole run of entries: a `vector.PageTemplate` (`const | move(paddr)`)
-        derived from `new_page` and checked on samples, or None where it is not of that shape."""
+    def page_template(
+        self, flags: MappingFlags, huge: bool, encoding: Encoding
+    ) -> PageTemplate | None:
+        """`new_page` for a whole run of entries: `const | move(paddr)`, derived from
+        `new_page` and checked on samples; None where it is not of that shape."""
         from .vector import derive_page_template
 
         return derive_page_template(self, flags, huge, encoding)

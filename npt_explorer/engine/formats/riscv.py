@@ -33,6 +33,7 @@ from .riscv_pte import (
     PBMT_NC,
     PBMT_SHIFT,
     PPN_MASK,
+    PPN_SHIFT,
     PTE_A,
     PTE_D,
     PTE_N,
@@ -42,6 +43,7 @@ from .riscv_pte import (
     PTE_W,
     PTE_X,
     SVADU,
+    SVNAPOT,
     SVPBMT,
     is_pointer,
     level_name,
@@ -107,6 +109,13 @@ class RiscvFormat(PagingFormat):
 
     def set_paddr(self, raw: int, paddr: int) -> int:
         return (raw & ~PPN_MASK) | ((paddr >> 2) & PPN_MASK)
+
+    def free_address_bits(self, depth: int) -> int:
+        """Svnapot: PPN[3:0] of a level-0 leaf decide whether N=1 makes a 64 KiB page."""
+        free = PagingFormat.free_address_bits(self, depth)
+        if SVNAPOT in self.features and depth == self.leaf_depth:
+            free &= ~(0xF << PPN_SHIFT)
+        return free
 
     def seed_present(self, raw: int) -> bool:
         return bool(raw & PTE_V)

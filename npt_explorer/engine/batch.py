@@ -1,0 +1,324 @@
+"""Batch look-ups with numpy: `query_many` on one table, and `translate_many` through both
+stages without a step trace.
+
+Tables are gathered level by level from one matrix of their frames. Addresses that share a
+leaf table share every entry above it, so those levels are walked once per leaf-table region
+(a dense range of regions, when the addresses are not too spread out) and only the leaf level
+once per address. Each entry's meaning comes from where the scalar paths take it: the seed
+predicates' probed bit shapes for `query`, and for translation `Readings` (the format's decode
+and walker hooks, once per class of entries), so permission, access-flag and A/D-write-back
+checks are the walker's. Lanes that meet anything else (a table outside the known frames, an
+entry class without the address shape) are answered by the scalar path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import PagingError
+from .flags import Access, Priv
+from .formats import PagingFormat
+from .formats.vector import format_key, shapes
+from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT
+
+if TYPE_CHECKING:
+    from .batch_walk import BatchWalk
+    from .machine import Machine
+    from .page_table import PageTable
+
+U64 = np.uint64
+_MASK64 = 0xFFFF_FFFF_FFFF_FFFF
+_FEW_CLASSES = 8
+CONT, LEAF, FAULT, SCALAR = 0, 1, 2, 3  # lane states
+
+
+class FrameIndex:
+    """Frames stacked in one matrix (plus a zero row for missing frames), gathered by address;
+    pfn → row through a dense table when the frames are close together, else a binary search."""
+
+    def __init__(self, pfns: list[int], words: list[np.ndarray | None]) -> None:
+        zero = np.zeros(ENTRIES_PER_FRAME, dtype=np.uint64)
+        self.flat = np.stack([zero if w is None else w for w in words] + [zero]).ravel()
+        self.missing = len(pfns) * ENTRIES_PER_FRAME  # offset of the zero row
+        order = np.array(pfns, dtype=np.int64)
+        offsets = np.arange(len(pfns), dtype=np.int64) * ENTRIES_PER_FRAME
+        self.base = int(order.min()) - 1 if len(pfns) else 0
+        span = int(order.max()) - self.base + 2 if len(pfns) else 2
+        self.dense = span <= 4 * len(pfns) + 4096
+        if self.dense:  # by pfn - base; both ends hold `missing`
+            self.table = np.full(span, self.missing, dtype=np.int64)
+            self.table[order - self.base] = offsets
+        else:
+            sorter = np.argsort(order)
+            self.sorted, self.sorted_offsets = order[sorter], offsets[sorter]
+
+    def offsets(self, addrs: np.ndarray) -> np.ndarray:
+        """The matrix offset of each address's frame (`missing` where it is not indexed)."""
+        pfns = (addrs >> U64(PAGE_SHIFT)).view(np.int64)
+        if self.dense:
+            return np.take(self.table, pfns - self.base, mode="clip")
+        if not len(self.sorted):
+            return np.full(len(pfns), self.missing, dtype=np.int64)
+        at = np.searchsorted(self.sorted, pfns).clip(0, len(self.sorted) - 1)
+        return np.where(self.sorted[at] == pfns, self.sorted_offsets[at], self.missing)
+
+    def words(self, addrs: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+        return self.flat[offsets + ((addrs >> U64(3)) & U64(ENTRIES_PER_FRAME - 1)).view(np.int64)]
+
+
+def table_index(pt: PageTable) -> FrameIndex:
+    """The frames of every table `pt` owns, in its own address space."""
+    pfns = [(paddr >> PAGE_SHIFT) + n for paddr, count in pt._tables.items() for n in range(count)]
+    return FrameIndex(pfns, [pt.mem.peek_frame(p) for p in pfns])  # type: ignore[attr-defined]
+
+
+_RANGES: dict[int, tuple[tuple[int, int], ...] | None] = {}
+
+
+def input_ranges(fmt: PagingFormat) -> tuple[tuple[int, int], ...] | None:
+    """The [lo, hi) ranges `check_input` accepts, probed at their edges; None: no such shape."""
+    key = format_key(fmt)
+    if key not in _RANGES:
+        half = 1 << (fmt.input_bits - 1)
+        ranges: Any = (
+            ((0, half), ((1 << 64) - half, 1 << 64)) if fmt.signed_input else ((0, 2 * half),)
+        )
+        edges = {0, _MASK64, *(e for lo, hi in ranges for e in (lo - 1, lo, hi - 1, hi))}
+        for probe in sorted(e for e in edges if 0 <= e <= _MASK64):
+            if (fmt.check_input(probe) is None) != any(lo <= probe < hi for lo, hi in ranges):
+                ranges = None
+                break
+        _RANGES[key] = ranges
+    return _RANGES[key]
+
+
+def input_ok(ranges: tuple[tuple[int, int], ...], addrs: np.ndarray) -> np.ndarray:
+    ok = np.zeros(len(addrs), dtype=bool)
+    for lo, hi in ranges:
+        ok |= (addrs >= U64(lo)) & (addrs <= U64(hi - 1))
+    return ok
+
+
+def classes(keys: np.ndarray, accs: np.ndarray | None) -> tuple[np.ndarray | None, list[int]]:
+    """Group lanes by (key, acc): (class of each lane, a representative lane per class);
+    the classes are None when there is one. A few classes cost a few passes over the lanes;
+    many fall back to one `np.unique`."""
+    same = keys == keys[0]
+    if accs is not None:
+        same &= accs == accs[0]
+    if same.all():
+        return None, [0]
+    inverse = np.zeros(len(keys), dtype=np.int64)
+    reps = [0]
+    rest = np.flatnonzero(~same)
+    while rest.size and len(reps) < _FEW_CLASSES:
+        first = int(rest[0])
+        same = keys[rest] == keys[first]
+        if accs is not None:
+            same &= accs[rest] == accs[first]
+        inverse[rest[same]] = len(reps)
+        reps.append(first)
+        rest = rest[~same]
+    if rest.size:
+        cols = [keys[rest]] + ([] if accs is None else [accs[rest].astype(np.uint64)])
+        _, first_at, inv = np.unique(
+            np.stack(cols, axis=1), axis=0, return_index=True, return_inverse=True
+        )
+        inverse[rest] = len(reps) + inv.ravel()
+        reps.extend(int(i) for i in rest[first_at])
+    return inverse, reps
+
+
+def _regions(addrs: np.ndarray, shift: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Addresses grouped by the `1 << shift` region holding them: (each region's first
+    address, each address's region), when there are markedly fewer regions than addresses."""
+    if len(addrs) < 64:
+        return None
+    top = addrs >> U64(shift)
+    lo, hi = int(top.min()), int(top.max())
+    if (hi - lo + 1) * 4 > len(addrs):
+        return None
+    firsts = (np.arange(hi - lo + 1, dtype=np.uint64) + U64(lo)) << U64(shift)
+    return firsts, (top - U64(lo)).view(np.int64)
+
+
+@dataclass(slots=True)
+class Lanes:
+    """Walk state per lane; where a lane ends, `value` is its output base (leaf) or next
+    table (CONT), `size` its page size."""
+
+    state: np.ndarray  # CONT, LEAF, FAULT, SCALAR
+    value: np.ndarray
+    size: np.ndarray
+    acc: np.ndarray
+    refs: np.ndarray
+
+    @classmethod
+    def start(cls, n: int, table: int) -> Lanes:
+        return cls(
+            np.full(n, CONT, np.int8),
+            np.full(n, table, np.uint64),
+            np.zeros(n, np.uint64),
+            np.zeros(n, np.int64),
+            np.zeros(n, np.int32),
+        )
+
+    def take(self, at: np.ndarray) -> Lanes:
+        """The lanes `at` (repeats allowed); fields that hold one value are filled, not read."""
+
+        def one(array: np.ndarray) -> np.ndarray:
+            if len(array) and (array == array[0]).all():
+                return np.full(len(at), array[0], dtype=array.dtype)
+            return array[at]
+
+        return Lanes(*(one(a) for a in (self.state, self.value, self.size, self.acc, self.refs)))
+
+    def put(self, at: np.ndarray, other: Lanes) -> None:
+        self.state[at], self.value[at], self.size[at] = other.state, other.value, other.size
+        self.acc[at], self.refs[at] = other.acc, other.refs
+
+
+#: step(depth, lanes at (None: all), their addresses, lanes) advances them by one level
+Step = Callable[[int, "np.ndarray | None", np.ndarray, Lanes], None]
+
+
+def walk_levels(addrs: np.ndarray, lanes: Lanes, depths: range, step: Step) -> None:
+    """Advance every CONT lane through `depths`; `step` updates the lanes for one level
+    (their `value` is the table to read)."""
+    for depth in depths:
+        cont = lanes.state == CONT
+        if cont.all():
+            step(depth, None, addrs, lanes)
+            continue
+        at = np.flatnonzero(cont)
+        if not at.size:
+            return
+        step(depth, at, addrs[at], lanes)
+
+
+def walk_all(addrs: np.ndarray, root: int, leaf_depth: int, leaf_shift: int, step: Step) -> Lanes:
+    """Walk every address to its end: levels above the leaf once per leaf-table region when
+    that saves work, then the leaf level per address."""
+    regions = _regions(addrs, leaf_shift) if leaf_depth else None
+    if regions is None:
+        lanes = Lanes.start(len(addrs), root)
+        walk_levels(addrs, lanes, range(leaf_depth + 1), step)
+        return lanes
+    firsts, region_of = regions
+    upper = Lanes.start(len(firsts), root)
+    walk_levels(firsts, upper, range(leaf_depth), step)
+    lanes = upper.take(region_of)
+    walk_levels(addrs, lanes, range(leaf_depth, leaf_depth + 1), step)
+    return lanes
+
+
+def pick(at: np.ndarray | None, array: np.ndarray) -> np.ndarray:
+    return array if at is None else array[at]
+
+
+def store(at: np.ndarray | None, array: np.ndarray, values: Any) -> None:
+    if at is None:
+        array[...] = values
+    else:
+        array[at] = values
+
+
+# ----------------------------------------------------------------------------- query_many
+
+
+def query_many(pt: PageTable, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`PageTable.query` for many addresses: (paddrs, page sizes, ok)."""
+    vaddrs = np.asarray(vaddrs, dtype=np.uint64)
+    n = len(vaddrs)
+    paddrs, sizes, ok = np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, bool)
+    fmt, sh = pt.fmt, shapes(pt.fmt)
+    ranges = input_ranges(fmt)
+    if not pt.frames_api or not sh.complete or ranges is None:
+        _query_scalar(pt, vaddrs, np.arange(n), paddrs, sizes, ok)
+        return paddrs, sizes, ok
+    assert sh.seed_huge and sh.seed_present and sh.entry_paddr
+    index = table_index(pt)
+    huge_test, present, move = sh.seed_huge, sh.seed_present, sh.entry_paddr
+
+    def step(depth: int, at: np.ndarray | None, addrs: np.ndarray, lanes: Lanes) -> None:
+        level = fmt.levels[depth]
+        table = pick(at, lanes.value)
+        entry = table + ((addrs >> U64(level.shift)) & U64(level.entries - 1)) * U64(8)
+        offsets = index.offsets(entry)
+        raw = index.words(entry, offsets)
+        child = move.vector(raw)
+        if depth == fmt.leaf_depth:  # a leaf, mapped if present
+            good = present.vector(raw)
+            if pt.encoding == "seed" and good.any():
+                good &= _flags_readable(pt, raw, depth)
+            state = np.where(good, np.int8(LEAF), np.int8(FAULT))
+        else:  # a huge leaf where one may sit, else a table (address 0 or huge: stop)
+            huge = huge_test.vector(raw)
+            leaf = huge if pt._huge_depth(depth) else np.zeros(len(raw), bool)
+            good = leaf & present.vector(raw)
+            if pt.encoding == "seed" and good.any():
+                good &= _flags_readable(pt, raw, depth)
+            state = np.where(good, LEAF, np.where(leaf | (child == 0) | huge, FAULT, CONT))
+        missing = offsets == index.missing
+        if missing.any():
+            state[missing] = SCALAR
+        store(at, lanes.state, state)
+        store(at, lanes.value, child)
+        store(at, lanes.size, fmt.span(depth))
+
+    inputs = input_ok(ranges, vaddrs)
+    every = bool(inputs.all())
+    lanes_at = None if every else np.flatnonzero(inputs)
+    va = pick(lanes_at, vaddrs)
+    leaf = fmt.leaf_depth
+    lanes = walk_all(va, pt.root, leaf, fmt.levels[leaf].shift + fmt.levels[leaf].bits, step)
+    hit = lanes.state == LEAF
+    if every and hit.all():
+        return lanes.value + (va & (lanes.size - U64(1))), lanes.size, hit
+    at = np.flatnonzero(hit)
+    dest = at if lanes_at is None else lanes_at[at]
+    paddrs[dest] = lanes.value[at] + (va[at] & (lanes.size[at] - U64(1)))
+    sizes[dest], ok[dest] = lanes.size[at], True
+    scalar = np.flatnonzero(lanes.state == SCALAR)
+    _query_scalar(pt, vaddrs, scalar if lanes_at is None else lanes_at[scalar], paddrs, sizes, ok)
+    return paddrs, sizes, ok
+
+
+def _flags_readable(pt: PageTable, raw: np.ndarray, depth: int) -> np.ndarray:
+    """False where reading the leaf's flags back would raise (the seed panics)."""
+    keys = raw & U64(~pt.fmt.free_address_bits(depth) & _MASK64)
+    inverse, reps = classes(keys, None)
+    good = np.array([not isinstance(pt.leaf_flags(int(raw[i]), depth), str) for i in reps])
+    return np.full(len(raw), good[0]) if inverse is None else good[inverse]
+
+
+def _query_scalar(pt, vaddrs, lanes, paddrs, sizes, ok) -> None:
+    for i in lanes.tolist():
+        try:
+            paddr, _, size = pt.query(int(vaddrs[i]))
+        except PagingError:
+            continue
+        paddrs[i], sizes[i], ok[i] = paddr, size, True
+
+
+def translate_many(
+    machine: Machine, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`Machine.translate` for many gVAs (no steps, TLB or writes): (gpas, hpas, ok); see
+    `batch_walk.translate_many`."""
+    from .batch_walk import translate_many as run
+
+    return run(machine, gvas, access, priv)
+
+
+def walk_many(
+    machine: Machine, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
+) -> BatchWalk:
+    """`translate_many` with each walk's references and page sizes (`batch_walk.walk_many`)."""
+    from .batch_walk import walk_many as run
+
+    return run(machine, gvas, access, priv)

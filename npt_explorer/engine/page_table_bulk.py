@@ -1,0 +1,400 @@
+"""PageTable's region calls: the seed's per-entry loops, and vectorised paths that fill, check
+and clear whole runs of entries with numpy.
+
+A vectorised call walks its region in address order and does, run by run, what the per-entry
+loop would do. At the first thing it does not handle (an entry in the way, a table entry the seed
+refuses, a huge page cut by the region, an entry shape the probes did not find, a failed
+allocation) it hands the rest of the region, from that page on, to the per-entry loop, which
+then raises the same error or carries on the same way. So entries, errors, frames and flushes
+are the per-entry path's by construction; the table's transaction journals whole frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import PagingError
+from .flags import MappingFlags
+from .formats.vector import PageTemplate, shapes
+from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
+
+if TYPE_CHECKING:
+    from .page_table import PageTable
+
+PaddrOf = Callable[[int], int]
+_RAMP = np.arange(ENTRIES_PER_FRAME, dtype=np.uint64)
+#: regions of at most this many 4 KiB pages go entry by entry (as fast, nothing to derive)
+SMALL_REGION = 16
+
+
+class _Tree:
+    """The tables one call walks, checked to form a tree of this table's own frames. The
+    per-entry loop re-reads every entry for every page, so it sees a frame reached from a
+    second slot (or from its own subtree, or one that is not a table of ours and may be handed
+    out as a new one); the vector path reads each table once, so it stops at such a frame."""
+
+    def __init__(self, pt: PageTable) -> None:
+        self.owned = pt._tables  # grows as the call makes tables
+        self.parent: dict[int, int | None] = {pt.root: None}
+
+    def enter(self, slot: int, child: int) -> bool:
+        """May the walk go from the entry at `slot` down to the table `child`?"""
+        if child not in self.owned:
+            return False
+        return self.parent.setdefault(child, slot) == slot
+
+
+class _Handoff(Exception):
+    """The vectorised path stops at `va`; the per-entry loop takes over from there."""
+
+    def __init__(self, va: int) -> None:
+        self.va = va
+
+
+def vectorisable(pt: PageTable) -> bool:
+    """Can `pt` take the vectorised paths (frame access and the probed entry shapes)?"""
+    return pt.frames_api and shapes(pt.fmt).complete
+
+
+# ------------------------------------------------------------------------------ map_region
+
+
+def map_region(
+    pt: PageTable,
+    vaddr: int,
+    paddr: int | PaddrOf,
+    size: int,
+    flags: MappingFlags | str,
+    allow_huge: bool = False,
+    vectorised: bool = True,
+) -> None:
+    """`PageTable.map_region`; `vectorised=False` runs the seed's per-entry loop alone."""
+    flags = MappingFlags.parse(flags)
+    if vaddr % PAGE_SIZE or size % PAGE_SIZE:
+        raise PagingError(
+            "NotAligned", f"map_region({vaddr:#x}, size={size:#x}) is not 4 KiB aligned"
+        )
+    if size == 0:
+        return
+    pt._check_vaddr(vaddr, size)
+    if callable(paddr):
+        get_paddr = paddr
+    else:
+        pt._check_paddr(paddr)
+        pt._check_paddr(paddr + size - 1)
+        get_paddr = lambda va, base=paddr: base + (va - vaddr)  # noqa: E731
+    sizes = [s for s in (1 << 30, 1 << 21) if pt.fmt.depth_for_size(s) is not None]
+    with pt._atomic():
+        start = vaddr
+        if vectorised and size // PAGE_SIZE > SMALL_REGION and vectorisable(pt):
+            try:
+                if callable(paddr):
+                    _map_pages(pt, vaddr, paddr, size, flags, allow_huge, sizes)
+                else:
+                    tree = _Tree(pt)
+                    for seg in _segments(vaddr, paddr, size, allow_huge, sizes):
+                        _map_segment(pt, tree, flags, *seg)
+                return
+            except _Handoff as stop:
+                start = stop.va
+        _map_entries(pt, start, get_paddr, vaddr + size - start, flags, allow_huge, sizes)
+
+
+def _choose(va: int, pa: int, remaining: int, allow_huge: bool, sizes: list[int]) -> int:
+    """The seed's greedy page size: 1 GiB, then 2 MiB, where both sides are aligned."""
+    if allow_huge:
+        for s in sizes:
+            if va % s == 0 and pa % s == 0 and remaining >= s:
+                return s
+    return PAGE_SIZE
+
+
+def _map_entries(
+    pt: PageTable,
+    va: int,
+    get_paddr: PaddrOf,
+    remaining: int,
+    flags: MappingFlags,
+    allow_huge: bool,
+    sizes: list[int],
+) -> None:
+    """The seed's loop: one `map` per page."""
+    while remaining:
+        pa = get_paddr(va)
+        page = _choose(va, pa, remaining, allow_huge, sizes)
+        pt.map(va, pa, page, flags)
+        va += page
+        remaining -= page
+
+
+def _segments(
+    vaddr: int, paddr: int, size: int, allow_huge: bool, sizes: list[int]
+) -> list[tuple[int, int, int, int]]:
+    """The greedy page sequence of a linear region as runs (va, pa, count, page size)."""
+    out = []
+    va, pa, remaining = vaddr, paddr, size
+    while remaining:
+        page = _choose(va, pa, remaining, allow_huge, sizes)
+        count = remaining // page
+        for s in sizes if allow_huge else ():
+            if s > page and (pa - va) % s == 0 and va % s:
+                k = (s - va % s) // page  # pages until va (and pa) reach an s boundary
+                if remaining - k * page >= s:
+                    count = min(count, k)
+        out.append((va, pa, count, page))
+        va, pa, remaining = va + count * page, pa + count * page, remaining - count * page
+    return out
+
+
+def _map_segment(
+    pt: PageTable, tree: _Tree, flags: MappingFlags, va: int, pa: int, count: int, page: int
+) -> None:
+    template = pt.fmt.page_template(flags, page != PAGE_SIZE, pt.encoding)
+    if template is None:
+        raise _Handoff(va)
+    target = pt._depth_of(page)
+    _map_in(pt, tree, pt.root, 0, target, va, va + count * page, pa - va, page, template)
+
+
+def _map_in(
+    pt: PageTable,
+    tree: _Tree,
+    table: int,
+    depth: int,
+    target: int,
+    lo: int,
+    hi: int,
+    delta: int,
+    page: int,
+    template: PageTemplate,
+) -> None:
+    """Map [lo, hi) (pa = va + delta) below `table`, creating tables as `map` does."""
+    fmt = pt.fmt
+    if depth == target:
+        _fill_leaves(pt, table, depth, lo, hi, delta, page, template)
+        return
+    level = fmt.levels[depth]
+    span, mask = 1 << level.shift, level.entries - 1
+    va = lo
+    while va < hi:
+        end = min(hi, (va | (span - 1)) + 1)
+        addr = table + ((va >> level.shift) & mask) * 8
+        raw = pt.read(addr)
+        if raw == 0:  # unused: a new table, as `_get_entry_or_create`
+            try:
+                child = pt._alloc_table()
+            except PagingError:
+                raise _Handoff(va) from None
+            pt._write(addr, fmt.new_table(child, pt.encoding))
+            tree.enter(addr, child)
+        else:
+            child = fmt.entry_paddr(raw)
+            if not child or fmt.seed_huge(raw) or not tree.enter(addr, child):
+                raise _Handoff(va)
+        _map_in(pt, tree, child, depth + 1, target, va, end, delta, page, template)
+        va = end
+
+
+def _fill_leaves(
+    pt: PageTable,
+    table: int,
+    depth: int,
+    lo: int,
+    hi: int,
+    delta: int,
+    page: int,
+    template: PageTemplate,
+) -> None:
+    """Write the leaves of [lo, hi) into `table`, frame by frame; stop at a used slot."""
+    first = pt.fmt.index(lo, depth)
+    count = (hi - lo) // page
+    done = 0
+    for frame, w0, m in _frames(table, first, count):
+        va = lo + done * page
+        old = pt.mem.peek_frame(frame >> 12)  # type: ignore[attr-defined]
+        if old is not None:
+            used = np.flatnonzero(old[w0 : w0 + m])
+            if used.size:
+                m = int(used[0])
+                if m:
+                    _store_leaves(pt, frame, w0, m, va, delta, page, template)
+                raise _Handoff(va + m * page)
+        _store_leaves(pt, frame, w0, m, va, delta, page, template)
+        done += m
+
+
+def _store_leaves(
+    pt: PageTable,
+    frame: int,
+    w0: int,
+    m: int,
+    va: int,
+    delta: int,
+    page: int,
+    template: PageTemplate,
+) -> None:
+    words = writable(pt, frame, va)
+    paddrs = _RAMP[:m] * np.uint64(page) + np.uint64(va + delta)
+    if page != PAGE_SIZE or (va + delta) % PAGE_SIZE:
+        paddrs &= np.uint64(~(page - 1) & 0xFFFF_FFFF_FFFF_FFFF)
+    words[w0 : w0 + m] = template.vector(paddrs)
+    pt._record_flushes(lambda n: [va + k * page for k in range(n)], m)
+
+
+def _map_pages(
+    pt: PageTable,
+    vaddr: int,
+    get_paddr: PaddrOf,
+    size: int,
+    flags: MappingFlags,
+    allow_huge: bool,
+    sizes: list[int],
+) -> None:
+    """A region whose addresses come from a function: page by page, in the seed's order (the
+    function may allocate), with the leaf writes buffered per frame; a page that is not the
+    plain case goes through `map` itself."""
+    fmt, enc = pt.fmt, pt.encoding
+    tree = _Tree(pt)
+    tables: dict[tuple[int, int], int] = {}
+    sizes_info: dict[int, tuple[PageTemplate | None, int, int, int, int]] = {}
+    run = _Run(pt)
+    read = pt.read
+    va, remaining = vaddr, size
+    while remaining:
+        pa = get_paddr(va)
+        page = _choose(va, pa, remaining, allow_huge, sizes)
+        info = sizes_info.get(page)
+        if info is None:
+            target = pt._depth_of(page)
+            level = fmt.levels[target]
+            template = fmt.page_template(flags, page != PAGE_SIZE, enc)
+            info = sizes_info[page] = (
+                template,
+                target,
+                level.shift + level.bits,
+                level.shift,
+                level.entries - 1,
+            )
+        template, target, table_shift, shift, mask = info
+        va_now, remaining = va, remaining - page
+        va += page
+        if template is None or not fmt.check_output(pa):
+            run.flush()
+            pt.map(va_now, pa, page, flags)  # the per-entry call decides (and raises)
+            continue
+        key = (target, va_now >> table_shift)
+        table = tables.get(key)
+        if table is None:
+            run.flush()
+            slot = pt._get_entry_or_create(va_now, page)  # as `map` does (and raises)
+            if _tree_path(pt, tree, va_now, target):
+                tables[key] = slot - ((va_now >> shift) & mask) * 8
+            else:  # not a plain tree: finish this page as `map` does, cache nothing
+                if read(slot) != 0:
+                    raise PagingError("AlreadyMapped", f"{va_now:#x} is already mapped")
+                pt._write(slot, template.scalar(pa & ~(page - 1)))
+                pt._record_flush(va_now)
+                continue
+        else:
+            slot = table + ((va_now >> shift) & mask) * 8
+        if read(slot) != 0:
+            run.flush()
+            raise PagingError("AlreadyMapped", f"{va_now:#x} is already mapped")
+        if not run.add(slot, pa, page, template, va_now):
+            run.flush()
+            pt._write(slot, template.scalar(pa & ~(page - 1)))  # raises as `map` would
+            pt._record_flush(va_now)
+    run.flush()
+
+
+def _tree_path(pt: PageTable, tree: _Tree, va: int, target: int) -> bool:
+    """Does the walk to `va`'s slot at `target` go through a tree of our own tables?"""
+    fmt, table = pt.fmt, pt.root
+    for depth in range(target):
+        slot = table + fmt.index(va, depth) * 8
+        table = fmt.entry_paddr(pt.read(slot))
+        if not tree.enter(slot, table):
+            return False
+    return True
+
+
+class _Run:
+    """Leaf writes buffered for consecutive slots of one frame, written at once."""
+
+    def __init__(self, pt: PageTable) -> None:
+        self.pt = pt
+        self.slots: list[int] = []
+        self.paddrs: list[int] = []
+        self.vaddrs: list[int] = []
+        self.key: tuple[int, PageTemplate] | None = None
+
+    def add(self, slot: int, pa: int, page: int, template: PageTemplate, va: int) -> bool:
+        key = (page, template)
+        if self.slots and (key != self.key or slot != self.slots[-1] + 8 or slot & 0xFFF == 0):
+            self.flush()
+        if not self.slots and not self._backed(slot):
+            return False
+        self.key = key
+        self.slots.append(slot)
+        self.paddrs.append(pa & ~(page - 1))
+        self.vaddrs.append(va)
+        return True
+
+    def _backed(self, slot: int) -> bool:
+        try:
+            self.pt.words_for_write(slot & ~0xFFF)
+        except PagingError:
+            return False
+        return True
+
+    def flush(self) -> None:
+        if not self.slots:
+            return
+        assert self.key is not None
+        first = self.slots[0]
+        words = self.pt.words_for_write(first & ~0xFFF)
+        w0 = (first & 0xFFF) >> 3
+        values = self.key[1].vector(np.array(self.paddrs, dtype=np.uint64))
+        words[w0 : w0 + len(self.slots)] = values
+        vaddrs = self.vaddrs
+        self.pt._record_flushes(lambda n: vaddrs[:n], len(vaddrs))
+        self.slots, self.paddrs, self.vaddrs = [], [], []
+
+
+# ------------------------------------------------------------------------------ frame access
+
+
+def _frames(table: int, first: int, count: int):
+    """(frame address, first word, words) covering entries first..first+count-1 of `table`."""
+    i, end = first, first + count
+    while i < end:
+        w0 = i % ENTRIES_PER_FRAME
+        m = min(end - i, ENTRIES_PER_FRAME - w0)
+        yield table + (i // ENTRIES_PER_FRAME) * PAGE_SIZE, w0, m
+        i += m
+
+
+def read_entries(pt: PageTable, table: int, first: int, count: int) -> np.ndarray:
+    parts = []
+    for frame, w0, m in _frames(table, first, count):
+        words = pt.mem.peek_frame(frame >> 12)  # type: ignore[attr-defined]
+        parts.append(np.zeros(m, np.uint64) if words is None else words[w0 : w0 + m].copy())
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def writable(pt: PageTable, frame: int, va: int) -> np.ndarray:
+    try:
+        return pt.words_for_write(frame)
+    except PagingError:  # e.g. a guest table frame that stage 2 no longer backs
+        raise _Handoff(va) from None
+
+
+def write_entries(pt: PageTable, table: int, first: int, values: np.ndarray, va: int) -> None:
+    parts = [(writable(pt, f, va), w0, m) for f, w0, m in _frames(table, first, len(values))]
+    done = 0
+    for words, w0, m in parts:
+        words[w0 : w0 + m] = values[done : done + m]
+        done += m

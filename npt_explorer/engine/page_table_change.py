@@ -1,0 +1,262 @@
+"""`unmap_region` and `protect_region` over whole runs of entries, with the per-entry loops they
+hand over to (see `page_table_bulk` for the scheme: same results by construction)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from . import page_table_bulk as bulk
+from .errors import PagingError
+from .flags import MappingFlags
+from .formats import Encoding
+from .formats.vector import BitMove, PageTemplate, set_flags_template, shapes
+from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
+from .page_table_bulk import _Handoff, read_entries, vectorisable, write_entries
+
+if TYPE_CHECKING:
+    from .page_table import PageTable
+
+_U64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+def unmap_region(pt: PageTable, vaddr: int, size: int, vectorised: bool = True) -> None:
+    """`PageTable.unmap_region`; `vectorised=False` runs the seed's per-entry loop alone."""
+    pt._check_vaddr(vaddr, size)
+    with pt._atomic():
+        start = vaddr
+        if vectorised and _plain(pt, vaddr, size):
+            try:
+                _Change(pt, None).run(pt.root, 0, vaddr, vaddr + size)
+                return
+            except _Handoff as stop:
+                start = stop.va
+        va, remaining = start, vaddr + size - start
+        while remaining > 0:
+            _, _, page = pt.unmap(va)
+            pt._require_whole(va, remaining, page, "unmap_region")
+            va += page
+            remaining -= page
+
+
+def protect_region(
+    pt: PageTable, vaddr: int, size: int, flags: MappingFlags | str, vectorised: bool = True
+) -> None:
+    """`PageTable.protect_region`; `vectorised=False` runs the seed's per-entry loop alone."""
+    flags = MappingFlags.parse(flags)
+    pt._check_vaddr(vaddr, size)
+    with pt._atomic():
+        start = vaddr
+        if vectorised and _plain(pt, vaddr, size):
+            try:
+                _Change(pt, flags).run(pt.root, 0, vaddr, vaddr + size)
+                return
+            except _Handoff as stop:
+                start = stop.va
+        _protect_entries(pt, start, vaddr + size - start, flags)
+
+
+def _protect_entries(pt: PageTable, va: int, remaining: int, flags: MappingFlags) -> None:
+    """The seed's 0.6 loop: re-flag present leaves, skip holes."""
+    fmt = pt.fmt
+    while remaining > 0:
+        try:
+            addr, page = pt._get_entry(va)
+        except PagingError as err:
+            if err.kind != "NotMapped":
+                raise
+            step = PAGE_SIZE
+        else:
+            raw = pt.read(addr)
+            if fmt.seed_present(raw):
+                pt._require_whole(va, remaining, page, "protect_region")
+                pt._write(addr, fmt.set_flags(raw, flags, page != PAGE_SIZE, pt.encoding))
+                pt._record_flush(va)
+                step = page
+            else:  # a hole: skip to the end of its slot (the seed may assert here)
+                step = min(page - (va & (page - 1)), remaining)
+        va += step
+        remaining -= step
+
+
+def _plain(pt: PageTable, vaddr: int, size: int) -> bool:
+    if size // PAGE_SIZE <= bulk.SMALL_REGION or (vaddr | size) % PAGE_SIZE:
+        return False
+    return vectorisable(pt)
+
+
+class _Change:
+    """One unmap (`flags` None) or protect, walking the region in address order with the
+    seed's `_get_entry` rules: where a huge leaf may sit a seed-huge entry is the leaf;
+    elsewhere an entry leads to its table (address 0: a hole; seed-huge: MappedToHugePage)."""
+
+    def __init__(self, pt: PageTable, flags: MappingFlags | None) -> None:
+        fmt = pt.fmt
+        sh = shapes(fmt)
+        assert sh.seed_present is not None and sh.seed_huge is not None
+        self.pt, self.fmt, self.flags = pt, fmt, flags
+        self.present, self.huge = sh.seed_present, sh.seed_huge
+        self.huge_depths = tuple(pt._huge_depth(d) for d in range(fmt.depth_count))
+        self.seed_check = flags is None and pt.encoding is Encoding.SEED
+        self.tree = bulk._Tree(pt)
+        self._shapes: dict[bool, tuple[BitMove, PageTemplate] | None] = {}
+
+    def run(self, table: int, depth: int, lo: int, hi: int) -> None:
+        """Change the leaves of [lo, hi) below `table` (at `depth`)."""
+        fmt, pt = self.fmt, self.pt
+        level = fmt.levels[depth]
+        shift, span = level.shift, 1 << level.shift
+        if depth == fmt.leaf_depth - 1 and self._whole_leaf_tables(table, depth, lo, hi):
+            return
+        first = fmt.index(lo, depth)
+        count = ((hi - 1) >> shift) - (lo >> shift) + 1
+        raws = read_entries(pt, table, first, count)
+        if depth == fmt.leaf_depth:
+            leaves = np.ones(count, dtype=bool)
+        elif self.huge_depths[depth]:
+            leaves = self.huge.vector(raws)
+        else:
+            leaves = np.zeros(count, dtype=bool)
+        base = lo & ~(span - 1)
+        k = 0
+        while k < count:
+            if leaves[k]:
+                stop = count if leaves[k:].all() else k + int(np.argmin(leaves[k:]))
+                self._leaves(table, depth, first, raws, k, stop, base, lo, hi)
+                k = stop
+                continue
+            va = max(lo, base + k * span)
+            raw = int(raws[k])
+            child = fmt.entry_paddr(raw)
+            if not child:
+                if self.flags is None:  # unmap: NotMapped
+                    raise _Handoff(va)
+            elif fmt.seed_huge(raw) or not self.tree.enter(table + (first + k) * 8, child):
+                raise _Handoff(va)  # MappedToHugePage, or not a plain tree of our tables
+            else:
+                self.run(child, depth + 1, va, min(hi, base + (k + 1) * span))
+            k += 1
+
+    def _whole_leaf_tables(self, table: int, depth: int, lo: int, hi: int) -> bool:
+        """The common case below a directory: every slot a table pointer whose leaf table the
+        region covers whole and whose leaves all change. False: take the general path."""
+        fmt, pt = self.fmt, self.pt
+        level = fmt.levels[depth]
+        span = 1 << level.shift
+        if lo % span or hi - lo < span:
+            return False
+        first = fmt.index(lo, depth)
+        count = (hi - lo) // span
+        if first + count > ENTRIES_PER_FRAME:
+            return False
+        raws = read_entries(pt, table, first, count)
+        children = [fmt.entry_paddr(int(raw)) for raw in raws]
+        if not all(children) or self.huge.vector(raws).any():
+            return False
+        slots = [table + (first + n) * 8 for n in range(count)]
+        if not all(self.tree.enter(s, c) for s, c in zip(slots, children, strict=True)):
+            return False  # (the general path then stops at the first odd one)
+        tables = [pt.mem.peek_frame(c >> 12) for c in children]  # type: ignore[attr-defined]
+        if any(words is None for words in tables):
+            return False
+        stacked = np.stack(tables)
+        present = self.present.vector(stacked)
+        if self.flags is None:
+            unreadable = self.seed_check and self._unreadable(stacked, fmt.leaf_depth).any()
+            if not present.all() or unreadable:
+                return False
+            new = None
+        elif not present.any():
+            self._after(table, depth, lo, hi, count, span)
+            return True
+        else:
+            values = self._values(stacked, present, fmt.leaf_depth)
+            if values is None:
+                return False
+            new = values
+        try:
+            targets = [pt.words_for_write(c) for c in children]
+        except PagingError:
+            return False
+        for n, words in enumerate(targets):
+            words[:] = 0 if new is None else new[n]
+        pages = count * ENTRIES_PER_FRAME
+        if self.flags is None:
+            pt._record_flushes(lambda n: [lo + i * PAGE_SIZE for i in range(n)], pages)
+        else:
+            changed = np.flatnonzero(present.ravel())
+            pt._record_flushes(
+                lambda n: [lo + int(i) * PAGE_SIZE for i in changed[:n]], len(changed)
+            )
+        self._after(table, depth, lo, hi, count, span)
+        return True
+
+    def _after(self, table: int, depth: int, lo: int, hi: int, count: int, span: int) -> None:
+        """The part of [lo, hi) past the whole tables (a partial last table)."""
+        done = lo + count * span
+        if done < hi:
+            self.run(table, depth, done, hi)
+
+    def _leaves(
+        self,
+        table: int,
+        depth: int,
+        first: int,
+        raws: np.ndarray,
+        k0: int,
+        k1: int,
+        base: int,
+        lo: int,
+        hi: int,
+    ) -> None:
+        """Leaves k0..k1-1 of the slice: cleared (unmap) or re-flagged where present."""
+        pt, flags = self.pt, self.flags
+        span = self.fmt.span(depth)
+        part = raws[k0:k1]
+        present = self.present.vector(part)
+        # where the per-entry loop stops: a non-present leaf (unmap), a leaf the region covers
+        # only in part (`_require_whole`), a leaf whose flags the seed cannot read (unmap)
+        bad = ~present if flags is None else np.zeros(len(part), dtype=bool)
+        if base + k0 * span < lo:
+            bad[0] |= bool(present[0])
+        if base + k1 * span > hi:
+            bad[-1] |= bool(present[-1])
+        if self.seed_check:
+            bad |= self._unreadable(part, depth) & present
+        stop = int(np.argmax(bad)) if bad.any() else len(part)
+        at = base + k0 * span
+        if stop and (flags is None or present[:stop].any()):
+            if flags is None:
+                values = np.zeros(stop, dtype=np.uint64)
+            else:
+                values = self._values(part[:stop], present[:stop], depth)
+                if values is None:
+                    raise _Handoff(max(lo, at))
+            write_entries(pt, table, first + k0, values, max(lo, at))
+            changed = np.arange(stop) if flags is None else np.flatnonzero(present[:stop])
+            pt._record_flushes(lambda n: [at + int(i) * span for i in changed[:n]], len(changed))
+        if stop < len(part):
+            raise _Handoff(max(lo, at + stop * span))
+
+    def _values(self, raws: np.ndarray, present: np.ndarray, depth: int) -> np.ndarray | None:
+        """`set_flags` of the present leaves (the others unchanged); None: no vector shape."""
+        huge = depth != self.fmt.leaf_depth
+        if huge not in self._shapes:
+            assert self.flags is not None
+            self._shapes[huge] = set_flags_template(self.fmt, self.flags, huge, self.pt.encoding)
+        shape = self._shapes[huge]
+        if shape is None:
+            return None
+        move, template = shape
+        return np.where(present, template.vector(move.vector(raws)), raws)
+
+    def _unreadable(self, raws: np.ndarray, depth: int) -> np.ndarray:
+        """Leaves whose flags the seed cannot read back (it panics), checked per class."""
+        keys = raws & np.uint64(~self.fmt.free_address_bits(depth) & _U64)
+        out = np.zeros(raws.shape, dtype=bool)
+        for key in np.unique(keys):
+            member = int(raws[keys == key].flat[0])
+            if isinstance(self.pt.leaf_flags(member, depth), str):
+                out |= keys == key
+        return out

@@ -1,0 +1,152 @@
+"""Batch look-ups agree with the scalar paths lane by lane: `query_many` with `query`, and
+`walk_many`/`translate_many` with the walker (ok, addresses, references, page size), on random
+tables, poked entries and every architecture's features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from npt_explorer.engine import Access, Encoding, MappingFlags, PageTable, PagingError, Priv
+from npt_explorer.engine.batch import query_many, translate_many, walk_many
+from npt_explorer.engine.config import ARCHES, MachineConfig
+from npt_explorer.engine.machine import Machine
+
+K4, M2, G1 = 0x1000, 0x20_0000, 0x4000_0000
+U64 = (1 << 64) - 1
+FORMATS = [
+    ("x86-64", {}),
+    ("x86-64-la57", {}),
+    ("ept", {}),
+    ("aarch64-s1", {"va_bits": 39}),
+    ("aarch64-s2", {"ipa_bits": 40}),
+    ("sv39", {}),
+    ("sv48x4", {}),
+]
+IDS = [n + "".join(f"-{v}" for v in o.values()) for n, o in FORMATS]
+cases = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _scatter(draw, bases: list[int], count: int) -> np.ndarray:
+    """Addresses near one base (few leaf tables: the per-region path), near all of them, or
+    also anywhere."""
+    mode = draw(st.sampled_from(["one", "one", "all", "wild"]))
+    if mode == "one":
+        bases = [draw(st.sampled_from(bases))]
+    near = [draw(st.sampled_from(bases)) + draw(st.integers(0, 4 * M2 - 1)) for _ in range(count)]
+    far = draw(st.lists(st.integers(0, U64), min_size=1, max_size=8)) if mode == "wild" else []
+    return np.array(near + far, dtype=np.uint64)
+
+
+@pytest.mark.parametrize(("name", "opts"), FORMATS, ids=IDS)
+@given(data=st.data(), encoding=st.sampled_from(list(Encoding)))
+@cases
+def test_query_many_equals_query_for_every_address(name, opts, data, encoding):
+    pt = PageTable(name, encoding=encoding, **opts)
+    top = 1 << pt.fmt.input_bits
+    bases = [0, G1 - M2, (1 << 64) - (top >> 1) if pt.fmt.signed_input else top - 4 * M2]
+    for _ in range(data.draw(st.integers(1, 4))):
+        va = data.draw(st.sampled_from(bases)) + data.draw(st.integers(0, 1023)) * K4
+        pa = data.draw(st.integers(0, 1 << 30)) * K4
+        flags = MappingFlags(data.draw(st.integers(0, 63)))
+        size = data.draw(st.sampled_from([K4, 600 * K4, 2 * M2]))
+        try:
+            pt.map_region(va, pa, size, flags, allow_huge=data.draw(st.booleans()))
+        except PagingError:
+            pass
+    for _ in range(data.draw(st.integers(0, 3))):  # odd entries: the seed's rules still hold
+        try:
+            ref = pt.locate(data.draw(st.sampled_from(bases)), data.draw(st.integers(0, 3)))
+            pt.poke(ref.addr, data.draw(st.integers(0, U64)))
+        except PagingError:
+            pass
+    vaddrs = _scatter(data.draw, bases, data.draw(st.sampled_from([10, 300, 300])))
+    paddrs, sizes, ok = query_many(pt, vaddrs)
+    for i, va in enumerate(vaddrs.tolist()):
+        try:
+            paddr, _, size = pt.query(va)
+            want = (True, paddr, size)
+        except PagingError:
+            want = (False, 0, 0)
+        assert (bool(ok[i]), int(paddrs[i]), int(sizes[i])) == want, hex(va)
+
+
+def test_query_many_reads_a_borrowed_subtree_through_the_scalar_path():
+    a, b = PageTable("x86-64"), PageTable("x86-64")
+    a.map_region(0x1000, 0x5000, 0x3000, "rw")
+    b.mem, b.alloc = a.mem, a.alloc  # share one memory so `copy_from` can borrow
+    b.root = a.alloc.alloc()
+    b._tables = {b.root: 1}
+    b.copy_from(a, 0, G1)
+    paddrs, sizes, ok = b.query_many(np.array([0x1000, 0x2234, 0x9000], dtype=np.uint64))
+    assert ok.tolist() == [True, True, False] and paddrs[1] == 0x6234
+
+
+@st.composite
+def machines(draw):
+    arch = draw(st.sampled_from(sorted(ARCHES)))
+    spec = ARCHES[arch]
+    cfg = MachineConfig(
+        arch=arch,
+        guest=draw(st.sampled_from(sorted(spec.guests))),
+        npt=draw(st.sampled_from(sorted(spec.npts))),
+        features=frozenset(draw(st.sets(st.sampled_from(spec.features)))),
+        encoding=draw(st.sampled_from(list(Encoding))),
+    )
+    m = Machine(cfg)
+    ram, guest = 0x4000_0000, 0x40_0000_0000 if m.s1.input_bits > 39 else 0x10_0000_0000
+    flags = draw(st.sampled_from(["rwx", "rw", "r", "rwxu", "rwu", "x"]))
+    m.map(2, ram, 4 * M2, flags, hpa=0x8000_0000, huge=draw(st.booleans()))
+    for n in range(draw(st.integers(1, 3))):
+        gflags = draw(st.sampled_from(["rw", "rwu", "r", "rx", "rwxu", "-"]))
+        try:
+            m.map(1, guest + n * 2 * M2, 2 * M2, gflags, gpa=ram + n * M2, huge=draw(st.booleans()))
+        except PagingError:
+            pass
+    for _ in range(draw(st.integers(0, 3))):  # odd entries at either stage
+        stage = draw(st.sampled_from([1, 2]))
+        addr = draw(st.sampled_from([guest, guest + M2 + K4, ram, m.guest_root]))
+        try:
+            m.poke(stage, addr, draw(st.integers(0, 3)), value=draw(st.integers(0, U64)))
+        except PagingError:
+            pass
+    return m, [guest, guest + 2 * M2, guest - M2]
+
+
+@given(
+    mg=machines(),
+    data=st.data(),
+    access=st.sampled_from(list(Access)),
+    priv=st.sampled_from(list(Priv)),
+)
+@cases
+def test_walk_many_equals_the_walker_for_every_gva(mg, data, access, priv):
+    m, bases = mg
+    gvas = _scatter(data.draw, bases, data.draw(st.sampled_from([10, 400, 400])))
+    batch = walk_many(m, gvas, access, priv)
+    for i, gva in enumerate(gvas.tolist()):
+        walk = m.walker.translate(gva, access, priv, side_effects=False)
+        want = (walk.ok, walk.gpa or 0, walk.hpa if walk.ok else 0, walk.refs, walk.page_size or 0)
+        got = (
+            bool(batch.ok[i]),
+            int(batch.gpa[i]),
+            int(batch.hpa[i]),
+            int(batch.refs[i]),
+            int(batch.page_size[i]),
+        )
+        assert got == want, hex(gva)
+
+
+def test_translate_many_checks_permissions_and_leaves_the_machine_alone():
+    m = Machine(arch="x86_64")
+    m.map(2, 0x4000_0000, M2, "r", hpa=0x8000_0000)
+    m.map(1, 0x10_0000_0000, M2, "rw", gpa=0x4000_0000)
+    log, a_bit = len(m.log), m.entry(1, 0x10_0000_0000, 3)[1].field("A")
+    gvas = np.arange(0x10_0000_0000, 0x10_0020_0000, 0x1000, dtype=np.uint64)
+    gpas, hpas, ok = translate_many(m, gvas, "read")
+    assert ok.all() and (hpas - gpas == 0x8000_0000 - 0x4000_0000).all()
+    _, _, ok = translate_many(m, gvas, "write")  # stage 2 is read-only
+    assert not ok.any()
+    assert len(m.log) == log and m.entry(1, 0x10_0000_0000, 3)[1].field("A") == a_bit

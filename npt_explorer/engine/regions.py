@@ -20,7 +20,7 @@ import numpy as np
 from .addrspace import Area
 from .errors import PagingError
 from .flags import MappingFlags
-from .formats import Decoded, EntryKind, PagingFormat, Role
+from .formats import Decoded, EntryKind, PagingFormat
 from .machine import Machine
 from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT, PAGE_SIZE
 from .page_table import PageTable
@@ -112,21 +112,8 @@ def sign_extend(fmt: PagingFormat, addr: int) -> int:
 
 @functools.lru_cache(maxsize=64)
 def _free_address_bits(fmt: PagingFormat, depth: int) -> int:
-    """Entry bits that only move the output address of an entry at `depth`: address bits in
-    every kind of entry there, at or above the page size, below the output width."""
-    mask = fmt.addr_mask
-    for kind in (EntryKind.TABLE, EntryKind.LEAF):
-        kind_mask = 0
-        for f in fmt.field_table(depth, kind):
-            if f.role is Role.ADDRESS:
-                kind_mask |= f.mask
-        mask &= kind_mask
-    span, limit = fmt.span(depth), 1 << fmt.output_bits
-    free = 0
-    for bit in range(64):
-        if mask >> bit & 1 and span <= fmt.entry_paddr(1 << bit) < limit:
-            free |= 1 << bit
-    return free
+    """`PagingFormat.free_address_bits`, memoised per format and depth."""
+    return fmt.free_address_bits(depth)
 
 
 @dataclass(frozen=True, slots=True)

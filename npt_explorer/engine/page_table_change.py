@@ -25,13 +25,7 @@ def unmap_region(pt: PageTable, vaddr: int, size: int, vectorised: bool = True) 
     """`PageTable.unmap_region`; `vectorised=False` runs the seed's per-entry loop alone."""
     pt._check_vaddr(vaddr, size)
     with pt._atomic():
-        start = vaddr
-        if vectorised and _plain(pt, vaddr, size):
-            try:
-                _Change(pt, None).run(pt.root, 0, vaddr, vaddr + size)
-                return
-            except _Handoff as stop:
-                start = stop.va
+        start = _vector_prefix(pt, None, vaddr, size, vectorised)
         va, remaining = start, vaddr + size - start
         while remaining > 0:
             _, _, page = pt.unmap(va)
@@ -47,14 +41,22 @@ def protect_region(
     flags = MappingFlags.parse(flags)
     pt._check_vaddr(vaddr, size)
     with pt._atomic():
-        start = vaddr
-        if vectorised and _plain(pt, vaddr, size):
-            try:
-                _Change(pt, flags).run(pt.root, 0, vaddr, vaddr + size)
-                return
-            except _Handoff as stop:
-                start = stop.va
+        start = _vector_prefix(pt, flags, vaddr, size, vectorised)
         _protect_entries(pt, start, vaddr + size - start, flags)
+
+
+def _vector_prefix(
+    pt: PageTable, flags: MappingFlags | None, vaddr: int, size: int, vectorised: bool
+) -> int:
+    """Clear (flags None) or re-flag [vaddr, vaddr+size) with numpy as far as it is plain;
+    returns where the per-entry loop must take over (the end when nothing is left)."""
+    if vectorised and _plain(pt, vaddr, size):
+        try:
+            _Change(pt, flags).run(pt.root, 0, vaddr, vaddr + size)
+            return vaddr + size
+        except _Handoff as stop:
+            return stop.va
+    return vaddr
 
 
 def _protect_entries(pt: PageTable, va: int, remaining: int, flags: MappingFlags) -> None:

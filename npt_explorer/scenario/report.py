@@ -158,15 +158,18 @@ def step_block(r: StepResult) -> RenderableType:
     elif r.data:
         parts.append(Text("    " + ", ".join(f"{k}={v}" for k, v in r.data.items()), "dim"))
     if r.checked:
-        if r.passed:
-            parts.append(Text("    ✓ expectations hold", "green"))
-        for m in r.mismatches:
-            parts.append(
-                Text(
-                    f"    ✗ {m['key']}: expected {m['expected']!r}, got {m['actual']!r}", "bold red"
-                )
-            )
+        parts.extend(verdict_lines(r))
     return Group(*parts)
+
+
+def verdict_lines(r: StepResult) -> list[Text]:
+    """✓ when a step's expectations hold, else one ✗ line per mismatch."""
+    lines = [Text("    ✓ expectations hold", "green")] if r.passed else []
+    for m in r.mismatches:
+        lines.append(
+            Text(f"    ✗ {m['key']}: expected {m['expected']!r}, got {m['actual']!r}", "bold red")
+        )
+    return lines
 
 
 def replay_block(replay: Replay) -> RenderableType:

@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import RichLog
 
-from ..scenario.report import walk_summary
+from ..scenario.report import verdict_lines, walk_summary
 from .session import LogEntry
 
 HELP = """\
@@ -46,14 +46,7 @@ def entry_block(entry: LogEntry) -> RenderableType:
     elif r.data:
         parts.append(Text("    " + ", ".join(f"{k}={v}" for k, v in r.data.items()), "dim"))
     if "expect" in cmd.args or cmd.op == "expect":
-        if r.passed:
-            parts.append(Text("    ✓ expectations hold", "green"))
-        for m in r.mismatches:
-            parts.append(
-                Text(
-                    f"    ✗ {m['key']}: expected {m['expected']!r}, got {m['actual']!r}", "bold red"
-                )
-            )
+        parts.extend(verdict_lines(r))
     return Group(*parts)
 
 

@@ -66,6 +66,8 @@ def addresses(gva: int, size: int, count: int, pattern: str, stride: int, seed: 
         )
     if size <= 0 or count <= 0:
         raise PagingError("InvalidRequest", "trace size and count must be positive")
+    if pattern == "random" and size < 8:  # random offsets are 8-byte aligned
+        raise PagingError("InvalidRequest", "a random trace needs size of at least 8 bytes")
     i = np.arange(count, dtype=np.uint64)
     if pattern == "random":
         offsets = np.random.default_rng(seed).integers(0, size // 8, count, dtype=np.uint64) * 8

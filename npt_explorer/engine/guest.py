@@ -104,7 +104,12 @@ class GuestPoolAllocator:
         return gpa
 
     def free(self, paddr: int, count: int = 1) -> None:
+        """Return frames to the pool, zeroed: a freed table (say one a failed map built and
+        rolled back) leaves no entries behind in guest RAM, as a freed host frame does."""
         for pfn in range(paddr >> PAGE_SHIFT, (paddr >> PAGE_SHIFT) + count):
+            host = self.ram.host_frame(pfn)
+            if host is not None:
+                self.ram.memory.zero_frames(host, 1)
             self._in_use.discard(pfn)
             heapq.heappush(self._free, pfn)
 

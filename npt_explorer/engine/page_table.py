@@ -119,9 +119,14 @@ class PageTable:
         return self.mem.read_u64(addr)
 
     def _write(self, addr: int, value: int) -> None:
-        if self._journal is not None:
-            self._journal.append((addr, self.mem.read_u64(addr)))
-        self.mem.write_u64(addr, value)
+        """Write one entry; the journal records it only once the write has happened, so a
+        write that fails (an unbacked guest table frame) leaves nothing to roll back."""
+        if self._journal is None:
+            self.mem.write_u64(addr, value)
+        else:
+            old = self.mem.read_u64(addr)
+            self.mem.write_u64(addr, value)
+            self._journal.append((addr, old))
         self.generation += 1
 
     def words_for_write(self, frame_paddr: int) -> np.ndarray:
@@ -245,8 +250,27 @@ class PageTable:
             raise PagingError("MappedToHugePage", "the entry maps a huge page, not a table")
         return paddr
 
-    def _get_entry(self, vaddr: int) -> tuple[int, int]:
-        """The seed's `get_entry(_mut)`: (entry address, page size); creates nothing."""
+    def _owns(self, table: int, vaddr: int) -> bool:
+        """Is `table` one of this table's own (or under a root entry shared by `copy_from`)?"""
+        return table in self._tables or self.fmt.index(vaddr, 0) in self._borrowed
+
+    def _foreign_table(self, vaddr: int, depth: int, raw: int, table: int) -> PagingError:
+        """The error for a call that would write below an entry pointing at a frame that is
+        no table of ours: the seed writes into that frame (say a RISC-V huge leaf written
+        with no R/W/X, which it, like the hardware, reads as a table pointer)."""
+        return PagingError(
+            "MappedToHugePage" if self._huge_depth(depth) else "InvalidRequest",
+            f"{vaddr:#x} lies below the level-{depth} entry {raw:#018x}, which points at "
+            f"{table:#x}: not a table of this page table (a leaf that reads as a table "
+            f"pointer, or a poked entry); the seed would write into that frame",
+        )
+
+    def _get_entry(self, vaddr: int, changing: bool = True) -> tuple[int, int]:
+        """The seed's `get_entry(_mut)`: (entry address, page size); creates nothing.
+
+        For a call `changing` the entry, an entry at a huge-page depth that points at a frame
+        which is no table of ours is the leaf itself (map wrote it; the seed would follow it
+        into that frame); elsewhere such an entry raises."""
         fmt = self.fmt
         table = self.root
         for depth in range(fmt.depth_count):
@@ -257,6 +281,10 @@ class PageTable:
             if self._huge_depth(depth) and fmt.seed_huge(raw):
                 return addr, fmt.span(depth)
             table = self._next_table(raw)
+            if changing and not self._owns(table, vaddr):
+                if self._huge_depth(depth):
+                    return addr, fmt.span(depth)
+                raise self._foreign_table(vaddr, depth, raw, table)
         raise AssertionError("unreachable")
 
     def _get_entry_or_create(self, vaddr: int, page_size: int) -> int:
@@ -273,6 +301,8 @@ class PageTable:
                 table = new
             else:
                 table = self._next_table(raw)
+                if not self._owns(table, vaddr):
+                    raise self._foreign_table(vaddr, depth, raw, table)
         return self._slot(table, vaddr, target)
 
     leaf_flags = leaf_flags
@@ -348,7 +378,7 @@ class PageTable:
     def _query_full(self, vaddr: int) -> tuple[int, MappingFlags, int]:
         """`query` step by step, as the seed: where the fast path stops, and for the errors."""
         self._check_vaddr(vaddr)
-        addr, size = self._get_entry(vaddr)
+        addr, size = self._get_entry(vaddr, changing=False)
         raw = self.read(addr)
         if not self.fmt.seed_present(raw):
             raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
@@ -381,6 +411,10 @@ class PageTable:
     def unmap_region(self, vaddr: int, size: int) -> None:
         """Unmap [vaddr, vaddr+size) page by page; a hole or a cut huge page fails it all."""
         change.unmap_region(self, vaddr, size)
+
+    def clear_region(self, vaddr: int, size: int) -> None:
+        """Zero every page's leaf slot in [vaddr, vaddr+size), present or not (Alloc unmap)."""
+        change.clear_region(self, vaddr, size)
 
     def protect_region(self, vaddr: int, size: int, flags: MappingFlags | str) -> None:
         """Re-flag the present leaves of [vaddr, vaddr+size); holes are skipped (0.6)."""

@@ -164,7 +164,9 @@ def _navigate(pt: PageTable, plan: _QueryPlan, depth: int, raw: int) -> int:
 def walk_entries(self: PageTable) -> Iterator[tuple[int, int, int, int]]:
     """(depth, index, vaddr, raw) for every present entry, pre-order, as the seed's walk.
 
-    `vaddr` is not sign-extended, like the seed's.
+    `vaddr` is not sign-extended, like the seed's. Unlike the seed, the walk goes down only
+    into this table's own tables (and those `copy_from` shares), never into a frame a
+    leaf-that-reads-as-a-pointer names.
     """
     yield from self._walk(self.root, 0, 0)
 
@@ -184,7 +186,8 @@ def walk_table(
                 nxt = self._next_table(raw)
             except PagingError:
                 continue
-            yield from self._walk(nxt, depth + 1, va)
+            if self._owns(nxt, va):
+                yield from self._walk(nxt, depth + 1, va)
 
 
 def entry_path(self: PageTable, vaddr: int) -> list[EntryRef]:

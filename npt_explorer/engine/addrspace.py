@@ -240,21 +240,12 @@ class AddrSpace:
             except PagingError as err:  # entries not present (or unreadable): clear them as
                 if err.kind not in ("NotMapped", "InvalidRequest"):  # the seed's unmap does
                     raise
+        self.pt.clear_region(cut.start, cut.size)
+        assert self._txn_dead is not None
         for page in range(cut.start, cut.end, PAGE_SIZE):
-            self._clear_leaf(page)
             frame = self._frames.pop(page, None)
             if frame is not None:
-                assert self._txn_dead is not None
                 self._txn_dead.append((page, frame))
-
-    def _clear_leaf(self, page: int) -> None:
-        """Zero the leaf slot of `page`, present or not (the seed's `unmap` clears either)."""
-        try:
-            addr, size = self.pt._get_entry(page)
-        except PagingError:
-            return
-        if self.pt.read(addr):
-            self.pt._write(addr, 0)
 
     def _split_huge_linear(self, cut: Area) -> None:
         """Re-map a huge page that `cut` covers only partly as smaller pages (the seed panics)."""

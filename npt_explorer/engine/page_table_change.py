@@ -45,6 +45,51 @@ def protect_region(
         _protect_entries(pt, start, vaddr + size - start, flags)
 
 
+def clear_region(pt: PageTable, vaddr: int, size: int, vectorised: bool = True) -> None:
+    """Zero the leaf slot of every page of [vaddr, vaddr+size), present or not (a lazy Alloc
+    page's placeholder too); a page whose walk stops before a leaf is skipped. This is the
+    Alloc backend's unmap: the seed's `unmap` page by page with its errors ignored."""
+    pt._check_vaddr(vaddr, size)
+    with pt._atomic():
+        va = vaddr
+        if vectorised and vectorisable(pt):
+            try:
+                _clear(pt, pt.root, 0, vaddr, vaddr + size)
+                return
+            except _Handoff as stop:
+                va = stop.va
+        for page in range(va, vaddr + size, PAGE_SIZE):
+            try:
+                addr, _ = pt._get_entry(page)
+            except PagingError:
+                continue
+            if pt.read(addr):
+                pt._write(addr, 0)
+
+
+def _clear(pt: PageTable, table: int, depth: int, lo: int, hi: int) -> None:
+    """`clear_region` of [lo, hi) below `table`, leaf runs zeroed with numpy; the same
+    `_get_entry` rules as the per-page loop decide where a walk stops."""
+    fmt = pt.fmt
+    shift = fmt.levels[depth].shift
+    first = fmt.index(lo, depth)
+    count = ((hi - 1) >> shift) - (lo >> shift) + 1
+    raws = read_entries(pt, table, first, count)
+    used = np.flatnonzero(raws).tolist()
+    if depth == fmt.leaf_depth:
+        if used:
+            write_entries(pt, table, first, np.zeros(count, np.uint64), lo)
+        return
+    base, span = lo & ~((1 << shift) - 1), 1 << shift
+    for k in used:
+        raw, va = int(raws[k]), max(lo, base + k * span)
+        child = fmt.entry_paddr(raw)
+        if pt._huge_depth(depth) and (fmt.seed_huge(raw) or (child and not pt._owns(child, va))):
+            write_entries(pt, table, first + k, np.zeros(1, np.uint64), va)  # the leaf itself
+        elif child and not fmt.seed_huge(raw) and pt._owns(child, va):
+            _clear(pt, child, depth + 1, va, min(hi, base + (k + 1) * span))
+
+
 def _vector_prefix(
     pt: PageTable, flags: MappingFlags | None, vaddr: int, size: int, vectorised: bool
 ) -> int:

@@ -212,7 +212,9 @@ def _ops(draw, fmt):
     ops = []
     for _ in range(draw(st.integers(1, 7))):
         kind = draw(
-            st.sampled_from(["map", "map_region", "map_region", "unmap", "protect", "poke"])
+            st.sampled_from(
+                ["map", "map_region", "map_region", "unmap", "protect", "clear", "poke"]
+            )
         )
         va, size = draw(st.sampled_from(regions))
         if draw(st.integers(0, 3)) == 0:  # a neighbouring or overlapping region
@@ -237,6 +239,8 @@ def _ops(draw, fmt):
             ops.append(("unmap", va, size + draw(st.sampled_from([0, 0, 0, 0x800]))))
         elif kind == "protect":
             ops.append(("protect", va, size, draw(flags_st)))
+        elif kind == "clear":
+            ops.append(("clear", va, size))
         else:
             depth = draw(st.integers(0, fmt.leaf_depth))
             ops.append(("poke", va, depth, draw(st.integers(0, U64))))
@@ -254,6 +258,8 @@ def _apply(pt: PageTable, op: tuple, vectorised: bool):
             change.unmap_region(pt, *op[1:], vectorised=vectorised)
         elif kind == "protect":
             change.protect_region(pt, *op[1:], vectorised=vectorised)
+        elif kind == "clear":
+            change.clear_region(pt, *op[1:], vectorised=vectorised)
         else:
             _, va, depth, value = op
             ref = pt.locate(va, depth)

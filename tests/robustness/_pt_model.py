@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from _robust import count
+
 from npt_explorer.engine import MappingFlags, SeedPanic
 from npt_explorer.engine.formats import SEED_PAGE_SIZES_BY_SHIFT, Encoding, PagingFormat
 
@@ -31,9 +33,9 @@ class Refused(Exception):
 
 
 class Quirk(Exception):
-    """A huge-depth leaf that the seed's `is_huge` does not recognise: the seed then follows
-    its address as a table pointer into a frame it does not own (see
-    test_engine_xfail.py). The model declines to predict those calls."""
+    """A huge-depth leaf that the seed's `is_huge` does not recognise, whose address happens to
+    be one of the table's own frames: the walk then really follows it into that table. The
+    model declines to predict those (rare) calls."""
 
 
 @dataclass
@@ -45,6 +47,7 @@ class Model:
     leaves: dict[tuple[int, int], int] = field(default_factory=dict)
     tables: set[tuple[int, int]] = field(default_factory=set)
     flush: list[int] | None = field(default_factory=list)
+    owned: frozenset[int] = frozenset()  # the table's frames before the call (set by the harness)
 
     def copy(self) -> Model:
         return Model(
@@ -55,6 +58,7 @@ class Model:
             dict(self.leaves),
             set(self.tables),
             None if self.flush is None else list(self.flush),
+            self.owned,
         )
 
     # ----------------------------------------------------------------- geometry
@@ -79,8 +83,6 @@ class Model:
         if raw == 0:
             self.leaves.pop(key, None)
             return
-        if depth < self.fmt.leaf_depth and not self.fmt.seed_huge(raw):
-            raise Quirk
         self.leaves[key] = raw
 
     def present(self, raw: int) -> bool:
@@ -117,17 +119,24 @@ class Model:
 
     # ----------------------------------------------------------------- the seed's walks
 
-    def next_table(self, kind: str, raw: int) -> None:
+    def next_table(self, kind: str, raw: int) -> bool:
+        """The seed's `next_table`; True when it leads into one of our tables. A leaf that
+        `is_huge` does not recognise leads into a frame that is no table (False)."""
         if kind == "table":
-            return
+            return True
         if kind == "empty" or self.fmt.entry_paddr(raw) == 0:
             raise Refused("NotMapped")
         if self.fmt.seed_huge(raw):
             raise Refused("MappedToHugePage")
-        raise Quirk
+        if self.fmt.entry_paddr(raw) in self.owned:
+            raise Quirk
+        count("page table: calls meeting a leaf the seed reads as a table pointer")
+        return False
 
-    def get_entry(self, va: int) -> tuple[int, int]:
-        """(depth, raw) of the slot the seed's `get_entry` returns."""
+    def get_entry(self, va: int, changing: bool = True) -> tuple[int, int]:
+        """(depth, raw) of the slot the seed's `get_entry` returns; a call `changing` the entry
+        stops at a huge-depth leaf the seed reads as a table pointer (the engine does not
+        follow it out of its own tables); a query follows it into a frame of zeros."""
         fmt = self.fmt
         for depth in range(fmt.depth_count):
             kind, raw = self.slot(va, depth)
@@ -135,7 +144,10 @@ class Model:
                 return depth, raw
             if self.huge_depth(depth) and kind != "table" and fmt.seed_huge(raw):
                 return depth, raw
-            self.next_table(kind, raw)
+            if not self.next_table(kind, raw):
+                if changing:
+                    return depth, raw
+                raise Refused("NotMapped")
         raise AssertionError("unreachable")
 
     def depth_of(self, page_size: int) -> int:
@@ -168,8 +180,8 @@ class Model:
                     raise Refused("NoMemory")
                 self.in_use += 1
                 self.tables.add((depth, self.base(va, depth)))
-            else:
-                self.next_table(kind, raw)
+            elif not self.next_table(kind, raw):
+                raise Refused("MappedToHugePage")
         if self.slot(va, target)[0] != "empty":
             raise Refused("AlreadyMapped")
         raw = fmt.new_page(pa & ~(page_size - 1), flags, page_size != K4, self.encoding)
@@ -198,7 +210,7 @@ class Model:
 
     def query(self, va: int) -> tuple[int, MappingFlags, int]:
         self.check_vaddr(va)
-        depth, raw = self.get_entry(va)
+        depth, raw = self.get_entry(va, changing=False)
         if not self.present(raw):
             raise Refused("NotMapped")
         size = self.fmt.span(depth)

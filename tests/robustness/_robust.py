@@ -135,7 +135,8 @@ MASK64 = (1 << 64) - 1
 def read_tables(pt: PageTable) -> tuple[dict[tuple[int, int], int], set[tuple[int, int]]]:
     """Every non-zero entry of the table, straight from host memory: leaves {(depth, base):
     raw} (bases sign-extended like the caller's addresses) and table entries {(depth, base)}.
-    Every table pointer must lead to a frame the table owns."""
+    Every table pointer must lead to a frame the table owns; at a huge-page depth an entry
+    that points elsewhere is a leaf the seed's `is_huge` does not recognise."""
     fmt = pt.fmt
     leaves: dict[tuple[int, int], int] = {}
     tables: set[tuple[int, int]] = set()
@@ -159,6 +160,9 @@ def read_tables(pt: PageTable) -> tuple[dict[tuple[int, int], int], set[tuple[in
                 leaves[(depth, va)] = raw
                 continue
             nxt = fmt.entry_paddr(raw)
+            if pt._huge_depth(depth) and nxt not in pt._tables:
+                leaves[(depth, va)] = raw
+                continue
             assert pt._tables.get(nxt) == 1, f"table entry {raw:#x} points outside the table"
             tables.add((depth, va))
             visit(nxt, 1, depth + 1, va)

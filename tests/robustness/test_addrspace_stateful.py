@@ -7,10 +7,9 @@ A failed call leaves host memory, the table's frames, the allocator, the areas, 
 frames and `last_flush` exactly as before. After every call the stage-2 table, read straight
 from host memory, maps exactly the model's pages, and the frame counts add up.
 
-Left out on purpose (minimal xfail tests in test_engine_xfail.py): flags whose entries are not
-present (unmap/destroy of such an area fails or leaks frames), flags the seed's read-back
-panics on (AArch64 stage-2 DEVICE|UNCACHED with the seed encoding: unmap/destroy fail), and
-huge-page flags the seed's `is_huge` does not recognise.
+The page model covers flags whose entries are present, read back without the seed's panic and
+(huge) are recognised by the seed's `is_huge`; test_addrspace_any_flags.py runs all 64 flag sets
+against what holds for any flags (atomicity, a tree of own frames, frame counts, destroy).
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ ACCESS = st.sampled_from([MappingFlags.READ, MappingFlags.WRITE, MappingFlags.EX
 
 def usable_flags(fmt: PagingFormat, encoding: Encoding) -> list[MappingFlags]:
     """Flags whose 4 KiB and huge entries are present, read back without the seed's panic,
-    and whose huge entries the seed's `is_huge` recognises (the module docstring says why)."""
+    and whose huge entries the seed's `is_huge` recognises (the ones the page model covers)."""
     out = []
     for value in range(64):
         flags = MappingFlags(value)

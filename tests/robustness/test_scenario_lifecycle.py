@@ -18,20 +18,9 @@ from npt_explorer.engine.machine import Machine
 from npt_explorer.scenario import Scenario, load, loads, run
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
-#: bundled scenarios that meet a known engine bug (test_engine_xfail.py)
-KNOWN: dict[str, str] = {}
 
 
-def scenario_params(known: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(p, id=p.stem, marks=[pytest.mark.xfail(strict=True, reason=known[p.name])])
-        if p.name in known
-        else pytest.param(p, id=p.stem)
-        for p in SCENARIOS
-    ]
-
-
-@pytest.mark.parametrize("path", scenario_params(KNOWN))
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
 def test_destroy_after_the_replay_returns_every_frame(path):
     machine = run(load(path)).machine
     assert machine.frames_in_use > 0

@@ -75,7 +75,9 @@ def walk_many(
     machine: Machine, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
 ) -> BatchWalk:
     """`translate_many` with each walk's reference count and page sizes."""
-    return _TwoStage(machine, Access(access), Priv(priv)).run(np.asarray(gvas, dtype=np.uint64))
+    return _TwoStage(machine, Access.parse(access), Priv.parse(priv)).run(
+        np.asarray(gvas, dtype=np.uint64)
+    )
 
 
 class _StageWalk:

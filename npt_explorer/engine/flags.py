@@ -77,7 +77,21 @@ class MappingFlags(enum.IntFlag):
 ALL_FLAG_COMBINATIONS: tuple[MappingFlags, ...] = tuple(MappingFlags(v) for v in range(64))
 
 
-class Access(enum.StrEnum):
+class _Word(enum.StrEnum):
+    """A word of the access vocabulary; `parse` refuses others with the allowed ones."""
+
+    @classmethod
+    def parse(cls, value: object) -> _Word:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(member.value for member in cls)
+            raise PagingError(
+                "InvalidRequest", f"{cls.__name__.lower()} {value!r} (allowed: {allowed})"
+            ) from None
+
+
+class Access(_Word):
     """What the guest does with the address."""
 
     READ = "read"
@@ -85,7 +99,7 @@ class Access(enum.StrEnum):
     EXEC = "exec"
 
 
-class Priv(enum.StrEnum):
+class Priv(_Word):
     """Privilege of the guest access: kernel (CPL0 / EL1 / VS) or user (CPL3 / EL0 / VU)."""
 
     KERNEL = "kernel"

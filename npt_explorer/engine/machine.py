@@ -259,7 +259,7 @@ class Machine:
 
     def access(self, gva: int, access: Access | str, priv: Priv | str = Priv.KERNEL) -> Walk:
         """A guest access: TLB lookup, a two-stage walk on a miss (A/D writes), TLB fill."""
-        access, priv = Access(access), Priv(priv)
+        access, priv = Access.parse(access), Priv.parse(priv)
         walk = self._tlb_hit(gva, access, priv)
         if walk is None:
             walk = self.walker.translate(
@@ -281,7 +281,9 @@ class Machine:
 
     def translate(self, gva: int, access: Access | str, priv: Priv | str = Priv.KERNEL) -> Walk:
         """The same checks and faults as `access`; no TLB, no A/D writes."""
-        walk = self.walker.translate(gva, Access(access), Priv(priv), side_effects=False)
+        walk = self.walker.translate(
+            gva, Access.parse(access), Priv.parse(priv), side_effects=False
+        )
         self._record(walk, "translate")
         return walk
 

@@ -91,7 +91,7 @@ def run_trace(
 ) -> TraceStats:
     """Replay `count` accesses over [gva, gva+size) and count what the TLB saves."""
     start = time.perf_counter()
-    acc, prv = Access(access), Priv(priv)
+    acc, prv = Access.parse(access), Priv.parse(priv)
     addrs = addresses(gva, size, count, pattern, stride, seed)
     pages, inverse = _distinct_pages(addrs)
     # one side-effect-free walk per distinct 4 KiB page, all at once (`batch_walk`)

@@ -211,7 +211,7 @@ class Walker:
         """Stage 2 alone (what a stage-2-only TLB entry caches)."""
         walk = Walk(gpa, access, priv)
         try:
-            req = self._reqs(Access(access), Priv(priv)).final
+            req = self._reqs(Access.parse(access), Priv.parse(priv)).final
             hpa, acc, size = self._stage2(walk, gpa, req, None, FINAL, False)
             walk.gpa, walk.hpa, walk.s2_acc, walk.s2_size, walk.s1_size = gpa, hpa, acc, size, size
         except _Stop as stop:

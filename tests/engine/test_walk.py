@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from npt_explorer.engine import PagingError
 from npt_explorer.engine.machine import Machine
 
 GVA = 0x4000_1008
@@ -321,3 +322,15 @@ def test_lazy_region_faults_then_handle_fault_populates_and_the_retry_succeeds(a
     assert walk.ok and m.space.translate(GPA_RAM) == walk.hpa - 0x10
     m.destroy()
     assert m.host_frames.in_use == 0
+
+
+@pytest.mark.parametrize("call", ["access", "translate"])
+def test_an_access_word_outside_the_vocabulary_is_an_invalid_request_naming_the_allowed_ones(
+    call,
+):
+    m = Machine(arch="x86_64")
+    with pytest.raises(PagingError, match=r"access 'r' \(allowed: read, write, exec\)") as err:
+        getattr(m, call)(0x4000_0000, "r")
+    assert err.value.kind == "InvalidRequest"
+    with pytest.raises(PagingError, match=r"priv 'root' \(allowed: kernel, user\)"):
+        getattr(m, call)(0x4000_0000, "read", "root")

@@ -66,6 +66,11 @@ def addresses(gva: int, size: int, count: int, pattern: str, stride: int, seed: 
         )
     if size <= 0 or count <= 0:
         raise PagingError("InvalidRequest", "trace size and count must be positive")
+    if not (0 <= gva and gva + size <= 1 << 64 and 0 <= stride < 1 << 64):
+        raise PagingError(
+            "InvalidAddress",
+            f"trace [{gva:#x}, +{size:#x}) stride {stride:#x} leaves the 64-bit address space",
+        )
     if pattern == "random" and size < 8:  # random offsets are 8-byte aligned
         raise PagingError("InvalidRequest", "a random trace needs size of at least 8 bytes")
     i = np.arange(count, dtype=np.uint64)

@@ -56,3 +56,21 @@ def test_address_patterns():
     assert rnd.dtype == np.uint64 and rnd.min() >= 0x1000 and rnd.max() < 0x2000
     with pytest.raises(PagingError):
         addresses(0, 0x1000, 10, "zigzag", 0, 0)
+
+
+@pytest.mark.parametrize(
+    ("gva", "size", "pattern", "stride", "kind"),
+    [
+        (0x1000, 4, "random", 0, "InvalidRequest"),  # random offsets are 8-byte aligned
+        (-1, 0x10, "sequential", 0, "InvalidAddress"),
+        (0, 1 << 70, "random", 0, "InvalidAddress"),
+        ((1 << 64) - 0x1000, 0x2000, "sequential", 0, "InvalidAddress"),  # would wrap
+        (0, 0x1000, "stride", -0x1000, "InvalidAddress"),
+    ],
+)
+def test_a_trace_the_addresses_cannot_hold_is_refused_with_a_paging_error(
+    gva, size, pattern, stride, kind
+):
+    with pytest.raises(PagingError) as err:
+        addresses(gva, size, 10, pattern, stride, 0)
+    assert err.value.kind == kind

@@ -237,8 +237,10 @@ class AddrSpace:
             try:
                 self.pt.unmap_region(cut.start, cut.size)
                 return
-            except PagingError as err:  # entries not present (or unreadable): clear them as
-                if err.kind not in ("NotMapped", "InvalidRequest"):  # the seed's unmap does
+            except PagingError as err:
+                # entries not present, unreadable or poked: clear every leaf the walks reach
+                # (the seed's unmap clears a non-present leaf too)
+                if err.kind not in ("NotMapped", "InvalidRequest", "MappedToHugePage"):
                     raise
         self.pt.clear_region(cut.start, cut.size)
         assert self._txn_dead is not None
@@ -272,8 +274,12 @@ class AddrSpace:
             self.areas = []
 
     def destroy(self) -> None:
-        """Return every frame: areas, then the tables."""
-        self.clear()
+        """Return every frame: the Alloc areas' data frames, then the tables. No entry needs
+        clearing (the tables go too), so no poked or odd entry can make it fail."""
+        for frame in self._frames.values():
+            self.allocator.free(frame)
+        self._frames.clear()
+        self.areas = []
         self.pt.destroy()
 
     # --------------------------------------------------------------- translation

@@ -111,3 +111,12 @@ def test_random_trace_over_less_than_8_bytes_is_an_invalid_request():
     m = Machine(MachineConfig(arch="x86_64"))
     with pytest.raises(PagingError):
         run_trace(m, 0x4000_0000, 4, 10, pattern="random")
+
+
+def test_destroy_succeeds_after_a_stage2_root_entry_is_poked_into_a_block_lookalike():
+    m = Machine(MachineConfig(arch="aarch64", guest="va39", npt="ipa44", encoding="seed"))
+    m.map(2, 0x4000_0000, 0x2000, "rwx", backend="linear", hpa=0x1_0000_0000)
+    m.poke(2, 0x20_0000, 0, value=0x192C)  # invalid, NON_BLOCK clear: the seed's is_huge
+    m.unmap(2, 0x4000_0000, 0x2000)
+    m.destroy()
+    assert m.host_frames.in_use == 0

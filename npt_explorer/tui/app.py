@@ -99,6 +99,7 @@ class NptExplorerApp(CommandRunner, App[int]):
         self._player: Timer | None = None
         self._before_command: Widget | None = None
         self._shown_walk: object = None  # the StepResult whose walk the Walk panel shows
+        self._discard_asked: tuple[str, int] | None = None  # (what, unsaved) last warned of
 
     # ------------------------------------------------------------------ layout
 
@@ -271,18 +272,35 @@ class NptExplorerApp(CommandRunner, App[int]):
             self.action_show_help_panel()
 
     def action_quit(self) -> None:  # type: ignore[override]
-        self.exit(0)
+        if self.may_discard("quit", "press q again to quit without them"):
+            self.exit(0)
 
     # ------------------------------------------------------------------ sessions
+
+    def may_discard(self, what: str, again: str) -> bool:
+        """May `what` drop the typed commands not yet saved? The first time, no: it warns
+        (`save FILE.toml` keeps them); asked again with nothing typed since, yes."""
+        unsaved = self.session.unsaved
+        if not unsaved or self._discard_asked == (what, unsaved):
+            self._discard_asked = None
+            return True
+        self._discard_asked = (what, unsaved)
+        message = f"{unsaved} typed command(s) not saved: save FILE.toml keeps them; {again}"
+        self.command_line.show_error(message)
+        self.notify(message, severity="warning", timeout=6)
+        return False
 
     def replace_session(self, session: Session) -> None:
         self._stop_playing()
         self.session = session
         self.post_message(MachineChanged(reset=True))
 
-    def switch_arch(self, arch: str, config: MachineConfig | None = None) -> None:
+    def switch_arch(self, arch: str, config: MachineConfig | None = None) -> bool:
+        if not self.may_discard("arch", "switch again to drop them"):
+            return False
         self.replace_session(Session.demo(arch, config))
         self.notify(f"{arch}: {ARCHES[arch].title}", timeout=3)
+        return True
 
     def load_scenario(self, path: str | Path) -> bool:
         try:
@@ -290,6 +308,8 @@ class NptExplorerApp(CommandRunner, App[int]):
         except ScenarioError as err:
             self.command_line.show_error(str(err))
             self.notify(str(err), severity="error", timeout=6)
+            return False
+        if not self.may_discard("load", "load again to drop them"):
             return False
         self.replace_session(session)
         return True
@@ -317,6 +337,8 @@ class NptExplorerApp(CommandRunner, App[int]):
             results = s.run_scenario_steps(1)
             self.post_message(MachineChanged(results[-1]))
         elif s.position > 0:
+            if not self.may_discard("rewind", "step back again to drop them"):
+                return
             dropped = s.hand_commands
             self.replace_session(s.rewound(s.position - 1))
             if dropped:

@@ -29,7 +29,8 @@ holds, so anything typed here can be saved and replayed (`save FILE`).
 Also: `save FILE`, `load FILE`, `arch NAME`, `export-walk [FILE]`, `screenshot [FILE]`.
 `tab` or `→` completes ops, keys and values; `↑`/`↓` recall earlier lines;
 `escape` goes back to the panels. A command that fails shows why in red under the
-line and changes nothing.
+line and changes nothing. Quitting, `load`, `arch` or stepping a scenario back with typed
+commands not yet saved warns first; the same request again drops them.
 """
 
 

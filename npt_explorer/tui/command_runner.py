@@ -81,7 +81,8 @@ class CommandRunner:
                     raise CommandError("load needs a file: load scenarios/NAME.toml")
                 return self.load_scenario(args[0])
             elif op == "arch":
-                self.switch_arch(*arch_config(args))
+                if not self.switch_arch(*arch_config(args)):
+                    return False
                 line.show_ok(f"arch {' '.join(args)}")
             elif op == "export-walk":
                 self.action_export_walk(args[0] if args else None)

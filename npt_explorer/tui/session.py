@@ -42,6 +42,7 @@ class Session:
     commands: list[Command] = field(default_factory=list)  # what `save` writes, in order
     log: list[LogEntry] = field(default_factory=list)
     walk_result: StepResult | None = None  # the access/translate on screen
+    saved_hand: int = 0  # `hand_commands` when last saved
     caption: str = ""  # the last note
 
     def __post_init__(self) -> None:
@@ -112,6 +113,11 @@ class Session:
     def hand_commands(self) -> int:
         return sum(1 for e in self.log if e.by_hand and e.result.ok)
 
+    @property
+    def unsaved(self) -> int:
+        """Typed commands kept since the last `save` (what quitting or replacing would lose)."""
+        return self.hand_commands - self.saved_hand
+
     # ------------------------------------------------------------------ saving
 
     def to_toml(self, title: str | None = None) -> str:
@@ -150,6 +156,7 @@ class Session:
         text = self.to_toml()
         loads(text, str(path))  # raises ScenarioError: never write a file that cannot replay
         path.write_text(text, encoding="utf-8")
+        self.saved_hand = self.hand_commands
         return path
 
 

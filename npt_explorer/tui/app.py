@@ -100,6 +100,7 @@ class NptExplorerApp(CommandRunner, App[int]):
         self._before_command: Widget | None = None
         self._shown_walk: object = None  # the StepResult whose walk the Walk panel shows
         self._discard_asked: tuple[str, int] | None = None  # (what, unsaved) last warned of
+        self._overwrite_asked: Path | None = None
 
     # ------------------------------------------------------------------ layout
 

@@ -30,7 +30,8 @@ Also: `save FILE`, `load FILE`, `arch NAME`, `export-walk [FILE]`, `screenshot [
 `tab` or `→` completes ops, keys and values; `↑`/`↓` recall earlier lines;
 `escape` goes back to the panels. A command that fails shows why in red under the
 line and changes nothing. Quitting, `load`, `arch` or stepping a scenario back with typed
-commands not yet saved warns first; the same request again drops them.
+commands not yet saved warns first; the same request again drops them. `save` over an
+existing file asks the same way (saving again to the file last saved to just updates it).
 """
 
 

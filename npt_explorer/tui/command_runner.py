@@ -28,6 +28,7 @@ class CommandRunner:
 
     session: Any
     command_line: Any
+    _overwrite_asked: Path | None  # the existing file a `save` was last refused on
 
     # ------------------------------------------------------------------ running commands
 
@@ -74,7 +75,13 @@ class CommandRunner:
             if op == "save":
                 if not args:
                     raise CommandError("save needs a file name: save FILE.toml")
-                path = self.session.save(args[0])
+                target = self.session.save_path(args[0])
+                try:
+                    path = self.session.save(target, overwrite=self._overwrite_asked == target)
+                except FileExistsError:
+                    self._overwrite_asked = target
+                    raise
+                self._overwrite_asked = None
                 line.show_ok(f"saved {len(self.session.commands)} commands to {path}")
             elif op == "load":
                 if not args:

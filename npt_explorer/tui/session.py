@@ -43,6 +43,7 @@ class Session:
     log: list[LogEntry] = field(default_factory=list)
     walk_result: StepResult | None = None  # the access/translate on screen
     saved_hand: int = 0  # `hand_commands` when last saved
+    saved_to: Path | None = None  # the file last saved to (saving there again overwrites)
     caption: str = ""  # the last note
 
     def __post_init__(self) -> None:
@@ -148,15 +149,22 @@ class Session:
         body = "\n\n".join(c.to_toml() for c in self.commands)
         return "\n".join(lines) + "\n\n" + body + ("\n" if body else "")
 
-    def save(self, path: str | Path) -> Path:
-        """Write `to_toml()` to `path`, after checking that it loads back."""
+    @staticmethod
+    def save_path(path: str | Path) -> Path:
+        """Where `save(path)` writes (`~` expanded, `.toml` added)."""
         path = Path(path).expanduser()
-        if path.suffix != ".toml":
-            path = path.with_suffix(".toml")
+        return path if path.suffix == ".toml" else path.with_suffix(".toml")
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write `to_toml()` to `path`, after checking that it loads back. An existing file
+        other than the one last saved to raises `FileExistsError` unless `overwrite`."""
+        path = self.save_path(path)
+        if path.exists() and path != self.saved_to and not overwrite:
+            raise FileExistsError(f"{path} exists: save to it again to overwrite it")
         text = self.to_toml()
         loads(text, str(path))  # raises ScenarioError: never write a file that cannot replay
         path.write_text(text, encoding="utf-8")
-        self.saved_hand = self.hand_commands
+        self.saved_hand, self.saved_to = self.hand_commands, path
         return path
 
 

@@ -1,6 +1,7 @@
 """Typed commands are the user's work: quitting, switching arch, loading a scenario or stepping
 back with some not saved first warns (the command line and a notification say how to keep them),
-and only the same request again, with nothing typed in between, drops them."""
+and only the same request again, with nothing typed in between, drops them. Likewise `save` over
+an existing file that is not the one last saved to asks first."""
 
 from __future__ import annotations
 
@@ -31,8 +32,19 @@ async def test_quit_and_arch_warn_once_about_unsaved_commands(app_factory, tmp_p
         await pilot.press("escape", "q")
         await settle(pilot)
         assert app.is_running and "press q again" in hint_text(app)
-        await type_command(pilot, f"save {tmp_path / 'work.toml'}")
+        other = tmp_path / "other.toml"
+        other.write_text("# someone else's file\n")
+        await type_command(pilot, f"save {other}")  # an existing file: asked first
+        assert "exists: save to it again" in hint_text(app) and app.session.unsaved == 2
+        assert other.read_text() == "# someone else's file\n"
+        await type_command(pilot, f"save {tmp_path / 'work'}")  # .toml added
         assert app.session.unsaved == 0 and (tmp_path / "work.toml").exists()
+        await type_command(pilot, "access gva=0x4000_0000 access=write")
+        await type_command(pilot, f"save {tmp_path / 'work.toml'}")  # our own file: no question
+        assert app.session.unsaved == 0
+        await type_command(pilot, f"save {other}")
+        await type_command(pilot, f"save {other}")  # asked again: overwrites
+        assert "[scenario]" in other.read_text()
         await pilot.press("escape", "q")
         assert not app.is_running
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
+from typing import Self
 
 from .errors import PagingError
 
@@ -81,7 +82,7 @@ class _Word(enum.StrEnum):
     """A word of the access vocabulary; `parse` refuses others with the allowed ones."""
 
     @classmethod
-    def parse(cls, value: object) -> _Word:
+    def parse(cls, value: object) -> Self:
         try:
             return cls(value)
         except ValueError:

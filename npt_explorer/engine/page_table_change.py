@@ -83,10 +83,11 @@ def _clear(pt: PageTable, table: int, depth: int, lo: int, hi: int) -> None:
     base, span = lo & ~((1 << shift) - 1), 1 << shift
     for k in used:
         raw, va = int(raws[k]), max(lo, base + k * span)
-        child = fmt.entry_paddr(raw)
-        if pt._huge_depth(depth) and (fmt.seed_huge(raw) or (child and not pt._owns(child, va))):
+        child, huge = fmt.entry_paddr(raw), fmt.seed_huge(raw)
+        own = bool(child) and pt._owns(child, va)
+        if pt._huge_depth(depth) and (huge or (child and not own)):
             write_entries(pt, table, first + k, np.zeros(1, np.uint64), va)  # the leaf itself
-        elif child and not fmt.seed_huge(raw) and pt._owns(child, va):
+        elif own and not huge:
             _clear(pt, child, depth + 1, va, min(hi, base + (k + 1) * span))
 
 

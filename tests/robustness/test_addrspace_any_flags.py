@@ -13,8 +13,8 @@ from typing import Any
 
 from _robust import budget, count, read_tables
 from hypothesis import strategies as st
-from hypothesis.stateful import initialize, invariant, precondition, rule
-from test_addrspace_stateful import ACCESS, STAGE2_SPECS, AddrSpaceMachine, Page
+from hypothesis.stateful import invariant, precondition, rule
+from test_addrspace_stateful import ACCESS, AddrSpaceMachine, Page
 
 from npt_explorer.engine import MappingFlags, PagingError
 from npt_explorer.engine.formats import Encoding
@@ -24,15 +24,8 @@ ANY_FLAGS = st.integers(0, 63).map(MappingFlags)
 
 
 class AnyFlagsMachine(AddrSpaceMachine):
-    @initialize(
-        spec=st.sampled_from(STAGE2_SPECS),
-        encoding=st.sampled_from(list(Encoding)),
-        window=st.booleans(),
-        budget_frames=st.one_of(st.none(), st.none(), st.integers(0, 8)),
-    )
-    def setup(self, spec: Any, encoding: Encoding, window: bool, budget_frames: int | None) -> None:
-        super().setup(spec, encoding, window, budget_frames)
-        self.flags = ANY_FLAGS
+    def flag_strategy(self, encoding: Encoding) -> st.SearchStrategy[MappingFlags]:
+        return ANY_FLAGS
 
     def _record(self, got: Any, gpa: int, size: int, page: Page) -> None:
         if not isinstance(got, PagingError):

@@ -90,7 +90,7 @@ class AddrSpaceMachine(RuleBasedStateMachine):
         pt = PageTable(self.fmt, self.memory, self.alloc, encoding)
         base, size = (0x10_0000, 0x400_0000) if window else (0, 1 << self.fmt.input_bits)
         self.space = AddrSpace(pt, base, size, self.memory, self.alloc)
-        self.flags = st.sampled_from(usable_flags(self.fmt, encoding))
+        self.flags = self.flag_strategy(encoding)
         self.pages: dict[int, Page] = {}
         self.set_budget(budget_frames)
         anchors = [base, base + M2, base + 4 * M2, base + size - M2]
@@ -110,6 +110,10 @@ class AddrSpaceMachine(RuleBasedStateMachine):
         )
         self.sizes = weighted((8, good_size), (1, st.sampled_from([0, -K4, 0x800])))
         count(f"addrspace runs: {spec[0]} {encoding}")
+
+    def flag_strategy(self, encoding: Encoding) -> st.SearchStrategy[MappingFlags]:
+        """The flags the page model covers."""
+        return st.sampled_from(usable_flags(self.fmt, encoding))
 
     def set_budget(self, extra: int | None) -> None:
         self.alloc.limit = None if extra is None else self.alloc.in_use + extra

@@ -1,12 +1,23 @@
 """The page-table engine: numpy only, no UI. Usable as a library on its own."""
 
+from .config import ARCHES, ArchSpec, MachineConfig
 from .errors import ERROR_KINDS, PagingError, SeedPanic
+from .faults import Fault
 from .flags import Access, MappingFlags, Priv
 from .formats import FORMAT_NAMES, Encoding, EntryKind, FaultReason, get_format
 from .memory import FrameAllocator, PhysicalMemory
 from .page_table import PageTable
+from .walk import BARE_SIZE, Walk, Walker, WalkStep
 
 __all__ = [
+    "ARCHES",
+    "BARE_SIZE",
+    "ArchSpec",
+    "Fault",
+    "MachineConfig",
+    "Walk",
+    "WalkStep",
+    "Walker",
     "ERROR_KINDS",
     "FORMAT_NAMES",
     "Access",

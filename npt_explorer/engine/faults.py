@@ -36,6 +36,7 @@ class Fault:
     implicit_access: Access | None = None  # what stage 2 needed for a guest-walk access
     acc: Any = None  # the faulting stage's accumulator (e.g. EPT R/W/X AND)
     raw: int | None = None  # the faulting entry, when one was read
+    hpa: int | None = None  # no-memory: the entry's host-physical address
     features: frozenset[str] = frozenset()
     syndrome: dict[str, int | None] = field(default_factory=dict)
     explanation: str = ""
@@ -44,7 +45,7 @@ class Fault:
         def hx(v: int | None) -> str | None:
             return None if v is None else f"{v:#x}"
 
-        return {
+        out: dict[str, Any] = {
             "stage": self.stage,
             "reason": str(self.reason),
             "depth": self.depth,
@@ -55,6 +56,9 @@ class Fault:
             "syndrome": dict(self.syndrome),
             "explanation": self.explanation,
         }
+        if self.hpa is not None:
+            out["hpa"] = hx(self.hpa)
+        return out
 
 
 #: arch name -> (syndrome(fault) -> dict, explain(fault) -> str); filled by the family modules
@@ -69,5 +73,12 @@ def register_reporter(arch: str, syndrome: SyndromeFn, explain: ExplainFn) -> No
 
 def finish(fault: Fault) -> Fault:
     """The fault with its hardware syndrome and one-sentence explanation filled in."""
+    if fault.reason is FaultReason.NO_MEMORY:  # not a CPU event: the dump lacks the bytes
+        where = f"the {'guest' if fault.stage == 1 else 'stage-2'} {fault.level_name} entry"
+        return replace(
+            fault,
+            explanation=f"{where} is at hPA {fault.hpa:#x}, outside every range of the "
+            "memory image, so the walk cannot read it",
+        )
     syndrome, explain = _ARCH_REPORTERS[fault.arch]
     return replace(fault, syndrome=syndrome(fault), explanation=explain(fault))

@@ -21,6 +21,8 @@ class PhysicalMemory:
     """Sparse host physical memory: a frame exists once written; unwritten memory reads as 0."""
 
     __slots__ = ("frames",)
+    #: a frame never written reads as zeros (a memory image is strict: no frame, no memory)
+    strict = False
 
     def __init__(self) -> None:
         self.frames: dict[int, np.ndarray] = {}

@@ -9,7 +9,7 @@ manual's order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .faults import FINAL, GUEST_WALK, Fault, finish
@@ -105,6 +105,8 @@ class Walk:
 #: gpa -> (hpa, stage-2 accumulator, page size, stale) from a stage-2-only TLB entry
 S2Lookup = Callable[[int], "tuple[int, Any, int, bool] | None"]
 _LEAF = EntryKind.LEAF
+#: the page size a stage that is off contributes (it never limits `Walk.page_size`)
+BARE_SIZE = 1 << 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,15 +139,18 @@ class Walker:
         s1: PagingFormat,
         s2: PagingFormat,
         memory: PhysicalMemory,
-        guest_root: int,
-        npt_root: int,
+        guest_root: int | None,
+        npt_root: int | None,
     ) -> None:
+        """A root of None is a stage that is off (satp/vsatp Bare, or a one-stage dump:
+        gPA = hPA); `memory.strict` makes a read of a frame it lacks a `no-memory` fault."""
         self.arch = arch
         self.s1 = s1
         self.s2 = s2
         self.memory = memory
         self.guest_root = guest_root
         self.npt_root = npt_root
+        self._strict = getattr(memory, "strict", False)
         self.r1 = Readings(s1)
         self.r2 = Readings(s2)
         #: per depth: (shift, index mask, level name, step purpose, stage-2 purpose)
@@ -222,6 +227,13 @@ class Walker:
 
     def _walk(self, walk: Walk, side_effects: bool, s2_lookup: S2Lookup | None) -> None:
         s1, r1, gva = self.s1, self.r1, walk.gva
+        if self.guest_root is None:  # stage 1 off: gPA = gVA
+            walk.gpa, walk.s1_size = gva, BARE_SIZE
+            walk.hpa, walk.s2_acc, walk.s2_size = self._stage2(
+                walk, gva, self._reqs(walk.access, walk.priv).final, None, FINAL, side_effects,
+                purpose="translate the final gPA",
+            )  # fmt: skip
+            return
         reason = s1.check_input(gva)
         if reason is not None:
             raise _Stop(self._fault(walk, 1, reason, None))
@@ -239,6 +251,8 @@ class Walker:
                 walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose
             )[0]
             words = frames.get(hpa >> 12)
+            if words is None and self._strict:
+                raise _Stop(self._no_memory(walk, 1, depth, hpa, entry_gpa))
             raw = 0 if words is None else words.item((hpa & 0xFFF) >> 3)
             out = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
             if out is None or out.exact:
@@ -314,6 +328,8 @@ class Walker:
         """Stage 2 for `gpa` with an interned `req`: (hPA, accumulator, page size); steps
         recorded unless `record` is off (an A/D write-back's check)."""
         s2, r2 = self.s2, self.r2
+        if self.npt_root is None:  # stage 2 off: hPA = gPA
+            return gpa, None, BARE_SIZE
         if not 0 <= gpa < self._s2_input_limit:
             reason = s2.check_input(gpa)
             if reason is not None:
@@ -322,11 +338,13 @@ class Walker:
         outcomes, keep = r2._outcomes, r2.keep
         amask, ashift = r2.addr_mask, r2.addr_shift
         acc = r2.start
-        table = self.npt_root
+        table: int = self.npt_root
         for depth, (shift, mask, name) in enumerate(self._s2_levels):
             index = (gpa >> shift) & mask
             addr = table + index * 8
             words = frames.get(addr >> 12)
+            if words is None and self._strict:
+                raise _Stop(self._no_memory(walk, 2, depth, addr, gpa, during))
             raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
             out = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
             if out is None or out.exact:
@@ -384,6 +402,13 @@ class Walker:
         raise AssertionError("a walk always ends in a leaf or a fault")
 
     # ------------------------------------------------------------------ faults
+
+    def _no_memory(
+        self, walk: Walk, stage: int, depth: int, hpa: int, gpa: int, during: str | None = None
+    ) -> Fault:
+        """The entry's host frame is in no range of the memory (an image lacks it)."""
+        fault = self._fault(walk, stage, FaultReason.NO_MEMORY, depth, gpa=gpa, during=during)
+        return replace(fault, hpa=hpa, gpa=gpa if stage == 2 else None)
 
     def _fault(
         self,

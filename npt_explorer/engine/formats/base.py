@@ -46,6 +46,7 @@ class FaultReason(enum.StrEnum):
     MISALIGNED = "misaligned"
     ADDRESS_SIZE = "address-size"
     NON_CANONICAL = "non-canonical"
+    NO_MEMORY = "no-memory"  # a memory image holds no byte at the entry's hPA
 
 
 class Encoding(enum.StrEnum):

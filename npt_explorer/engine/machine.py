@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .addrspace import AddrSpace, Area, NestedPageFaultInfo
@@ -18,7 +19,7 @@ from .guest import GuestPoolAllocator, GuestRAM
 from .memory import FrameAllocator, PhysicalMemory
 from .page_table import EntryRef, PageTable
 from .tlb import COMBINED, STAGE2, Tlb, TlbEntry
-from .walk import Walk, Walker
+from .walk import S2Lookup, Walk, Walker
 
 _ACCESS_FLAGS = {
     Access.READ: MappingFlags.READ,
@@ -56,7 +57,8 @@ class Machine:
         self.ram = GuestRAM(self.space, self.memory)
         self.guest_frames = GuestPoolAllocator(self.ram, cfg.pool_gpa, cfg.pool_size)
         self._guest_pt: PageTable | None = None
-        self.tlb = Tlb(cfg.tlb_entries, cfg.tlb_ways) if cfg.tlb_enabled else None
+        x86 = cfg.arch == "x86_64"
+        self.tlb = Tlb(cfg.tlb_entries, cfg.tlb_ways, x86=x86) if cfg.tlb_enabled else None
         self.vmid = 1  # the EPTP plays this part on x86 (see `tag_vmid`)
         self.asid = 1  # VPID on x86
         self.last_fault: Fault | None = None
@@ -267,7 +269,7 @@ class Machine:
                 access,
                 priv,
                 side_effects=True,
-                s2_lookup=self._s2_cached if self.tlb else None,
+                s2_lookup=self._s2_lookup(access),
             )
             if self.tlb is not None:
                 walk.tlb = "miss"
@@ -443,14 +445,25 @@ class Machine:
                     None,
                     walk.s2_acc,
                     self.s2.describe_perms(walk.s2_acc),
-                    dirty,
+                    # serves a write unless the EPT/stage-2 leaf still needs D (SDM 3C 28.3.5)
+                    walk.access is Access.WRITE
+                    or (s2_leaf is not None and not self.s2.dirty_tracked(s2_leaf)),
                 )
             )
 
-    def _s2_cached(self, gpa: int) -> tuple[int, Any, int, bool] | None:
+    def _s2_lookup(self, access: Access) -> S2Lookup | None:
+        """The stage-2-only TLB as the walker's look-up for one access."""
+        return None if self.tlb is None else partial(self._s2_cached, write=access is Access.WRITE)
+
+    def _s2_cached(self, gpa: int, write: bool = False) -> tuple[int, Any, int, bool] | None:
         assert self.tlb is not None
         entry = self.tlb.lookup(STAGE2, gpa, self.tag_vmid, 0, self._sizes())
         if entry is None:
+            return None
+        if write and not entry.dirty:
+            # SDM Vol. 3C 28.3.5: every write to a gPA sets the EPT leaf's D; an entry a read
+            # filled cannot serve it, so the hardware walks stage 2 again
+            self.tlb.drop(entry)
             return None
         if entry.stale:
             self.tlb.stats.stale_hits += 1

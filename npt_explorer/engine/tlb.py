@@ -34,6 +34,7 @@ class TlbEntry:
     dirty: bool  # filled by a write: a later write needs no walk to set D
     stale: bool = False
     last_use: int = 0
+    pcid: int = 0  # x86 PCID (`asid` holds the VPID there); 0 elsewhere
 
     def covers(self, addr: int) -> bool:
         return self.base <= addr < self.base + self.size
@@ -127,6 +128,9 @@ class Tlb:
 
     entries: int = 64
     ways: int = 4
+    #: x86: `asid` is the VPID, and a global entry is shared only across PCIDs of its VPID
+    #: (SDM Vol. 3C 28.3.2); elsewhere a global entry matches every ASID of its VMID
+    x86: bool = False
     sets: list[list[TlbEntry]] = field(default_factory=list)
     stats: TlbStats = field(default_factory=TlbStats)
     clock: int = 0
@@ -144,8 +148,14 @@ class Tlb:
         for s in self.sets:
             s.clear()
 
+    def _tagged(self, entry: TlbEntry, asid: int, pcid: int) -> bool:
+        """Does a combined entry serve the current ASID (x86: VPID and PCID)?"""
+        if self.x86:
+            return entry.asid == asid and (entry.global_ or entry.pcid == pcid)
+        return entry.global_ or entry.asid == asid
+
     def lookup(
-        self, kind: str, addr: int, vmid: int, asid: int, sizes: Iterable[int]
+        self, kind: str, addr: int, vmid: int, asid: int, sizes: Iterable[int], pcid: int = 0
     ) -> TlbEntry | None:
         for size in sizes:
             base = addr & ~(size - 1)
@@ -155,7 +165,7 @@ class Tlb:
                     and entry.size == size
                     and entry.base == base
                     and entry.vmid == vmid
-                    and (kind == STAGE2 or entry.global_ or entry.asid == asid)
+                    and (kind == STAGE2 or self._tagged(entry, asid, pcid))
                 ):
                     self.clock += 1
                     entry.last_use = self.clock
@@ -173,6 +183,7 @@ class Tlb:
                 and e.size == entry.size
                 and e.vmid == entry.vmid
                 and e.asid == entry.asid
+                and e.pcid == entry.pcid
             )
         ]
         if len(ways) >= self.ways:
@@ -195,7 +206,7 @@ class Tlb:
             )
         if scope.addr_required and addr is None:
             raise PagingError("InvalidRequest", f"flush {kind} needs addr")
-        removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid)]
+        removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid, self.x86)]
         for e in removed:
             self.drop(e)
         self.stats.flushes += 1
@@ -208,18 +219,17 @@ class Tlb:
                 entry.stale = not still_valid(entry)
 
 
-def _in_scope(scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid: int) -> bool:
+def _in_scope(
+    scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid: int, x86: bool
+) -> bool:
     if e.kind not in scope.kinds:
         return False
     if scope.same_vmid and e.vmid != vmid:
         return False
-    if (
-        scope.same_asid
-        and e.kind == COMBINED
-        and e.asid != asid
-        and not (e.global_ and not scope.keep_global)
-    ):
-        return False
+    if scope.same_asid and e.kind == COMBINED and e.asid != asid:
+        # a global entry answers to every ASID, but never to another VPID (SDM 3C 28.3.2)
+        if x86 or not e.global_ or scope.keep_global:
+            return False
     if addr is not None and scope.by_addr == "va":
         return e.kind != COMBINED or e.covers(addr)
     if addr is not None and scope.by_addr == "gpa":

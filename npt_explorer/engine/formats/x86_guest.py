@@ -143,10 +143,10 @@ class X86Paging(X86Family):
                 f"misaligned large page: bits {large_shift(size) - 1}:13 of a "
                 f"{size_words(size)} page must be 0",
             )
-            return Reading(
+            return Reading(  # the CPU reports RSVD (error code); the contract says misaligned
                 EntryKind.MISCONFIGURED,
                 layout,
-                FaultReason.RESERVED,
+                FaultReason.MISALIGNED,
                 leaf_base(raw, size),
                 size,
                 words=words,

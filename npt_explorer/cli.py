@@ -14,7 +14,7 @@ from .engine.config import ARCHES
 from .engine.formats import Encoding, PagingFormat, get_format
 from .scenario.commands import CommandError, parse_number
 
-VERBS = ("replay", "decode", "encode", "scenarios")
+VERBS = ("replay", "decode", "encode", "scenarios", "quiz")
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -299,6 +299,12 @@ def cmd_scenarios(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_quiz(a: argparse.Namespace) -> int:
+    from .classroom.verbs import cmd_quiz as quiz
+
+    return quiz(a, UsageError)
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -325,6 +331,10 @@ def _parser(verb: str) -> argparse.ArgumentParser:
         p.add_argument("--table", action="store_true", help="all 64 MappingFlags × {4 KiB, huge}")
     elif verb == "scenarios":
         p.add_argument("--json", action="store_true")
+    elif verb == "quiz":
+        from .classroom.verbs import add_quiz_args
+
+        add_quiz_args(p)
     return p
 
 
@@ -339,6 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "decode": cmd_decode,
                 "encode": cmd_encode,
                 "scenarios": cmd_scenarios,
+                "quiz": cmd_quiz,
             }[verb](ns)
         return _tui(args)
     except UsageError as err:
@@ -354,7 +365,7 @@ def _tui(args: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="npt-explorer",
         description=(
-            "Explore nested paging. Verbs: replay, decode, encode, scenarios "
+            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz "
             "(npt-explorer VERB --help)."
         ),
     )

@@ -1,0 +1,47 @@
+"""The classroom's command-line verbs: `quiz`, `diff`, `serve` (argument parsing lives in
+`cli.py`; these take its namespace and return the exit code)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+
+
+def add_quiz_args(p: argparse.ArgumentParser) -> None:
+    from ..engine.config import ARCHES
+    from .quiz import TOPICS
+
+    p.add_argument("--arch", choices=tuple(ARCHES), help="default: a mix of all three")
+    p.add_argument("--topic", choices=TOPICS, help="default: a mix of all topics")
+    p.add_argument("--seed", type=int, default=0, help="same seed, same problems (default 0)")
+    p.add_argument("--count", type=int, default=10, help="number of problems (1..1000)")
+    p.add_argument("--answers", action="store_true", help="print the answer key")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine-readable problems")
+    out.add_argument("--markdown", action="store_true", help="a problem set for a course page")
+
+
+def cmd_quiz(a: argparse.Namespace, usage_error: type[Exception]) -> int:
+    from .quiz import generate
+    from .quiz_text import quiz_markdown, quiz_text
+
+    if not 1 <= a.count <= 1000:
+        raise usage_error(f"--count {a.count} (allowed: 1 .. 1000)")
+    problems = generate(a.seed, a.count, a.arch, a.topic)
+    if a.json:
+        doc = {
+            "seed": a.seed,
+            "arch": a.arch,
+            "topic": a.topic,
+            "problems": [p.to_json(a.answers) for p in problems],
+        }
+        print(json.dumps(doc, indent=1))
+    elif a.markdown:
+        words = ["npt-explorer", "quiz", "--seed", str(a.seed), "--count", str(a.count)]
+        words += ["--arch", a.arch] if a.arch else []
+        words += ["--topic", a.topic] if a.topic else []
+        print(quiz_markdown(problems, a.answers, shlex.join(words)), end="")
+    else:
+        print(quiz_text(problems, a.answers), end="")
+    return 0

@@ -41,7 +41,8 @@ def _format_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--features",
         default="",
-        help="comma-separated machine features (e.g. ept-ad,mbec / hafdbs,xnx / svadu,svpbmt)",
+        help="comma-separated machine features (e.g. ept-ad,mbec / hafdbs,xnx,arm-el2 / "
+        "svadu,svpbmt / xuantie-c9xx)",
     )
     p.add_argument("--levels", type=int, help="ept: 4 or 5")
     p.add_argument("--ipa-bits", type=int, help="aarch64-s2: 39, 40, 44 or 48")
@@ -143,7 +144,13 @@ def cmd_encode(a: argparse.Namespace) -> int:
             for v in range(64)
             for huge in (False, True)
         ]
-        doc = {"format": fmt.name, "encoding": str(encoding), "paddr": f"{paddr:#x}", "rows": rows}
+        doc = {
+            "format": fmt.name,
+            "encoding": str(encoding),
+            "features": sorted(fmt.features),
+            "paddr": f"{paddr:#x}",
+            "rows": rows,
+        }
         if a.json:
             print(json.dumps(doc, indent=2))
         else:
@@ -185,7 +192,8 @@ def _print_encode_table(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"{doc['format']} — {doc['encoding']} encoding of all MappingFlags "
+        title=f"{doc['format']}{''.join(' +' + f for f in doc['features'])} — "
+        f"{doc['encoding']} encoding of all MappingFlags "
         f"(paddr {doc['paddr']})"
     )
     for col in ("flags", "huge", "raw", "read back", "problems"):

@@ -37,14 +37,17 @@ ARCHES: dict[str, ArchSpec] = {
     ),
     "aarch64": ArchSpec(
         name="aarch64",
-        guests={"va48": ("aarch64-s1", {"va_bits": 48}), "va39": ("aarch64-s1", {"va_bits": 39})},
+        guests={  # the guest's tables are read by the EL1&0 regime, also with `arm-el2`
+            "va48": ("aarch64-s1", {"va_bits": 48, "regime": "el1"}),
+            "va39": ("aarch64-s1", {"va_bits": 39, "regime": "el1"}),
+        },
         npts={
             "ipa40": ("aarch64-s2", {"ipa_bits": 40}),
             "ipa39": ("aarch64-s2", {"ipa_bits": 39}),
             "ipa44": ("aarch64-s2", {"ipa_bits": 44}),
             "ipa48": ("aarch64-s2", {"ipa_bits": 48}),
         },
-        features=("hafdbs", "fwb", "xnx"),
+        features=("hafdbs", "fwb", "xnx", "arm-el2"),
         flushes=("tlbi-ipas2e1is", "tlbi-vmalls12e1is", "tlbi-vae1is", "tlbi-vmalle1is"),
         default_guest="va48",
         default_npt="ipa40",
@@ -58,7 +61,7 @@ ARCHES: dict[str, ArchSpec] = {
             "sv48x4": ("sv48x4", {}),
             "sv39": ("sv39", {"stage": 2}),
         },
-        features=("svadu", "svnapot", "svpbmt"),
+        features=("svadu", "svnapot", "svpbmt", "xuantie-c9xx"),
         flushes=("hfence.gvma", "hfence.vvma"),
         default_guest="sv39",
         default_npt="sv39x4",

@@ -1,5 +1,7 @@
-"""AArch64 stage 1, EL1&0 regime with TTBR0 only (hardware.md §4), and the seed's A64PTE built
-without `arm-el2` (seed-crates.md §2.2). PAN, WXN and HPD are off; the MAIR is the seed's.
+"""AArch64 stage 1, EL1&0 regime with TTBR0 only (hardware.md §4), and the seed's A64PTE
+(seed-crates.md §2.2) in either build: without `arm-el2`, or with it (feature ``arm-el2``: USER
+dropped, execute-never only in bit 54). PAN, WXN and HPD are off; the MAIR is the seed's.
+The EL2 regime's reading of the same descriptors is `arm_s1_el2.AArch64Stage1El2`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .arm_common import (
 from .base import AccessRequest, Decoded, EntryKind, FaultReason, Field, Role, StepCheck
 
 R, W, X, U = (MappingFlags.READ, MappingFlags.WRITE, MappingFlags.EXECUTE, MappingFlags.USER)
+ARM_EL2 = "arm-el2"
 AP1 = 1 << 6  # AP[1]: EL0 access
 NS = 1 << 5
 SH_INNER = 0b11 << 8
@@ -229,9 +232,16 @@ class AArch64Stage1(ArmFormat):
 
     # ---------------------------------------------------------------------- encodings
 
+    @property
+    def seed_el2_build(self) -> bool:
+        """page_table_entry built with `arm-el2` (axaddrspace turns it on by default)."""
+        return ARM_EL2 in self.features
+
     def seed_attrs(self, flags: MappingFlags) -> int:
         if not flags:
             return 0  # `DescriptorAttr::from(empty)` is empty
+        if self.seed_el2_build:
+            return _el2_build_attrs(flags)
         return self._attrs(flags, valid=R in flags)
 
     def fixed_attrs(self, flags: MappingFlags) -> int:
@@ -239,11 +249,7 @@ class AArch64Stage1(ArmFormat):
 
     @staticmethod
     def _attrs(flags: MappingFlags, valid: bool) -> int:
-        if MappingFlags.DEVICE in flags:
-            attr = ATTR_DEVICE << 2  # SH stays 00 for Device memory
-        else:
-            attr = (ATTR_NC if MappingFlags.UNCACHED in flags else ATTR_NORMAL) << 2 | SH_INNER
-        attr |= (VALID if valid else 0) | (0 if W in flags else AP2)
+        attr = memory_attrs(flags) | (VALID if valid else 0) | (0 if W in flags else AP2)
         if U in flags:
             return attr | AP1 | PXN | (0 if X in flags else UXN)
         return attr | UXN | (0 if X in flags else PXN)
@@ -252,16 +258,13 @@ class AArch64Stage1(ArmFormat):
         if not raw & VALID:
             return MappingFlags(0)
         out = R | (MappingFlags(0) if raw & AP2 else W)
+        if self.seed_el2_build:  # `arm-el2`: EXECUTE iff XN (bit 54) clear; USER never read
+            return out | (MappingFlags(0) if raw & UXN else X) | _seed_memory_flags(raw)
         if raw & AP1:
             out |= U | (MappingFlags(0) if raw & UXN else X)
         elif not raw & PXN:
             out |= X
-        index = (raw >> 2) & 7
-        if index == ATTR_DEVICE:
-            out |= MappingFlags.DEVICE
-        elif index == ATTR_NC:
-            out |= MappingFlags.UNCACHED
-        return out
+        return out | _seed_memory_flags(raw)
 
     # -------------------------------------------------------------- the hardware's reading
 
@@ -275,7 +278,7 @@ class AArch64Stage1(ArmFormat):
         return _table_acc(S1Acc(), raw).flags()
 
     def leaf_flags(self, raw: int) -> MappingFlags:
-        return self.fold_leaf(S1Acc(), raw).flags() | _memory_flags(raw)
+        return self.fold_leaf(S1Acc(), raw).flags() | mair_memory_flags(raw)
 
     def why(self, flag: MappingFlags, raw: int) -> str:
         if flag is R:
@@ -355,7 +358,28 @@ class AArch64Stage1(ArmFormat):
 _LETTERS = (("r", Access.READ), ("w", Access.WRITE), ("x", Access.EXEC))
 
 
-def _memory_flags(raw: int) -> MappingFlags:
+def memory_attrs(flags: MappingFlags) -> int:
+    """AttrIndx and SH as both builds write them: Device SH=00, else Normal (NC) inner-shareable."""
+    if MappingFlags.DEVICE in flags:
+        return ATTR_DEVICE << 2
+    return (ATTR_NC if MappingFlags.UNCACHED in flags else ATTR_NORMAL) << 2 | SH_INNER
+
+
+def _el2_build_attrs(flags: MappingFlags) -> int:
+    """`DescriptorAttr::from(flags)` under `arm-el2`: USER ignored, AP[1] never set, and only
+    "no EXECUTE -> bit 54" (XN at EL2) for execute permission (seed-crates.md §2.2)."""
+    attr = memory_attrs(flags) | (VALID if R in flags else 0) | (0 if W in flags else AP2)
+    return attr | (0 if X in flags else UXN)
+
+
+def _seed_memory_flags(raw: int) -> MappingFlags:
+    """The seed's AttrIndx read-back: 0 -> DEVICE, 2 -> UNCACHED, anything else nothing."""
+    return {ATTR_DEVICE: MappingFlags.DEVICE, ATTR_NC: MappingFlags.UNCACHED}.get(
+        (raw >> 2) & 7, MappingFlags(0)
+    )
+
+
+def mair_memory_flags(raw: int) -> MappingFlags:
     attr = mair_attr((raw >> 2) & 7)
     if attr >> 4 == 0:  # MAIR Attr<n>[7:4] = 0: Device memory
         return MappingFlags.DEVICE

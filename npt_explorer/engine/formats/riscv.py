@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ..errors import PagingError
 from ..faults import register_reporter
 from ..flags import Access, MappingFlags, Priv
+from . import riscv_thead as thead
 from .base import (
     AccessRequest,
     Decoded,
@@ -26,7 +27,6 @@ from .base import (
 )
 from .riscv_faults import ARCH, explain, syndrome
 from .riscv_pte import (
-    FIELD_TABLES,
     NAPOT_SIZE,
     PAGE_SHIFT,
     PBMT_IO,
@@ -45,6 +45,7 @@ from .riscv_pte import (
     SVADU,
     SVNAPOT,
     SVPBMT,
+    field_table,
     is_pointer,
     level_name,
     pbmt,
@@ -136,7 +137,14 @@ class RiscvFormat(PagingFormat):
     def new_page(self, paddr: int, flags: MappingFlags, huge: bool, encoding: Encoding) -> int:
         """Leafness is R or X, so `huge` changes nothing (the seed ignores it too)."""
         bits = _seed_bits(flags) if encoding is Encoding.SEED else self._fixed_bits(flags)
+        if encoding is Encoding.SEED and bits and self.maee:
+            bits |= thead.SEED_DEVICE if flags & MappingFlags.DEVICE else thead.SEED_NORMAL
         return bits | ((paddr >> 2) & PPN_MASK)
+
+    @property
+    def maee(self) -> bool:
+        """T-Head memory attributes in bits 63:59 (feature ``xuantie-c9xx``)."""
+        return thead.XUANTIE in self.features
 
     def _fixed_bits(self, flags: MappingFlags) -> int:
         if not flags & _RWX:
@@ -150,6 +158,8 @@ class RiscvFormat(PagingFormat):
             bits |= PTE_X
         if flags & MappingFlags.USER or self.stage == 2:
             bits |= PTE_U  # hypervisor spec: every G-stage access is a U-mode access
+        if self.maee:
+            return bits | _maee_for(flags)
         return bits | (self._pbmt_for(flags) << PBMT_SHIFT)
 
     def _pbmt_for(self, flags: MappingFlags) -> int:
@@ -173,6 +183,8 @@ class RiscvFormat(PagingFormat):
         out = []
         if flags & MappingFlags.WRITE and not flags & MappingFlags.READ:
             out.append("WRITE without READ is a reserved encoding (W=1, R=0): READ added")
+        if self.maee:
+            return out
         if flags & _MEMORY_TYPES and SVPBMT not in self.features:
             dropped = "+".join((flags & _MEMORY_TYPES).names())
             out.append(f"{dropped} dropped: a memory type needs PBMT (feature svpbmt)")
@@ -199,9 +211,12 @@ class RiscvFormat(PagingFormat):
                 )
         if flags & MappingFlags.WRITE and not flags & MappingFlags.READ:
             out.append(f"W=1 with R=0 is a reserved encoding: {self._fault_words} on every access")
-        for flag in (MappingFlags.DEVICE, MappingFlags.UNCACHED):
-            if flags & flag:
-                out.append(f"{flag.name} dropped: the seed writes no PBMT (Svpbmt)")
+        if self.maee:
+            out += _seed_maee_problems(flags)
+        else:
+            for flag in (MappingFlags.DEVICE, MappingFlags.UNCACHED):
+                if flags & flag:
+                    out.append(f"{flag.name} dropped: the seed writes no PBMT (Svpbmt)")
         leaf = flags & (MappingFlags.READ | MappingFlags.EXECUTE)
         if self.stage == 2 and leaf and not flags & MappingFlags.USER:
             out.append(
@@ -217,7 +232,7 @@ class RiscvFormat(PagingFormat):
     # ------------------------------------------------------------------ the hardware's reading
 
     def field_table(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
-        return FIELD_TABLES[(self.stage, kind)]
+        return field_table(self.stage, kind, self.features)
 
     def decode(self, raw: int, depth: int) -> Decoded:
         seed = self.seed_read_back(raw)
@@ -258,7 +273,12 @@ class RiscvFormat(PagingFormat):
                 hw = f"the hardware raises a {self._fault_words}"
                 problems.append(f"the seed reads {seed.short()}, but {hw}")
             flagged = [name for v in found for name in v.fields]
-            return EntryKind.MISCONFIGURED, found[0].reason, flagged, problems
+            return (
+                EntryKind.MISCONFIGURED,
+                found[0].reason,
+                flagged,
+                problems + self._other_reading(raw),
+            )
         if is_pointer(raw):
             return EntryKind.TABLE, None, [], []
         flagged = ["U"] if self.stage == 2 and not raw & PTE_U else []
@@ -282,6 +302,8 @@ class RiscvFormat(PagingFormat):
         flags = self.seed_flags(raw)
         if self.stage == 2:
             flags &= ~MappingFlags.USER
+        if self.maee:
+            return flags | _maee_memory(raw)
         memory_type = {PBMT_IO: MappingFlags.DEVICE, PBMT_NC: MappingFlags.UNCACHED}
         return flags | memory_type.get(pbmt(raw), _NO_FLAGS)
 
@@ -305,12 +327,24 @@ class RiscvFormat(PagingFormat):
                 out.append(f"A=0: without svadu every access {self._fault_words}s (Svade)")
             elif raw & PTE_W and not raw & PTE_D:
                 out.append(f"D=0: without svadu a store {self._fault_words}s (Svade)")
+        what = f"MAEE {thead.memory_words(raw)}" if self.maee else f"PBMT={pbmt(raw)}"
         for flag in self._grants(raw) & _MEMORY_TYPES:
             if not seed or flag not in seed:
-                out.append(
-                    f"PBMT={pbmt(raw)} makes this {flag.name} memory; the seed reads no {flag.name}"
-                )
-        return out
+                out.append(f"{what} makes this {flag.name} memory; the seed reads no {flag.name}")
+        return out + self._other_reading(raw)
+
+    def _other_reading(self, raw: int) -> list[str]:
+        """The decoder's second reading of bits 63:59, where T-Head MAEE and Svpbmt/Svnapot
+        collide: the standard one under ``xuantie-c9xx``, T-Head's otherwise."""
+        if self.maee:
+            words = thead.standard_reading(raw)
+            return [words] if words else []
+        if raw & thead.MAEE_MASK:
+            return [
+                f"on a T-Head core with MAEE (feature xuantie-c9xx) bits 63:59 are the memory "
+                f"type {thead.memory_words(raw)}"
+            ]
+        return []
 
     # ------------------------------------------------------------------------ walker hooks
 
@@ -364,11 +398,43 @@ def _seed_bits(flags: MappingFlags) -> int:
     return PTE_V | PTE_A | PTE_D | sum(bit for flag, bit in _SEED_BITS if flags & flag)
 
 
+def _maee_for(flags: MappingFlags) -> int:
+    """Linux's T-Head memory types: DEVICE -> IO, UNCACHED -> NC, else PMA."""
+    if flags & MappingFlags.DEVICE:
+        return thead.IO
+    return thead.NC if flags & MappingFlags.UNCACHED else thead.PMA
+
+
+def _maee_memory(raw: int) -> MappingFlags:
+    """What T-Head MAEE bits make of the memory: SO -> DEVICE, not C -> UNCACHED."""
+    if raw & thead.SO:
+        return MappingFlags.DEVICE
+    return _NO_FLAGS if raw & thead.C else MappingFlags.UNCACHED
+
+
+def _seed_maee_problems(flags: MappingFlags) -> list[str]:
+    if flags & MappingFlags.DEVICE:
+        return [
+            "DEVICE written as SO|B (strongly ordered, bufferable, non-shareable); Linux's "
+            "T-Head IO type is SO|SH"
+        ]
+    if flags & MappingFlags.UNCACHED:
+        return ["UNCACHED ignored: the seed writes C|B|SH, cacheable memory (Linux's NC is B|SH)"]
+    return []
+
+
 def _factory(name: str, levels: int, root_bits: int, x4: bool) -> Callable[..., PagingFormat]:
     def make(*, features: frozenset[str] = frozenset(), stage: int = 2 if x4 else 1) -> RiscvFormat:
         if stage not in (1, 2) or (x4 and stage != 2):
             allowed = "2" if x4 else "1 or 2"
             raise PagingError("InvalidRequest", f"{name}: stage must be {allowed}, not {stage!r}")
+        clash = sorted(features & {SVPBMT, SVNAPOT}) if thead.XUANTIE in features else []
+        if clash:
+            raise PagingError(
+                "InvalidRequest",
+                f"{thead.XUANTIE} puts T-Head memory attributes in bits 63:59, where "
+                f"{', '.join(clash)} define(s) other fields: choose one",
+            )
         return RiscvFormat(name, stage, _levels(levels, root_bits), stage == 1, frozenset(features))
 
     return make

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from . import riscv_thead as thead
 from .base import EntryKind, FaultReason, Field, Role
 
 PTE_V, PTE_R, PTE_W, PTE_X, PTE_U, PTE_G, PTE_A, PTE_D = (1 << i for i in range(8))
@@ -177,6 +178,16 @@ def _invalid(stage: int) -> tuple[Field, ...]:
     return (v, *rest)
 
 
+def _thead(table: tuple[Field, ...]) -> tuple[Field, ...]:
+    """`table` with bits 63:54 as T-Head MAEE lays them out (`riscv_thead`)."""
+    return (*(f for f in table if f.name not in thead.REPLACED), *thead.FIELDS)
+
+
+def field_table(stage: int, kind: EntryKind, features: frozenset[str]) -> tuple[Field, ...]:
+    table = FIELD_TABLES[(stage, kind)]
+    return _thead(table) if thead.XUANTIE in features else table
+
+
 FIELD_TABLES: dict[tuple[int, EntryKind], tuple[Field, ...]] = {
     (stage, kind): table
     for stage in (1, 2)
@@ -205,14 +216,17 @@ def violations(raw: int, level: int, features: frozenset[str]) -> list[Violation
     """Why the valid PTE `raw` at `level` (0 = the 4 KiB level) faults, in Spike's check order
     (riscv-isa-sim mmu.cc `walk()`); empty when the PTE is a usable pointer or leaf."""
     out: list[Violation] = []
-    if raw & RSVD_MASK:
-        bits = ", ".join(str(b) for b in range(60, 53, -1) if raw >> b & 1)
-        words = f"reserved bit(s) {bits} set (bits 60:54 must be 0)"
+    maee = thead.XUANTIE in features  # bits 63:59 are T-Head memory attributes, not N/PBMT
+    top = 58 if maee else 60
+    if raw & (thead.RSVD_MASK if maee else RSVD_MASK):
+        bits = ", ".join(str(b) for b in range(top, 53, -1) if raw >> b & 1)
+        words = f"reserved bit(s) {bits} set (bits {top}:54 must be 0)"
         out.append(Violation(FaultReason.RESERVED, words, ("RESERVED",)))
     if is_pointer(raw):
         # privileged spec: "For non-leaf PTEs, the D, A, and U bits are reserved"; N, PBMT too
-        named = (("D", PTE_D), ("A", PTE_A), ("U", PTE_U), ("N", PTE_N))
-        bad = tuple(n for n, bit in named if raw & bit) + (("PBMT",) if pbmt(raw) else ())
+        named = (("D", PTE_D), ("A", PTE_A), ("U", PTE_U)) + (() if maee else (("N", PTE_N),))
+        bad = tuple(n for n, bit in named if raw & bit)
+        bad += ("PBMT",) if pbmt(raw) and not maee else ()
         if bad:
             words = f"non-leaf PTE with {'/'.join(bad)} set: D, A, U, N and PBMT are reserved there"
             out.append(Violation(FaultReason.RESERVED, words, bad))
@@ -220,6 +234,8 @@ def violations(raw: int, level: int, features: frozenset[str]) -> list[Violation
             words = "a pointer (XWR = 000) at level 0, where there is no next level"
             out.append(Violation(FaultReason.RESERVED, words, ("R", "W", "X")))
         return out
+    if maee:
+        return out + _leaf_violations(raw, level)
     if raw & PTE_N and SVNAPOT not in features:
         words = "N=1 but Svnapot is off (feature svnapot)"
         out.append(Violation(FaultReason.RESERVED, words, ("N",)))
@@ -228,6 +244,15 @@ def violations(raw: int, level: int, features: frozenset[str]) -> list[Violation
         out.append(Violation(FaultReason.RESERVED, words, ("PBMT",)))
     if pbmt(raw) == PBMT_RESERVED:
         out.append(Violation(FaultReason.RESERVED, "PBMT=3 is reserved", ("PBMT",)))
+    out += _leaf_violations(raw, level)
+    if raw & PTE_N and SVNAPOT in features:
+        out.extend(_napot_violations(raw, level))
+    return out
+
+
+def _leaf_violations(raw: int, level: int) -> list[Violation]:
+    """W without R, and a superpage whose low PPN bits are not 0."""
+    out = []
     if raw & PTE_W and not raw & PTE_R:
         out.append(Violation(FaultReason.RESERVED, "W=1 with R=0 is a reserved encoding", ("W",)))
     low = ppn(raw) & ((1 << (9 * level)) - 1)
@@ -237,8 +262,6 @@ def violations(raw: int, level: int, features: frozenset[str]) -> list[Violation
             f"not {low:#x}"
         )
         out.append(Violation(FaultReason.MISALIGNED, words, ("PPN",)))
-    if raw & PTE_N and SVNAPOT in features:
-        out.extend(_napot_violations(raw, level))
     return out
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,15 +79,49 @@ class _Lines:
         return self.key(self.steps[index], key, end)
 
 
+#: the largest scenario file read (the bundled ones are under 8 KiB; a saved session of
+#: thousands of typed commands stays far below this)
+MAX_FILE_BYTES = 4 << 20
+
+
+def read_scenario_text(path: Path) -> str:
+    """The text of a scenario file. Only a regular file is opened (a device such as
+    /dev/zero would be read forever, a named pipe would block), and at most `MAX_FILE_BYTES`
+    are read. Raises `ScenarioError`."""
+
+    def refuse(why: str) -> ScenarioError:
+        return ScenarioError(str(path), None, None, why)
+
+    try:
+        mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse(f"not a regular file (a {_file_kind(mode)}): give a .toml file")
+        with path.open("rb") as file:
+            data = file.read(MAX_FILE_BYTES + 1)
+    except OSError as err:
+        raise refuse(f"cannot read: {err.strerror}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise refuse(f"larger than {MAX_FILE_BYTES >> 20} MiB: not a scenario file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("not UTF-8 text") from None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+        (stat.S_ISFIFO, "named pipe"),
+        (stat.S_ISSOCK, "socket"),
+    )
+    return next((name for test, name in kinds if test(mode)), "special file")
+
+
 def load(path: str | Path) -> Scenario:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ScenarioError(str(path), None, None, f"cannot read: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(str(path), None, None, "not UTF-8 text") from None
-    return loads(text, str(path))
+    return loads(read_scenario_text(path), str(path))
 
 
 def loads(text: str, file: str = "<scenario>") -> Scenario:

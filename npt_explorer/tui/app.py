@@ -13,6 +13,7 @@ from pathlib import Path
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.command import CommandPalette
 from textual.containers import Container
 from textual.events import DescendantFocus, Resize
 from textual.screen import ModalScreen
@@ -33,7 +34,7 @@ from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .entry_panel import EntryPanel
 from .log_panel import LogPanel
 from .messages import EntrySelected, MachineChanged, StepSelected
-from .palette import NptCommands
+from .palette import GuardedPalette, NptCommands
 from .regions_panel import RegionsPanel
 from .session import Session
 from .tables_panel import PageTablesPanel
@@ -253,18 +254,24 @@ class NptExplorerApp(CommandRunner, App[int]):
     def action_command(self) -> None:
         if not isinstance(self.focused, CommandInput):
             self._before_command = self.focused
-        self.command_line.input.focus()
+        # now, not at the next idle as `focus()` would: keys already queued behind the `:`
+        # (a fast typist, a paste, a busy machine) must be typed, not taken as hotkeys
+        self.screen.set_focus(self.command_line.input)
 
     def action_leave_command(self) -> None:
         target = self._before_command
         if target is None or not target.is_attached or not target.display:
             target = self._primary(self.current_panel)
-        target.focus()
+        self.screen.set_focus(target)
 
     def action_panel(self, delta: int) -> None:
         order = list(PANELS)
         index = order.index(self.current_panel) if self.current_panel in order else 0
         self.focus_panel(order[(index + delta) % len(order)])
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not CommandPalette.is_open(self):
+            self.push_screen(GuardedPalette(id="--command-palette"))
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

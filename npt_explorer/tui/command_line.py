@@ -9,6 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
@@ -46,6 +47,9 @@ class CommandSuggester(Suggester):
 
 
 class CommandInput(Input):
+    class NothingToComplete(Message):
+        """Tab found nothing to complete (the hint line says so)."""
+
     BINDINGS = [
         Binding("tab", "complete", "Complete", show=False),
         Binding("escape", "leave", "Back to panels"),
@@ -61,12 +65,14 @@ class CommandInput(Input):
         self._back = 0
 
     def action_complete(self) -> None:
-        """Accept the suggestion (as → does at the end of the line), else leave the line."""
+        """Accept the suggestion (as → does at the end of the line). With nothing to
+        complete the focus stays here (escape leaves): letters typed next are text, never
+        the panels' hotkeys."""
         before = self.value
         if self.cursor_at_end:
             self.action_cursor_right()
         if self.value == before:
-            self.action_leave()
+            self.post_message(self.NothingToComplete())
 
     def action_leave(self) -> None:
         self.app.action_leave_command()  # type: ignore[attr-defined]
@@ -114,6 +120,14 @@ class CommandLine(Vertical):
             self.query_one("#cmd-hint", Static).update(
                 Text(hint(event.value, self._arch(), self._files()), "dim"), layout=False
             )
+
+    def on_command_input_nothing_to_complete(self) -> None:
+        hint_line = self.query_one("#cmd-hint", Static)
+        hint_line.update(
+            Text(f"nothing to complete · {hint(self.input.value, self._arch(), self._files())}",
+                 "dim"),
+            layout=False,
+        )
 
     def on_descendant_focus(self) -> None:
         if not self.input.value and not str(self.query_one("#cmd-hint", Static).render()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, Literal, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -19,6 +20,8 @@ from ..engine.errors import PagingError
 from ..engine.formats import Encoding
 from ..scenario.loader import ScenarioError, load
 from .session import DEMO_DIR
+
+T = TypeVar("T")
 
 #: where the scenario picker looks: the working directory's scenarios/, then the bundled ones
 SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
@@ -63,10 +66,36 @@ def find_scenarios(dirs: tuple[Path, ...] = SCENARIO_DIRS) -> list[ScenarioInfo]
     return found
 
 
-class EditValue(ModalScreen[str | None]):
-    """Ask for one value (a field, a raw entry)."""
+class Dialog(ModalScreen[T | None], Generic[T]):
+    """A modal dialog that answers once. Keys queued in one burst (two Enters from a paste
+    or an SSH double tap) reach it after it has answered: the second answer is dropped,
+    never a second `dismiss` of a screen already off the stack (ScreenStackError)."""
 
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
+    _answered = False
+
+    def answer(self, value: T | None) -> None:
+        if self._answered or not self.is_current:
+            return
+        self._answered = True
+        self.dismiss(value)
+
+    def action_dismiss_none(self) -> None:
+        self.answer(None)
+
+
+class PagedOptionList(OptionList):
+    """An OptionList whose page keys wait until it has a size: Textual 8.2.8 pages through a
+    line table that is empty before the first layout (`KeyError: 0`, an upstream bug), which
+    `o` followed at once by PageDown hits."""
+
+    def _move_page(self, direction: Literal[-1, 1]) -> None:
+        if self.scrollable_content_region and self.highlighted in self._index_to_line:
+            super()._move_page(direction)
+
+
+class EditValue(Dialog[str]):
+    """Ask for one value (a field, a raw entry)."""
 
     def __init__(self, what: str, value: str, doc: str = "") -> None:
         super().__init__()
@@ -82,16 +111,11 @@ class EditValue(ModalScreen[str | None]):
 
     @on(Input.Submitted)
     def submit(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+        self.answer(event.value.strip() or None)
 
 
-class ScenarioPicker(ModalScreen[Path | None]):
+class ScenarioPicker(Dialog[Path]):
     """Titles and summaries of the scenario files; enter loads one in scenario mode."""
-
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
 
     def __init__(self, scenarios: list[ScenarioInfo] | None = None) -> None:
         super().__init__()
@@ -106,20 +130,15 @@ class ScenarioPicker(ModalScreen[Path | None]):
                 if s.summary or s.error:
                     prompt.append("\n" + (s.summary or s.error), "italic" if s.summary else "red")
                 options.append(Option(prompt, id=str(i), disabled=bool(s.error)))
-            yield OptionList(*options, id="scenario-list")
+            yield PagedOptionList(*options, id="scenario-list")
 
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(self.scenarios[int(event.option.id or 0)].path)
-
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+        self.answer(self.scenarios[int(event.option.id or 0)].path)
 
 
-class MachinePicker(ModalScreen[MachineConfig | None]):
+class MachinePicker(Dialog[MachineConfig]):
     """Architecture, both stages' modes, features and the flag encoding."""
-
-    BINDINGS = [Binding("escape", "dismiss_none", "Cancel")]
 
     def __init__(self, current: MachineConfig) -> None:
         super().__init__()
@@ -190,10 +209,10 @@ class MachinePicker(ModalScreen[MachineConfig | None]):
     @on(Button.Pressed, "#apply")
     def apply(self) -> None:
         try:
-            self.dismiss(self.config())
+            self.answer(self.config())
         except PagingError as err:
             self.query_one("#pick-error", Static).update(Text(err.message, "red"))
 
     @on(Button.Pressed, "#cancel")
-    def action_dismiss_none(self) -> None:
-        self.dismiss(None)
+    def cancel(self) -> None:
+        self.answer(None)

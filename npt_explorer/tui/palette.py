@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
 from ..engine.config import ARCHES
 from ..engine.tlb import FLUSHES
@@ -101,3 +101,19 @@ class NptCommands(Provider):
             score = matcher.match(title)
             if score > 0:
                 yield Hit(score, matcher.highlight(title), callback, help=help_text)
+
+
+class GuardedPalette(CommandPalette):
+    """Textual's palette, with its page keys waiting for the list to be laid out: Ctrl+P then
+    PageUp/PageDown at once paged through an empty line table (`KeyError: 0`, an upstream
+    bug in Textual 8.2.8's OptionList)."""
+
+    def _action_command_list(self, action: str) -> None:
+        if action in ("page_up", "page_down"):
+            found = self.query(CommandList)
+            listed = found.first() if found else None
+            if listed is None or not listed.scrollable_content_region:
+                return
+            if listed.highlighted is not None and listed.highlighted not in listed._index_to_line:
+                return
+        super()._action_command_list(action)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+from textual import events
+from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -24,3 +28,39 @@ async def settle(pilot: Pilot, *, for_screenshot: bool = False) -> None:
 def no_blink(app: NptExplorerApp) -> None:
     for field in app.query(Input):
         field.cursor_blink = False
+
+
+def key_event(key: str) -> events.Key:
+    """The Key event a terminal sends for `key` (a Textual key name or one character),
+    built as `Pilot.press` builds it."""
+    if len(key) == 1 and not key.isalnum():
+        key = _character_to_key(key)
+    try:
+        char: str | None = unicodedata.lookup(_get_unicode_name_from_key(key))
+    except KeyError:
+        char = key if len(key) == 1 else None
+    return events.Key(key, char)
+
+
+async def burst(pilot: Pilot, *keys: str, text: str = "") -> None:
+    """Several keys in one write, as a paste without bracketed-paste mode, an SSH double tap
+    or a fast typist on a busy machine deliver them: every event is queued before the app
+    handles the first (`Pilot.press` waits for the app to go idle after each key). `text`
+    adds one key per character after `keys`."""
+    driver = pilot.app._driver
+    assert driver is not None
+    for key in (*keys, *text):
+        event = key_event(key)
+        event.set_sender(pilot.app)
+        driver.send_message(event)
+    await settle(pilot)
+
+
+async def paste(pilot: Pilot, text: str) -> None:
+    """A bracketed paste: one `Paste` event to the focused widget."""
+    driver = pilot.app._driver
+    assert driver is not None
+    event = events.Paste(text)
+    event.set_sender(pilot.app)
+    driver.send_message(event)
+    await settle(pilot)

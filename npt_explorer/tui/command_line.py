@@ -124,8 +124,10 @@ class CommandLine(Vertical):
     def on_command_input_nothing_to_complete(self) -> None:
         hint_line = self.query_one("#cmd-hint", Static)
         hint_line.update(
-            Text(f"nothing to complete · {hint(self.input.value, self._arch(), self._files())}",
-                 "dim"),
+            Text(
+                f"nothing to complete · {hint(self.input.value, self._arch(), self._files())}",
+                "dim",
+            ),
             layout=False,
         )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .errors import PagingError
 from .formats import Encoding
+from .walk_cache import CacheSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +93,8 @@ class MachineConfig:
     tlb_entries: int = 64
     tlb_ways: int = 4
     tlb_enabled: bool = True
+    walk_cache_preset: str | None = None  # `walk_caches`: a named design (walk_cache.PRESETS)
+    walk_cache_specs: tuple[CacheSpec, ...] = ()  # and/or caches described one by one
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:

@@ -18,8 +18,9 @@ from .formats import AccessRequest, Decoded, EntryKind, PagingFormat, get_format
 from .guest import GuestPoolAllocator, GuestRAM
 from .memory import FrameAllocator, PhysicalMemory
 from .page_table import EntryRef, PageTable
-from .tlb import COMBINED, STAGE2, Tlb, TlbEntry
+from .tlb import COMBINED, FLUSHES, STAGE2, Tlb, TlbEntry
 from .walk import S2Lookup, Walk, Walker
+from .walk_cache import WalkCaches
 
 _ACCESS_FLAGS = {
     Access.READ: MappingFlags.READ,
@@ -59,6 +60,9 @@ class Machine:
         self._guest_pt: PageTable | None = None
         x86 = cfg.arch == "x86_64"
         self.tlb = Tlb(cfg.tlb_entries, cfg.tlb_ways, x86=x86) if cfg.tlb_enabled else None
+        self.walk_caches = WalkCaches.build(
+            cfg.walk_cache_preset, cfg.walk_cache_specs, self.s1, self.s2
+        )
         self.vmid = 1  # the EPTP plays this part on x86 (see `tag_vmid`)
         self.asid = 1  # VPID on x86
         self.last_fault: Fault | None = None
@@ -271,6 +275,8 @@ class Machine:
                 side_effects=True,
                 s2_lookup=self._s2_lookup(access),
             )
+            if self.walk_caches is not None:
+                self._walk_caches(walk)
             if self.tlb is not None:
                 walk.tlb = "miss"
                 self.tlb.stats.misses += 1
@@ -297,6 +303,19 @@ class Machine:
         from .batch import translate_many
 
         return translate_many(self, gvas, access, priv)
+
+    def _walk_caches(self, walk: Walk) -> None:
+        """Mark which walk cache served each reference of `walk`, filling them as it goes."""
+        caches = self.walk_caches
+        assert caches is not None
+        refs = caches.refs(walk.steps, walk.gva, walk.gpa)
+        served, stale = caches.account(refs, walk.gva, self.tag_vmid, self.asid)
+        for step, name in zip(walk.steps, served, strict=True):
+            step.cached = name
+        if stale:
+            walk.note = "a walk cache held an entry the tables no longer have"
+        if walk.fault is not None and walk.fault.stage == 1:
+            caches.forget(walk.gva, self.tag_vmid, self.asid)
 
     def _record(self, walk: Walk, kind: str) -> None:
         if walk.fault is not None:
@@ -354,6 +373,8 @@ class Machine:
                 f"invalidation (allowed: {', '.join(self.config.spec.flushes)})",
             )
         removed = [] if self.tlb is None else self.tlb.flush(kind, addr, self.tag_vmid, self.asid)
+        if self.walk_caches is not None:
+            self.walk_caches.invalidate(kind, addr, self.tag_vmid, self.asid, FLUSHES.get(kind))
         where = "" if addr is None else f" {addr:#x}"
         self._log(
             "flush",
@@ -507,6 +528,8 @@ class Machine:
         self.space.destroy()
         if self.tlb is not None:
             self.tlb.clear()
+        if self.walk_caches is not None:
+            self.walk_caches.clear()
 
 
 def _req(access: Access, priv: Priv, user_page: bool = False) -> AccessRequest:

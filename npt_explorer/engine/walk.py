@@ -37,6 +37,7 @@ class WalkStep:
     outcome: str  # table | leaf | fault
     for_depth: int | None = None  # stage-2 steps: the guest depth whose entry they translate
     written: int | None = None  # the value written back (A/D/AF), if any
+    cached: str | None = None  # the walk cache that served this read (None: memory)
 
     @property
     def decoded(self) -> Decoded:
@@ -63,6 +64,7 @@ class WalkStep:
             "outcome": self.outcome,
             "for_depth": self.for_depth,
             "written": None if self.written is None else f"{self.written:#x}",
+            "cached": self.cached,
         }
 
 
@@ -94,6 +96,11 @@ class Walk:
     @property
     def refs(self) -> int:
         return len(self.steps)
+
+    @property
+    def mem_refs(self) -> int:
+        """The reads that went to memory: `refs` less those a walk cache served."""
+        return sum(1 for s in self.steps if s.cached is None)
 
     @property
     def page_size(self) -> int | None:

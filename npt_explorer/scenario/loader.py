@@ -13,12 +13,23 @@ from typing import Any
 from ..engine import PagingError
 from ..engine.config import ARCHES, MachineConfig
 from ..engine.formats import Encoding, get_format
+from ..engine.walk_cache import WalkCaches
+from ..engine.walk_cache import parse as parse_walk_caches
 from .commands import Command, CommandError, build, op_name, parse_number
 from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES
 
 _TOP_KEYS = ("scenario", "machine", "step")
 _SCENARIO_KEYS = ("title", "summary", "arch", "tags")
-_MACHINE_KEYS = ("guest", "npt", "features", "encoding", "guest_pt_pool", "map_pool", "tlb")
+_MACHINE_KEYS = (
+    "guest",
+    "npt",
+    "features",
+    "encoding",
+    "guest_pt_pool",
+    "map_pool",
+    "tlb",
+    "walk_caches",
+)
 
 
 class ScenarioError(Exception):
@@ -252,6 +263,11 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
                     opts["tlb_ways"] = parse_number(value.get("ways", 4), "tlb.ways")
                 else:
                     raise CommandError("{ entries, ways } or false", key)
+            elif key == "walk_caches":
+                try:
+                    opts["walk_cache_preset"], opts["walk_cache_specs"] = parse_walk_caches(value)
+                except PagingError as err:
+                    raise CommandError(err.message, key) from None
             else:
                 raise CommandError(f"unknown key (allowed: {', '.join(_MACHINE_KEYS)})", key)
         except CommandError as err:
@@ -276,6 +292,16 @@ def _machine_limits(config: MachineConfig, head: int | None, lines: _Lines, fail
         )
     name, options = config.spec.npts[config.npt]
     s2 = get_format(name, features=config.features, **options)
+    s1_name, s1_options = config.spec.guests[config.guest]
+    try:
+        WalkCaches.build(
+            config.walk_cache_preset,
+            config.walk_cache_specs,
+            get_format(s1_name, features=config.features, **s1_options),
+            s2,
+        )
+    except PagingError as err:
+        raise fail(lines.key(head, "walk_caches"), "machine.walk_caches", err.message) from None
     end = config.pool_gpa + config.pool_size
     if end > 1 << s2.input_bits:
         raise fail(

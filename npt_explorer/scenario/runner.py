@@ -63,6 +63,7 @@ def walk_json(walk: Walk) -> dict[str, Any]:
         "hpa": hx(walk.hpa),
         "page_size": walk.page_size if walk.ok else None,
         "refs": walk.refs,
+        "mem_refs": walk.mem_refs,
         "writes": walk.writes,
         "tlb": walk.tlb,
         "stale": walk.stale,
@@ -243,6 +244,7 @@ def _check_walk(r: StepResult, walk: Walk, expect: dict[str, Any]) -> None:
     }
     numbers = {
         "refs": walk.refs,
+        "mem_refs": walk.mem_refs,
         "writes": walk.writes,
         "gpa": walk.gpa,
         "hpa": walk.hpa,

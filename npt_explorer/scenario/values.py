@@ -85,6 +85,7 @@ EXPECT_KEYS: dict[str, tuple[str, ...]] = {
         "gpa",
         "hpa",
         "refs",
+        "mem_refs",
         "writes",
         "tlb",
         "page_size",
@@ -98,7 +99,7 @@ EXPECT_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "handle-fault": ("handled", "error"),
     "query": ("paddr", "flags", "page_size", "error"),
-    "trace": ("hit_rate", "walks", "hits", "error"),
+    "trace": ("hit_rate", "walks", "hits", "refs", "mem_refs", "error"),
 }
 EXPECT_KEYS["translate"] = EXPECT_KEYS["access"]
 
@@ -111,6 +112,7 @@ EXPECT_VALUES: dict[str, str | tuple[Any, ...]] = {
     "page_size": "number",
     "fault_depth": "number",
     "refs": "count",
+    "mem_refs": "count",
     "writes": "count",
     "walks": "count",
     "hits": "count",

@@ -14,7 +14,7 @@ from .engine.config import ARCHES
 from .engine.formats import Encoding, PagingFormat, get_format
 from .scenario.commands import CommandError, parse_number
 
-VERBS = ("replay", "decode", "encode", "scenarios", "quiz")
+VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff")
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -313,6 +313,12 @@ def cmd_quiz(a: argparse.Namespace) -> int:
     return quiz(a, UsageError)
 
 
+def cmd_diff(a: argparse.Namespace) -> int:
+    from .classroom.verbs import cmd_diff as diff
+
+    return diff(a, UsageError)
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -343,6 +349,10 @@ def _parser(verb: str) -> argparse.ArgumentParser:
         from .classroom.verbs import add_quiz_args
 
         add_quiz_args(p)
+    elif verb == "diff":
+        from .classroom.verbs import add_diff_args
+
+        add_diff_args(p)
     return p
 
 
@@ -358,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "encode": cmd_encode,
                 "scenarios": cmd_scenarios,
                 "quiz": cmd_quiz,
+                "diff": cmd_diff,
             }[verb](ns)
         return _tui(args)
     except UsageError as err:
@@ -373,7 +384,7 @@ def _tui(args: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="npt-explorer",
         description=(
-            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz "
+            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff "
             "(npt-explorer VERB --help)."
         ),
     )

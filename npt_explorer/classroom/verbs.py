@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from typing import Any
 
 
 def add_quiz_args(p: argparse.ArgumentParser) -> None:
@@ -44,4 +45,53 @@ def cmd_quiz(a: argparse.Namespace, usage_error: type[Exception]) -> int:
         print(quiz_markdown(problems, a.answers, shlex.join(words)), end="")
     else:
         print(quiz_text(problems, a.answers), end="")
+    return 0
+
+
+# ------------------------------------------------------------------------------ diff
+
+
+def add_diff_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("a", metavar="A.toml[:STEP]", help="the state after STEP steps (default: all)")
+    p.add_argument("b", metavar="B.toml[:STEP]")
+    p.add_argument("--json", action="store_true")
+
+
+def point(spec: str, usage_error: type[Exception]) -> tuple[Any, int, Any]:
+    """``FILE[:STEP]`` → (scenario, steps run, machine after them). STEP counts steps as
+    `replay` numbers them: 0 is the machine before the first step."""
+    from ..scenario import ScenarioError, load, run
+
+    path, _, step = spec.rpartition(":")
+    if not path or not step.isdigit():
+        path, step = spec, ""
+    try:
+        scenario = load(path)
+    except ScenarioError as err:
+        raise usage_error(str(err)) from None
+    upto = len(scenario.steps) if step == "" else int(step)
+    if upto > len(scenario.steps):
+        raise usage_error(f"{spec}: step {upto} (allowed: 0 .. {len(scenario.steps)})")
+    return scenario, upto, run(scenario, upto).machine
+
+
+def cmd_diff(a: argparse.Namespace, usage_error: type[Exception]) -> int:
+    from .diff import diff, diff_lines
+    from .state import capture
+
+    sa, na, ma = point(a.a, usage_error)
+    sb, nb, mb = point(a.b, usage_error)
+    if ma.arch != mb.arch:
+        raise usage_error(f"{a.a} is {ma.arch} and {a.b} is {mb.arch}: diff compares one arch")
+    d = diff(capture(ma), capture(mb))
+    if a.json:
+        doc = {
+            "a": {"file": sa.path, "step": na},
+            "b": {"file": sb.path, "step": nb},
+            **d.to_json(),
+        }
+        print(json.dumps(doc, indent=1))
+    else:
+        print(f"--- {sa.path} after step {na}\n+++ {sb.path} after step {nb}")
+        print("\n".join(diff_lines(d)))
     return 0

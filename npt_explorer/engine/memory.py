@@ -103,6 +103,10 @@ class FrameAllocator:
     def owns(self, paddr: int) -> bool:
         return (paddr >> PAGE_SHIFT) in self._in_use
 
+    def frames(self) -> list[int]:
+        """The addresses of the frames in use, ascending (as `GuestPoolAllocator.frames`)."""
+        return sorted(pfn << PAGE_SHIFT for pfn in self._in_use)
+
     def alloc(self, count: int = 1, align: int = 1) -> int:
         """`count` contiguous zeroed frames aligned to `align` frames; returns the first paddr."""
         if self.limit is not None and len(self._in_use) + count > self.limit:

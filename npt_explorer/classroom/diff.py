@@ -1,0 +1,292 @@
+"""What changed between two machine states: page-table entries added, removed or changed
+(field by field), permissions per input range, TLB entries added, removed or gone stale,
+frames gained or lost. Text for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine import MappingFlags
+from .state import EntryAt, MachineState, Range, TlbLine
+
+
+def _hx(v: int) -> str:
+    return f"{v:#x}"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryChange:
+    """One entry slot: `before`/`after` None when added/removed."""
+
+    before: EntryAt | None
+    after: EntryAt | None
+    level_name: str
+    fields: tuple[tuple[str, int | None, int | None], ...]  # (name, before, after), changed only
+
+    @property
+    def where(self) -> EntryAt:
+        entry = self.after or self.before
+        assert entry is not None
+        return entry
+
+    @property
+    def change(self) -> str:
+        return "added" if self.before is None else "removed" if self.after is None else "changed"
+
+    def to_json(self) -> dict[str, Any]:
+        e = self.where
+        return {
+            "change": self.change,
+            "stage": e.stage,
+            "depth": e.depth,
+            "level_name": self.level_name,
+            "input": _hx(e.input),
+            "table": _hx(e.table),
+            "index": e.index,
+            "before": None if self.before is None else _hx(self.before.raw),
+            "after": None if self.after is None else _hx(self.after.raw),
+            "fields": {name: [old, new] for name, old, new in self.fields},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PermChange:
+    stage: int
+    start: int
+    end: int
+    before: MappingFlags | None  # None: unmapped
+    after: MappingFlags | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "start": _hx(self.start),
+            "end": _hx(self.end),
+            "before": _flags(self.before),
+            "after": _flags(self.after),
+        }
+
+
+def _flags(f: MappingFlags | None) -> str | None:
+    return None if f is None else f.short()
+
+
+@dataclass(frozen=True, slots=True)
+class StateDiff:
+    a: MachineState
+    b: MachineState
+    entries: tuple[EntryChange, ...]
+    permissions: tuple[PermChange, ...]
+    tlb_added: tuple[TlbLine, ...]
+    tlb_removed: tuple[TlbLine, ...]
+    tlb_stale: tuple[TlbLine, ...]  # in B stale, and not stale (or absent) in A
+    host_gained: tuple[int, ...]
+    host_lost: tuple[int, ...]
+    guest_gained: tuple[int, ...]
+    guest_lost: tuple[int, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.entries
+            or self.permissions
+            or self.tlb_added
+            or self.tlb_removed
+            or self.tlb_stale
+            or self.host_gained
+            or self.host_lost
+            or self.guest_gained
+            or self.guest_lost
+        )
+
+    def count(self, change: str) -> int:
+        return sum(1 for c in self.entries if c.change == change)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "arch": self.b.arch,
+            "entries": [c.to_json() for c in self.entries],
+            "permissions": [p.to_json() for p in self.permissions],
+            "tlb": {
+                "added": [_tlb_json(t) for t in self.tlb_added],
+                "removed": [_tlb_json(t) for t in self.tlb_removed],
+                "became_stale": [_tlb_json(t) for t in self.tlb_stale],
+            },
+            "frames": {
+                "host": {
+                    "gained": [_hx(f) for f in self.host_gained],
+                    "lost": [_hx(f) for f in self.host_lost],
+                },
+                "guest": {
+                    "gained": [_hx(f) for f in self.guest_gained],
+                    "lost": [_hx(f) for f in self.guest_lost],
+                },
+            },
+        }
+
+
+def _tlb_json(t: TlbLine) -> dict[str, Any]:
+    return {
+        "kind": t.kind,
+        "vmid": t.vmid,
+        "asid": t.asid,
+        "base": _hx(t.base),
+        "size": t.size,
+        "gpa": _hx(t.gpa),
+        "hpa": _hx(t.hpa),
+        "perms": t.perms,
+        "stale": t.stale,
+    }
+
+
+# ----------------------------------------------------------------------------- comparing
+
+
+def _fields(state: MachineState, entry: EntryAt | None) -> dict[str, int]:
+    if entry is None:
+        return {}
+    dec: Any = state.decoders[entry.stage](entry.raw, entry.depth)
+    return {fv.field.name: fv.value for fv in dec.fields if fv.field.role != "ignored"}
+
+
+def _entry_changes(a: MachineState, b: MachineState) -> list[EntryChange]:
+    out = []
+    for key in sorted(a.entries.keys() | b.entries.keys()):
+        old, new = a.entries.get(key), b.entries.get(key)
+        if old is not None and new is not None and old.raw == new.raw:
+            continue
+        before, after = _fields(a, old), _fields(b, new)
+        names = list(dict.fromkeys([*before, *after]))
+        fields = tuple(
+            (n, before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)
+        )
+        stage, depth = key[0], key[1]
+        out.append(EntryChange(old, new, b.level_names[stage][depth], fields))
+    return out
+
+
+def _flags_at(ranges: list[Range], starts: list[int], addr: int) -> MappingFlags | None:
+    i = bisect.bisect_right(starts, addr) - 1
+    if i >= 0 and ranges[i].start <= addr < ranges[i].end:
+        return ranges[i].flags
+    return None
+
+
+def _perm_changes(a: MachineState, b: MachineState) -> list[PermChange]:
+    """Where the permissions differ, as maximal ranges with one (before, after) pair."""
+    out: list[PermChange] = []
+    for stage in (1, 2):
+        ra = [r for r in a.ranges if r.stage == stage]
+        rb = [r for r in b.ranges if r.stage == stage]
+        sa, sb = [r.start for r in ra], [r.start for r in rb]
+        cuts = sorted({x for r in ra + rb for x in (r.start, r.end)})
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            before, after = _flags_at(ra, sa, lo), _flags_at(rb, sb, lo)
+            if before == after:
+                continue
+            last = out[-1] if out else None
+            if last and (last.stage, last.end, last.before, last.after) == (
+                stage,
+                lo,
+                before,
+                after,
+            ):
+                out[-1] = PermChange(stage, last.start, hi, before, after)
+            else:
+                out.append(PermChange(stage, lo, hi, before, after))
+    return out
+
+
+def diff(a: MachineState, b: MachineState) -> StateDiff:
+    """Everything that differs from `a` to `b`."""
+    stale = tuple(
+        t for k, t in sorted(b.tlb.items()) if t.stale and not (k in a.tlb and a.tlb[k].stale)
+    )
+    return StateDiff(
+        a,
+        b,
+        tuple(_entry_changes(a, b)),
+        tuple(_perm_changes(a, b)),
+        tuple(t for k, t in sorted(b.tlb.items()) if k not in a.tlb),
+        tuple(t for k, t in sorted(a.tlb.items()) if k not in b.tlb),
+        stale,
+        tuple(sorted(b.host_frames - a.host_frames)),
+        tuple(sorted(a.host_frames - b.host_frames)),
+        tuple(sorted(b.guest_frames - a.guest_frames)),
+        tuple(sorted(a.guest_frames - b.guest_frames)),
+    )
+
+
+# ----------------------------------------------------------------------------- text
+
+_SIGN = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def _value(v: int | None) -> str:
+    return "-" if v is None else str(v) if v < 10 else _hx(v)
+
+
+def _frames(label: str, frames: tuple[int, ...], limit: int = 8) -> str:
+    shown = ", ".join(_hx(f) for f in frames[:limit])
+    more = f", … {len(frames) - limit} more" if len(frames) > limit else ""
+    return f"  {label} ({len(frames)}): {shown}{more}"
+
+
+def diff_lines(d: StateDiff) -> list[str]:
+    """The diff as plain lines (the terminal's and the TUI's diff view)."""
+    if d.empty:
+        return ["no differences"]
+    lines: list[str] = []
+    if d.entries:
+        lines.append(
+            f"page-table entries: {d.count('added')} added, {d.count('removed')} removed, "
+            f"{d.count('changed')} changed"
+        )
+        for c in d.entries:
+            e = c.where
+            space = "gVA" if e.stage == 1 else "gPA"
+            raws = " → ".join(_hx(x.raw) for x in (c.before, c.after) if x is not None)
+            if c.change == "changed":
+                fields = " ".join(f"{n} {_value(o)}→{_value(n2)}" for n, o, n2 in c.fields)
+            else:  # the values the entry has (or had), zeros left out
+                fields = " ".join(
+                    f"{n}={_value(o if n2 is None else n2)}"
+                    for n, o, n2 in c.fields
+                    if (o if n2 is None else n2)
+                )
+            lines.append(
+                f"  {_SIGN[c.change]} stage {e.stage} {c.level_name} (depth {e.depth}) "
+                f"for {space} {_hx(e.input)}: {raws}" + (f"  [{fields}]" if fields else "")
+            )
+    if d.permissions:
+        lines.append("permissions:")
+        for p in d.permissions:
+            space = "gVA" if p.stage == 1 else "gPA"
+            lines.append(
+                f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}: "
+                f"{_flags(p.before) or 'unmapped'} → {_flags(p.after) or 'unmapped'}"
+            )
+    for label, group in (
+        ("TLB entries became stale", d.tlb_stale),
+        ("TLB entries added", d.tlb_added),
+        ("TLB entries removed", d.tlb_removed),
+    ):
+        if group:
+            lines.append(f"{label}:")
+            lines += [
+                f"  {t.kind} {_hx(t.base)} ({t.size >> 10} KiB) → gPA {_hx(t.gpa)} hPA "
+                f"{_hx(t.hpa)} [{t.perms}]" + (" STALE" if t.stale else "")
+                for t in group
+            ]
+    frames = [
+        ("host frames gained", d.host_gained),
+        ("host frames lost", d.host_lost),
+        ("guest page-table frames gained", d.guest_gained),
+        ("guest page-table frames lost", d.guest_lost),
+    ]
+    if any(f for _, f in frames):
+        lines.append("frames:")
+        lines += [_frames(label, f) for label, f in frames if f]
+    return lines

@@ -1,0 +1,127 @@
+"""Diffs between two moments of a scenario: entries with their fields, permissions per range,
+stale TLB entries, frames. Expected values come from the bundled scenarios' own notes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from npt_explorer.classroom.diff import diff, diff_lines
+from npt_explorer.classroom.state import capture
+from npt_explorer.cli import main
+from npt_explorer.engine import MappingFlags
+from npt_explorer.scenario import load, run
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+X86_03 = SCENARIOS / "x86_03_ept_dirty_logging.toml"  # step 7 = protect 64K r, 8 = invept
+X86_05 = SCENARIOS / "x86_05_lazy_allocation.toml"  # step 11 = handle-fault
+
+
+def _state(path: Path, steps: int):
+    return capture(run(load(path), steps).machine)
+
+
+def test_the_dirty_logging_protect_clears_w_on_exactly_the_16_ept_leaves():
+    d = diff(_state(X86_03, 6), _state(X86_03, 7))
+    assert [c.change for c in d.entries] == ["changed"] * 16
+    # 64K at gPA 0x200000 = 16 EPT PTEs (depth 3), each 0x…033 → 0x…031: W (bit 1) 1 → 0
+    assert [c.where.input for c in d.entries] == [0x20_0000 + n * 0x1000 for n in range(16)]
+    assert {(c.where.stage, c.where.depth, c.level_name) for c in d.entries} == {(2, 3, "EPT PTE")}
+    assert {c.fields for c in d.entries} == {(("W", 1, 0),)}
+    [perm] = d.permissions
+    assert (perm.stage, perm.start, perm.end) == (2, 0x20_0000, 0x21_0000)
+    assert (perm.before, perm.after) == (
+        MappingFlags.READ | MappingFlags.WRITE,
+        MappingFlags.READ,
+    )
+
+
+def test_the_protect_without_invept_leaves_the_cached_write_entry_stale():
+    d = diff(_state(X86_03, 6), _state(X86_03, 7))
+    stale = {(t.kind, t.base) for t in d.tlb_stale}
+    assert ("combined", 0x4000_0000) in stale  # the write at step 5 filled it
+    assert not d.tlb_added and not d.tlb_removed
+    assert not (d.host_gained or d.host_lost or d.guest_gained or d.guest_lost)
+
+
+def test_invept_single_removes_the_stale_entries_and_changes_no_entry():
+    before, after = _state(X86_03, 7), _state(X86_03, 8)
+    d = diff(before, after)
+    assert not d.entries and not d.permissions
+    assert {t.key for t in d.tlb_removed} == set(before.tlb)
+    assert not after.tlb
+
+
+def test_handle_fault_adds_one_ept_leaf_and_gains_one_host_frame():
+    d = diff(_state(X86_05, 11), _state(X86_05, 12))
+    [added] = d.entries
+    assert added.change == "added"
+    assert (added.where.stage, added.where.depth, added.where.input) == (2, 3, 0x20_0000)
+    assert len(d.host_gained) == 1 and not d.host_lost
+    assert added.after is not None and added.after.raw >> 12 == d.host_gained[0] >> 12
+    [perm] = d.permissions
+    assert (perm.before, perm.after, perm.end - perm.start) == (
+        None,
+        MappingFlags.READ | MappingFlags.WRITE,
+        0x1000,
+    )
+
+
+def test_a_state_against_itself_has_no_differences():
+    state = _state(X86_03, 12)
+    d = diff(state, state)
+    assert d.empty and diff_lines(d) == ["no differences"]
+
+
+def test_diff_text_names_entries_fields_permissions_and_stale_lines(capsys):
+    assert main(["diff", f"{X86_03}:6", f"{X86_03}:7"]) == 0
+    out = capsys.readouterr().out
+    assert "16 changed" in out
+    assert out.count("EPT PTE (depth 3)") == 16 and out.count("[W 1→0]") == 16
+    assert "stage 2 gPA 0x200000-0x210000: R+W → R" in out
+    assert "combined 0x40000000 (4 KiB)" in out and "STALE" in out
+
+
+def test_diff_json_has_the_documented_sections(capsys):
+    assert main(["diff", f"{X86_03}:6", f"{X86_03}:7", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["a"]["step"] == 6 and doc["b"]["step"] == 7
+    assert len(doc["entries"]) == 16
+    assert doc["entries"][0] == {
+        "change": "changed",
+        "stage": 2,
+        "depth": 3,
+        "level_name": "EPT PTE",
+        "input": "0x200000",
+        "table": doc["entries"][0]["table"],
+        "index": 0,
+        "before": "0x80200033",
+        "after": "0x80200031",
+        "fields": {"W": [1, 0]},
+    }
+    assert doc["permissions"] == [
+        {"stage": 2, "start": "0x200000", "end": "0x210000", "before": "R+W", "after": "R"}
+    ]
+    assert "0x40000000" in [t["base"] for t in doc["tlb"]["became_stale"]]
+    assert set(doc["frames"]) == {"host", "guest"}
+
+
+def test_a_file_without_step_is_its_end_state(capsys):
+    assert main(["diff", str(X86_03), f"{X86_03}:{len(load(X86_03).steps)}"]) == 0
+    assert "no differences" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([f"{X86_03}:99", str(X86_03)], "step 99 (allowed: 0 .. "),
+        ([str(X86_03), str(SCENARIOS / "arm_01_first_walk.toml")], "diff compares one arch"),
+        (["nope.toml", str(X86_03)], "nope.toml"),
+    ],
+)
+def test_bad_diff_points_exit_2_with_one_line(argv, message, capsys):
+    assert main(["diff", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

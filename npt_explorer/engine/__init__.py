@@ -1,6 +1,8 @@
 """The page-table engine: numpy only, no UI. Usable as a library on its own."""
 
 from .config import ARCHES, ArchSpec, MachineConfig
+from .control import BITS as CONTROL_BITS
+from .control import Control, ControlBit, build_control
 from .errors import ERROR_KINDS, PagingError, SeedPanic
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
@@ -13,6 +15,10 @@ __all__ = [
     "ARCHES",
     "BARE_SIZE",
     "ArchSpec",
+    "CONTROL_BITS",
+    "Control",
+    "ControlBit",
+    "build_control",
     "Fault",
     "MachineConfig",
     "Walk",

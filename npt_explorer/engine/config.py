@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .control import Control, build_control, mode_from_registers, mode_words
 from .errors import PagingError
 from .formats import Encoding
 from .walk_cache import CacheSpec
@@ -95,6 +96,8 @@ class MachineConfig:
     tlb_enabled: bool = True
     walk_cache_preset: str | None = None  # `walk_caches`: a named design (walk_cache.PRESETS)
     walk_cache_specs: tuple[CacheSpec, ...] = ()  # and/or caches described one by one
+    #: `[machine.registers]`: (register, value) pairs over the defaults (see `engine.control`)
+    registers: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -102,6 +105,9 @@ class MachineConfig:
                 "InvalidRequest", f"unknown arch {self.arch!r} (allowed: {_allowed(ARCHES)})"
             )
         spec = ARCHES[self.arch]
+        if isinstance(self.registers, Mapping):
+            object.__setattr__(self, "registers", tuple(sorted(self.registers.items())))
+        self._modes_from_registers()
         object.__setattr__(self, "guest", self.guest or spec.default_guest)
         object.__setattr__(self, "npt", self.npt or spec.default_npt)
         if self.guest not in spec.guests:
@@ -136,6 +142,31 @@ class MachineConfig:
                 "tlb entries must be a positive multiple of ways "
                 f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
             )
+
+        self.control  # noqa: B018 - validates the registers
+
+    def _modes_from_registers(self) -> None:
+        """Registers decide the modes; a `guest`/`npt` that disagrees is an error naming both."""
+        registers = dict(self.registers)
+        for kind in ("guest", "npt"):
+            said = mode_from_registers(self.arch, kind, registers)
+            given = getattr(self, kind)
+            if said is None:
+                continue
+            if given and given != said and mode_words(self.arch, kind, given):
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{kind} {given!r} ({mode_words(self.arch, kind, given)}) disagrees with "
+                    f"[machine.registers] ({mode_words(self.arch, kind, said)}: {said!r})",
+                )
+            if not given:
+                object.__setattr__(self, kind, said)
+
+    @property
+    def control(self) -> Control:
+        """The register state the walker consults: defaults for the modes and features, then
+        `registers`."""
+        return build_control(self.arch, self.guest, self.npt, self.features, dict(self.registers))
 
     @property
     def spec(self) -> ArchSpec:

@@ -11,6 +11,7 @@ from typing import Any
 
 from .addrspace import AddrSpace, Area, NestedPageFaultInfo
 from .config import MachineConfig
+from .control import Control, mode_from_registers, mode_words
 from .errors import PagingError
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
@@ -67,7 +68,10 @@ class Machine:
         self.asid = 1  # VPID on x86
         self.last_fault: Fault | None = None
         self.log: list[Event] = []
-        self.walker = Walker(cfg.arch, self.s1, self.s2, self.memory, cfg.pool_gpa, self.npt.root)
+        self.control = cfg.control
+        self.s1.configure(self.control)
+        self.s2.configure(self.control)
+        self.walker = self._new_walker()
         if cfg.map_pool:
             pool_flags = MappingFlags.READ | MappingFlags.WRITE
             if cfg.arch == "riscv64":  # axvm adds USER to guest RAM (seed-crates.md §4, item 3)
@@ -78,6 +82,33 @@ class Machine:
             self.guest_pt  # noqa: B018 - the root is the pool's first frame
 
     # ------------------------------------------------------------------ state
+
+    def _new_walker(self) -> Walker:
+        return Walker(self.arch, self.s1, self.s2, self.memory, self.config.pool_gpa, self.npt.root)
+
+    def set_control(self, control: Control) -> None:
+        """New register values (a typed `set`, the TUI's toggle): the walker's memo is rebuilt;
+        TLB entries stay, as the hardware keeps them (hits re-check permissions)."""
+        if control.arch != self.arch:
+            raise PagingError("InvalidRequest", f"control state of {control.arch}, not {self.arch}")
+        for kind in ("guest", "npt"):
+            said = mode_from_registers(self.arch, kind, control.values)
+            if said is not None and said != getattr(self.config, kind):
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{mode_words(self.arch, kind, said)} selects {kind} {said!r}; this machine "
+                    f"was built as {getattr(self.config, kind)!r} (start a new one to change it)",
+                )
+        self.control = control
+        self.s1.configure(control)
+        self.s2.configure(control)
+        self.walker = self._new_walker()
+        changed = [
+            f"{row.register}.{row.name}={value}"
+            for row, value in control.rows()
+            if value != row.get(self.config.control.values[row.register])
+        ]
+        self._log("control", "control state: " + (", ".join(changed) or "the defaults"))
 
     @property
     def arch(self) -> str:

@@ -29,6 +29,7 @@ _MACHINE_KEYS = (
     "map_pool",
     "tlb",
     "walk_caches",
+    "registers",
 )
 
 
@@ -268,6 +269,12 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
                     opts["walk_cache_preset"], opts["walk_cache_specs"] = parse_walk_caches(value)
                 except PagingError as err:
                     raise CommandError(err.message, key) from None
+            elif key == "registers":
+                if not isinstance(value, dict):
+                    raise CommandError("a table of register = value", key)
+                opts["registers"] = {
+                    str(r): parse_number(v, f"registers.{r}") for r, v in value.items()
+                }
             else:
                 raise CommandError(f"unknown key (allowed: {', '.join(_MACHINE_KEYS)})", key)
         except CommandError as err:
@@ -275,9 +282,22 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
     try:
         config = MachineConfig(**opts)
     except PagingError as err:
-        raise fail(head, "machine", err.message) from None
+        where, key = head, "machine"
+        register = _named_register(err.message, opts.get("registers", {}))
+        if register is not None:
+            regs = lines.table("machine.registers")
+            where, key = lines.key(regs, register) or head, f"machine.registers.{register}"
+        raise fail(where, key, err.message) from None
     _machine_limits(config, head, lines, fail)
     return config
+
+
+def _named_register(message: str, registers: dict[str, int]) -> str | None:
+    """The register a control-state error names (its line is where to point)."""
+    for register in registers:
+        if re.search(rf"\b{re.escape(register)}\b", message):
+            return register
+    return None
 
 
 def _machine_limits(config: MachineConfig, head: int | None, lines: _Lines, fail: Any) -> None:

@@ -18,6 +18,7 @@ from ..errors import SeedPanic
 from ..flags import Access, MappingFlags, Priv
 
 if TYPE_CHECKING:
+    from ..control import Control
     from .vector import PageTemplate
 
 PAGE_4K = 0x1000
@@ -358,6 +359,14 @@ class PagingFormat(ABC):
         )
 
     # ------------------------------------------------------------------- walker hooks
+
+    #: the machine's control state (`engine.control.Control`); None: the assumed defaults
+    control: Control | None = None
+
+    def configure(self, control: Control) -> None:
+        """Take the registers this format's reading depends on (called again on a change;
+        the walker's memo is rebuilt after). `object.__setattr__`: some formats are frozen."""
+        object.__setattr__(self, "control", control)
 
     def start(self) -> Any:
         """The accumulator before the root is read."""

@@ -14,7 +14,7 @@ from .engine.config import ARCHES
 from .engine.formats import Encoding, PagingFormat, get_format
 from .scenario.commands import CommandError, parse_number
 
-VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff")
+VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "image")
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -359,6 +359,10 @@ def _parser(verb: str) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args and args[0] == "image":
+            from .image_cli import main as image_main
+
+            return image_main(args[1:])
         if args and args[0] in VERBS:
             verb = args.pop(0)
             ns = _parser(verb).parse_args(args)
@@ -384,7 +388,7 @@ def _tui(args: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="npt-explorer",
         description=(
-            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff "
+            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff, image "
             "(npt-explorer VERB --help)."
         ),
     )

@@ -6,13 +6,27 @@ from .control import Control, ControlBit, build_control
 from .errors import ERROR_KINDS, PagingError, SeedPanic
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
-from .formats import FORMAT_NAMES, Encoding, EntryKind, FaultReason, get_format
+from .formats import (
+    FORMAT_NAMES,
+    AccessRequest,
+    Encoding,
+    EntryKind,
+    FaultReason,
+    PagingFormat,
+    Role,
+    get_format,
+)
 from .memory import FrameAllocator, PhysicalMemory
 from .page_table import PageTable
+from .readings import Readings
 from .walk import BARE_SIZE, Walk, Walker, WalkStep
 
 __all__ = [
     "ARCHES",
+    "AccessRequest",
+    "PagingFormat",
+    "Readings",
+    "Role",
     "BARE_SIZE",
     "ArchSpec",
     "CONTROL_BITS",

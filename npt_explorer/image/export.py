@@ -1,0 +1,126 @@
+"""A machine's memory as an ELF core (`ET_CORE`, one `PT_LOAD` per contiguous run of host
+frames) with an `NPT-EXPLORER` note holding the registers that root it (IMAGES.md "Verbs")."""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterable, Mapping
+from typing import Any, BinaryIO
+
+from .files import ROOTS_NOTE
+
+ET_CORE, PT_LOAD, PT_NOTE = 4, 1, 4
+E_MACHINE = {"x86_64": 62, "aarch64": 183, "riscv64": 243}
+_EHDR = struct.Struct("<4sBBBBB7sHHIQQQIHHHHHH")
+_PHDR = struct.Struct("<IIQQQQQQ")
+PAGE = 0x1000
+
+
+def runs(pfns: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted frame numbers → (first pfn, count) of each contiguous run."""
+    out: list[tuple[int, int]] = []
+    for pfn in sorted(pfns):
+        if out and out[-1][0] + out[-1][1] == pfn:
+            out[-1] = (out[-1][0], out[-1][1] + 1)
+        else:
+            out.append((pfn, 1))
+    return out
+
+
+def note(name: str, ntype: int, desc: bytes) -> bytes:
+    raw = name.encode() + b"\0"
+    pad = lambda b: b + bytes(-len(b) % 4)  # noqa: E731 - 4-byte note alignment (ELF gABI)
+    return struct.pack("<III", len(raw), len(desc), ntype) + pad(raw) + pad(desc)
+
+
+def roots_note(arch: str, guest: str, npt: str, features: Iterable[str], encoding: str,
+               roots: Mapping[str, int]) -> bytes:  # fmt: skip
+    desc: dict[str, Any] = {
+        "arch": arch,
+        "guest": guest,
+        "npt": npt,
+        "features": sorted(features),
+        "encoding": encoding,
+        "roots": {k: f"{v:#x}" for k, v in roots.items()},
+    }
+    return note(ROOTS_NOTE, 1, json.dumps(desc, sort_keys=True).encode())
+
+
+def write_elf(out: BinaryIO, arch: str, frames: Mapping[int, bytes], notes: bytes = b"",
+              zero_ranges: Iterable[tuple[int, int]] = ()) -> int:  # fmt: skip
+    """Write `frames` (pfn → 4 KiB) as PT_LOADs, plus `zero_ranges` ([start, end) host ranges
+    with no file bytes: `p_memsz` only) and one PT_NOTE. Returns the number of PT_LOADs."""
+    data_runs = runs(frames)
+    loads = [(pfn * PAGE, n * PAGE, n * PAGE, pfn) for pfn, n in data_runs]
+    loads += [(start, 0, end - start, None) for start, end in zero_ranges]
+    loads.sort()
+    phnum = len(loads) + (1 if notes else 0)
+    offset = _EHDR.size + phnum * _PHDR.size
+    offset += -offset % PAGE
+    headers, body_offsets = [], []
+    note_off = offset
+    if notes:
+        headers.append(_PHDR.pack(PT_NOTE, 0, note_off, 0, 0, len(notes), 0, 4))
+        offset += len(notes) + (-len(notes) % PAGE)
+    for paddr, filesz, memsz, _ in loads:
+        headers.append(
+            _PHDR.pack(PT_LOAD, 7, offset if filesz else 0, paddr, paddr, filesz, memsz, PAGE)
+        )
+        body_offsets.append(offset)
+        offset += filesz
+    ident = b"\x7fELF"
+    out.write(_EHDR.pack(ident, 2, 1, 1, 0, 0, bytes(7), ET_CORE, E_MACHINE[arch], 1, 0,
+                         _EHDR.size, 0, 0, _EHDR.size, _PHDR.size, phnum, 0, 0, 0))  # fmt: skip
+    out.write(b"".join(headers))
+    out.write(bytes(note_off - _EHDR.size - phnum * _PHDR.size))
+    if notes:
+        out.write(notes + bytes(-len(notes) % PAGE))
+    for _, filesz, _, pfn in loads:
+        if filesz:
+            assert pfn is not None
+            for n in range(filesz // PAGE):
+                out.write(frames[pfn + n])
+    return len(loads)
+
+
+# ---------------------------------------------------------------------------- a machine's roots
+
+#: engine mode → the register bits that select it (the inverse of roots.decode)
+_X86_CR4 = {"4-level": 1 << 5, "5-level": 1 << 5 | 1 << 12}  # PAE, LA57
+_X86_EPT_LENGTH = {"ept4": 3, "ept5": 4}
+_ARM_T0SZ = {"va48": 16, "va39": 25}
+_ARM_VTCR = {"ipa39": (25, 1), "ipa40": (24, 1), "ipa44": (20, 2), "ipa48": (16, 2)}
+_RV_MODE = {"sv39": 8, "sv48": 9, "sv39x4": 8, "sv48x4": 9}  # satp/hgatp MODE
+CR0_PE_WP_PG = 1 | 1 << 16 | 1 << 31
+EFER_LME_LMA_NXE = 1 << 8 | 1 << 10 | 1 << 11
+
+
+def machine_roots(arch: str, guest: str, npt: str, features: frozenset[str], guest_root: int,
+                  npt_root: int, vmid: int = 0, asid: int = 0) -> dict[str, int]:  # fmt: skip
+    """The registers a CPU would hold for this machine (decoded back by `roots.decode`)."""
+    if arch == "x86_64":
+        ad = 1 << 6 if "ept-ad" in features else 0
+        return {
+            "cr3": guest_root,
+            "cr4": _X86_CR4[guest],
+            "cr0": CR0_PE_WP_PG,
+            "efer": EFER_LME_LMA_NXE,
+            "eptp": npt_root | ad | _X86_EPT_LENGTH[npt] << 3 | 6,
+        }
+    if arch == "aarch64":
+        ha = 1 if "hafdbs" in features else 0
+        t0sz, sl0 = _ARM_VTCR[npt]
+        return {
+            "ttbr0": asid << 48 | guest_root,
+            "tcr": _ARM_T0SZ[guest] | 5 << 32 | ha << 39,  # IPS 5: 48-bit PA
+            "vttbr": vmid << 48 | npt_root,
+            "vtcr": t0sz | sl0 << 6 | 5 << 16 | ha << 21,  # PS 5: 48-bit PA
+        }
+    # the seed's G-stage `sv39` has no MODE of its own: hgatp says Sv39x4, the note says sv39
+    adue = 1 << 61 if "svadu" in features else 0
+    return {
+        "vsatp": _RV_MODE[guest] << 60 | asid << 44 | guest_root >> 12,
+        "hgatp": _RV_MODE[npt] << 60 | vmid << 44 | npt_root >> 12,
+        **({"henvcfg": adue, "menvcfg": adue} if adue else {}),
+    }

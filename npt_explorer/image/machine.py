@@ -1,0 +1,70 @@
+"""A machine over an image: the engine's formats and walker, rooted where the registers say."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..engine import (
+    ARCHES,
+    Access,
+    MachineConfig,
+    PagingError,
+    Priv,
+    Walk,
+    Walker,
+    get_format,
+)
+from .errors import ImageError
+from .memory import ImageMemory
+from .roots import Regime
+
+#: features whose hardware writes A/D (AF) itself; x86 paging always does
+HARDWARE_AD = {"x86_64": None, "aarch64": "hafdbs", "riscv64": "svadu"}
+
+
+@dataclass(slots=True)
+class ImageMachine:
+    memory: ImageMemory
+    regime: Regime
+    walker: Walker
+
+    @classmethod
+    def build(cls, memory: ImageMemory, regime: Regime) -> ImageMachine:
+        spec = ARCHES[regime.arch]
+        try:
+            config = MachineConfig(
+                arch=regime.arch,
+                guest=regime.guest or spec.default_guest,
+                npt=regime.npt or spec.default_npt,
+                features=frozenset(regime.features),
+            )
+        except PagingError as err:
+            raise ImageError("--features", err.message) from None
+        s1_name, s1_opts = spec.guests[config.guest]
+        s2_name, s2_opts = spec.npts[config.npt]
+        s1 = get_format(s1_name, features=config.features, **s1_opts)
+        s2 = get_format(s2_name, features=config.features, **s2_opts)
+        walker = Walker(regime.arch, s1, s2, memory, regime.guest_root, regime.npt_root)
+        return cls(memory, regime, walker)
+
+    @property
+    def arch(self) -> str:
+        return self.regime.arch
+
+    @property
+    def hardware_ad(self) -> bool:
+        feature = HARDWARE_AD[self.arch]
+        return feature is None or feature in self.regime.features
+
+    def walk(
+        self, gva: int, access: Access | str = Access.READ, priv: Priv | str = Priv.KERNEL,
+        *, translate: bool | None = None,
+    ) -> Walk:  # fmt: skip
+        """A `translate` (nothing written), except a write on hardware that sets A/D itself,
+        whose write-backs go to the overlay (IMAGES.md "Verbs")."""
+        access, priv = Access.parse(access), Priv.parse(priv)
+        if translate is None:
+            translate = not (access is Access.WRITE and self.hardware_ad)
+        if not 0 <= gva < 1 << 64:
+            raise ImageError("GVA", f"{gva:#x} is not a 64-bit address")
+        return self.walker.translate(gva, access, priv, side_effects=not translate)

@@ -1,0 +1,166 @@
+"""Host-physical memory made of an image's ranges: memory-mapped, never written, with a write
+overlay (IMAGES.md "Images"). It offers what the walker reads (`frames.get(pfn)`, `write_u64`),
+so the walker walks a dump exactly as it walks our own RAM; a frame in no range is `None`, which
+a strict memory turns into a `no-memory` fault."""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ImageError
+
+PAGE_SHIFT = 12
+PAGE_SIZE = 1 << PAGE_SHIFT
+_WORDS = PAGE_SIZE // 8
+_ZEROS = np.zeros(_WORDS, dtype=np.uint64)
+_ZEROS.flags.writeable = False
+#: how many frame views stay cached (a view is a zero-copy window on the mapping)
+VIEW_CACHE = 1 << 14
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """`size` bytes of host-physical memory at `start`: bytes of `data` from `offset`, or zeros
+    when `data` is None (an ELF segment's `p_memsz` beyond `p_filesz`)."""
+
+    start: int
+    size: int
+    source: str  # the file (and segment) it came from, for messages
+    data: mmap.mmap | bytes | None = None
+    offset: int = 0
+
+    @property
+    def end(self) -> int:
+        return self.start + self.size
+
+
+class _Frames:
+    """`get(pfn)`: the frame's 512 little-endian words (overlay first), or None outside memory."""
+
+    __slots__ = ("_memory", "_views")
+
+    def __init__(self, memory: ImageMemory) -> None:
+        self._memory = memory
+        self._views: dict[int, np.ndarray | None] = {}
+
+    def get(self, pfn: int, default: None = None) -> np.ndarray | None:
+        words = self._memory.overlay.get(pfn)
+        if words is not None:
+            return words
+        try:
+            return self._views[pfn]
+        except KeyError:
+            if len(self._views) >= VIEW_CACHE:
+                self._views.clear()
+            view = self._views[pfn] = self._memory.view(pfn)
+            return view
+
+
+class ImageMemory:
+    """Segments sorted by address (overlaps refused), read through read-only mappings."""
+
+    strict = True  # a frame outside every segment is no memory at all, not zeros
+
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments = sorted((s for s in segments if s.size > 0), key=lambda s: s.start)
+        for before, after in zip(self.segments, self.segments[1:], strict=False):
+            if after.start < before.end:
+                raise ImageError(
+                    after.source,
+                    f"range [{after.start:#x}, {after.end:#x}) overlaps "
+                    f"[{before.start:#x}, {before.end:#x}) of {before.source}",
+                )
+        self._starts = [s.start for s in self.segments]
+        self.overlay: dict[int, np.ndarray] = {}
+        self.frames = _Frames(self)
+
+    # ------------------------------------------------------------------ reads
+
+    def segment_at(self, paddr: int) -> Segment | None:
+        i = bisect.bisect_right(self._starts, paddr) - 1
+        if i >= 0 and paddr < self.segments[i].end:
+            return self.segments[i]
+        return None
+
+    def view(self, pfn: int) -> np.ndarray | None:
+        """The frame as the image holds it (no overlay): a read-only view, or None if no byte
+        of it is in any segment. A frame only partly covered reads zeros where it is not."""
+        base = pfn << PAGE_SHIFT
+        seg = self.segment_at(base)
+        if seg is not None and base + PAGE_SIZE <= seg.end:
+            if seg.data is None:
+                return _ZEROS
+            return np.frombuffer(seg.data, "<u8", _WORDS, seg.offset + base - seg.start)
+        return self._compose(base)
+
+    def _compose(self, base: int) -> np.ndarray | None:
+        out = bytearray(PAGE_SIZE)
+        covered = False
+        i = max(bisect.bisect_right(self._starts, base) - 1, 0)
+        for seg in self.segments[i:]:
+            if seg.start >= base + PAGE_SIZE:
+                break
+            lo, hi = max(seg.start, base), min(seg.end, base + PAGE_SIZE)
+            if lo >= hi:
+                continue
+            covered = True
+            if seg.data is not None:
+                at = seg.offset + lo - seg.start
+                out[lo - base : hi - base] = seg.data[at : at + hi - lo]
+        if not covered:
+            return None
+        words = np.frombuffer(bytes(out), "<u8").copy()
+        words.flags.writeable = False
+        return words
+
+    def read_u64(self, paddr: int) -> int:
+        words = self.frames.get(paddr >> PAGE_SHIFT)
+        if words is None:
+            raise ImageError("memory", f"no range holds hPA {paddr:#x}")
+        return int(words[(paddr & (PAGE_SIZE - 1)) >> 3])
+
+    def read_bytes(self, paddr: int, length: int) -> bytes:
+        out = bytearray()
+        while length > 0:
+            offset = paddr & (PAGE_SIZE - 1)
+            chunk = min(length, PAGE_SIZE - offset)
+            words = self.frames.get(paddr >> PAGE_SHIFT)
+            if words is None:
+                raise ImageError("memory", f"no range holds hPA {paddr:#x}")
+            out += words.view(np.uint8)[offset : offset + chunk].tobytes()
+            paddr += chunk
+            length -= chunk
+        return bytes(out)
+
+    # ------------------------------------------------------------------ overlay writes
+
+    def write_u64(self, paddr: int, value: int) -> None:
+        """A/D write-backs and pokes: the frame is copied into the overlay; the image is not
+        touched. Writing where no range is refused (as a read there would be)."""
+        pfn = paddr >> PAGE_SHIFT
+        words = self.overlay.get(pfn)
+        if words is None:
+            view = self.view(pfn)
+            if view is None:
+                raise ImageError("memory", f"no range holds hPA {paddr:#x}")
+            words = self.overlay[pfn] = view.copy()
+        words[(paddr & (PAGE_SIZE - 1)) >> 3] = value
+
+    def pokes(self) -> list[tuple[int, int, int]]:
+        """(hPA, image value, overlay value) of every word the overlay changed."""
+        out = []
+        for pfn in sorted(self.overlay):
+            base = self.view(pfn)
+            for i in np.flatnonzero(self.overlay[pfn] != base):
+                out.append(
+                    (pfn << PAGE_SHIFT | int(i) << 3, int(base[i]), int(self.overlay[pfn][i]))
+                )
+        return out
+
+    @property
+    def total(self) -> int:
+        return sum(s.size for s in self.segments)

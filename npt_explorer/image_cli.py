@@ -327,7 +327,7 @@ def main(args: Sequence[str]) -> int:
         print(f"npt-explorer image: error: give one of {', '.join(SUBVERBS)}", file=sys.stderr)
         return 2
     sub = args.pop(0)
-    ns = _parser(sub).parse_args(args)
+    ns = _parser(sub).parse_intermixed_args(args)
     try:
         return {"info": cmd_info, "walk": cmd_walk, "ranges": cmd_ranges, "find": cmd_find,
                 "export": cmd_export}[sub](ns)  # fmt: skip

@@ -161,3 +161,20 @@ def test_encode_table_reproduces_the_seeds_other_builds(
         if not row["huge"]:
             back = "+".join(_SHORT[n] for n in row["read_back"]) or "-"
             assert back == want[short]["read_back"]
+
+
+def test_encode_table_for_la64_reproduces_the_seeds_la64pte(capsys, seed_roundtrip):
+    argv = ["encode", "--format", "la64", "--table", "--paddr", "0x1234567000", "--encoding"]
+    _, out, _ = run(capsys, *argv, "seed", "--json")
+    want = seed_roundtrip["la64"]["rows"]
+    for row in json.loads(out)["rows"]:
+        short = "+".join(_SHORT[n] for n in row["flags"]) or "-"
+        assert int(row["raw"], 16) == int(want[short]["raw_huge" if row["huge"] else "raw_4k"], 16)
+        assert ("+".join(_SHORT[n] for n in row["read_back"]) or "-") == want[short]["read_back"]
+
+
+def test_decode_la64_reads_a_directory_entry_as_a_bare_address(capsys):
+    _, out, _ = run(capsys, "decode", "--format", "la64", "--depth", "2", "0x5000", "--json")
+    doc = json.loads(out)
+    assert doc["kind"] == "table" and doc["paddr"] == "0x5000"
+    assert any("walk() stops here" in p for p in doc["problems"])

@@ -69,6 +69,16 @@ ARCHES: dict[str, ArchSpec] = {
         default_npt="sv39x4",
         title="RISC-V with the hypervisor extension's G-stage",
     ),
+    "loongarch64": ArchSpec(
+        name="loongarch64",
+        guests={"la64": ("la64", {"stage": 1})},
+        npts={"la64": ("la64", {"stage": 2})},  # KVM's GPA table, walked by the root refill
+        features=("ptw",),
+        flushes=("invtlb-all", "invtlb-addr-gfalse-and-asid", "invtlb-gid-addr", "invtlb-allgid"),
+        default_guest="la64",
+        default_npt="la64",
+        title="LoongArch64 with LVZ (KVM's GPA table)",
+    ),
 }
 
 DEFAULT_POOL_GPA = 0x0010_0000

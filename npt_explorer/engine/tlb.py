@@ -109,6 +109,30 @@ FLUSHES: dict[str, FlushScope] = {
     "hfence.vvma": FlushScope(
         _C, True, False, "va", doc="VS-stage and combined entries of the current VMID only"
     ),
+    # LoongArch INVTLB (Linux `enum invtlb_ops`); the VMID is the guest's GID
+    "invtlb-all": FlushScope(
+        _C, True, False, None, doc="a guest's INVTLB 0x0: its whole guest TLB (gVA -> gPA)"
+    ),
+    "invtlb-addr-gfalse-and-asid": FlushScope(
+        _C,
+        True,
+        True,
+        "va",
+        addr_required=True,
+        keep_global=True,
+        doc="a guest's INVTLB 0x5: non-global entries of its ASID for one VA",
+    ),
+    "invtlb-gid-addr": FlushScope(
+        _CS,
+        True,
+        False,
+        "gpa",
+        addr_required=True,
+        doc="INVTLB_GID_ADDR (KVM kvm_flush_tlb_gpa): the GID's entries for one GPA",
+    ),
+    "invtlb-allgid": FlushScope(
+        _CS, False, False, None, doc="INVTLB_ALLGID: every guest's gVA -> gPA and gPA -> hPA entry"
+    ),
 }
 
 

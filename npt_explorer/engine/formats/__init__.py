@@ -33,6 +33,7 @@ FORMAT_NAMES = (
     "sv48",
     "sv39x4",
     "sv48x4",
+    "la64",
 )
 
 _FACTORIES: dict[str, Callable[..., PagingFormat]] = {}
@@ -41,15 +42,15 @@ _FACTORIES: dict[str, Callable[..., PagingFormat]] = {}
 def _load() -> None:
     if _FACTORIES:
         return
-    from . import arm, riscv, x86
+    from . import arm, loongarch, riscv, x86
 
-    for module in (x86, arm, riscv):
+    for module in (x86, arm, riscv, loongarch):
         _FACTORIES.update(module.FORMATS)
 
 
 def get_format(name: str, *, features: Iterable[str] = (), **options: object) -> PagingFormat:
     """A format instance. Options: ``ept`` levels=4|5; ``aarch64-s1`` va_bits=39|48;
-    ``aarch64-s2`` ipa_bits=39|40|44|48; ``sv39``/``sv48`` stage=1|2."""
+    ``aarch64-s2`` ipa_bits=39|40|44|48; ``sv39``/``sv48``/``la64`` stage=1|2."""
     _load()
     factory = _FACTORIES.get(name)
     if factory is None:

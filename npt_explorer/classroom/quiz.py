@@ -63,6 +63,7 @@ class Part:
     answer: int | str
     explanation: str = ""
     choices: tuple[Command, ...] = ()  # a choice part: the answer is one of these commands
+    hide_from: int = 0  # the first step that gives the answer away (0: `step` itself)
 
     @property
     def hex(self) -> bool:
@@ -111,6 +112,11 @@ class Problem:
     @property
     def arch(self) -> str:
         return self.config.arch
+
+    @property
+    def premise(self) -> int:
+        """How many steps a student may see run before answering (the TUI runs them)."""
+        return min(len(self.steps), *((p.hide_from or p.step) - 1 for p in self.parts))
 
     def scenario_toml(self, choice: Command | None = None) -> str:
         """The problem as a scenario file whose steps `expect` the answers, so `replay
@@ -570,6 +576,7 @@ def _seed_bugs(d: _Draw) -> Made:
                 "entry.raw",
                 raw,
                 f"{s2.name} leaf: {fields}",
+                hide_from=1,  # step 1 writes it: the tables would show it
             ),
             Part(
                 f"Step {n}: ok or fault?",

@@ -28,6 +28,7 @@ from ..engine.regions import stage_table
 from ..engine.walk import Walk
 from ..scenario.loader import ScenarioError
 from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
+from .classroom import ClassroomCommands
 from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
@@ -84,7 +85,7 @@ _BINDINGS: list[Binding] = [
 _ACTIONS = frozenset(b.action.split("(")[0] for b in _BINDINGS)
 
 
-class NptExplorerApp(CommandRunner, App[int]):
+class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "npt-explorer"
     COMMANDS = App.COMMANDS | {NptCommands}

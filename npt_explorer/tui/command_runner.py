@@ -17,6 +17,7 @@ from ..engine.formats import Encoding
 from ..scenario.commands import CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.runner import walk_json
+from .classroom import CLASSROOM_COMMANDS
 from .completion import UI_COMMANDS
 from .messages import CommandRequested, MachineChanged, PrefillCommand
 from .tlb_panel import TlbPanel
@@ -28,6 +29,7 @@ class CommandRunner:
 
     session: Any
     command_line: Any
+    classroom_command: Any  # ClassroomCommands'
     _overwrite_asked: Path | None  # the existing file a `save` was last refused on
 
     # ------------------------------------------------------------------ running commands
@@ -95,6 +97,8 @@ class CommandRunner:
                 self.action_export_walk(args[0] if args else None)
             elif op == "screenshot":
                 self.action_screenshot_svg(args[0] if args else None)
+            elif op in CLASSROOM_COMMANDS:
+                return self.classroom_command(op, args)
         except (CommandError, PagingError) as err:
             line.show_error(err.message)
             return False

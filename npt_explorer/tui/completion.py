@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..engine.config import ARCHES
 from ..engine.formats import Encoding
 from ..scenario.commands import OPS, Key
+from .classroom import CLASSROOM_COMMANDS
 
 #: commands the TUI adds on top of the scenario verbs; never recorded, never saved
 UI_COMMANDS: dict[str, str] = {
@@ -15,6 +16,7 @@ UI_COMMANDS: dict[str, str] = {
     "running NAME's demo",
     "export-walk": "export-walk [FILE]: write the walk on screen as JSON",
     "screenshot": "screenshot [FILE]: save an SVG of the screen",
+    **CLASSROOM_COMMANDS,
 }
 
 _ARCH_KEYS = ("guest", "npt", "features", "encoding")

@@ -1,0 +1,117 @@
+"""Pilot tests of the classroom in the TUI: quiz mode hides the answer until it is typed,
+scores right and wrong answers and runs the step that explains them; the diff view; time
+travel to any point of the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pytest_textual_snapshot import SVGImageExtension
+from tui_helpers import no_blink, settle
+
+from npt_explorer.classroom.quiz import generate
+from npt_explorer.tui.classroom import DiffScreen, QuizBar
+
+X86_03 = Path(__file__).resolve().parents[2] / "scenarios" / "x86_03_ept_dirty_logging.toml"
+
+
+async def type_command(pilot, text: str) -> None:
+    await pilot.press("colon")
+    field = pilot.app.command_line.input
+    field.value = text
+    field.cursor_position = len(text)
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def bar_text(app) -> str:
+    return str(app.query_one(QuizBar).render())
+
+
+async def test_a_right_answer_scores_and_shows_its_walk(app_factory):
+    [problem] = generate(seed=3, count=1, arch="x86_64", topic="walk")
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await type_command(pilot, "quiz topic=walk arch=x86_64 seed=3 count=1")
+        part = problem.parts[0]
+        # hidden: the asked step has not run, so no panel shows its walk yet
+        assert app.session.position == problem.premise == part.step - 1
+        assert app.session.walk_result is None
+        assert part.prompt.split("?")[0] in bar_text(app)
+        await type_command(pilot, f"answer {part.shown()}")
+        assert app.quiz is not None and (app.quiz.score, app.quiz.asked) == (1, 1)
+        assert "score 1/1" in app.query_one(QuizBar).border_title
+        assert "✓ right" in bar_text(app)
+        # explained with the same panels: the walk panel now holds the asked access
+        shown = app.session.walk_result
+        assert shown is not None and shown.index == part.step
+        assert app.walk.walk is shown.walk
+
+
+async def test_a_wrong_answer_is_marked_with_the_right_one_and_the_quiz_moves_on(app_factory):
+    problems = generate(seed=8, count=2, arch="aarch64", topic="faults")
+    app = app_factory(arch="aarch64")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await type_command(pilot, "quiz topic=faults arch=aarch64 seed=8 count=2")
+        first = problems[0].parts[0]  # the faulting stage: 1 or 2
+        wrong = 3 - int(first.answer)
+        await type_command(pilot, f"answer {wrong}")
+        assert app.quiz is not None and (app.quiz.score, app.quiz.asked) == (0, 1)
+        text = bar_text(app)
+        assert f"✗ wrong (you said {wrong}): {first.answer}" in text
+        assert problems[0].parts[1].prompt in text  # the next part is open
+        assert app.session.walk_result is not None  # the faulting access ran: its walk shows
+        assert app.session.walk_result.walk.fault is not None
+        for part in problems[0].parts[1:]:
+            await type_command(pilot, f"answer {part.shown()}")
+        assert ":next" in bar_text(app)
+        await type_command(pilot, "next")
+        assert app.quiz.index == 1 and "problem 2/2" in app.query_one(QuizBar).border_title
+        assert app.session.position == problems[1].premise
+
+
+async def test_answers_without_a_quiz_are_an_inline_error(app_factory):
+    app = app_factory(arch="riscv64")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await type_command(pilot, "answer 0x1000")
+        assert "no quiz open" in str(app.command_line.query_one("#cmd-hint").render())
+        await type_command(pilot, "quiz topic=nope")
+        assert "topic=nope (allowed:" in str(app.command_line.query_one("#cmd-hint").render())
+
+
+async def test_goto_returns_to_any_command_of_the_session(app_factory):
+    app = app_factory(file=str(X86_03))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"]]]]]]]")  # seven scenario steps: the protect is the last
+        await type_command(pilot, "access gva=0x40000010 access=read")
+        assert len(app.session.log) == 8
+        await type_command(pilot, "goto 6")
+        assert len(app.session.log) == 8  # the typed access would be lost: warned first
+        assert "not saved" in str(app.command_line.query_one("#cmd-hint").render())
+        await type_command(pilot, "goto 6")
+        assert len(app.session.log) == 6 and app.session.position == 6
+        leaf = app.session.machine.entry(2, 0x20_0000, 3)[1]
+        assert leaf.field("W") == 1  # before the protect of step 7
+
+
+@pytest.mark.snapshot
+async def test_the_diff_view_after_the_dirty_logging_protect(app_factory, snapshot):
+    svg = snapshot.use_extension(SVGImageExtension)
+    app = app_factory(file=str(X86_03))
+    async with app.run_test(size=(120, 40)) as pilot:
+        no_blink(app)
+        await settle(pilot)
+        await pilot.press(*"]]]]]]]")
+        await type_command(pilot, "diff 6 7")
+        assert isinstance(app.screen, DiffScreen)
+        text = "\n".join(app.screen.lines)
+        assert text.count("[W 1→0]") == 16 and "STALE" in text
+        await settle(pilot, for_screenshot=True)
+        assert svg(name="diff") == app.export_screenshot()
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DiffScreen)

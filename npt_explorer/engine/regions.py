@@ -30,16 +30,22 @@ _U64 = (1 << 64) - 1
 
 @dataclass(frozen=True, slots=True)
 class Leaf:
-    """One leaf entry: `size` bytes of input at `start` map to `out`."""
+    """One leaf entry: `size` bytes of input at `start` map to `out` — or a run of `pages`
+    such entries in one table, inputs and outputs following each other, with the same flags."""
 
     stage: int
     start: int
     out: int
-    size: int
+    size: int  # the page size
     depth: int
     flags: MappingFlags  # what the hardware grants through this entry alone
     seed_flags: MappingFlags | None  # the seed's read-back (None where it panics)
     problems: bool
+    pages: int = 1
+
+    @property
+    def extent(self) -> int:
+        return self.size * self.pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +161,8 @@ def table_entries(pt: PageTable, table: int, depth: int) -> list[TableEntry]:
 
 
 def leaves(pt: PageTable, stage: int) -> list[Leaf]:
-    """Every leaf of `pt` in input-address order (tables as the hardware decodes them)."""
+    """Every leaf of `pt` in input-address order (tables as the hardware decodes them), one
+    page at a time: the plain definition `region_fold` computes fast."""
     out: list[Leaf] = []
     _table_leaves(pt, stage, pt.root, 0, 0, out)
     return out
@@ -267,14 +274,14 @@ def merge(
         out_follows = run is not None and leaf.out == run.out_end
         if follows and (out_follows or not contiguous):
             assert run is not None
-            run.end += leaf.size
-            run.out_end = leaf.out + leaf.size
+            run.end += leaf.extent
+            run.out_end = leaf.out + leaf.extent
             run.contiguous &= out_follows
         else:
             close()
-            run, run_area = _Run(leaf, leaf.start + leaf.size, leaf.out + leaf.size, True), area
+            run, run_area = _Run(leaf, leaf.start + leaf.extent, leaf.out + leaf.extent, True), area
         run.sizes.add(leaf.size)
-        run.pages += 1
+        run.pages += leaf.pages
         run.problems |= leaf.problems
     close()
     return out
@@ -287,15 +294,6 @@ def stage_table(machine: Machine, stage: int) -> PageTable | None:
     if stage == 1 and machine.guest_pt_frames == 0:
         return None
     return machine.table(stage)
-
-
-def machine_regions(machine: Machine, *, contiguous: bool = True) -> list[Region]:
-    """Stage-1 then stage-2 regions of a `Machine`."""
-    areas = machine.areas()
-    guest = stage_table(machine, 1)
-    s1 = [] if guest is None else merge(leaves(guest, 1), areas, contiguous=contiguous)
-    s2 = merge(leaves(machine.npt, 2), areas, contiguous=contiguous)
-    return s1 + s2
 
 
 # --------------------------------------------------------------------------- filtering

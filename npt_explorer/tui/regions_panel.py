@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,7 +13,8 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from ..engine.errors import PagingError
 from ..engine.machine import Machine
-from ..engine.regions import FILTER_HELP, Region, RegionFilter, machine_regions, parse_filter
+from ..engine.region_fold import RegionFolder
+from ..engine.regions import FILTER_HELP, Region, RegionFilter, parse_filter
 from ..scenario.report import STAGE_STYLE
 from .messages import EntrySelected, EntryTarget
 
@@ -55,6 +57,8 @@ class RegionsPanel(Vertical):
         self.filter = RegionFilter()
         self.regions: list[Region] = []
         self.shown: list[Region] = []
+        self.folder = RegionFolder()
+        self._asked = 0  # show() calls so far: a fold answers only the latest
         self.border_title = "Regions"
 
     def compose(self) -> ComposeResult:
@@ -72,16 +76,28 @@ class RegionsPanel(Vertical):
         self.table.add_columns("S", "input", "size", "→ output", "flags", "pages", "backend")
 
     def show(self, machine: Machine) -> None:
+        if machine is not self.machine:
+            self.folder = RegionFolder()  # a new machine: nothing of the old fold applies
         self.machine = machine
-        self._compute(machine, self.contiguous)
+        self._asked += 1
+        self._compute(machine, self.contiguous, self._asked)
 
     @work(thread=True, exclusive=True, group="regions", exit_on_error=False)
-    def _compute(self, machine: Machine, contiguous: bool) -> None:
-        """Folding 100k pages takes a few hundred ms: off the event loop."""
-        regions = machine_regions(machine, contiguous=contiguous)
-        self.app.call_from_thread(self._computed, machine, regions)
+    def _compute(self, machine: Machine, contiguous: bool, asked: int) -> None:
+        """Off the event loop, and only the tables changed since the last fold (a guest of
+        8 GiB in 4 KiB pages is 4096 leaf tables). A newer request cancels this one."""
+        worker = get_current_worker()
+        regions = self.folder.regions(
+            machine,
+            contiguous=contiguous,
+            cancelled=lambda: worker.is_cancelled or asked != self._asked,
+        )
+        if regions is not None:
+            self.app.call_from_thread(self._computed, machine, regions, asked)
 
-    def _computed(self, machine: Machine, regions: list[Region]) -> None:
+    def _computed(self, machine: Machine, regions: list[Region], asked: int) -> None:
+        if asked != self._asked:
+            return  # the machine changed while folding: the newer fold will show
         if machine is not self.machine or (regions == self.regions and self.table.row_count):
             return  # the same ranges: leave the table (and its cursor) alone
         self.regions = regions
@@ -137,7 +153,7 @@ class RegionsPanel(Vertical):
             "m: VA+PA" if self.contiguous else "m: VA only"
         )
         if self.machine is not None:
-            self._compute(self.machine, self.contiguous)
+            self.show(self.machine)
 
     def action_focus_filter(self) -> None:
         self.query_one("#regions-filter", Input).focus()

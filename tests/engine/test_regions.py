@@ -7,10 +7,10 @@ import pytest
 from npt_explorer.engine import MappingFlags, PagingError
 from npt_explorer.engine.config import MachineConfig
 from npt_explorer.engine.machine import Machine
+from npt_explorer.engine.region_fold import machine_regions
 from npt_explorer.engine.regions import (
     Leaf,
     leaves,
-    machine_regions,
     merge,
     parse_filter,
     read_table,

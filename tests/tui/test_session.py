@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from npt_explorer.engine.config import MachineConfig
-from npt_explorer.engine.regions import machine_regions
+from npt_explorer.engine.region_fold import machine_regions
 from npt_explorer.scenario import load, run
 from npt_explorer.scenario.commands import CommandError
 from npt_explorer.tui.session import Session

@@ -156,11 +156,14 @@ class RegionFolder:
         ) - addresses(rep_raws)
         paddr = addresses(raws) + offset[group]
         span = 1 << fmt.levels[depth].shift
-        is_table = np.array(
-            [d.kind == EntryKind.TABLE and d.paddr is not None for d, _ in reps]
-        )[group] & (depth < fmt.leaf_depth)
+        is_table = np.array([d.kind == EntryKind.TABLE and d.paddr is not None for d, _ in reps])[
+            group
+        ] & (depth < fmt.leaf_depth)
         is_leaf = np.array(
-            [d.kind == EntryKind.LEAF and d.paddr is not None and bool(d.page_size) for d, _ in reps]
+            [
+                d.kind == EntryKind.LEAF and d.paddr is not None and bool(d.page_size)
+                for d, _ in reps
+            ]
         )[group]
         items: list[tuple[int, Leaf | _Child]] = [
             (i, _Child(p, depth + 1, at.base + i * span))

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual import on, work
-from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
+from textual.worker import get_current_worker
 
 from ..engine.errors import PagingError
 from ..engine.machine import Machine

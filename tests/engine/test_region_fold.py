@@ -32,7 +32,7 @@ def busy(arch: str, features: frozenset[str] = frozenset()) -> Machine:
     m.map(2, 0x100_0000, 0x10_0000, "rw", backend="alloc", name="heap")
     m.map(1, 0x4000_0000, 0x8000, "rw", gpa=0x20_0000)
     m.map(1, 0x4000_8000, 0x2000, "r", gpa=0x20_8000)  # same table, other flags
-    m.map(1, 0x4000_a000, 0x3000, "rw", gpa=0x7f_f000)  # crosses from RAM a into RAM b
+    m.map(1, 0x4000_A000, 0x3000, "rw", gpa=0x7F_F000)  # crosses from RAM a into RAM b
     m.map(1, 0x5000_0000, 0x1000, "rx", gpa=0x100_0000)
     m.poke(1, 0x4000_3000, m.s1.leaf_depth, set=1 << 52)
     return m

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from ..engine import EntryKind, MappingFlags, PageTable
 from ..engine.machine import Machine
-from ..engine.regions import machine_regions, sign_extend, stage_table, table_entries
+from ..engine.region_fold import machine_regions
+from ..engine.regions import sign_extend, stage_table, table_entries
 from ..engine.tlb import TlbEntry
 
 #: (stage, depth, first input address the entry translates)

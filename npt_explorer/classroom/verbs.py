@@ -10,10 +10,9 @@ from typing import Any
 
 
 def add_quiz_args(p: argparse.ArgumentParser) -> None:
-    from ..engine.config import ARCHES
-    from .quiz import TOPICS
+    from .quiz import QUIZ_ARCHES, TOPICS
 
-    p.add_argument("--arch", choices=tuple(ARCHES), help="default: a mix of all three")
+    p.add_argument("--arch", choices=QUIZ_ARCHES, help="default: a mix of all three")
     p.add_argument("--topic", choices=TOPICS, help="default: a mix of all topics")
     p.add_argument("--seed", type=int, default=0, help="same seed, same problems (default 0)")
     p.add_argument("--count", type=int, default=10, help="number of problems (1..1000)")

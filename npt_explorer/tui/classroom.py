@@ -14,11 +14,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from ..classroom.diff import diff, diff_lines
-from ..classroom.quiz import TOPICS, generate
+from ..classroom.quiz import QUIZ_ARCHES, TOPICS, generate
 from ..classroom.quiz_run import QuizRun, Verdict
 from ..classroom.quiz_text import part_lines
 from ..classroom.state import capture
-from ..engine.config import ARCHES
 from ..scenario.commands import CommandError, parse_line, parse_number
 from .messages import MachineChanged
 from .session import Session
@@ -143,8 +142,8 @@ class ClassroomCommands:
         topic, arch = opts.get("topic"), opts.get("arch")
         if topic is not None and topic not in TOPICS:
             raise CommandError(f"topic={topic} (allowed: {', '.join(TOPICS)})")
-        if arch is not None and arch not in ARCHES:
-            raise CommandError(f"arch={arch} (allowed: {', '.join(ARCHES)})")
+        if arch is not None and arch not in QUIZ_ARCHES:
+            raise CommandError(f"arch={arch} (allowed: {', '.join(QUIZ_ARCHES)})")
         seed = parse_number(opts.get("seed", "0"), "seed")
         count = parse_number(opts.get("count", "5"), "count")
         if not 1 <= count <= 100:

@@ -38,6 +38,10 @@ class Fault:
     raw: int | None = None  # the faulting entry, when one was read
     hpa: int | None = None  # no-memory: the entry's host-physical address
     features: frozenset[str] = frozenset()
+    ac: bool = False  # x86 EFLAGS.AC of the access
+    via: str = ""  # RISC-V hlv | hlvx | hsv (an access made from HS-mode)
+    rule: str = ""  # the control or entry rule that decided a permission fault
+    control: Any = None  # the machine's `Control` when the fault was taken
     syndrome: dict[str, int | None] = field(default_factory=dict)
     explanation: str = ""
 

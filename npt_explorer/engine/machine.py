@@ -17,7 +17,7 @@ from .faults import Fault
 from .flags import Access, MappingFlags, Priv
 from .formats import AccessRequest, Decoded, EntryKind, PagingFormat, get_format
 from .guest import GuestPoolAllocator, GuestRAM
-from .memory import FrameAllocator, PhysicalMemory
+from .memory import DEFAULT_POOL_BASE, FrameAllocator, PhysicalMemory
 from .page_table import EntryRef, PageTable
 from .tlb import COMBINED, FLUSHES, STAGE2, Tlb, TlbEntry
 from .walk import S2Lookup, Walk, Walker
@@ -53,7 +53,7 @@ class Machine:
         self.s1: PagingFormat = get_format(s1_name, features=cfg.features, **s1_opts)
         self.s2: PagingFormat = get_format(s2_name, features=cfg.features, **s2_opts)
         self.memory = PhysicalMemory()
-        self.host_frames = FrameAllocator(self.memory)
+        self.host_frames = FrameAllocator(self.memory, _host_pool_base(cfg.control))
         self.npt = PageTable(self.s2, self.memory, self.host_frames, cfg.encoding)
         self.space = AddrSpace(self.npt, 0, 1 << self.s2.input_bits, self.memory, self.host_frames)
         self.ram = GuestRAM(self.space, self.memory)
@@ -294,10 +294,19 @@ class Machine:
 
     # ------------------------------------------------------------------ accesses
 
-    def access(self, gva: int, access: Access | str, priv: Priv | str = Priv.KERNEL) -> Walk:
-        """A guest access: TLB lookup, a two-stage walk on a miss (A/D writes), TLB fill."""
-        access, priv = Access.parse(access), Priv.parse(priv)
-        walk = self._tlb_hit(gva, access, priv)
+    def access(
+        self,
+        gva: int,
+        access: Access | str,
+        priv: Priv | str = Priv.KERNEL,
+        *,
+        ac: bool = False,
+        via: str = "",
+    ) -> Walk:
+        """A guest access: TLB lookup, a two-stage walk on a miss (A/D writes), TLB fill.
+        `ac`: x86 EFLAGS.AC (SMAP); `via`: RISC-V hlv | hlvx | hsv from HS-mode."""
+        access, priv = Access.parse(access), self._priv(Priv.parse(priv), via)
+        walk = self._tlb_hit(gva, access, priv, ac, via)
         if walk is None:
             walk = self.walker.translate(
                 gva,
@@ -305,6 +314,8 @@ class Machine:
                 priv,
                 side_effects=True,
                 s2_lookup=self._s2_lookup(access),
+                ac=ac,
+                via=via,
             )
             if self.walk_caches is not None:
                 self._walk_caches(walk)
@@ -318,11 +329,18 @@ class Machine:
         self._record(walk, "access")
         return walk
 
-    def translate(self, gva: int, access: Access | str, priv: Priv | str = Priv.KERNEL) -> Walk:
+    def translate(
+        self,
+        gva: int,
+        access: Access | str,
+        priv: Priv | str = Priv.KERNEL,
+        *,
+        ac: bool = False,
+        via: str = "",
+    ) -> Walk:
         """The same checks and faults as `access`; no TLB, no A/D writes."""
-        walk = self.walker.translate(
-            gva, Access.parse(access), Priv.parse(priv), side_effects=False
-        )
+        access, priv = Access.parse(access), self._priv(Priv.parse(priv), via)
+        walk = self.walker.translate(gva, access, priv, side_effects=False, ac=ac, via=via)
         self._record(walk, "translate")
         return walk
 
@@ -347,6 +365,14 @@ class Machine:
             walk.note = "a walk cache held an entry the tables no longer have"
         if walk.fault is not None and walk.fault.stage == 1:
             caches.forget(walk.gva, self.tag_vmid, self.asid)
+
+    def _priv(self, priv: Priv, via: str) -> Priv:
+        """HLV/HLVX/HSV run at the privilege hstatus.SPVP gives (Priv. ISA 9.2.1)."""
+        if not via:
+            return priv
+        if self.arch != "riscv64" or via not in ("hlv", "hlvx", "hsv"):
+            raise PagingError("InvalidRequest", f"{via} is a RISC-V hypervisor access")
+        return Priv.KERNEL if self.control.on("hstatus", "SPVP") else Priv.USER
 
     def _record(self, walk: Walk, kind: str) -> None:
         if walk.fault is not None:
@@ -418,14 +444,18 @@ class Machine:
         sizes = {lv.leaf_size for f in (self.s1, self.s2) for lv in f.levels if lv.leaf_size}
         return sorted(sizes)
 
-    def _tlb_hit(self, gva: int, access: Access, priv: Priv) -> Walk | None:
+    def _tlb_hit(
+        self, gva: int, access: Access, priv: Priv, ac: bool = False, via: str = ""
+    ) -> Walk | None:
         if self.tlb is None:
             return None
         entry = self.tlb.lookup(COMBINED, gva, self.tag_vmid, self.asid, self._sizes())
         if entry is None:
             return None
-        s1_req = _req(access, priv)
-        s2_req = _req(access, priv, self.s1.user_page(entry.s1_acc))
+        s1_req = AccessRequest(access, priv, ac=ac, via=via)
+        s2_req = AccessRequest(
+            access, priv, guest_user_page=self.s1.user_page(entry.s1_acc), ac=ac, via=via
+        )
         denied = self.s1.allows(entry.s1_acc, s1_req) or self.s2.allows(entry.s2_acc, s2_req)
         if denied or (access is Access.WRITE and not entry.dirty):
             self.tlb.drop(entry)  # the hardware re-walks (to fault, or to set D)
@@ -443,6 +473,8 @@ class Machine:
             s2_acc=entry.s2_acc,
             tlb="hit",
             stale=entry.stale,
+            ac=ac,
+            via=via,
         )
         self.tlb.stats.hits += 1
         if entry.stale:
@@ -563,8 +595,12 @@ class Machine:
             self.walk_caches.clear()
 
 
-def _req(access: Access, priv: Priv, user_page: bool = False) -> AccessRequest:
-    return AccessRequest(access, priv, guest_user_page=user_page)
+def _host_pool_base(control: Control) -> int:
+    """Stage-2 tables live at 1 TiB, or just below a smaller x86 MAXPHYADDR (their addresses
+    must stay below it, SDM 3C 29.3.3.1)."""
+    if control.arch != "x86_64":
+        return DEFAULT_POOL_BASE
+    return min(DEFAULT_POOL_BASE, 1 << (control.get("maxphyaddr", "MAXPHYADDR") - 1))
 
 
 def _is_global(leaf: Decoded) -> bool:

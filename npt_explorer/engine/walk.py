@@ -76,6 +76,8 @@ class Walk:
     access: Access
     priv: Priv
     steps: list[WalkStep] = field(default_factory=list)
+    ac: bool = False  # x86 EFLAGS.AC
+    via: str = ""  # RISC-V hlv | hlvx | hsv
     gpa: int | None = None
     hpa: int | None = None
     s1_size: int | None = None
@@ -184,8 +186,9 @@ class Walker:
             else 0
         )
 
-    def _reqs(self, access: Access, priv: Priv) -> _Requests:
-        reqs = self._requests.get((access, priv))
+    def _reqs(self, access: Access, priv: Priv, ac: bool = False, via: str = "") -> _Requests:
+        """Guest page-table accesses are implicit: no EFLAGS.AC, no HLVX (MXR never applies)."""
+        reqs = self._requests.get((access, priv, ac, via))
         if reqs is None:
             s2, intern = self.s2, self.r2.intern
 
@@ -193,12 +196,12 @@ class Walker:
                 kind = s2.implicit_access(write_back)
                 return AccessRequest(kind, priv, access, True, write_back)
 
-            reqs = self._requests[(access, priv)] = _Requests(
-                self.r1.intern(AccessRequest(access, priv)),
+            reqs = self._requests[(access, priv, ac, via)] = _Requests(
+                self.r1.intern(AccessRequest(access, priv, ac=ac, via=via)),
                 intern(implicit(False)),
                 intern(implicit(True)),
-                intern(AccessRequest(access, priv, guest_user_page=False)),
-                intern(AccessRequest(access, priv, guest_user_page=True)),
+                intern(AccessRequest(access, priv, guest_user_page=False, ac=ac, via=via)),
+                intern(AccessRequest(access, priv, guest_user_page=True, ac=ac, via=via)),
             )
         return reqs
 
@@ -209,10 +212,14 @@ class Walker:
         priv: Priv = Priv.KERNEL,
         side_effects: bool = True,
         s2_lookup: S2Lookup | None = None,
+        *,
+        ac: bool = False,
+        via: str = "",
     ) -> Walk:
         """Walk both stages for `gva`. `s2_lookup` (a stage-2-only TLB) may supply the final
-        gPA's translation; the tables alone decide otherwise."""
-        walk = Walk(gva, access, priv)
+        gPA's translation; the tables alone decide otherwise. `ac`: x86 EFLAGS.AC; `via`: a
+        RISC-V hlv/hlvx/hsv from HS-mode."""
+        walk = Walk(gva, access, priv, ac=ac, via=via)
         try:
             self._walk(walk, side_effects, s2_lookup)
         except _Stop as stop:
@@ -237,14 +244,15 @@ class Walker:
         if self.guest_root is None:  # stage 1 off: gPA = gVA
             walk.gpa, walk.s1_size = gva, BARE_SIZE
             walk.hpa, walk.s2_acc, walk.s2_size = self._stage2(
-                walk, gva, self._reqs(walk.access, walk.priv).final, None, FINAL, side_effects,
+                walk, gva, self._reqs(walk.access, walk.priv, walk.ac, walk.via).final, None,
+                FINAL, side_effects,
                 purpose="translate the final gPA",
             )  # fmt: skip
             return
         reason = s1.check_input(gva)
         if reason is not None:
             raise _Stop(self._fault(walk, 1, reason, None))
-        reqs = self._reqs(walk.access, walk.priv)
+        reqs = self._reqs(walk.access, walk.priv, walk.ac, walk.via)
         req, read_req = reqs.s1, reqs.read
         frames, steps = self.memory.frames, walk.steps
         outcomes, keep = r1._outcomes, r1.keep
@@ -273,8 +281,14 @@ class Walker:
             if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
                 raise _Stop(
                     self._fault(
-                        walk, 1, out.reason, depth, acc=acc if out.bad else out.acc, raw=raw
-                    )
+                        walk,
+                        1,
+                        out.reason,
+                        depth,
+                        req=req,
+                        acc=acc if out.bad else out.acc,
+                        raw=raw,
+                    )  # fmt: skip
                 )
             if out.set_bits is not None:  # A/D: a guest-physical write stage 2 must allow
                 value = (raw & out.wb_keep) | out.set_bits
@@ -431,6 +445,9 @@ class Walker:
         raw: int | None = None,
     ) -> Fault:
         fmt = self.s1 if stage == 1 else self.s2
+        rule = ""
+        if reason is FaultReason.PERMISSION and req is not None and acc is not None:
+            rule = fmt.deciding_rule(acc, req)
         return Fault(
             arch=self.arch,
             stage=stage,
@@ -448,4 +465,8 @@ class Walker:
             acc=acc,
             raw=raw,
             features=fmt.features | (self.s2.features if stage == 1 else self.s1.features),
+            ac=walk.ac,
+            via=walk.via,
+            rule=rule,
+            control=fmt.control,
         )

@@ -52,10 +52,13 @@ def _k(name: str, kind: str, required: bool = False, choices: tuple[str, ...] = 
 _EXPECT = _k("expect", "dict")
 _STAGE = _k("stage", "stage", True)
 _WHERE = (_k("gva", "addr"), _k("gpa", "addr"))
+#: RISC-V hypervisor loads/stores from HS-mode → the access they make
+HYPERVISOR_ACCESSES = {"hlv": Access.READ, "hlvx": Access.READ, "hsv": Access.WRITE}
 _ACCESS = (
     _k("gva", "addr", True),
-    _k("access", "choice", False, tuple(Access)),
+    _k("access", "choice", False, (*Access, *HYPERVISOR_ACCESSES)),
     _k("priv", "choice", False, tuple(Priv)),
+    _k("ac", "bool"),
     _EXPECT,
 )
 

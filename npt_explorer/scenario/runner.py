@@ -10,7 +10,7 @@ from ..engine import MappingFlags, PagingError
 from ..engine.machine import Machine
 from ..engine.tlb import COMBINED, STAGE2
 from ..engine.walk import Walk
-from .commands import Command, CommandError, parse_number
+from .commands import HYPERVISOR_ACCESSES, Command, CommandError, parse_number
 
 
 def hx(value: int | None) -> str | None:
@@ -98,7 +98,15 @@ def _do_map(m: Machine, a: dict[str, Any], r: StepResult) -> None:
 
 def _do_walk(m: Machine, a: dict[str, Any], r: StepResult) -> None:
     fn = m.access if r.command.op == "access" else m.translate
-    r.walk = fn(a["gva"], a.get("access", "read"), a.get("priv", "kernel"))
+    access = a.get("access", "read")
+    via = access if access in HYPERVISOR_ACCESSES else ""
+    r.walk = fn(
+        a["gva"],
+        HYPERVISOR_ACCESSES.get(access, access),
+        a.get("priv", "kernel"),
+        ac=a.get("ac", False),
+        via=via,
+    )
 
 
 def _do_query(m: Machine, a: dict[str, Any], r: StepResult) -> None:

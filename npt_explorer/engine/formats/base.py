@@ -177,6 +177,8 @@ class AccessRequest:
     implicit: bool = False
     write_back: bool = False
     guest_user_page: bool = False  # stage 1's effective U/S (x86 MBEC XS/XU choice)
+    ac: bool = False  # x86 EFLAGS.AC (SMAP)
+    via: str = ""  # RISC-V hypervisor load/store from HS-mode: hlv | hlvx | hsv
 
     @property
     def guest_access(self) -> Access:
@@ -396,6 +398,11 @@ class PagingFormat(ABC):
         """Would a write through this leaf make the hardware set a dirty bit it lacks (so a TLB
         entry filled by a read cannot serve a write without a walk)?"""
         return dec.has_field("D") and dec.field("D") == 0
+
+    def deciding_rule(self, acc: Any, req: AccessRequest) -> str:
+        """The rule (entry bit or control bit) that denies `req` through `acc`, in the manual's
+        words, for explanations and syndromes; "" when the entry bits alone say it."""
+        return ""
 
     def user_page(self, acc: Any) -> bool:
         """Stage 1 only: is the page user-accessible (x86 MBEC picks XU over XS by this)?"""

@@ -6,6 +6,7 @@ Features: `ept-ad` (EPTP[6]: A/D flags), `mbec` (bit 2 = XS, bit 10 = XU), `ept-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..flags import Access, MappingFlags
 from .base import (
@@ -28,6 +29,9 @@ from .x86_fields import (
     large_shift,
     size_words,
 )
+
+if TYPE_CHECKING:
+    from ..control import Control
 
 R, W, X = 1, 2, 4
 RWX = R | W | X
@@ -150,6 +154,11 @@ class EptFormat(X86Family):
 
     # --------------------------------------------------------------- the hardware's reading
 
+    def configure(self, control: Control) -> None:
+        super().configure(control)
+        if control.arch == "x86_64":
+            self.output_bits = control.get("maxphyaddr", "MAXPHYADDR")
+
     def classify(self, raw: int, depth: int) -> Reading:
         if not raw & RWX and not (self.mbec and raw & XU):  # §29.3.2: present = any of R/W/X
             return Reading(
@@ -186,6 +195,10 @@ class EptFormat(X86Family):
             words.append(f"PS=1 is reserved in an {self.levels[depth].name}")
         if size is None and raw & NONLEAF_RESERVED:
             words.append("reserved bits 6:3 are set in a non-leaf entry")
+        maxphyaddr = self.output_bits
+        if raw & ADDR_MASK & ~((1 << maxphyaddr) - 1):  # §29.3.3.1: reserved above MAXPHYADDR
+            words.append(f"address bits 51:{maxphyaddr} must be 0 (MAXPHYADDR={maxphyaddr})")
+            flagged.append("ADDR")
         if size is not None and raw & (size - 1) & ~(PAGE_4K - 1):
             words.append(
                 f"misaligned large page: bits {large_shift(size) - 1}:12 of a "

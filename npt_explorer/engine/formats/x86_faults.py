@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from functools import cache
 
+from ..control import Control
 from ..faults import GUEST_WALK, Fault
 from ..flags import Access, Priv
 from .base import FaultReason
 from .x86_common import LEVEL_NAMES, X86Family
 from .x86_ept import EptAccess, EptFormat
-from .x86_guest import GuestAccess, X86Paging
+from .x86_guest import GuestAccess, X86Controls, X86Paging
 
 VECTOR_GP, VECTOR_PF = 13, 14
-PF_P, PF_WR, PF_US, PF_RSVD, PF_ID = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4
+PF_P, PF_WR, PF_US, PF_RSVD, PF_ID, PF_PK = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
 EXIT_EPT_VIOLATION, EXIT_EPT_MISCONFIG = 48, 49
 QUAL_READ, QUAL_WRITE, QUAL_FETCH = 1 << 0, 1 << 1, 1 << 2
 QUAL_GLA_VALID, QUAL_GLA_FINAL = 1 << 7, 1 << 8
@@ -27,11 +28,15 @@ _VIOLATIONS = (FaultReason.NOT_PRESENT, FaultReason.PERMISSION, FaultReason.ADDR
 
 
 def error_code(fault: Fault) -> int:
-    """The #PF error code: P unless not present, W/R, U/S, RSVD, I/D (EFER.NXE=1)."""
+    """The #PF error code (SDM Vol. 3A 4.7): P unless not present, W/R, U/S, RSVD, I/D (only
+    with EFER.NXE=1 or CR4.SMEP=1), PK (a protection-key violation, beside any other)."""
+    ctl = X86Controls.of(fault.control)
     code = 0 if fault.reason is FaultReason.NOT_PRESENT else PF_P
     code |= PF_WR if fault.access is Access.WRITE else 0
     code |= PF_US if fault.priv is Priv.USER else 0
-    code |= PF_ID if fault.access is Access.EXEC else 0
+    code |= PF_ID if fault.access is Access.EXEC and (ctl.nxe or ctl.smep) else 0
+    if fault.reason is FaultReason.PERMISSION and isinstance(fault.acc, GuestAccess):
+        code |= PF_PK if ctl.pk_violation(fault.acc, fault.access, fault.priv) else 0
     return code | (
         0 if fault.reason in (FaultReason.NOT_PRESENT, FaultReason.PERMISSION) else PF_RSVD
     )
@@ -96,11 +101,23 @@ def _hx(value: int | None) -> str:
 
 
 @cache
-def _reader(stage: int, features: frozenset[str]) -> X86Family:
+def _reader(
+    stage: int, features: frozenset[str], registers: tuple[tuple[str, int], ...] = ()
+) -> X86Family:
     """A 5-level format: its depths cover every level name a fault can carry."""
+    fmt: X86Family
     if stage == 1:
-        return X86Paging(levels_count=5, features=features)
-    return EptFormat(levels_count=5, features=features)
+        fmt = X86Paging(levels_count=5, features=features)
+    else:
+        fmt = EptFormat(levels_count=5, features=features)
+    if registers:
+        fmt.configure(Control("x86_64", dict(registers)))
+    return fmt
+
+
+def _registers(fault: Fault) -> tuple[tuple[str, int], ...]:
+    control = fault.control
+    return tuple(sorted(control.values.items())) if isinstance(control, Control) else ()
 
 
 def rule_words(fault: Fault) -> str:
@@ -108,7 +125,8 @@ def rule_words(fault: Fault) -> str:
     name = (fault.level_name or "").removeprefix("EPT ")
     if fault.raw is None or name not in LEVEL_NAMES:
         return "a reserved bit or encoding"
-    reading = _reader(fault.stage, fault.features).classify(fault.raw, LEVEL_NAMES.index(name))
+    reader = _reader(fault.stage, fault.features, _registers(fault))
+    reading = reader.classify(fault.raw, LEVEL_NAMES.index(name))
     return "; ".join(reading.words) or "a reserved bit or encoding"
 
 
@@ -140,15 +158,23 @@ def _explain_guest(fault: Fault) -> str:
 
 
 def _guest_denial(fault: Fault) -> str:
+    """The deciding rule in words, naming the control bit when one decided."""
     acc = fault.acc if isinstance(fault.acc, GuestAccess) else GuestAccess()
     acc = acc if fault.raw is None else acc.through(fault.raw)
-    if fault.priv is Priv.USER and not acc.us:
-        return "U/S=0 (bit 2) on some level keeps user mode out"
-    if fault.access is Access.WRITE and not acc.rw:
-        return "R/W=0 (bit 1) on some level makes the page read-only (CR0.WP=1 binds the kernel)"
-    if fault.access is Access.EXEC and acc.xd:
-        return "XD=1 (bit 63) on some level forbids instruction fetches"
-    return f"the combined R/W, U/S and XD bits forbid this {_VERB[fault.access]}"
+    ctl = X86Controls.of(fault.control)
+    rule = fault.rule or ctl.denial(acc, fault.access, fault.priv, fault.ac)
+    verb = _VERB[fault.access]
+    words = {
+        "U/S": "U/S=0 (bit 2) on some level keeps user mode out",
+        "R/W": "R/W=0 (bit 1) on some level makes the page read-only"
+        + ("" if fault.priv is Priv.USER else " (CR0.WP=1 binds the kernel)"),
+        "XD": "XD=1 (bit 63) on some level forbids instruction fetches (EFER.NXE=1)",
+        "SMEP": "SMEP: supervisor instruction fetch from a user page with CR4.SMEP=1",
+        "SMAP": f"SMAP: supervisor {verb} of a user page with EFLAGS.AC=0 (CR4.SMAP=1)",
+        "PK-AD": f"PKRU.AD{acc.pk}=1 forbids data access to protection key {acc.pk} (CR4.PKE=1)",
+        "PK-WD": f"PKRU.WD{acc.pk}=1 forbids writes to protection key {acc.pk} (CR4.PKE=1)",
+    }
+    return words.get(rule, f"the combined R/W, U/S and XD bits forbid this {verb}")
 
 
 def _ept_access(fault: Fault) -> str:

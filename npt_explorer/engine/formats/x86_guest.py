@@ -1,11 +1,13 @@
 """IA-32e guest paging, 4-level and 5-level (Intel SDM Vol. 3 §4.5), with the seed's X64PTE.
 
-Machine state: CR0.WP=1, EFER.NXE=1, SMEP/SMAP/PKE off, MAXPHYADDR = 52.
+Control state (engine.control): CR0.WP, CR4.SMEP/SMAP/PKE, EFER.NXE, PKRU, MAXPHYADDR; the
+defaults are WP=1, NXE=1, SMEP/SMAP/PKE off, MAXPHYADDR 52.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from ..flags import Access, MappingFlags, Priv
 from .base import (
@@ -29,6 +31,9 @@ from .x86_fields import (
     size_words,
 )
 
+if TYPE_CHECKING:
+    from ..control import Control
+
 P, RW, US, PWT, PCD, A, D, PS = (1 << b for b in range(8))
 PAT_LARGE = 1 << 12
 XD = 1 << 63
@@ -43,11 +48,13 @@ _CHILD = {
 
 @dataclass(frozen=True, slots=True)
 class GuestAccess:
-    """Hierarchical rights of a walk (§4.6): R/W and U/S ANDed, XD ORed over the levels."""
+    """Hierarchical rights of a walk (§4.6): R/W and U/S ANDed, XD ORed over the levels; `pk`
+    the leaf's protection key (bits 62:59)."""
 
     rw: bool = True
     us: bool = True
     xd: bool = False
+    pk: int = 0
 
     def through(self, raw: int) -> GuestAccess:
         return GuestAccess(
@@ -55,11 +62,71 @@ class GuestAccess:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class X86Controls:
+    """The control bits IA-32e permission checks read (SDM Vol. 3A 4.6)."""
+
+    wp: bool = True
+    smep: bool = False
+    smap: bool = False
+    nxe: bool = True
+    pke: bool = False
+    pkru: int = 0
+    maxphyaddr: int = 52
+
+    @classmethod
+    def of(cls, control: Control | None) -> X86Controls:
+        if control is None or control.arch != "x86_64":
+            return cls()
+        return cls(
+            control.on("cr0", "WP"),
+            control.on("cr4", "SMEP"),
+            control.on("cr4", "SMAP"),
+            control.on("efer", "NXE"),
+            control.on("cr4", "PKE"),
+            control.get("pkru", "PKRU"),
+            control.get("maxphyaddr", "MAXPHYADDR"),
+        )
+
+    def denial(self, acc: GuestAccess, access: Access, priv: Priv, ac: bool) -> str:
+        """The rule that forbids the access (SDM Vol. 3A 4.6.1, 4.6.2), "" when allowed."""
+        user, supervisor = priv is Priv.USER, priv is not Priv.USER
+        if user and not acc.us:
+            return "U/S"
+        if access is Access.EXEC:
+            if self.nxe and acc.xd:
+                return "XD"
+            return "SMEP" if supervisor and acc.us and self.smep else ""
+        if supervisor and acc.us and self.smap and not ac:  # explicit supervisor data access
+            return "SMAP"
+        if access is Access.WRITE and not acc.rw and (user or self.wp):
+            return "R/W"
+        return self.pk_violation(acc, access, priv)
+
+    def pk_violation(self, acc: GuestAccess, access: Access, priv: Priv) -> str:
+        """Protection keys guard data accesses to user-mode addresses (§4.6.2): PKRU.ADk forbids
+        any, PKRU.WDk writes (by the kernel only with CR0.WP=1); the #PF error code's PK bit."""
+        if not self.pke or not acc.us or access is Access.EXEC:
+            return ""
+        if self.pkru >> (2 * acc.pk) & 1:
+            return "PK-AD"
+        wd = self.pkru >> (2 * acc.pk + 1) & 1
+        if access is Access.WRITE and wd and (priv is Priv.USER or self.wp):
+            return "PK-WD"
+        return ""
+
+
 class X86Paging(X86Family):
     """`x86-64` (PML4E..PTE, 48-bit gVA) and `x86-64-la57` (PML5E..PTE, 57-bit gVA)."""
 
     stage = 1
     signed_input = True
+    ctl = X86Controls()
+
+    def configure(self, control: Control) -> None:
+        super().configure(control)
+        self.ctl = X86Controls.of(control)
+        self.output_bits = self.ctl.maxphyaddr
 
     def __init__(self, *, levels_count: int = 4, features: frozenset[str] = frozenset()):
         name = "x86-64" if levels_count == 4 else "x86-64-la57"
@@ -123,6 +190,26 @@ class X86Paging(X86Family):
                 FaultReason.NOT_PRESENT,
             )
         level = self.levels[depth]
+        high = raw & ADDR_MASK & ~((1 << self.ctl.maxphyaddr) - 1)
+        if high:  # §4.1.4: address bits at and above MAXPHYADDR are reserved
+            return Reading(
+                EntryKind.MISCONFIGURED,
+                self.field_table(depth, EntryKind.TABLE),
+                FaultReason.RESERVED,
+                raw & ADDR_MASK,
+                words=(
+                    f"address bits 51:{self.ctl.maxphyaddr} must be 0 "
+                    f"(MAXPHYADDR={self.ctl.maxphyaddr})",
+                ),
+            )
+        if raw & XD and not self.ctl.nxe:  # §4.5: XD is reserved while EFER.NXE=0
+            return Reading(
+                EntryKind.MISCONFIGURED,
+                self.field_table(depth, EntryKind.TABLE),
+                FaultReason.RESERVED,
+                raw & ADDR_MASK,
+                words=("XD (bit 63) is reserved while EFER.NXE=0",),
+            )
         if self.ps_reserved(raw, depth):
             return Reading(
                 EntryKind.MISCONFIGURED,
@@ -188,6 +275,7 @@ class X86Paging(X86Family):
 
     def leaf(self, acc: GuestAccess, dec: Decoded, req: AccessRequest) -> StepCheck:
         acc = acc.through(dec.raw)
+        acc = replace(acc, pk=(dec.raw >> 59) & 0xF)
         reason = self.allows(acc, req)
         if reason is not None:  # §4.8: A/D are written only for a permitted access
             return StepCheck(acc, reason)
@@ -195,16 +283,17 @@ class X86Paging(X86Family):
         return StepCheck(acc, write_back=_with(dec.raw, status))
 
     def allows(self, acc: GuestAccess, req: AccessRequest) -> FaultReason | None:
-        if req.priv is Priv.USER and not acc.us:
-            return FaultReason.PERMISSION
-        if req.access is Access.WRITE and not acc.rw:  # CR0.WP=1: supervisor writes too
-            return FaultReason.PERMISSION
-        if req.access is Access.EXEC and acc.xd:
+        if self.ctl.denial(acc, req.access, req.priv, req.ac):
             return FaultReason.PERMISSION
         return None
 
+    def deciding_rule(self, acc: GuestAccess, req: AccessRequest) -> str:
+        return self.ctl.denial(acc, req.access, req.priv, req.ac)
+
     def describe_perms(self, acc: GuestAccess) -> str:
-        return f"r{'w' if acc.rw else '-'}{'-' if acc.xd else 'x'} {'u' if acc.us else 's'}"
+        key = f" pk{acc.pk}" if self.ctl.pke and acc.us else ""
+        xd = acc.xd and self.ctl.nxe
+        return f"r{'w' if acc.rw else '-'}{'-' if xd else 'x'} {'u' if acc.us else 's'}{key}"
 
     def user_page(self, acc: GuestAccess) -> bool:
         return acc.us

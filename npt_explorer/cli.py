@@ -14,7 +14,7 @@ from .engine.config import ARCHES
 from .engine.formats import Encoding, PagingFormat, get_format
 from .scenario.commands import CommandError, parse_number
 
-VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "image")
+VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "image", "trace")
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -319,6 +319,12 @@ def cmd_diff(a: argparse.Namespace) -> int:
     return diff(a, UsageError)
 
 
+def cmd_trace(a: argparse.Namespace) -> int:
+    from .traces.verb import run
+
+    return run(a, UsageError)
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -353,6 +359,10 @@ def _parser(verb: str) -> argparse.ArgumentParser:
         from .classroom.verbs import add_diff_args
 
         add_diff_args(p)
+    elif verb == "trace":
+        from .traces.verb import add_args
+
+        add_args(p)
     return p
 
 
@@ -373,6 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "scenarios": cmd_scenarios,
                 "quiz": cmd_quiz,
                 "diff": cmd_diff,
+                "trace": cmd_trace,
             }[verb](ns)
         return _tui(args)
     except UsageError as err:
@@ -388,8 +399,8 @@ def _tui(args: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="npt-explorer",
         description=(
-            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff, image "
-            "(npt-explorer VERB --help)."
+            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff, image, "
+            "trace (npt-explorer VERB --help)."
         ),
     )
     p.add_argument("file", nargs="?", metavar="FILE.toml", help="start on this scenario")

@@ -259,3 +259,50 @@ def _in_scope(
     if addr is not None and scope.by_addr == "gpa":
         return e.gpa <= addr < e.gpa + e.size if e.kind == COMBINED else e.covers(addr)
     return True
+
+
+class TlbReplay:
+    """The `Tlb`'s policy over integer keys, for traces of millions of accesses: the same sets
+    (page number mod sets), LRU, combined and stage-2-only entries sharing the sets, failed walks
+    never filling, and a write through an entry a read filled walking again (it must set D).
+    One context (VMID/ASID) throughout. tests/engine/test_trace_replay.py holds it equal to
+    `Machine.access` access by access.
+
+    Keys: ``page base | log2(size)``, with bit 11 set for a stage-2-only entry. A value is the
+    entry's `dirty` flag."""
+
+    __slots__ = ("nsets", "sets", "ways")
+
+    def __init__(self, entries: int, ways: int) -> None:
+        self.ways = ways
+        self.nsets = entries // ways if ways else 0
+        self.sets: list[dict[int, bool]] = [{} for _ in range(self.nsets)]
+
+    @staticmethod
+    def key(base: int, size: int, stage2: bool = False) -> int:
+        return base | (size.bit_length() - 1) | (0x800 if stage2 else 0)
+
+    def set_of(self, base: int, size: int) -> int:
+        return (base // size) % self.nsets if self.nsets else 0
+
+    def hit(self, key: int, index: int, write: bool) -> bool:
+        """Look `key` up; a hit becomes the most recent of its set. A write through a clean
+        entry drops it (the walk that follows refills it)."""
+        if not self.nsets:
+            return False
+        ways = self.sets[index]
+        dirty = ways.pop(key, None)
+        if dirty is None:
+            return False
+        if write and not dirty:
+            return False
+        ways[key] = dirty
+        return True
+
+    def fill(self, key: int, index: int, dirty: bool) -> None:
+        if not self.nsets:
+            return
+        ways = self.sets[index]
+        if ways.pop(key, None) is None and len(ways) >= self.ways:
+            del ways[next(iter(ways))]
+        ways[key] = dirty

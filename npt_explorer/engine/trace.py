@@ -1,38 +1,59 @@
-"""Long address traces through the machine's TLB geometry: hit rate, walks, references per
-access, page-size histogram.
+"""Long address traces through the machine's TLB and walk caches: hit rate, walks, references per
+walk and per access (all, and those that went to memory), page-size mix, histograms.
 
-Addresses are generated with numpy; each distinct page is walked once, all pages at once
-(`batch_walk.walk_many`: side-effect free, like `translate`); then a set-associative LRU TLB of
-the machine's geometry replays the whole trace.
-The machine's own TLB and tables are left untouched.
+A trace is fed in chunks (numpy arrays of gVAs and access kinds), so memory stays flat in its
+length. Each distinct 4 KiB page is walked once, without side effects (like `translate`), and its
+references kept as a plan; then the accesses replay through `tlb.TlbReplay` — the TLB's own
+policy — and every TLB miss runs its plan through a fresh copy of the machine's walk caches.
+The machine's own TLB, caches and tables are left untouched (`TraceMapper` maps pages first when
+the trace comes from a program rather than from the scenario's own mappings).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch_walk import walk_many
 from .errors import PagingError
-from .flags import Access, Priv
+from .flags import Access, MappingFlags, Priv
+from .tlb import TlbReplay
+from .walk_cache import Ref, WalkCaches
+
+if TYPE_CHECKING:
+    from .machine import Machine
 
 PATTERNS = ("sequential", "random", "stride")
 #: sequential traces step one cache line at a time
 LINE = 64
+#: access kinds in a trace's `kinds` array
+READ, WRITE, EXEC = 0, 1, 2
+KIND_NAMES = ("read", "write", "exec")
+_ACCESS = (Access.READ, Access.WRITE, Access.EXEC)
+#: accesses per point of the references-per-access series
+WINDOW = 1 << 16
+#: the histogram of memory references per walk has bins 0..HIST_MAX (the last: that or more)
+HIST_MAX = 24
 
 
 @dataclass(slots=True)
 class TraceStats:
-    accesses: int
-    hits: int
-    walks: int
-    faults: int
-    refs: int  # page-table entry reads of all the walks
+    accesses: int = 0
+    hits: int = 0
+    walks: int = 0
+    faults: int = 0
+    refs: int = 0  # page-table entry reads of all the walks
+    mem_refs: int = 0  # those no walk cache served
+    kinds: dict[str, int] = field(default_factory=dict)  # read/write/exec -> accesses
     page_sizes: dict[int, int] = field(default_factory=dict)  # page size -> accesses
+    served: dict[str, int] = field(default_factory=dict)  # walk cache -> references served
+    walk_hist: list[int] = field(default_factory=lambda: [0] * (HIST_MAX + 1))
+    series: list[float] = field(default_factory=list)  # memory refs per access, per WINDOW
     distinct_pages: int = 0
+    native: bool = False
     seconds: float = 0.0
 
     @property
@@ -43,6 +64,18 @@ class TraceStats:
     def refs_per_access(self) -> float:
         return self.refs / self.accesses if self.accesses else 0.0
 
+    @property
+    def mem_refs_per_access(self) -> float:
+        return self.mem_refs / self.accesses if self.accesses else 0.0
+
+    @property
+    def refs_per_walk(self) -> float:
+        return self.refs / self.walks if self.walks else 0.0
+
+    @property
+    def mem_refs_per_walk(self) -> float:
+        return self.mem_refs / self.walks if self.walks else 0.0
+
     def to_json(self) -> dict[str, Any]:
         return {
             "accesses": self.accesses,
@@ -51,9 +84,19 @@ class TraceStats:
             "faults": self.faults,
             "hit_rate": round(self.hit_rate, 6),
             "refs": self.refs,
+            "mem_refs": self.mem_refs,
             "refs_per_access": round(self.refs_per_access, 4),
+            "mem_refs_per_access": round(self.mem_refs_per_access, 4),
+            "refs_per_walk": round(self.refs_per_walk, 4),
+            "mem_refs_per_walk": round(self.mem_refs_per_walk, 4),
+            "kinds": dict(self.kinds),
             "page_sizes": {f"{k:#x}": v for k, v in sorted(self.page_sizes.items())},
+            "served": dict(sorted(self.served.items())),
+            "mem_refs_per_walk_histogram": list(self.walk_hist),
+            "series_window": WINDOW,
+            "mem_refs_per_access_series": [round(x, 4) for x in self.series],
             "distinct_pages": self.distinct_pages,
+            "native": self.native,
             "seconds": round(self.seconds, 4),
         }
 
@@ -82,8 +125,250 @@ def addresses(gva: int, size: int, count: int, pattern: str, stride: int, seed: 
     return offsets + np.uint64(gva)
 
 
+@dataclass(slots=True)
+class _Plan:
+    """One 4 KiB page's walk, as the replay needs it."""
+
+    gva: int
+    ok: bool
+    size: int  # effective page size (the TLB entry's); 4 KiB for a fault
+    refs: list[Ref]  # every reference
+    refs_s2hit: list[Ref]  # without the final gPA's stage-2 walk (a stage-2-only TLB hit)
+    s2_key: int  # the stage-2-only TLB entry of the final gPA (-1: none)
+    s2_set: int
+    s1_tracked: bool  # the stage-1 leaf lacks D (a write sets it)
+    s2_tracked: bool
+    s1_fault: bool
+
+
+class TraceReplay:
+    """Replays chunks of a trace over `machine`'s tables with its TLB geometry and walk caches
+    (fresh, cold copies); `native` counts the guest's own references only, as if stage 2 were
+    off; `mapper` maps each page the first time it appears."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        *,
+        priv: Priv | str = Priv.KERNEL,
+        native: bool = False,
+        mapper: TraceMapper | None = None,
+    ) -> None:
+        self.m = machine
+        self.mapper = mapper
+        self.priv = Priv.parse(priv)
+        self.native = native
+        cfg = machine.config
+        self.tlb = TlbReplay(cfg.tlb_entries, cfg.tlb_ways if cfg.tlb_enabled else 0)
+        self.caches = WalkCaches.build(
+            cfg.walk_cache_preset, cfg.walk_cache_specs, machine.s1, machine.s2
+        )
+        self.vmid, self.asid = machine.tag_vmid, machine.asid
+        self.plans: list[_Plan] = []
+        self._plan_of: dict[int, int] = {}
+        self._written1: set[int] = set()  # combined keys whose leaf D a write has set
+        self._written2: set[int] = set()  # stage-2-only keys likewise
+        self._window = [0, 0]  # accesses and memory references in the current window
+        self.stats = TraceStats(native=native)
+        self._start = time.perf_counter()
+
+    # ------------------------------------------------------------------ plans
+
+    def _plan(self, page: int) -> _Plan:
+        walk = self.m.walker.translate(page << 12, Access.READ, self.priv, side_effects=False)
+        caches = self.caches or WalkCaches((), self.m.s1, self.m.s2)
+        refs = caches.refs(walk.steps, walk.gva, walk.gpa)
+        if self.native:
+            refs = [r for r in refs if r.stage == 1]
+        s2hit = [r for r in refs if r.sub != -2]
+        size = walk.page_size if walk.ok and walk.page_size else 0x1000
+        s2_key = s2_set = -1
+        tracked = [False, False]
+        if walk.ok and not self.native:
+            assert walk.gpa is not None and walk.s2_size is not None
+            base = walk.gpa & ~(walk.s2_size - 1)
+            s2_key = self.tlb.key(base, walk.s2_size, stage2=True)
+            s2_set = self.tlb.set_of(base, walk.s2_size)
+        for stage, fmt in ((1, self.m.s1), (2, self.m.s2)):
+            leaf = next((s for s in reversed(walk.steps) if s.stage == stage), None)
+            if walk.ok and leaf is not None and leaf.outcome == "leaf":
+                tracked[stage - 1] = fmt.dirty_tracked(leaf.decoded)
+        s1_fault = walk.fault is not None and walk.fault.stage == 1
+        return _Plan(page << 12, walk.ok, size, refs, s2hit, s2_key, s2_set, *tracked, s1_fault)
+
+    def _plans_for(self, pages: np.ndarray) -> np.ndarray:
+        """Plan indices for distinct 4 KiB page numbers, planning those not seen before."""
+        out = np.empty(len(pages), dtype=np.int64)
+        plan_of = self._plan_of
+        if self.mapper is not None:
+            new = [p for p in pages.tolist() if p not in plan_of]
+            if new:
+                self.mapper.map_pages(np.array(new, dtype=np.uint64))
+        for i, page in enumerate(pages.tolist()):
+            index = plan_of.get(page)
+            if index is None:
+                index = plan_of[page] = len(self.plans)
+                self.plans.append(self._plan(page))
+            out[i] = index
+        return out
+
+    # ------------------------------------------------------------------ replay
+
+    def feed(self, addrs: np.ndarray, kinds: np.ndarray | None = None) -> None:
+        """Replay one chunk: `addrs` gVAs (uint64), `kinds` READ/WRITE/EXEC per access (uint8;
+        None: all reads)."""
+        n = len(addrs)
+        if not n:
+            return
+        addrs = np.asarray(addrs, dtype=np.uint64)
+        if kinds is None:
+            kinds = np.zeros(n, dtype=np.uint8)
+        st = self.stats
+        st.accesses += n
+        for k, c in enumerate(np.bincount(kinds, minlength=3)[:3].tolist()):
+            if c:
+                st.kinds[KIND_NAMES[k]] = st.kinds.get(KIND_NAMES[k], 0) + c
+        pages = addrs >> np.uint64(12)
+        starts = np.flatnonzero(np.concatenate(([True], pages[1:] != pages[:-1])))
+        distinct, inverse = np.unique(pages[starts], return_inverse=True)
+        pids = np.repeat(self._plans_for(distinct)[inverse], np.diff(np.append(starts, n)))
+        plans = self.plans
+        psize = np.fromiter((p.size for p in plans), dtype=np.uint64, count=len(plans))
+        pok = np.fromiter((p.ok for p in plans), dtype=bool, count=len(plans))
+        size = psize[pids]
+        ok = pok[pids]
+        log2 = np.log2(size).astype(np.uint64)
+        for bits, count in enumerate(np.bincount(log2.astype(np.int64)).tolist()):
+            if count:
+                st.page_sizes[1 << bits] = st.page_sizes.get(1 << bits, 0) + count
+        base = addrs & ~(size - np.uint64(1))
+        keys = base | log2
+        nsets = max(self.tlb.nsets, 1)
+        sets = ((base // size) % np.uint64(nsets)).astype(np.int64)
+        write = kinds == WRITE
+        # an access to the entry the access before used hits, unless it is a write after a
+        # non-write (the entry may be clean) or the page faults (never filled): only the heads
+        # of such runs go through the TLB
+        head = np.ones(n, dtype=bool)
+        head[1:] = (keys[1:] != keys[:-1]) | (write[1:] & ~write[:-1])
+        head |= ~ok
+        if self.tlb.nsets == 0:
+            head[:] = True
+        heads = np.flatnonzero(head)
+        if self.tlb.ways >= 3:
+            heads = heads[~_alternating(keys[heads], write[heads], ok[heads])]
+        hit_rows = self._run(
+            keys[heads].tolist(), sets[heads].tolist(), write[heads].tolist(),
+            pids[heads].tolist(), heads,
+        )  # fmt: skip
+        st.hits += n - len(heads) + hit_rows
+        self._series(n, heads)
+
+    def _run(
+        self,
+        keys: list[int],
+        sets: list[int],
+        writes: list[bool],
+        pids: list[int],
+        heads: np.ndarray,
+    ) -> int:
+        tlb, plans, st, caches = self.tlb, self.plans, self.stats, self.caches
+        hit, fill, tlb_sets = tlb.hit, tlb.fill, tlb.sets
+        written1, written2 = self._written1, self._written2
+        vmid, asid = self.vmid, self.asid
+        hist, served_count = st.walk_hist, st.served
+        hits = 0
+        mem_at = self._mem_at = np.zeros(len(keys), dtype=np.int64)
+        for row, (key, index, w, pid) in enumerate(zip(keys, sets, writes, pids, strict=True)):
+            if tlb_sets:  # TlbReplay.hit, inlined: this loop runs once per access that may miss
+                ways = tlb_sets[index]
+                dirty = ways.pop(key, None)
+                if dirty is not None and (dirty or not w):
+                    ways[key] = dirty
+                    hits += 1
+                    continue
+            plan = plans[pid]
+            st.walks += 1
+            s2hit = plan.s2_key >= 0 and hit(plan.s2_key, plan.s2_set, w)
+            refs = plan.refs_s2hit if s2hit else plan.refs
+            if caches is not None:
+                served, _ = caches.account(refs, plan.gva, vmid, asid)
+                mem = served.count(None)
+                for name in served:
+                    if name is not None:
+                        served_count[name] = served_count.get(name, 0) + 1
+                if plan.s1_fault:
+                    caches.forget(plan.gva, vmid, asid)
+            else:
+                mem = len(refs)
+            st.refs += len(refs)
+            st.mem_refs += mem
+            hist[min(mem, HIST_MAX)] += 1
+            mem_at[row] = mem
+            if not plan.ok:
+                st.faults += 1
+                continue
+            if w:
+                written1.add(key)
+                written2.add(plan.s2_key)
+            # as `Machine._fill`: a read-filled entry serves writes only if no leaf lacks D (and
+            # with the final gPA from a stage-2-only entry, the walk saw no stage-2 leaf)
+            s2_dirty = w or not plan.s2_tracked or plan.s2_key in written2
+            dirty = w or (not s2hit and s2_dirty and (not plan.s1_tracked or key in written1))
+            fill(key, index, dirty)
+            if plan.s2_key >= 0 and not s2hit:
+                fill(plan.s2_key, plan.s2_set, s2_dirty)
+        return hits
+
+    def _series(self, n: int, heads: np.ndarray) -> None:
+        """Memory references per access over windows of WINDOW accesses."""
+        done, mem = self._window
+        per_access = np.zeros(n, dtype=np.int64)
+        per_access[heads] = self._mem_at
+        position = 0
+        while position < n:
+            take = min(WINDOW - done, n - position)
+            mem += int(per_access[position : position + take].sum())
+            done += take
+            position += take
+            if done == WINDOW:
+                self.stats.series.append(mem / WINDOW)
+                done, mem = 0, 0
+        self._window = [done, mem]
+
+    def finish(self) -> TraceStats:
+        """The totals so far (a partial last window joins the series)."""
+        done, mem = self._window
+        st = self.stats
+        if done:
+            st.series.append(mem / done)
+            self._window = [0, 0]
+        st.distinct_pages = len(self.plans)
+        st.seconds = time.perf_counter() - self._start
+        return st
+
+
+def _alternating(keys: np.ndarray, write: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Accesses in an A B A B … run that need no simulation (a set of 3 or more ways).
+
+    Between two accesses to A only B's entry (and, on B's miss, its stage-2-only entry) enter
+    A's set, so A is still there and hits; and since only A and B move, skipping an access to A
+    that a later one to A follows leaves the same LRU order. An access is skipped when the
+    same key two accesses back and two accesses on makes such a run, it can be filled, and it
+    is no write that may find a clean entry (its predecessor on A was a write)."""
+    n = len(keys)
+    skip = np.zeros(n, dtype=bool)
+    if n < 5:
+        return skip
+    same = np.zeros(n, dtype=bool)  # keys[i] == keys[i-2] != keys[i-1], a hit for sure
+    same[2:] = (keys[2:] == keys[:-2]) & (keys[2:] != keys[1:-1]) & ok[2:] & ok[:-2]
+    same[2:] &= ~write[2:] | write[:-2]
+    skip[2:-2] = same[2:-2] & same[4:]
+    return skip
+
+
 def run_trace(
-    machine: Any,
+    machine: Machine,
     gva: int,
     size: int,
     count: int,
@@ -94,99 +379,73 @@ def run_trace(
     access: str = "read",
     priv: str = "kernel",
 ) -> TraceStats:
-    """Replay `count` accesses over [gva, gva+size) and count what the TLB saves."""
-    start = time.perf_counter()
-    acc, prv = Access.parse(access), Priv.parse(priv)
+    """Replay `count` generated accesses over [gva, gva+size) on the machine's own tables."""
+    kind = _ACCESS.index(Access.parse(access))
     addrs = addresses(gva, size, count, pattern, stride, seed)
-    pages, inverse = _distinct_pages(addrs)
-    # one side-effect-free walk per distinct 4 KiB page, all at once (`batch_walk`)
-    walks = walk_many(machine, pages << np.uint64(12), acc, prv)
-    page_size = np.where(walks.ok, walks.page_size, np.uint64(0x1000))
-    tag_size = page_size[inverse]
-    tags = addrs & ~(tag_size - np.uint64(1))
-    stats = TraceStats(count, 0, 0, 0, 0, distinct_pages=len(pages))
-    per_page = np.bincount(inverse, minlength=len(pages))
-    stats.page_sizes = {
-        int(s): int(per_page[page_size == s].sum()) for s in np.unique(page_size).tolist()
-    }
-    ok = walks.ok[inverse]
-    hits = _simulate_lru(
-        tags,
-        tag_size,
-        ok,
-        machine.config.tlb_entries,
-        machine.config.tlb_ways if machine.config.tlb_enabled else 0,
-    )
-    misses = ~hits
-    stats.hits = int(hits.sum())
-    stats.walks = int(misses.sum())
-    stats.faults = int((misses & ~ok).sum())
-    stats.refs = int(walks.refs[inverse][misses].sum())
-    stats.seconds = time.perf_counter() - start
-    return stats
+    replay = TraceReplay(machine, priv=priv)
+    replay.feed(addrs, np.full(len(addrs), kind, dtype=np.uint8))
+    return replay.finish()
 
 
-def _distinct_pages(addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct 4 KiB pages of `addrs` (ascending) and each address's page: by counting
-    when the pages span little more than the trace, else by sorting."""
-    numbers = addrs >> np.uint64(12)
-    low = int(numbers.min())
-    span = int(numbers.max()) - low + 1
-    if span > 2 * len(addrs) + 4096:
-        return np.unique(numbers, return_inverse=True)
-    offset = (numbers - np.uint64(low)).astype(np.int64)
-    touched = np.bincount(offset, minlength=span) > 0
-    position = np.cumsum(touched) - 1
-    return np.flatnonzero(touched).astype(np.uint64) + np.uint64(low), position[offset]
+# ---------------------------------------------------------------------------- a program's pages
+
+#: where the mapper puts the trace's guest-physical pages, and their host-physical frames
+DATA_GPA = 0x4000_0000
+DATA_HPA = 0x40_0000_0000
+SIZES = {"4K": 0x1000, "2M": 0x20_0000, "1G": 0x4000_0000}
 
 
-def _simulate_lru(
-    tags: np.ndarray, sizes: np.ndarray, ok: np.ndarray, entries: int, ways: int
-) -> np.ndarray:
-    """Hit (True) or miss per access in a set-associative LRU TLB; faults never fill.
+class TraceMapper:
+    """Maps a program's pages as they first appear: each stage-1 region (`s1` bytes) of the
+    trace gets the next guest-physical slot above DATA_GPA, each stage-2 region (`s2` bytes)
+    of those a linear mapping at DATA_HPA + offset; pages `rwx` at both stages."""
 
-    An access to the same entry as the access just before it changes nothing (that entry is
-    already the most recent of its set, or was never filled), so it hits exactly when it could
-    be filled; only the first access of each such run goes through the simulation."""
-    hits = np.zeros(len(tags), dtype=bool)
-    if ways == 0 or not len(tags):
-        return hits
-    nsets = entries // ways
-    keys = tags | np.log2(sizes).astype(np.uint64)  # tag and size in one int
-    first = np.ones(len(tags), dtype=bool)
-    first[1:] = keys[1:] != keys[:-1]
-    heads = np.flatnonzero(first)
-    set_of = ((tags[heads] // sizes[heads]) % np.uint64(nsets)).astype(np.int64)
-    head_keys, head_ok = keys[heads], ok[heads]
-    # a set that never holds more than `ways` entries never evicts: an access hits there
-    # exactly when its entry was filled before
-    _, first_at = np.unique(head_keys, return_index=True)
-    filled = head_ok[first_at]
-    per_set = np.bincount(set_of[first_at][filled], minlength=nsets)
-    roomy = (per_set <= ways)[set_of]
-    if roomy.any():
-        seen = np.ones(len(heads), dtype=bool)
-        seen[first_at] = False
-        hits[heads[roomy]] = (seen & head_ok)[roomy]
-    loop = np.flatnonzero(~roomy)
-    sets: list[list[int]] = [[] for _ in range(nsets)]
-    head_hits: list[bool] = []
-    hit = head_hits.append
-    for s, key, fills in zip(
-        set_of[loop].tolist(), head_keys[loop].tolist(), head_ok[loop].tolist(), strict=True
-    ):
-        lru = sets[s]
-        if key in lru:
-            hit(True)
-            if lru[-1] != key:
-                lru.remove(key)
-                lru.append(key)
-            continue
-        hit(False)
-        if fills:
-            if len(lru) >= ways:
-                del lru[0]
-            lru.append(key)
-    hits[heads[loop]] = head_hits
-    hits[~first] = ok[~first]
-    return hits
+    def __init__(self, machine: Machine, s1: int, s2: int) -> None:
+        self.m, self.s1, self.s2 = machine, s1, s2
+        self._slot: dict[int, int] = {}
+        self._s2_done: set[int] = set()
+
+    def map_pages(self, pages: np.ndarray) -> None:
+        """Map the distinct 4 KiB gVA page numbers `pages` (ascending) not mapped yet."""
+        s1, s2 = self.s1, self.s2
+        regions = np.unique((pages << np.uint64(12)) & ~np.uint64(s1 - 1)).tolist()
+        new = [r for r in regions if r not in self._slot]
+        for run in _runs(new, s1 if s1 == 0x1000 else 0):
+            gpa = DATA_GPA + len(self._slot) * s1
+            for k, r in enumerate(run):
+                self._slot[r] = gpa + k * s1
+            self.m.map(1, run[0], len(run) * s1, MappingFlags.parse("rwx"), gpa=gpa,
+                       huge=s1 > 0x1000)  # fmt: skip
+        gpas = sorted({
+            (self._slot[r] + o) & ~(s2 - 1)
+            for r in new
+            for o in range(0, s1, max(s2, 0x1000) if s1 > s2 else s1)
+        })  # fmt: skip
+        todo = [g for g in gpas if g not in self._s2_done]
+        for run in _runs(todo, s2 if s2 == 0x1000 else 0):
+            self.m.map(2, run[0], len(run) * s2, MappingFlags.parse("rwx"), backend="linear",
+                       hpa=DATA_HPA + run[0] - DATA_GPA, huge=s2 > 0x1000)  # fmt: skip
+            self._s2_done.update(run)
+
+
+def _runs(starts: list[int], step: int) -> list[list[int]]:
+    """Ascending region starts grouped into runs `step` apart (step 0: one region per run, so a
+    run of large pages never merges into a larger one)."""
+    runs: list[list[int]] = []
+    for s in starts:
+        if step and runs and s == runs[-1][-1] + step:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return runs
+
+
+def replay_chunks(
+    replay: TraceReplay, chunks: Any, progress: Callable[[int], None] | None = None
+) -> TraceStats:
+    """Feed `chunks` of (addrs, kinds) to `replay`; `progress` hears each chunk's length."""
+    for addrs, kinds in chunks:
+        replay.feed(addrs, kinds)
+        if progress is not None:
+            progress(len(addrs))
+    return replay.finish()

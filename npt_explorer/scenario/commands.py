@@ -107,9 +107,14 @@ OPS: dict[str, tuple[Key, ...]] = {
     ),
     "context": (_k("vmid", "int"), _k("asid", "int"), _EXPECT),
     "trace": (
-        _k("gva", "addr", True),
-        _k("size", "size", True),
-        _k("count", "int", True),
+        _k("gva", "addr"),
+        _k("size", "size"),
+        _k("count", "int"),
+        _k("file", "str"),
+        _k("format", "choice", False, ("lackey", "text", "npy")),
+        _k("s1_page", "choice", False, ("4K", "2M", "1G")),
+        _k("s2_page", "choice", False, ("4K", "2M", "1G")),
+        _k("native", "bool"),
         _k("pattern", "choice", False, ("sequential", "random", "stride")),
         _k("stride", "size"),
         _k("seed", "int"),
@@ -274,7 +279,17 @@ def _check_shape(op: str, args: dict[str, Any]) -> None:
             raise CommandError("an alloc map takes no hpa (frames come from the allocator)", "hpa")
     if op == "map":
         _check_map_size(args)
-    if op == "trace":
+    if op == "trace" and "file" in args:
+        for key in ("gva", "size", "count", "pattern", "stride", "seed", "access"):
+            if key in args:
+                raise CommandError(f"a trace of a file takes its addresses from it: no {key}", key)
+    elif op == "trace":
+        for key in ("gva", "size", "count"):
+            if key not in args:
+                raise CommandError(f"trace needs {key} (or file = a trace file)", key)
+        for key in ("format", "s1_page", "s2_page", "native"):
+            if key in args:
+                raise CommandError(f"{key} goes with file = a trace file", key)
         if not 1 <= args["count"] <= MAX_TRACE_COUNT:
             allowed = f"1 .. {MAX_TRACE_COUNT:_}"
             raise CommandError(f"count = {args['count']} (allowed: {allowed})", "count")

@@ -195,10 +195,27 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
                 f"step {i + 1} ({op_name(raw.get('op'))}): {err.key or 'op'}",
                 err.message,
             ) from None
+    _trace_files(steps, file, fail, lines)
     _preflight(steps, config, fail, lines)
     return Scenario(
         file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags, config, steps
     )
+
+
+def _trace_files(steps: list[Command], file: str, fail: Any, lines: _Lines) -> None:
+    """A trace step's `file` is relative to the scenario's folder, and must be readable."""
+    folder = Path(file).parent
+    for n, cmd in enumerate(steps):
+        if cmd.op != "trace" or "file" not in cmd.args:
+            continue
+        path = Path(cmd.args["file"]).expanduser()
+        if not path.is_absolute() and (folder / path).exists():
+            path = folder / path
+        if not path.is_file():
+            raise fail(
+                lines.step_key(n, "file"), f"step {n + 1} (trace): file", f"no such file: {path}"
+            )
+        cmd.args["file"] = str(path)
 
 
 def _table(doc: dict[str, Any], name: str, lines: _Lines, fail: Any) -> dict[str, Any]:

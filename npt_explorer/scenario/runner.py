@@ -140,6 +140,9 @@ def _do_handle(m: Machine, a: dict[str, Any], r: StepResult) -> None:
 def _do_trace(m: Machine, a: dict[str, Any], r: StepResult) -> None:
     from ..engine.trace import run_trace
 
+    if "file" in a:
+        r.data["trace"] = _file_trace(m, a).to_json()
+        return
     stats = run_trace(
         m,
         a["gva"],
@@ -152,6 +155,24 @@ def _do_trace(m: Machine, a: dict[str, Any], r: StepResult) -> None:
         priv=a.get("priv", "kernel"),
     )
     r.data["trace"] = stats.to_json()
+
+
+def _file_trace(m: Machine, a: dict[str, Any]) -> Any:
+    """A program's trace on a fresh machine of this `[machine]` that maps its pages."""
+    from ..traces.files import TraceFileError
+    from ..traces.replay import run_file
+
+    try:
+        return run_file(
+            m.config,
+            a["file"],
+            a.get("format"),
+            s1_page=a.get("s1_page", "4K"),
+            s2_page=a.get("s2_page", "4K"),
+            native=a.get("native", False),
+        )
+    except TraceFileError as err:
+        raise PagingError("InvalidRequest", str(err)) from None
 
 
 _HANDLERS: dict[str, Callable[[Machine, dict[str, Any], StepResult], None]] = {

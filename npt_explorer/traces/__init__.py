@@ -1,0 +1,1 @@
+"""Traces of real programs: file readers (`files`) and the `trace` verb (`verb`)."""

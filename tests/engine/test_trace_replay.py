@@ -1,0 +1,73 @@
+"""One TLB model: a trace replayed through `TlbReplay` and the walk caches gives, access by
+access, what `Machine.access` gives on an identical machine — hits, walks, references and the
+references that went to memory (combined and stage-2-only entries, dirty refills, faults)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from npt_explorer.engine.config import MachineConfig
+from npt_explorer.engine.machine import Machine
+from npt_explorer.engine.trace import KIND_NAMES, TraceReplay
+
+GVA = 0x4000_0000
+
+
+def machine(arch: str, huge: bool, tlb: tuple[int, int], preset: str | None) -> Machine:
+    entries, ways = tlb
+    m = Machine(
+        MachineConfig(
+            arch=arch,
+            tlb_entries=entries,
+            tlb_ways=max(ways, 1),
+            tlb_enabled=ways > 0,
+            walk_cache_preset=preset,
+        )
+    )
+    m.map(2, 0x20_0000, 0x200_0000, "rwx", backend="linear", hpa=0x8020_0000, huge=huge)
+    # pages 0..31 of 2 MiB regions 0 and 1 mapped; region 2 (pages 1024..) is not: faults
+    m.map(1, GVA, 0x40_0000, "rwx", gpa=0x40_0000, huge=huge)
+    return m
+
+
+@given(
+    accesses=st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 2, 3, 5, 8, 13, 40, 512, 513, 700, 1024]), st.integers(0, 2)
+        ),
+        min_size=1,
+        max_size=120,
+    ),
+    arch=st.sampled_from(["x86_64", "aarch64", "riscv64"]),
+    huge=st.booleans(),
+    tlb=st.sampled_from([(8, 2), (4, 4), (16, 4), (8, 0)]),
+    preset=st.sampled_from([None, "intel-psc", "amd-pwc-ntlb"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_replayed_trace_counts_what_machine_access_counts(accesses, arch, huge, tlb, preset):
+    live, replayed = machine(arch, huge, tlb, preset), machine(arch, huge, tlb, preset)
+    addrs = np.array([GVA + p * 0x1000 + 0x18 for p, _ in accesses], dtype=np.uint64)
+    kinds = np.array([k for _, k in accesses], dtype=np.uint8)
+    walks = [live.access(int(a), KIND_NAMES[k]) for a, k in zip(addrs, kinds, strict=True)]
+    replay = TraceReplay(replayed)
+    half = len(addrs) // 2  # two chunks: state carries over
+    replay.feed(addrs[:half], kinds[:half])
+    replay.feed(addrs[half:], kinds[half:])
+    stats = replay.finish()
+    expected_hits = sum(w.tlb == "hit" for w in walks)
+    assert (stats.hits, stats.walks) == (expected_hits, len(walks) - expected_hits)
+    assert stats.faults == sum(not w.ok for w in walks)
+    assert stats.refs == sum(w.refs for w in walks)
+    assert stats.mem_refs == sum(w.mem_refs for w in walks)
+
+
+def test_native_replay_counts_only_the_guest_levels():
+    # 4-level guest: a cold native walk reads 4 entries; 24 in the nested one
+    m = machine("x86_64", False, (64, 4), None)
+    native = TraceReplay(m, native=True)
+    native.feed(np.array([GVA], dtype=np.uint64))
+    nested = TraceReplay(m)
+    nested.feed(np.array([GVA], dtype=np.uint64))
+    assert (native.finish().refs, nested.finish().refs) == (4, 24)

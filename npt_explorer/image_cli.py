@@ -12,7 +12,7 @@ from typing import Any
 
 from .engine import ARCHES, PagingError
 from .image.errors import ImageError
-from .image.export import machine_roots, roots_note, write_elf
+from .image.export import E_MACHINE, machine_roots, roots_note, write_elf
 from .image.files import ImageFile, open_images
 from .image.machine import ImageMachine
 from .image.memory import ImageMemory
@@ -54,7 +54,8 @@ def _parser(sub: str) -> argparse.ArgumentParser:
     p.add_argument("--features", default="", help="comma-separated [machine] features")
     p.add_argument("--pan", type=int, choices=(0, 1), help="aarch64 PSTATE.PAN")
     for reg in _ALL_REGISTERS:
-        p.add_argument(f"--{reg}", metavar="V")
+        if reg != "pan":
+            p.add_argument(f"--{reg}", metavar="V")
     if sub == "walk":
         p.add_argument("--access", default="read", choices=("read", "write", "exec"))
         p.add_argument("--priv", default="kernel", choices=("kernel", "user"))
@@ -102,7 +103,7 @@ def _regime_inputs(ns: argparse.Namespace, files: list[ImageFile]) -> Inputs:
             regs[name] = _number(str(value), f"{ROOTS_NOTE_NAME} note roots.{name}")
         features |= set(note.get("features", []))
     cpus = next((f.cpus for f in files if f.cpus), [])
-    given = {r for r in _ALL_REGISTERS if getattr(ns, r) is not None}
+    given = {r for r in _ALL_REGISTERS if r != "pan" and getattr(ns, r) is not None}
     if cpus and arch == "x86_64" and not given & {"cr3", "cr0", "cr4"}:
         if not 0 <= ns.cpu < len(cpus):
             raise ImageError("--cpu", f"{ns.cpu}: the image has QEMU notes for {len(cpus)} vCPU(s)")
@@ -110,8 +111,8 @@ def _regime_inputs(ns: argparse.Namespace, files: list[ImageFile]) -> Inputs:
     for r in given:
         regs[r] = _number(getattr(ns, r), f"--{r}")
     features |= {f for f in ns.features.split(",") if f}
-    if ns.pan:
-        raise ImageError("--pan", "1: PAN is not modelled yet (must be 0)")
+    if ns.pan is not None:
+        regs["pan"] = ns.pan
     return arch, regs, features, note
 
 
@@ -297,6 +298,10 @@ def cmd_export(ns: argparse.Namespace) -> int:
         raise ImageError(ns.output, "refusing to write over the input")
     if ns.step is not None and not 0 <= ns.step <= len(scenario.steps):
         raise ImageError("--step", f"{ns.step}: the scenario has {len(scenario.steps)} steps")
+    if scenario.arch not in E_MACHINE:
+        raise ImageError(
+            ns.scenario, f"{scenario.arch}: IMAGES.md names no registers for its roots"
+        )
     machine = run(scenario, ns.step).machine
     count = export_machine(machine, out)
     info = {"output": str(out), "pt_loads": count, "frames": len(machine.memory.frames)}
@@ -309,8 +314,10 @@ def cmd_export(ns: argparse.Namespace) -> int:
 def export_machine(machine: Any, out: Path) -> int:
     """A scenario `Machine` as an ELF core with its roots note."""
     cfg = machine.config
-    roots = machine_roots(cfg.arch, cfg.guest, cfg.npt, cfg.features, machine.guest_root,
-                          machine.npt.root, machine.vmid, machine.asid)  # fmt: skip
+    roots = machine_roots(
+        cfg.arch, cfg.npt, cfg.features, machine.control.values,
+        machine.guest_root, machine.npt.root, machine.vmid, machine.asid,
+    )  # fmt: skip
     note = roots_note(cfg.arch, cfg.guest, cfg.npt, cfg.features, str(cfg.encoding), roots)
     frames = {pfn: words.tobytes() for pfn, words in machine.memory.frames.items()}
     tmp = out.with_name(out.name + ".part")

@@ -86,41 +86,33 @@ def write_elf(out: BinaryIO, arch: str, frames: Mapping[int, bytes], notes: byte
 
 # ---------------------------------------------------------------------------- a machine's roots
 
-#: engine mode → the register bits that select it (the inverse of roots.decode)
-_X86_CR4 = {"4-level": 1 << 5, "5-level": 1 << 5 | 1 << 12}  # PAE, LA57
-_X86_EPT_LENGTH = {"ept4": 3, "ept5": 4}
-_ARM_T0SZ = {"va48": 16, "va39": 25}
-_ARM_VTCR = {"ipa39": (25, 1), "ipa40": (24, 1), "ipa44": (20, 2), "ipa48": (16, 2)}
+_X86_EPT_LENGTH = {"ept4": 3, "ept5": 4}  # EPTP[5:3] = walk length - 1
 _RV_MODE = {"sv39": 8, "sv48": 9, "sv39x4": 8, "sv48x4": 9}  # satp/hgatp MODE
-CR0_PE_WP_PG = 1 | 1 << 16 | 1 << 31
-EFER_LME_LMA_NXE = 1 << 8 | 1 << 10 | 1 << 11
+#: the engine's control registers → the `image` flags that carry them
+CONTROL_FLAGS = {"tcr_el1": "tcr", "sctlr_el1": "sctlr", "vtcr_el2": "vtcr"}
+_FLAGS = {
+    "x86_64": ("cr0", "cr4", "efer"),
+    "aarch64": ("tcr_el1", "sctlr_el1", "vtcr_el2", "pan"),
+    "riscv64": ("vsstatus", "sstatus", "henvcfg", "menvcfg"),
+}
 
 
-def machine_roots(arch: str, guest: str, npt: str, features: frozenset[str], guest_root: int,
-                  npt_root: int, vmid: int = 0, asid: int = 0) -> dict[str, int]:  # fmt: skip
-    """The registers a CPU would hold for this machine (decoded back by `roots.decode`)."""
+def machine_roots(
+    arch: str, npt: str, features: frozenset[str], control: Mapping[str, int],
+    guest_root: int, npt_root: int, vmid: int = 0, asid: int = 0,
+) -> dict[str, int]:  # fmt: skip
+    """The registers a CPU would hold for this machine (decoded back by `roots.decode`):
+    its roots, and its control registers as they are."""
+    regs = {CONTROL_FLAGS.get(k, k): control[k] for k in _FLAGS[arch] if k in control}
     if arch == "x86_64":
         ad = 1 << 6 if "ept-ad" in features else 0
-        return {
-            "cr3": guest_root,
-            "cr4": _X86_CR4[guest],
-            "cr0": CR0_PE_WP_PG,
-            "efer": EFER_LME_LMA_NXE,
-            "eptp": npt_root | ad | _X86_EPT_LENGTH[npt] << 3 | 6,
-        }
-    if arch == "aarch64":
-        ha = 1 if "hafdbs" in features else 0
-        t0sz, sl0 = _ARM_VTCR[npt]
-        return {
-            "ttbr0": asid << 48 | guest_root,
-            "tcr": _ARM_T0SZ[guest] | 5 << 32 | ha << 39,  # IPS 5: 48-bit PA
-            "vttbr": vmid << 48 | npt_root,
-            "vtcr": t0sz | sl0 << 6 | 5 << 16 | ha << 21,  # PS 5: 48-bit PA
-        }
-    # the seed's G-stage `sv39` has no MODE of its own: hgatp says Sv39x4, the note says sv39
-    adue = 1 << 61 if "svadu" in features else 0
-    return {
-        "vsatp": _RV_MODE[guest] << 60 | asid << 44 | guest_root >> 12,
-        "hgatp": _RV_MODE[npt] << 60 | vmid << 44 | npt_root >> 12,
-        **({"henvcfg": adue, "menvcfg": adue} if adue else {}),
-    }
+        regs["cr3"] = guest_root
+        regs["eptp"] = npt_root | ad | _X86_EPT_LENGTH[npt] << 3 | 6  # WB
+    elif arch == "aarch64":
+        regs["ttbr0"] = asid << 48 | guest_root
+        regs["vttbr"] = vmid << 48 | npt_root
+    else:  # the seed's G-stage `sv39` has no MODE of its own: hgatp says Sv39x4, the note sv39
+        guest_mode = control["vsatp"] >> 60
+        regs["vsatp"] = guest_mode << 60 | asid << 44 | guest_root >> 12
+        regs["hgatp"] = _RV_MODE[npt] << 60 | vmid << 44 | npt_root >> 12
+    return regs

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from ..engine import (
     ARCHES,
     Access,
+    Control,
     MachineConfig,
     PagingError,
     Priv,
@@ -18,8 +19,12 @@ from .errors import ImageError
 from .memory import ImageMemory
 from .roots import Regime
 
-#: features whose hardware writes A/D (AF) itself; x86 paging always does
-HARDWARE_AD = {"x86_64": None, "aarch64": "hafdbs", "riscv64": "svadu"}
+#: the control bits that make hardware write A/D (AF) itself; x86 paging always does
+HARDWARE_AD = {
+    "x86_64": (),
+    "aarch64": (("tcr_el1", "HA"), ("vtcr_el2", "HA")),
+    "riscv64": (("henvcfg", "ADUE"), ("menvcfg", "ADUE")),
+}
 
 
 @dataclass(slots=True)
@@ -27,6 +32,7 @@ class ImageMachine:
     memory: ImageMemory
     regime: Regime
     walker: Walker
+    control: Control
 
     @classmethod
     def build(cls, memory: ImageMemory, regime: Regime) -> ImageMachine:
@@ -37,15 +43,19 @@ class ImageMachine:
                 guest=regime.guest or spec.default_guest,
                 npt=regime.npt or spec.default_npt,
                 features=frozenset(regime.features),
+                registers=regime.control,
             )
         except PagingError as err:
-            raise ImageError("--features", err.message) from None
+            raise ImageError("registers", err.message) from None
         s1_name, s1_opts = spec.guests[config.guest]
         s2_name, s2_opts = spec.npts[config.npt]
         s1 = get_format(s1_name, features=config.features, **s1_opts)
         s2 = get_format(s2_name, features=config.features, **s2_opts)
+        control = config.control
+        s1.configure(control)
+        s2.configure(control)
         walker = Walker(regime.arch, s1, s2, memory, regime.guest_root, regime.npt_root)
-        return cls(memory, regime, walker)
+        return cls(memory, regime, walker, control)
 
     @property
     def arch(self) -> str:
@@ -53,8 +63,8 @@ class ImageMachine:
 
     @property
     def hardware_ad(self) -> bool:
-        feature = HARDWARE_AD[self.arch]
-        return feature is None or feature in self.regime.features
+        bits = HARDWARE_AD[self.arch]
+        return not bits or any(self.control.on(reg, name) for reg, name in bits)
 
     def walk(
         self, gva: int, access: Access | str = Access.READ, priv: Priv | str = Priv.KERNEL,

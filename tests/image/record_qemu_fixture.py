@@ -50,7 +50,9 @@ def case_memory(case: dict, result: dict, case_dir: Path) -> tuple[dict[int, int
 
     img = qemu_oracle.load_memory(case, case_dir)
     harness = result["harness"]
-    for e in harness.get("g_entries", []) + harness.get("vs_entries", []) + harness.get("entries", []):
+    for e in (
+        harness.get("g_entries", []) + harness.get("vs_entries", []) + harness.get("entries", [])
+    ):
         img.write64(_int(e["hpa"]), _int(e["value"]))
     words = {}
     for page, buf in img.pages.items():
@@ -67,8 +69,8 @@ def record(arch: str, seed: int, count: int, jobs: int) -> dict:
         subprocess.run([sys.executable, str(ORACLE / GENERATORS[arch]), "--seed", str(seed),
                         "--count", str(count), "--out", str(cases_dir)], check=True,
                        stdout=subprocess.DEVNULL)  # fmt: skip
-        subprocess.run([sys.executable, str(ORACLE / "run_cases.py"), str(cases_dir), "-j",
-                        str(jobs), "-o", str(out)], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+        run = [sys.executable, str(ORACLE / "run_cases.py"), str(cases_dir), "-j", str(jobs)]
+        subprocess.run([*run, "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
         results = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
         cases = []
         for path in sorted(cases_dir.glob("*.json")):
@@ -86,8 +88,8 @@ def record(arch: str, seed: int, count: int, jobs: int) -> dict:
                     for r in result["results"]
                 ],
             })  # fmt: skip
-    qemu = subprocess.run([f"qemu-system-{'riscv64' if arch == 'riscv64' else 'aarch64'}",
-                           "--version"], capture_output=True, text=True).stdout.splitlines()[0]  # fmt: skip
+    version = subprocess.run([f"qemu-system-{arch}", "--version"], capture_output=True, text=True)
+    qemu = version.stdout.splitlines()[0]
     return {"arch": arch, "seed": seed, "qemu": qemu, "ram": RAM[arch], "cases": cases}
 
 
@@ -104,7 +106,9 @@ def main() -> int:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(lzma.compress(json.dumps(data, separators=(",", ":")).encode()))
         accesses = sum(len(c["accesses"]) for c in data["cases"])
-        print(f"{path}: {len(data['cases'])} cases, {accesses} accesses, {path.stat().st_size} bytes")
+        print(
+            f"{path}: {len(data['cases'])} cases, {accesses} accesses, {path.stat().st_size} bytes"
+        )
     return 0
 
 

@@ -19,6 +19,8 @@ from npt_explorer.scenario.replay import run
 from npt_explorer.scenario.runner import walk_json
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
+#: IMAGES.md defines the roots of these architectures (LoongArch has none there yet)
+IMAGE_ARCHES = ("x86_64", "aarch64", "riscv64")
 
 
 def _image_machine(path: Path) -> ImageMachine:
@@ -34,6 +36,8 @@ def _image_machine(path: Path) -> ImageMachine:
 @pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
 def test_an_exported_scenario_walks_as_replay_translates(path: Path, tmp_path: Path) -> None:
     scenario = load(path)
+    if scenario.arch not in IMAGE_ARCHES:
+        pytest.skip(f"{scenario.arch}: IMAGES.md names no registers for its roots")
     accesses = [
         (n, c.args) for n, c in enumerate(scenario.steps) if c.op in ("access", "translate")
     ]

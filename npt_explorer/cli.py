@@ -14,7 +14,7 @@ from .engine.config import ARCHES
 from .engine.formats import Encoding, PagingFormat, get_format
 from .scenario.commands import CommandError, parse_number
 
-VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "image", "trace")
+VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "serve", "image", "trace")
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
 
@@ -325,6 +325,12 @@ def cmd_trace(a: argparse.Namespace) -> int:
     return run(a, UsageError)
 
 
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .classroom.verbs import cmd_serve as serve
+
+    return serve(a, UsageError)
+
+
 # ------------------------------------------------------------------------------- main
 
 
@@ -363,6 +369,10 @@ def _parser(verb: str) -> argparse.ArgumentParser:
         from .traces.verb import add_args
 
         add_args(p)
+    elif verb == "serve":
+        from .classroom.verbs import add_serve_args
+
+        add_serve_args(p)
     return p
 
 
@@ -384,6 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "quiz": cmd_quiz,
                 "diff": cmd_diff,
                 "trace": cmd_trace,
+                "serve": cmd_serve,
             }[verb](ns)
         return _tui(args)
     except UsageError as err:
@@ -399,8 +410,8 @@ def _tui(args: list[str]) -> int:
     p = argparse.ArgumentParser(
         prog="npt-explorer",
         description=(
-            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff, image, "
-            "trace (npt-explorer VERB --help)."
+            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff, "
+            "serve, image, trace (npt-explorer VERB --help)."
         ),
     )
     p.add_argument("file", nargs="?", metavar="FILE.toml", help="start on this scenario")
@@ -410,7 +421,8 @@ def _tui(args: list[str]) -> int:
         default=None,
         help="start on the built-in demo of this architecture",
     )
+    p.add_argument("--served-root", help=argparse.SUPPRESS)  # one browser tab of `serve`
     ns = p.parse_args(args)
     from .tui.app import run_app
 
-    return run_app(file=ns.file, arch=ns.arch)
+    return run_app(file=ns.file, arch=ns.arch, served_root=ns.served_root)

@@ -94,3 +94,58 @@ def cmd_diff(a: argparse.Namespace, usage_error: type[Exception]) -> int:
         print(f"--- {sa.path} after step {na}\n+++ {sb.path} after step {nb}")
         print("\n".join(diff_lines(d)))
     return 0
+
+
+# ------------------------------------------------------------------------------ serve
+
+
+def add_serve_args(p: argparse.ArgumentParser) -> None:
+    from .serve import DEFAULT_IDLE_MINUTES, DEFAULT_MAX_SESSIONS
+
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--public-url", help="the URL browsers use, when behind a proxy")
+    p.add_argument("--scenario", metavar="FILE", help="every session starts on this scenario")
+    p.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS)
+    p.add_argument(
+        "--idle-minutes", type=float, default=DEFAULT_IDLE_MINUTES, help="end idle sessions"
+    )
+
+
+def cmd_serve(a: argparse.Namespace, usage_error: type[Exception]) -> int:
+    import sys
+    from pathlib import Path
+
+    from ..scenario import ScenarioError, load
+
+    scenario = None
+    if a.scenario:
+        try:
+            load(a.scenario)
+        except ScenarioError as err:
+            raise usage_error(str(err)) from None
+        scenario = str(Path(a.scenario).resolve())
+    if not 0 < a.port < 65536:
+        raise usage_error(f"--port {a.port} (allowed: 1 .. 65535)")
+    if a.max_sessions < 1 or a.idle_minutes <= 0:
+        raise usage_error("--max-sessions and --idle-minutes must be positive")
+    try:
+        from .serve import ClassroomServer
+    except ImportError as err:
+        raise usage_error(f"serve needs textual-serve ({err.name} is missing)") from None
+    if a.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"npt-explorer: note: serving on {a.host}: anyone who reaches this address gets a "
+            "session",
+            file=sys.stderr,
+        )
+    server = ClassroomServer(
+        host=a.host,
+        port=a.port,
+        public_url=a.public_url,
+        scenario=scenario,
+        max_sessions=a.max_sessions,
+        idle_seconds=a.idle_minutes * 60,
+    )
+    server.serve()
+    return 0

@@ -7,6 +7,7 @@ The app is the coordinator (ARCHITECTURE.md): panels post `StepSelected`, `Entry
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .entry_panel import EntryPanel
+from .files import FileRoot, remove_scratch, scratch_session
 from .log_panel import LogPanel
 from .messages import EntrySelected, MachineChanged, StepSelected
 from .palette import GuardedPalette, NptCommands
@@ -425,11 +427,24 @@ def make_app(
     return NptExplorerApp(session, theme=theme)
 
 
-def run_app(file: str | Path | None = None, arch: str | None = None) -> int:
+def run_app(
+    file: str | Path | None = None, arch: str | None = None, served_root: str | None = None
+) -> int:
+    """The TUI; with `served_root` (one browser tab of `serve`) it works in a scratch
+    directory of its own under that root, confined to it, and removes it on exit."""
     try:
         app = make_app(file=file, arch=arch)
     except ScenarioError as err:
         print(f"npt-explorer: error: {err}", file=sys.stderr)
         return 2
-    app.run()
+    if served_root is None:
+        app.run()
+        return app.return_code or 0
+    scratch = scratch_session(served_root)
+    try:
+        os.chdir(scratch)
+        app.files = FileRoot(scratch)
+        app.run()
+    finally:
+        remove_scratch(scratch)
     return app.return_code or 0

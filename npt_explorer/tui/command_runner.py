@@ -19,6 +19,7 @@ from ..scenario.loader import ScenarioError
 from ..scenario.runner import walk_json
 from .classroom import CLASSROOM_COMMANDS
 from .completion import UI_COMMANDS
+from .files import FILE_COMMANDS, FileRoot
 from .messages import CommandRequested, MachineChanged, PrefillCommand
 from .tlb_panel import TlbPanel
 
@@ -30,6 +31,7 @@ class CommandRunner:
     session: Any
     command_line: Any
     classroom_command: Any  # ClassroomCommands'
+    files: FileRoot = FileRoot()  # served mode: the session's scratch directory
     _overwrite_asked: Path | None  # the existing file a `save` was last refused on
 
     # ------------------------------------------------------------------ running commands
@@ -74,6 +76,8 @@ class CommandRunner:
     def run_ui_command(self, op: str, args: list[str]) -> bool:
         line = self.command_line
         try:
+            if op in FILE_COMMANDS and args:
+                args = [self.files.resolve(args[0]), *args[1:]]
             if op == "save":
                 if not args:
                     raise CommandError("save needs a file name: save FILE.toml")

@@ -1,0 +1,41 @@
+"""Where the TUI may read and write files: anywhere for a local user; in served mode only
+inside the session's scratch directory (no absolute path, `..` or symlink leads out)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..scenario.commands import CommandError
+
+#: the UI commands whose first argument names a file
+FILE_COMMANDS = ("save", "load", "export-walk", "screenshot")
+
+
+@dataclass(frozen=True, slots=True)
+class FileRoot:
+    root: Path | None = None  # None: the local TUI, any path
+
+    def resolve(self, name: str) -> str:
+        """`name` as the command should use it; raises `CommandError` outside the root."""
+        if self.root is None:
+            return name
+        root = self.root.resolve()
+        path = (root / name).resolve()
+        if not path.is_relative_to(root):
+            raise CommandError(
+                f"{name}: a served session reads and writes files only in its own scratch "
+                "directory (use a plain file name)"
+            )
+        return str(path)
+
+
+def scratch_session(served_root: str | Path) -> Path:
+    """A new scratch directory for one served app under `served_root`."""
+    return Path(tempfile.mkdtemp(prefix="session-", dir=served_root))
+
+
+def remove_scratch(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -16,7 +16,8 @@ from .formats import (
     Role,
     get_format,
 )
-from .memory import FrameAllocator, PhysicalMemory
+from .machine import Machine
+from .memory import FrameAllocator, Frames, MemoryHole, PhysicalMemory, table_words
 from .page_table import PageTable
 from .readings import Readings
 from .walk import BARE_SIZE, Walk, Walker, WalkStep
@@ -45,6 +46,9 @@ __all__ = [
     "EntryKind",
     "FaultReason",
     "FrameAllocator",
+    "Frames",
+    "Machine",
+    "MemoryHole",
     "MappingFlags",
     "PageTable",
     "PagingError",
@@ -52,4 +56,5 @@ __all__ = [
     "Priv",
     "SeedPanic",
     "get_format",
+    "table_words",
 ]

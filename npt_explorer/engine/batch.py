@@ -73,7 +73,7 @@ class FrameIndex:
 def table_index(pt: PageTable) -> FrameIndex:
     """The frames of every table `pt` owns, in its own address space."""
     pfns = [(paddr >> PAGE_SHIFT) + n for paddr, count in pt._tables.items() for n in range(count)]
-    return FrameIndex(pfns, [pt.mem.peek_frame(p) for p in pfns])  # type: ignore[attr-defined]
+    return FrameIndex(pfns, [pt.mem.peek_frame(p) for p in pfns])
 
 
 _RANGES: dict[int, tuple[tuple[int, int], ...] | None] = {}
@@ -237,7 +237,7 @@ def query_many(pt: PageTable, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarra
     paddrs, sizes, ok = np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, bool)
     fmt, sh = pt.fmt, shapes(pt.fmt)
     ranges = input_ranges(fmt)
-    if not pt.frames_api or not sh.complete or ranges is None:
+    if not sh.complete or ranges is None:
         _query_scalar(pt, vaddrs, np.arange(n), paddrs, sizes, ok)
         return paddrs, sizes, ok
     assert sh.seed_huge and sh.seed_present and sh.entry_paddr

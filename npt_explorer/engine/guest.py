@@ -20,6 +20,9 @@ class GuestRAM:
     changes (its table's `generation`), so the guest's own table reads and writes cost a
     dictionary look-up."""
 
+    #: a guest frame stage 2 does not back reads as zeros (the walker checks stage 2 first)
+    strict = False
+
     def __init__(self, space: AddrSpace, memory: PhysicalMemory) -> None:
         self.space = space
         self.memory = memory

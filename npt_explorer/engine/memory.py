@@ -1,8 +1,17 @@
-"""Host physical memory as sparse 4 KiB frames, and a frame allocator with exact accounting."""
+"""The memory protocol (`Frames`), host physical memory as sparse 4 KiB frames, and a frame
+allocator with exact accounting.
+
+Everything in the engine reads and writes memory through `Frames`: the walker, the page
+table, the vector paths and the region reader do not know whether they read our own sparse
+RAM, guest RAM through stage 2, or a memory image. `table_words` is the one reader of a
+table's entries.
+"""
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
+from typing import Protocol
 
 import numpy as np
 
@@ -17,15 +26,59 @@ ENTRIES_PER_FRAME = PAGE_SIZE // 8
 DEFAULT_POOL_BASE = 0x100_0000_0000
 
 
+class MemoryHole(LookupError):
+    """No memory at all at `paddr` (outside every range of a memory image): raised by a strict
+    backend's `read_u64`, `write_u64` and `frame`. Our own RAM never raises it."""
+
+    def __init__(self, paddr: int) -> None:
+        super().__init__(f"no memory at physical address {paddr:#x}")
+        self.paddr = paddr
+
+
+class Frames(Protocol):
+    """Memory as the engine sees it: 4 KiB frames of 512 little-endian u64 words.
+
+    `peek_frame(pfn)` is the read path of every table walk: the frame's words (treat them as
+    read-only), or None. What None means is `strict`: False (our RAM, guest RAM) — the frame
+    reads as zeros; True (a memory image) — there is no memory there, which the walker reports
+    as a `no-memory` fault. `frame(pfn)` gives the words to change in place, made on first use
+    (an image copies the frame into its write overlay). Backends may expose `peek_frame` as a
+    bound `dict.get`: it is called once per entry read."""
+
+    @property
+    def strict(self) -> bool: ...
+
+    def read_u64(self, paddr: int, /) -> int: ...
+    def write_u64(self, paddr: int, value: int, /) -> None: ...
+    def peek_frame(self, pfn: int, /) -> np.ndarray | None: ...
+    def frame(self, pfn: int, /) -> np.ndarray: ...
+
+
+def table_words(mem: Frames, table: int, count: int) -> np.ndarray:
+    """The `count` entries of the table at physical address `table` as u64 words (zeros where
+    never written). The one reader of a whole table: a view of the memory when the table lies
+    in one frame, so treat it as read-only."""
+    first = (table & (PAGE_SIZE - 1)) >> 3
+    rows = []
+    for n in range(-(-(first + count) // ENTRIES_PER_FRAME)):
+        words = mem.peek_frame((table >> PAGE_SHIFT) + n)
+        rows.append(np.zeros(ENTRIES_PER_FRAME, np.uint64) if words is None else words)
+    out = rows[0] if len(rows) == 1 else np.concatenate(rows)
+    return out[first : first + count]
+
+
 class PhysicalMemory:
     """Sparse host physical memory: a frame exists once written; unwritten memory reads as 0."""
 
-    __slots__ = ("frames",)
+    __slots__ = ("frames", "peek_frame")
     #: a frame never written reads as zeros (a memory image is strict: no frame, no memory)
     strict = False
 
     def __init__(self) -> None:
         self.frames: dict[int, np.ndarray] = {}
+        #: the frame's words if it was ever written, else None (it reads as zeros); a bound
+        #: `dict.get`, the cheapest call a walk can make per entry
+        self.peek_frame: Callable[[int], np.ndarray | None] = self.frames.get
 
     def frame(self, pfn: int) -> np.ndarray:
         """The frame's 512 little-endian u64 words, created zeroed on first use."""
@@ -33,10 +86,6 @@ class PhysicalMemory:
         if words is None:
             words = self.frames[pfn] = np.zeros(ENTRIES_PER_FRAME, dtype=np.uint64)
         return words
-
-    def peek_frame(self, pfn: int) -> np.ndarray | None:
-        """The frame's words if it was ever written, else None (it reads as zeros)."""
-        return self.frames.get(pfn)
 
     def read_u64(self, paddr: int) -> int:
         words = self.frames.get(paddr >> PAGE_SHIFT)
@@ -93,8 +142,6 @@ class FrameAllocator:
         self._free: list[int] = []
         self._in_use: set[int] = set()
         self.peak = 0
-        self.total_allocs = 0
-        self.total_frees = 0
 
     @property
     def in_use(self) -> int:
@@ -126,28 +173,8 @@ class FrameAllocator:
         for n in range(pfn, pfn + count):
             self._in_use.add(n)
         self.memory.zero_frames(pfn, count)
-        self.total_allocs += count
         self.peak = max(self.peak, len(self._in_use))
         return pfn << PAGE_SHIFT
-
-    def alloc_many(self, count: int) -> list[int]:
-        """`count` single frames (not necessarily contiguous), all or none."""
-        if self.limit is not None and len(self._in_use) + count > self.limit:
-            raise PagingError(
-                "NoMemory",
-                f"frame budget exhausted: {len(self._in_use)} of {self.limit} frames in use, "
-                f"{count} more requested",
-            )
-        reuse = [heapq.heappop(self._free) for _ in range(min(count, len(self._free)))]
-        fresh = range(self._next_pfn, self._next_pfn + count - len(reuse))
-        self._next_pfn += len(fresh)
-        pfns = reuse + list(fresh)
-        self._in_use.update(pfns)
-        for pfn in reuse:
-            self.memory.frames.pop(pfn, None)
-        self.total_allocs += count
-        self.peak = max(self.peak, len(self._in_use))
-        return [pfn << PAGE_SHIFT for pfn in pfns]
 
     def free(self, paddr: int, count: int = 1) -> None:
         """Return frames; freeing a frame that is not in use is a bug and raises."""
@@ -157,6 +184,5 @@ class FrameAllocator:
                 raise PagingError("InvalidRequest", f"frame {n << PAGE_SHIFT:#x} freed twice")
         for n in range(pfn, pfn + count):
             self._in_use.discard(n)
-            self.memory.frames.pop(n, None)
             heapq.heappush(self._free, n)
-        self.total_frees += count
+        self.memory.zero_frames(pfn, count)

@@ -21,7 +21,7 @@ from . import page_table_change as change
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats import SEED_PAGE_SIZES_BY_SHIFT, Encoding, PagingFormat, get_format
-from .memory import PAGE_SIZE, FrameAllocator, PhysicalMemory
+from .memory import PAGE_SIZE, FrameAllocator, Frames, PhysicalMemory
 from .page_table_query import (  # EntryRef: re-exported
     EntryRef,
     entry_path,
@@ -37,14 +37,6 @@ from .page_table_query import (  # EntryRef: re-exported
 SMALL_FLUSH_THRESHOLD = 32
 
 
-class TableMemory(Protocol):
-    """Where the tables live. Memories that also offer `peek_frame(pfn)` (the frame's words or
-    None) and `frame(pfn)` (created on first use) get the vectorised region paths."""
-
-    def read_u64(self, paddr: int) -> int: ...
-    def write_u64(self, paddr: int, value: int) -> None: ...
-
-
 class TableAllocator(Protocol):
     def alloc(self, count: int = 1, align: int = 1) -> int: ...
     def free(self, paddr: int, count: int = 1) -> None: ...
@@ -56,7 +48,7 @@ class PageTable:
     def __init__(
         self,
         format: str | PagingFormat,
-        memory: TableMemory | None = None,
+        memory: Frames | None = None,
         allocator: TableAllocator | None = None,
         encoding: str | Encoding = Encoding.FIXED,
         **format_options: object,
@@ -84,7 +76,6 @@ class PageTable:
         self._txn_saved: set[int] = set()  # frames whose words the journal already holds
         self._txn_fresh: set[int] = set()  # tables allocated in this transaction
         self.generation = 0  # bumped by every change to the entries (caches key on it)
-        self.frames_api = hasattr(memory, "peek_frame") and hasattr(memory, "frame")
         self._flags_memo: list[dict[int, MappingFlags | str]] = [
             {} for _ in range(self.fmt.depth_count)
         ]
@@ -132,7 +123,7 @@ class PageTable:
     def words_for_write(self, frame_paddr: int) -> np.ndarray:
         """The words of one table frame, to change in place: the journal keeps a copy of the
         whole frame on its first change in a transaction (none for tables made in it)."""
-        words = self.mem.frame(frame_paddr >> 12)  # type: ignore[attr-defined]
+        words = self.mem.frame(frame_paddr >> 12)
         if (
             self._journal is not None
             and frame_paddr not in self._txn_saved
@@ -165,7 +156,7 @@ class PageTable:
         except BaseException:
             for addr, old in reversed(self._journal):
                 if isinstance(old, np.ndarray):
-                    self.mem.frame(addr >> 12)[:] = old  # type: ignore[attr-defined]
+                    self.mem.frame(addr >> 12)[:] = old
                 else:
                     self.mem.write_u64(addr, old)
             for paddr, count in self._txn_frames:
@@ -474,4 +465,4 @@ class PageTable:
         return old
 
 
-__all__ = ["EntryRef", "PageTable", "TableAllocator", "TableMemory"]
+__all__ = ["EntryRef", "PageTable", "TableAllocator"]

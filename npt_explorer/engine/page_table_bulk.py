@@ -55,8 +55,8 @@ class _Handoff(Exception):
 
 
 def vectorisable(pt: PageTable) -> bool:
-    """Can `pt` take the vectorised paths (frame access and the probed entry shapes)?"""
-    return pt.frames_api and shapes(pt.fmt).complete
+    """Can `pt` take the vectorised paths (the probed entry shapes)?"""
+    return shapes(pt.fmt).complete
 
 
 # ------------------------------------------------------------------------------ map_region
@@ -214,7 +214,7 @@ def _fill_leaves(
     done = 0
     for frame, w0, m in _frames(table, first, count):
         va = lo + done * page
-        old = pt.mem.peek_frame(frame >> 12)  # type: ignore[attr-defined]
+        old = pt.mem.peek_frame(frame >> 12)
         if old is not None:
             used = np.flatnonzero(old[w0 : w0 + m])
             if used.size:
@@ -380,7 +380,7 @@ def _frames(table: int, first: int, count: int):
 def read_entries(pt: PageTable, table: int, first: int, count: int) -> np.ndarray:
     parts = []
     for frame, w0, m in _frames(table, first, count):
-        words = pt.mem.peek_frame(frame >> 12)  # type: ignore[attr-defined]
+        words = pt.mem.peek_frame(frame >> 12)
         parts.append(np.zeros(m, np.uint64) if words is None else words[w0 : w0 + m].copy())
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 

@@ -205,10 +205,11 @@ class _Change:
         slots = [table + (first + n) * 8 for n in range(count)]
         if not all(self.tree.enter(s, c) for s, c in zip(slots, children, strict=True)):
             return False  # (the general path then stops at the first odd one)
-        tables = [pt.mem.peek_frame(c >> 12) for c in children]  # type: ignore[attr-defined]
-        if any(words is None for words in tables):
+        tables = [pt.mem.peek_frame(c >> 12) for c in children]
+        present_tables = [words for words in tables if words is not None]
+        if len(present_tables) != len(tables):
             return False
-        stacked = np.stack(tables)
+        stacked = np.stack(present_tables)
         present = self.present.vector(stacked)
         if self.flags is None:
             unreadable = self.seed_check and self._unreadable(stacked, fmt.leaf_depth).any()

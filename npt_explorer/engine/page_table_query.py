@@ -11,13 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from .errors import PagingError, SeedPanic
 from .flags import MappingFlags
 from .formats import PagingFormat
 from .formats.vector import shapes
-from .memory import PhysicalMemory
 
 if TYPE_CHECKING:
     from .page_table import PageTable
@@ -60,14 +57,11 @@ def query_entry(self: PageTable, vaddr: int) -> tuple[int, MappingFlags, int]:
         lo, hi, lo2, hi2 = plan.inputs
         if not (lo <= vaddr < hi or lo2 <= vaddr < hi2):
             return self._query_full(vaddr)
-    frames, table = plan.frames, self.root
+    peek, table = self.mem.peek_frame, self.root
     for depth, shift, mask, nav in plan.levels:  # above the leaf level
         addr = table + ((vaddr >> shift) & mask) * 8
-        if frames is None:
-            raw = self.mem.read_u64(addr)
-        else:
-            words = frames.get(addr >> 12)
-            raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
+        words = peek(addr >> 12)
+        raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
         step = nav.get(raw)  # next table > 0, a huge leaf -size, 0: stop
         if step is None:
             step = _navigate(self, plan, depth, raw)
@@ -81,11 +75,8 @@ def query_entry(self: PageTable, vaddr: int) -> tuple[int, MappingFlags, int]:
     else:  # the leaf level
         depth, shift, mask, size = plan.leaf
         addr = table + ((vaddr >> shift) & mask) * 8
-        if frames is None:
-            raw = self.mem.read_u64(addr)
-        else:
-            words = frames.get(addr >> 12)
-            raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
+        words = peek(addr >> 12)
+        raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
         if bool(raw & plan.present_mask) == plan.present_invert:
             return self._query_full(vaddr)
     flags = self._flags_memo[depth].get(raw & plan.keep[depth])
@@ -103,7 +94,6 @@ class _QueryPlan:
     level, the valid input ranges (None: ask the format), and the probed bit shapes."""
 
     levels: tuple[tuple[int, int, int, dict[int, int]], ...] | None  # above the leaf
-    frames: dict[int, np.ndarray] | None  # host frames, read directly
     free: tuple[int, ...]
     keep: tuple[int, ...] = ()
     inputs: tuple[int, int, int, int] | None = None  # two [lo, hi) ranges
@@ -119,7 +109,7 @@ def query_plan(pt: PageTable) -> _QueryPlan:
     free = tuple(fmt.free_address_bits(d) for d in range(fmt.depth_count))
     sh = shapes(fmt)
     if not sh.complete or sh.entry_paddr is None or sh.entry_paddr.shift < 0:
-        return _QueryPlan(None, None, free)
+        return _QueryPlan(None, free)
     assert sh.seed_present is not None
     levels = tuple((d, lv.shift, lv.entries - 1, {}) for d, lv in enumerate(fmt.levels[:-1]))
     last = fmt.levels[-1]
@@ -130,7 +120,6 @@ def query_plan(pt: PageTable) -> _QueryPlan:
         inputs = (0, half, (1 << 64) - half, 1 << 64) if fmt.signed_input else (0, 2 * half, 0, 0)
     return _QueryPlan(
         levels,
-        pt.mem.frames if type(pt.mem) is PhysicalMemory else None,
         free,
         tuple(~f for f in free),
         inputs,

@@ -22,7 +22,7 @@ from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Decoded, EntryKind, PagingFormat
 from .machine import Machine
-from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT, PAGE_SIZE
+from .memory import PAGE_SIZE, table_words
 from .page_table import PageTable
 
 _U64 = (1 << 64) - 1
@@ -84,28 +84,9 @@ class Region:
 
 
 def read_table(pt: PageTable, table: int, depth: int) -> np.ndarray:
-    """The entries of the table at `table` (in `pt`'s own address space) as uint64 words.
-
-    Reads whole frames: host memory directly, guest RAM through stage 2 once per frame; an
-    unbacked frame reads as zeros (as `GuestRAM.read_u64` does)."""
-    count = pt.fmt.levels[depth].entries
-    mem = pt.mem
-    frames = []
-    for n in range(max(1, count // ENTRIES_PER_FRAME)):
-        addr = table + n * PAGE_SIZE
-        host = getattr(mem, "peek_frame", None)
-        if host is not None:
-            words = host(addr >> PAGE_SHIFT)
-        elif hasattr(mem, "space") and hasattr(mem, "memory"):
-            hpa = mem.space.translate(addr)
-            words = None if hpa is None else mem.memory.peek_frame(hpa >> PAGE_SHIFT)
-        else:
-            words = np.array(
-                [pt.read(addr + 8 * i) for i in range(ENTRIES_PER_FRAME)], dtype=np.uint64
-            )
-        frames.append(np.zeros(ENTRIES_PER_FRAME, np.uint64) if words is None else words)
-    out = frames[0] if len(frames) == 1 else np.concatenate(frames)
-    return out[:count]
+    """The entries of the table at `table` (in `pt`'s own address space) as uint64 words;
+    an unbacked frame reads as zeros."""
+    return table_words(pt.mem, table, pt.fmt.levels[depth].entries)
 
 
 def sign_extend(fmt: PagingFormat, addr: int) -> int:

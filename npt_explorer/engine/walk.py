@@ -15,7 +15,7 @@ from typing import Any
 from .faults import FINAL, GUEST_WALK, Fault, finish
 from .flags import Access, Priv
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
-from .memory import PhysicalMemory
+from .memory import Frames
 from .readings import Readings
 
 
@@ -147,7 +147,7 @@ class Walker:
         arch: str,
         s1: PagingFormat,
         s2: PagingFormat,
-        memory: PhysicalMemory,
+        memory: Frames,
         guest_root: int | None,
         npt_root: int | None,
     ) -> None:
@@ -159,7 +159,7 @@ class Walker:
         self.memory = memory
         self.guest_root = guest_root
         self.npt_root = npt_root
-        self._strict = getattr(memory, "strict", False)
+        self._strict = memory.strict
         self.r1 = Readings(s1)
         self.r2 = Readings(s2)
         #: per depth: (shift, index mask, level name, step purpose, stage-2 purpose)
@@ -254,7 +254,7 @@ class Walker:
             raise _Stop(self._fault(walk, 1, reason, None))
         reqs = self._reqs(walk.access, walk.priv, walk.ac, walk.via)
         req, read_req = reqs.s1, reqs.read
-        frames, steps = self.memory.frames, walk.steps
+        peek, steps = self.memory.peek_frame, walk.steps
         outcomes, keep = r1._outcomes, r1.keep
         amask, ashift = r1.addr_mask, r1.addr_shift
         acc = r1.start
@@ -265,7 +265,7 @@ class Walker:
             hpa = self._stage2(
                 walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose
             )[0]
-            words = frames.get(hpa >> 12)
+            words = peek(hpa >> 12)
             if words is None and self._strict:
                 raise _Stop(self._no_memory(walk, 1, depth, hpa, entry_gpa))
             raw = 0 if words is None else words.item((hpa & 0xFFF) >> 3)
@@ -355,7 +355,7 @@ class Walker:
             reason = s2.check_input(gpa)
             if reason is not None:
                 raise _Stop(self._fault(walk, 2, reason, None, gpa=gpa, during=during, req=req))
-        frames, steps = self.memory.frames, walk.steps
+        peek, steps = self.memory.peek_frame, walk.steps
         outcomes, keep = r2._outcomes, r2.keep
         amask, ashift = r2.addr_mask, r2.addr_shift
         acc = r2.start
@@ -363,7 +363,7 @@ class Walker:
         for depth, (shift, mask, name) in enumerate(self._s2_levels):
             index = (gpa >> shift) & mask
             addr = table + index * 8
-            words = frames.get(addr >> 12)
+            words = peek(addr >> 12)
             if words is None and self._strict:
                 raise _Stop(self._no_memory(walk, 2, depth, addr, gpa, during))
             raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from npt_explorer.engine import Access, FaultReason, PhysicalMemory, Walker, get_format
 
 # x86-64 4-level tables by hand: PML4 0x1000 -> PDPT 0x2000 -> PD 0x3000 -> PT 0x4000 -> 0x5000
@@ -24,8 +26,15 @@ class _Strict:
 
     def __init__(self, mem: PhysicalMemory, drop: int) -> None:
         self.frames = {pfn: w for pfn, w in mem.frames.items() if pfn != drop >> 12}
+        self.peek_frame = self.frames.get
+
+    def read_u64(self, paddr: int) -> int:  # pragma: no cover - the walker peeks frames
+        raise AssertionError("the walker reads frames through peek_frame")
 
     def write_u64(self, paddr: int, value: int) -> None:  # pragma: no cover - translate only
+        raise AssertionError("translate writes nothing")
+
+    def frame(self, pfn: int) -> np.ndarray:  # pragma: no cover - translate only
         raise AssertionError("translate writes nothing")
 
 

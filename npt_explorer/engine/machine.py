@@ -387,8 +387,13 @@ class Machine:
             self._log(
                 kind,
                 f"{kind} {walk.access} gVA {walk.gva:#x} → gPA {walk.gpa:#x} → "
-                f"hPA {walk.hpa:#x} ({walk.refs} refs, TLB {walk.tlb or 'off'})",
+                f"hPA {walk.hpa:#x} ({walk.refs} refs, {self._tlb_words(walk, kind)})",
             )
+
+    def _tlb_words(self, walk: Walk, kind: str) -> str:
+        if walk.tlb is not None:
+            return f"TLB {walk.tlb}"
+        return "TLB not looked up" if kind == "translate" else "TLB off"
 
     def handle_fault(self) -> bool:
         """The hypervisor handles the last stage-2 fault as the seed's `handle_page_fault`."""

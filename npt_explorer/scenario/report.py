@@ -11,22 +11,9 @@ from rich.text import Text
 
 from ..engine.formats import Decoded, Role
 from ..engine.walk import Walk
+from .colours import FAULT_STYLE, OK, RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, STALE
 from .replay import Replay
 from .runner import StepResult
-
-#: field role → style, so permission/address/reserved bits read the same everywhere
-ROLE_STYLE = {
-    Role.VALID: "bold green",
-    Role.PERMISSION: "bold cyan",
-    Role.ADDRESS: "yellow",
-    Role.ATTRIBUTE: "magenta",
-    Role.STATUS: "blue",
-    Role.TYPE: "bold",
-    Role.SOFTWARE: "dim",
-    Role.IGNORED: "dim",
-    Role.RESERVED: "dim",
-}
-STAGE_STYLE = {1: "cyan", 2: "magenta"}
 
 
 def hx(v: int | None) -> str:
@@ -46,7 +33,7 @@ def flag_string(dec: Decoded) -> Text:
         if text:
             text.append(" ")
         label = f.name if f.width == 1 else f"{f.name}={fv.value:x}"
-        text.append(label, "bold red" if fv.flagged else ROLE_STYLE[f.role])
+        text.append(label, RESERVED_SET_STYLE if fv.flagged else ROLE_STYLE[f.role])
     return text
 
 
@@ -65,7 +52,7 @@ def entry_table(dec: Decoded, title: str | None = None) -> Table:
     for fv in reversed(dec.fields):
         if fv.field.role is Role.IGNORED and not fv.value:
             continue
-        style = "bold red" if fv.flagged else ROLE_STYLE[fv.field.role]
+        style = RESERVED_SET_STYLE if fv.flagged else ROLE_STYLE[fv.field.role]
         value = f"{fv.value:#x}" if fv.field.width > 4 else str(fv.value)
         table.add_row(fv.field.bits, Text(fv.field.name, style), value, fv.meaning)
     return table
@@ -108,27 +95,54 @@ def walk_lines(walk: Walk) -> Text:
         text.append(f" {hx(step.table):<{table_w}}  {step.index:>4}  {step.raw:#018x}  ")
         text.append_text(flag_string(step.decoded))
         out = step.outcome + ("" if step.written is None else f" (wrote {step.written:#x})")
-        text.append(f" → {out}\n", "bold red" if step.outcome == "fault" else "")
+        text.append(f" → {out}\n", FAULT_STYLE if step.outcome == "fault" else "")
         if step.stage == 1:
             text.append("    " + "─" * (level_w + table_w + 30) + "\n", "dim")
     text.rstrip()
     return text
 
 
-def walk_summary(walk: Walk) -> Text:
+def size_words(n: int | None) -> str:
+    """A page or block size as people say it: 4 KiB, 2 MiB, 1 GiB (else hex bytes)."""
+    if n is None:
+        return "-"
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n:#x} bytes"
+
+
+def tlb_words(walk: Walk, op: str | None) -> str:
+    """What the TLB did for this walk: hit or miss; a `translate` never looks it up; an
+    `access` without a lookup ran on a machine with `tlb = false`."""
+    if walk.tlb is not None:
+        return f"TLB {walk.tlb}"
+    if op == "translate":
+        return "TLB not looked up (translate)"
+    return "TLB off (tlb = false)" if op == "access" else ""
+
+
+def walk_summary(walk: Walk, op: str | None = None) -> Text:
+    """One line for a translation (or the fault: its line, its explanation, its syndrome).
+    `op` is the command that made the walk (`access` or `translate`), for the TLB's part."""
     if walk.fault is None:
         text = Text.assemble(
-            ("ok ", "bold green"),
+            ("ok ", OK.style),
             f"gVA {walk.gva:#x} → gPA {hx(walk.gpa)} → "
-            f"hPA {hx(walk.hpa)}  page {hx(walk.page_size)}  refs {walk.refs}  "
-            f"writes {walk.writes}  TLB {walk.tlb or 'off'}",
+            f"hPA {hx(walk.hpa)}  {size_words(walk.page_size)} page  refs {walk.refs}  "
+            f"writes {walk.writes}  {tlb_words(walk, op)}".rstrip(),
         )
         if walk.stale:
-            text.append("  STALE TLB ENTRY", "bold yellow")
+            text.append("  STALE TLB ENTRY", STALE.style)
         return text
+    return fault_summary(walk)
+
+
+def fault_summary(walk: Walk) -> Text:
     f = walk.fault
+    assert f is not None
     return Text.assemble(
-        ("fault ", "bold red"),
+        ("fault ", FAULT_STYLE),
         f"stage {f.stage} {f.reason} at "
         f"{f.level_name or 'input'}"
         f"{' during ' + f.during if f.during else ''}  refs {walk.refs}\n",
@@ -154,7 +168,7 @@ def step_block(r: StepResult) -> RenderableType:
     if r.walk is not None and r.error is None:
         if r.walk.steps:
             parts.append(walk_lines(r.walk))
-        parts.append(walk_summary(r.walk))
+        parts.append(walk_summary(r.walk, cmd.op))
     elif r.data:
         parts.append(Text("    " + ", ".join(f"{k}={v}" for k, v in r.data.items()), "dim"))
     if r.checked:

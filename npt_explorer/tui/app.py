@@ -376,8 +376,10 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         if event.reset or walk_result is not self._shown_walk:
             self._shown_walk = walk_result
             walk = walk_result.walk if walk_result is not None else None
-            title = walk_title(walk, walk_result.command.op) if walk_result and walk else ""
-            self.walk.show_walk(walk, m.s1, m.s2, title, self.walk.index if event.keep_step else 0)
+            op = walk_result.command.op if walk_result else None
+            title = walk_title(walk, op) if op and walk else ""
+            keep = self.walk.index if event.keep_step else None
+            self.walk.show_walk(walk, m.s1, m.s2, title, keep, op)
             if walk is None or not walk.steps:
                 self.entry.show(m, self.entry.target)
         else:

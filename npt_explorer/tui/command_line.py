@@ -13,6 +13,7 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
+from ..scenario.report import FAULT_STYLE
 from .completion import complete, hint
 
 HELP = """\
@@ -116,7 +117,7 @@ class CommandLine(Vertical):
     def on_input_changed(self, event: Input.Changed) -> None:
         """Hint what can come next; an emptied line keeps the last result on show."""
         if event.input is self.input and event.value:
-            self.remove_class("-error")
+            self.remove_class("-error", "-fault")
             self.query_one("#cmd-hint", Static).update(
                 Text(hint(event.value, self._arch(), self._files()), "dim"), layout=False
             )
@@ -138,9 +139,16 @@ class CommandLine(Vertical):
             )
 
     def show_error(self, message: str) -> None:
+        self.remove_class("-fault")
         self.add_class("-error")
         self.query_one("#cmd-hint", Static).update(Text(f"✗ {message}", "bold red"), layout=False)
 
-    def show_ok(self, message: str) -> None:
+    def show_fault(self, message: str) -> None:
+        """A command that ran and made a translation fault (kept, not an error)."""
         self.remove_class("-error")
+        self.add_class("-fault")
+        self.query_one("#cmd-hint", Static).update(Text(f"✗ {message}", FAULT_STYLE), layout=False)
+
+    def show_ok(self, message: str) -> None:
+        self.remove_class("-error", "-fault")
         self.query_one("#cmd-hint", Static).update(Text(f"✓ {message}", "green"), layout=False)

@@ -70,7 +70,14 @@ class CommandRunner:
                 f"translate gva={w.gva:#x} access={w.access} priv={w.priv}"
             )
         self.post_message(MachineChanged(result, keep_step=rerun))
-        self.command_line.show_ok(result.command.to_line())
+        fault = result.walk.fault if result.walk is not None else None
+        if fault is not None:
+            self.command_line.show_fault(
+                f"{result.command.to_line()} → fault: stage {fault.stage} {fault.reason} at "
+                f"{fault.level_name or 'the input'}"
+            )
+        else:
+            self.command_line.show_ok(result.command.to_line())
         return True
 
     def run_ui_command(self, op: str, args: list[str]) -> bool:

@@ -15,20 +15,19 @@ from ..engine.errors import PagingError
 from ..engine.formats import Decoded, Field, Role
 from ..engine.machine import Machine
 from ..engine.regions import stage_table
-from ..scenario.report import ROLE_STYLE, STAGE_STYLE
+from ..scenario.colours import RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, colour_key
 from .dialogs import EditValue
 from .messages import CommandRequested, EntryTarget
 from .text_grid import TextGrid
 
-HELP = """\
+HELP = f"""\
 ### Entry
 
 The selected page-table entry, bit by bit, as the hardware reads it at this level
 (the same bits mean different things at different levels and stages).
 
-* **Ruler**: all 64 bits, coloured by what the field is for: valid, permission,
-  address, attribute, status (A/D, written by hardware), type; a reserved bit that
-  is set is **red**.
+* **Ruler**: all 64 bits, coloured by what the field is for (valid, permission,
+  address, attribute, status: A/D, written by hardware, type). Colours: {colour_key()}.
 * **Fields**: bits, name, value and meaning of every field.
 * **Seed vs hardware**: what the seed crates' `MappingFlags` read-back says these bits
   mean, beside what the hardware grants; the problems line says where they differ.
@@ -56,10 +55,8 @@ def bit_ruler(dec: Decoded) -> Text:
             field, flagged = role_of.get(bit, (None, False))
             if field is None:
                 style = "dim"
-            elif flagged and value and field.role in (Role.RESERVED, Role.ADDRESS):
-                style = "bold red reverse"
             elif flagged and value:
-                style = "bold red"
+                style = RESERVED_SET_STYLE
             else:
                 style = ROLE_STYLE[field.role] if value else "dim"
             bits.append(str(value), style)
@@ -167,7 +164,7 @@ class EntryPanel(Vertical):
         for fv in reversed(dec.fields):
             if fv.field.role is Role.IGNORED and not fv.value:
                 continue
-            style = "bold red" if fv.flagged else ROLE_STYLE[fv.field.role]
+            style = RESERVED_SET_STYLE if fv.flagged else ROLE_STYLE[fv.field.role]
             value = f"{fv.value:#x}" if fv.field.width > 4 else str(fv.value)
             rows.append(
                 (

@@ -40,7 +40,7 @@ def entry_block(entry: LogEntry) -> RenderableType:
     if r.error is not None:
         parts.append(Text(f"    error {r.error.kind}: {r.error.message}", "red"))
     elif r.walk is not None:
-        parts.append(Padding(walk_summary(r.walk), (0, 0, 0, 4)))
+        parts.append(Padding(walk_summary(r.walk, cmd.op), (0, 0, 0, 4)))
         if r.walk.note:
             parts.append(Text(f"    {r.walk.note}", "yellow"))
     elif r.data:

@@ -15,7 +15,7 @@ from ..engine.errors import PagingError
 from ..engine.machine import Machine
 from ..engine.region_fold import RegionFolder
 from ..engine.regions import FILTER_HELP, Region, RegionFilter, parse_filter
-from ..scenario.report import STAGE_STYLE
+from ..scenario.colours import STAGE_STYLE
 from .messages import EntrySelected, EntryTarget
 
 HELP = f"""\

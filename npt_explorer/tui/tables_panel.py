@@ -16,7 +16,8 @@ from ..engine.formats import EntryKind, PagingFormat, Role
 from ..engine.machine import Machine
 from ..engine.page_table import PageTable
 from ..engine.regions import read_table, sign_extend, stage_table, table_entries
-from ..scenario.report import ROLE_STYLE, STAGE_STYLE, flag_string
+from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
+from ..scenario.report import flag_string
 from .messages import EntrySelected, EntryTarget
 
 HELP = """\
@@ -59,11 +60,7 @@ class Slot:
 
 def legend(s1: PagingFormat, s2: PagingFormat) -> Text:
     """Role colours, then each format's one-bit flags with their meaning."""
-    text = Text("colours: ")
-    for role in _ROLES:
-        text.append(str(role), ROLE_STYLE[role])
-        text.append(" ")
-    text.append("reserved-set", "bold red")
+    text = colour_legend()
     for stage, fmt in ((1, s1), (2, s2)):
         seen: dict[str, str] = {}
         for depth in range(fmt.depth_count):
@@ -226,7 +223,7 @@ class PageTablesPanel(Vertical):
                 label.append(f" → {paddr:#x} ({(dec.page_size or 0) >> 10}K)", "yellow")
             else:
                 label.append(
-                    f" {dec.kind}" + (f" ({dec.reason})" if dec.reason else ""), "bold red"
+                    f" {dec.kind}" + (f" ({dec.reason})" if dec.reason else ""), FAULT_STYLE
                 )
             label.append(f"  {space} {addr:#x}", "dim")
             child_table = paddr if dec.kind == EntryKind.TABLE and depth < fmt.leaf_depth else None

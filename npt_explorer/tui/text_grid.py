@@ -242,7 +242,11 @@ class TextGrid(ScrollView, can_focus=True):
             if i < len(self.columns) - 1:
                 cell.append(" " * self.gap)
             if cursor is not None and i == cursor and cursor_style is not None:
-                cell.stylize(cursor_style, 0, col.width + (1 if i < len(self.columns) - 1 else 0))
+                # beneath the cell's own colours: the cursor marks the cell, and a fault
+                # under it is still red
+                cell.stylize_before(
+                    cursor_style, 0, col.width + (1 if i < len(self.columns) - 1 else 0)
+                )
             segments.extend(cell.render(self.app.console))
         return Strip(segments).apply_style(style)
 

@@ -12,11 +12,12 @@ from textual.widgets import Static
 
 from ..engine.formats import PagingFormat
 from ..engine.walk import Walk, WalkStep
-from ..scenario.report import STAGE_STYLE, flag_string, hx, walk_summary
+from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_key
+from ..scenario.report import flag_string, hx, walk_summary
 from .messages import StepSelected
 from .text_grid import TextGrid
 
-HELP = """\
+HELP = f"""\
 ### Walk
 
 One guest memory access, as the hardware makes it. The guest's own page tables live in
@@ -26,8 +27,8 @@ before it can be read**, and so is the final gPA.
 * **Grid**: a row per guest level (and the final gPA), a column per stage-2 level, then
   the guest entry read. Each cell is one memory reference, numbered in the order the
   hardware makes it: a 4-level guest over a 4-level EPT costs 4×(4+1)+4 = 24.
-* **Cursor** = the current reference. Done references are coloured (stage 1 cyan,
-  stage 2 magenta), later ones dim; a fault is red.
+* **Cursor** = the current reference. Done references are coloured, later ones dim.
+  Colours: {colour_key()}.
 * The **list** beside the grid shows every reference with its raw entry.
 
 Keys: `n`/`p` next/previous reference, `home`/`end` first/last, `f` the fault,
@@ -56,6 +57,7 @@ class WalkPanel(Vertical):
         self.index = 0
         self.s1: PagingFormat | None = None
         self.s2: PagingFormat | None = None
+        self.op: str | None = None  # the command that made the walk: access | translate
         self._cells: dict[int, tuple[int, int]] = {}  # step index -> (row, column)
         self._at: dict[tuple[int, int], int] = {}
         self._shape: tuple[object, ...] = ()
@@ -78,9 +80,19 @@ class WalkPanel(Vertical):
     # ------------------------------------------------------------------ showing a walk
 
     def show_walk(
-        self, walk: Walk | None, s1: PagingFormat, s2: PagingFormat, title: str = "", index: int = 0
+        self,
+        walk: Walk | None,
+        s1: PagingFormat,
+        s2: PagingFormat,
+        title: str = "",
+        index: int | None = None,
+        op: str | None = None,
     ) -> None:
-        self.walk, self.s1, self.s2 = walk, s1, s2
+        """Show `walk` with the cursor on reference `index`; by default the first one, or
+        the faulting one when the walk faulted (where the story ends)."""
+        self.walk, self.s1, self.s2, self.op = walk, s1, s2, op
+        if index is None:
+            index = self.fault_reference() if walk is not None and walk.fault else 0
         self.border_title = Text(f"Walk · {title}" if title else "Walk")
         self._layout_cells()
         self._fill_grid()
@@ -161,7 +173,7 @@ class WalkPanel(Vertical):
         if i > self.index:
             return Text(text, "dim")
         if step.outcome == "fault":
-            return Text(text + (" ✗" if step.stage == 2 else ""), "bold red")
+            return Text(text + (" ✗" if step.stage == 2 else ""), FAULT_STYLE)
         return Text(text, STAGE_STYLE[step.stage] + (" bold" if i == self.index else ""))
 
     def _refresh_cells(self, indices: set[int]) -> None:
@@ -213,7 +225,7 @@ class WalkPanel(Vertical):
             str(step.index),
             f"{step.raw:#018x}",
             flag_string(step.decoded),
-            Text(out, "bold red" if step.outcome == "fault" else ""),
+            Text(out, FAULT_STYLE if step.outcome == "fault" else ""),
         ]
 
     # ------------------------------------------------------------------ the cursor
@@ -256,6 +268,12 @@ class WalkPanel(Vertical):
                 return i
         return None
 
+    def fault_reference(self) -> int:
+        """The reference a faulting walk stopped at: the entry that faulted, or (a
+        permission fault, found after the leaf was read) the last one."""
+        found = self.fault_index()
+        return found if found is not None else max(0, self.count - 1)
+
     @property
     def at_end(self) -> bool:
         return self.index >= self.count - 1
@@ -295,7 +313,7 @@ class WalkPanel(Vertical):
                 if walk.tlb == "hit"
                 else "the walk faulted before reading any entry"
             )
-            detail.update(Group(Text(why, "italic"), walk_summary(walk)), layout=False)
+            detail.update(Group(Text(why, "italic"), walk_summary(walk, self.op)), layout=False)
             return
         step = walk.steps[self.index]
         head = Text.assemble(
@@ -317,5 +335,5 @@ class WalkPanel(Vertical):
         )
         parts = [head, body]
         if self.at_end or step.outcome == "fault":
-            parts.append(walk_summary(walk))
+            parts.append(walk_summary(walk, self.op))
         detail.update(Group(*parts), layout=False)  # fixed height: no re-layout per step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import unicodedata
 
 from textual import events
@@ -63,4 +64,27 @@ async def paste(pilot: Pilot, text: str) -> None:
     event = events.Paste(text)
     event.set_sender(pilot.app)
     driver.send_message(event)
+    await settle(pilot)
+
+
+def plain(renderable: object, width: int = 200) -> str:
+    """A Rich renderable (a Static's content, a log block) as plain text."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    console.print(renderable)
+    return console.export_text()
+
+
+def shown(app: NptExplorerApp, selector: str) -> str:
+    """The text a Static shows."""
+    return plain(app.query_one(selector).content)
+
+
+async def typed(pilot: Pilot, line: str) -> None:
+    """`:`, the line, Enter, and everything it caused settled."""
+    app = pilot.app
+    await pilot.press("colon")
+    app.command_line.input.value = line
+    await pilot.press("enter")
     await settle(pilot)

@@ -220,8 +220,12 @@ def ept_xu(mbec: bool) -> Field:
 
 
 def _status(name: str, pos: int, what: str, zero: str, ad: bool) -> Field:
-    doc = f"{what} (EPTP[6]=1)" if ad else f"{what} (ignored: EPT A/D off)"
-    return bit(name, pos, Role.STATUS, doc, zero, what)
+    """EPT bits 8/9 are the accessed/dirty flags only with EPTP[6]=1; otherwise the CPU
+    ignores them (SDM Vol. 3 §29.3.5)."""
+    if ad:
+        return bit(name, pos, Role.STATUS, f"{what} (EPTP[6]=1)", zero, what)
+    off = "ignored (EPT A/D off: EPTP[6]=0)"
+    return bit(name, pos, Role.IGNORED, f"{what} only with EPT A/D; {off}", off, off)
 
 
 def ept_a(ad: bool) -> Field:

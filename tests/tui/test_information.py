@@ -1,0 +1,90 @@
+"""Issue 16, items 6-11: what the TUI says is right (each test failed before its fix)."""
+
+from __future__ import annotations
+
+import json
+
+from tui_helpers import plain, settle, shown, typed
+
+from npt_explorer.tui.log_panel import entry_block
+
+#: x86 demo: gVA 0x4010_0000 is mapped read/execute, so a write faults at the guest PTE —
+#: reference 20 of a 4×4 walk (4 guest levels × (4 EPT reads + 1)), where the walk stops
+RX_PAGE = "0x4010_0000"
+
+
+async def test_a_faulting_access_is_shown_as_a_fault_at_its_faulting_reference(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await typed(pilot, f"access gva={RX_PAGE} access=write")
+        hint = shown(app, "#cmd-hint")
+        assert hint.startswith("✗ access gva=0x40100000 access=write")
+        assert "fault: stage 1 permission" in hint
+        assert app.command_line.has_class("-fault")
+        walk = app.walk.walk
+        assert walk.fault is not None and len(walk.steps) == 20
+        assert app.walk.index == 19
+        assert shown(app, "#walk-detail").startswith("reference 20 of 20")
+
+
+async def test_translate_and_the_rewalk_after_a_poke_do_not_say_tlb_off(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await typed(pilot, "translate gva=0x4000_1008 access=read")
+        await pilot.press("escape", "end")
+        detail = shown(app, "#walk-detail")
+        log = plain(entry_block(app.session.log[-1]))
+        for text in (detail, log):
+            assert "TLB off" not in text
+            assert "TLB not looked up (translate)" in text
+        await typed(pilot, "access gva=0x4000_0008 access=read")
+        assert "TLB miss" in plain(entry_block(app.session.log[-1]))
+
+
+async def test_a_machine_without_a_tlb_says_tlb_off(app_factory, tmp_path):
+    file = tmp_path / "no_tlb.toml"
+    file.write_text(
+        '[scenario]\ntitle = "t"\narch = "x86_64"\n[machine]\ntlb = false\n'
+        '[[step]]\nop = "map"\nstage = 2\ngpa = "0x20_0000"\nsize = "2M"\nflags = "rwx"\n'
+        'hpa = "0x8020_0000"\n'
+        '[[step]]\nop = "map"\nstage = 1\ngva = "0x4000_0000"\ngpa = "0x20_0000"\n'
+        'size = "4K"\nflags = "rw"\n'
+        '[[step]]\nop = "access"\ngva = "0x4000_0008"\n'
+    )
+    app = app_factory(file=file)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"]]]")
+        await settle(pilot)
+        assert "TLB off (tlb = false)" in plain(entry_block(app.session.log[-1]))
+
+
+async def test_ept_bits_8_and_9_are_ignored_without_ept_ad(app_factory):
+    """x86 demo (no ept-ad): set bits 8/9 of the final gPA's EPT PTE; the decoder calls them
+    ignored, not accessed/dirty (SDM §29.3.5: A/D flags only with EPTP[6]=1)."""
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await typed(pilot, "poke stage=2 gpa=0x20_1008 depth=3 set=0x300")
+        await pilot.press("escape", "end")
+        rows = {str(r[1]): str(r[3]) for r in app.entry.fields_table.rows}
+        assert rows["A"] == rows["D"] == "ignored (EPT A/D off: EPTP[6]=0)"
+
+
+def test_decode_ept_names_bits_8_and_9_by_the_ept_ad_feature(capsys):
+    from npt_explorer.cli import main
+
+    def meanings(*extra: str) -> dict[str, str]:
+        assert (
+            main(["decode", "--format", "ept", "--depth", "3", *extra, "0x80000337", "--json"]) == 0
+        )
+        doc = json.loads(capsys.readouterr().out)
+        return {f["name"]: f["meaning"] for f in doc["fields"] if f["name"] in ("A", "D")}
+
+    assert meanings() == {
+        "A": "ignored (EPT A/D off: EPTP[6]=0)",
+        "D": "ignored (EPT A/D off: EPTP[6]=0)",
+    }
+    assert meanings("--features", "ept-ad") == {"A": "accessed", "D": "dirty"}

@@ -88,3 +88,46 @@ def test_decode_ept_names_bits_8_and_9_by_the_ept_ad_feature(capsys):
         "D": "ignored (EPT A/D off: EPTP[6]=0)",
     }
     assert meanings("--features", "ept-ad") == {"A": "accessed", "D": "dirty"}
+
+
+def test_every_role_on_screen_has_its_own_colour():
+    """Stage 2 was ANSI magenta (red in Textual's dark palette), attributes magenta and a
+    set reserved bit red: MEMTYPE=6 looked like an error."""
+    from rich.style import Style
+
+    from npt_explorer.engine.formats import Role
+    from npt_explorer.scenario import colours
+
+    shown_roles = {r: colours.ROLE[r] for r in colours.SHOWN_ROLES}
+    palette = [*colours.STAGE.values(), colours.FAULT, colours.RESERVED_SET, *shown_roles.values()]
+    looks = [(Style.parse(c.style).color, Style.parse(c.style).bgcolor) for c in palette]
+    assert len(set(looks)) == len(looks)
+    names = [c.name for c in palette if c is not colours.ROLE[Role.VALID]]
+    assert len(set(names)) == len(names)  # the key's words tell them apart too
+    for c in palette:  # truecolour: no theme or terminal palette remaps it
+        assert Style.parse(c.style).color.triplet is not None
+
+
+async def test_the_fault_cell_under_the_cursor_keeps_the_fault_colour(app_factory):
+    from rich.style import Style
+
+    from npt_explorer.scenario.colours import FAULT_STYLE
+
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await typed(pilot, f"access gva={RX_PAGE} access=write")
+        grid = app.walk.grid
+        row = grid.row
+        strip = grid.render_line(row + 1 - grid.scroll_offset.y)
+        fault = Style.parse(FAULT_STYLE).color
+        cell = [seg for seg in strip if "20" in seg.text]
+        assert cell and cell[0].style.color == fault
+
+
+async def test_the_help_colour_key_names_the_colours_the_screen_uses(app_factory):
+    from npt_explorer.scenario.colours import colour_key
+    from npt_explorer.tui.walk_panel import WalkPanel
+
+    assert colour_key() in WalkPanel.HELP.replace("\n", " ")
+    assert "magenta" not in WalkPanel.HELP and "stage 2 violet" in colour_key()

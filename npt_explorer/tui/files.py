@@ -26,8 +26,8 @@ class FileRoot:
         path = (root / name).resolve()
         if not path.is_relative_to(root):
             raise CommandError(
-                f"{name}: a served session reads and writes files only in its own scratch "
-                "directory (use a plain file name)"
+                f"outside this session's scratch directory (served sessions keep their files "
+                f"there; use a plain file name): {name}"
             )
         return str(path)
 

@@ -30,12 +30,26 @@ ARCHES: dict[str, ArchSpec] = {
     "x86_64": ArchSpec(
         name="x86_64",
         guests={"4-level": ("x86-64", {}), "5-level": ("x86-64-la57", {})},
-        npts={"ept4": ("ept", {"levels": 4}), "ept5": ("ept", {"levels": 5})},
+        npts={
+            "ept4": ("ept", {"levels": 4}),
+            "ept5": ("ept", {"levels": 5}),
+            "npt4": ("npt", {"levels": 4}),  # AMD nested paging: nCR3, long-mode entries
+            "npt5": ("npt", {"levels": 5}),  # ... with the host in 5-level paging (LA57)
+        },
         features=("ept-ad", "mbec", "ept-execute-only"),
-        flushes=("invept-single", "invept-global", "invvpid-addr", "invvpid-single", "invvpid-all"),
+        flushes=(
+            "invept-single",
+            "invept-global",
+            "invvpid-addr",
+            "invvpid-single",
+            "invvpid-all",
+            "invlpga",  # AMD: the guest's (ASID's) entries for one gVA
+            "tlb-control-flush-asid",  # AMD: VMRUN with VMCB TLB_CONTROL = 3
+            "tlb-control-flush-all",  # AMD: VMRUN with VMCB TLB_CONTROL = 1
+        ),
         default_guest="4-level",
         default_npt="ept4",
-        title="x86_64 with Intel EPT",
+        title="x86_64 with Intel EPT or AMD nested paging",
     ),
     "aarch64": ArchSpec(
         name="aarch64",

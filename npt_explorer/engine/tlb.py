@@ -109,6 +109,21 @@ FLUSHES: dict[str, FlushScope] = {
     "hfence.vvma": FlushScope(
         _C, True, False, "va", doc="VS-stage and combined entries of the current VMID only"
     ),
+    # AMD SVM (APM Vol. 2 §15.16): entries are tagged by the guest's ASID (`asid` here)
+    "invlpga": FlushScope(
+        _C,
+        False,
+        True,
+        "va",
+        addr_required=True,
+        doc="INVLPGA: the current ASID's mapping of one gVA",
+    ),
+    "tlb-control-flush-asid": FlushScope(
+        _CS, True, False, None, doc="TLB_CONTROL=3 at VMRUN: every entry of this guest"
+    ),
+    "tlb-control-flush-all": FlushScope(
+        _CS, False, False, None, doc="TLB_CONTROL=1 at VMRUN: the whole TLB, every ASID"
+    ),
     # LoongArch INVTLB (Linux `enum invtlb_ops`); the VMID is the guest's GID
     "invtlb-all": FlushScope(
         _C, True, False, None, doc="a guest's INVTLB 0x0: its whole guest TLB (gVA -> gPA)"

@@ -78,6 +78,7 @@ FAMILY_FEATURES = {
     "x86": ("ept-ad", "mbec", "ept-execute-only"),
     "arm": ("hafdbs", "fwb", "xnx"),
     "riscv": ("svadu", "svnapot", "svpbmt"),
+    "loongarch": ("ptw",),
 }
 
 #: (label, format name, options, family): every geometry the engine offers
@@ -86,6 +87,8 @@ FORMAT_SPECS: tuple[tuple[str, str, dict[str, int], str], ...] = (
     ("x86-64-la57", "x86-64-la57", {}, "x86"),
     ("ept4", "ept", {"levels": 4}, "x86"),
     ("ept5", "ept", {"levels": 5}, "x86"),
+    ("npt4", "npt", {"levels": 4}, "x86"),
+    ("npt5", "npt", {"levels": 5}, "x86"),
     ("aarch64-s1 va48", "aarch64-s1", {"va_bits": 48}, "arm"),
     ("aarch64-s1 va39", "aarch64-s1", {"va_bits": 39}, "arm"),
     ("aarch64-s2 ipa39", "aarch64-s2", {"ipa_bits": 39}, "arm"),
@@ -97,6 +100,8 @@ FORMAT_SPECS: tuple[tuple[str, str, dict[str, int], str], ...] = (
     ("sv39 G-stage", "sv39", {"stage": 2}, "riscv"),
     ("sv39x4", "sv39x4", {}, "riscv"),
     ("sv48x4", "sv48x4", {}, "riscv"),
+    ("la64", "la64", {"stage": 1}, "loongarch"),
+    ("la64 GPA table", "la64", {"stage": 2}, "loongarch"),
 )
 
 

@@ -27,7 +27,7 @@ from npt_explorer.engine.tlb import FLUSHES
 
 K4, M2, G1 = 0x1000, 0x20_0000, 0x4000_0000
 MASK64 = (1 << 64) - 1
-FAMILY = {"x86_64": "x86", "aarch64": "arm", "riscv64": "riscv"}
+FAMILY = {"x86_64": "x86", "aarch64": "arm", "riscv64": "riscv", "loongarch64": "loongarch"}
 ACCESSES = st.sampled_from([Access.READ, Access.READ, Access.WRITE, Access.EXEC])
 PRIVS = st.sampled_from([Priv.KERNEL, Priv.KERNEL, Priv.KERNEL, Priv.USER])
 

@@ -27,6 +27,7 @@ FORMAT_NAMES = (
     "x86-64",
     "x86-64-la57",
     "ept",
+    "npt",
     "aarch64-s1",
     "aarch64-s2",
     "sv39",

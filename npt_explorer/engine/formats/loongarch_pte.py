@@ -119,11 +119,10 @@ DIR_FIELDS = (
     Field("ADDR", 47, 12, Role.ADDRESS, "next-level table PA[47:12]"),
     Field("IGNORED_63_48", 63, 48, Role.IGNORED, "above PALEN: masked off by the walker"),
 )
-INVALID_DIR = (Field("ADDR", 47, 12, Role.ADDRESS, "0: no next-level table"),)
 
 
 def field_table(last_level: bool, kind: EntryKind, huge: bool, ptw: bool) -> tuple[Field, ...]:
-    """Fields of a PTE (`last_level`), a huge PTE, a directory entry or an empty one."""
+    """Fields of a PTE (`last_level`), a huge PTE or a directory entry (also an empty one)."""
     if last_level or huge:
         return leaf_fields(huge and not last_level, ptw)
-    return INVALID_DIR if kind is EntryKind.INVALID else DIR_FIELDS
+    return DIR_FIELDS

@@ -1,4 +1,5 @@
-"""The x86_64 family: IA-32e guest paging (`x86-64`, `x86-64-la57`) and Intel EPT (`ept`)."""
+"""The x86_64 family: IA-32e guest paging (`x86-64`, `x86-64-la57`), Intel EPT (`ept`) and AMD
+nested paging (`npt`)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from .base import PagingFormat
 from .x86_ept import EptFormat
 from .x86_faults import explain, syndrome
 from .x86_guest import X86Paging
+from .x86_npt import AmdNpt
 
 ARCH = "x86_64"
 
@@ -28,10 +30,17 @@ def _ept(*, features: frozenset[str], levels: int = 4) -> PagingFormat:
     return EptFormat(levels_count=levels, features=features)
 
 
+def _npt(*, features: frozenset[str], levels: int = 4) -> PagingFormat:
+    if levels not in (4, 5) or isinstance(levels, bool):
+        raise PagingError("InvalidRequest", f"npt levels must be 4 or 5, not {levels!r}")
+    return AmdNpt(levels_count=levels, features=features)
+
+
 FORMATS: dict[str, Callable[..., PagingFormat]] = {
     "x86-64": _x86_64,
     "x86-64-la57": _x86_64_la57,
     "ept": _ept,
+    "npt": _npt,
 }
 
 register_reporter(ARCH, syndrome, explain)

@@ -8,10 +8,12 @@ from functools import cache
 from ..control import Control
 from ..faults import GUEST_WALK, Fault
 from ..flags import Access, Priv
+from . import x86_npt_faults
 from .base import FaultReason
 from .x86_common import LEVEL_NAMES, X86Family
 from .x86_ept import EptAccess, EptFormat
 from .x86_guest import GuestAccess, X86Controls, X86Paging
+from .x86_npt import NPT_MODE
 
 VECTOR_GP, VECTOR_PF = 13, 14
 PF_P, PF_WR, PF_US, PF_RSVD, PF_ID, PF_PK = 1 << 0, 1 << 1, 1 << 2, 1 << 3, 1 << 4, 1 << 5
@@ -70,6 +72,8 @@ def exit_qualification(fault: Fault) -> int:
 
 
 def syndrome(fault: Fault) -> dict[str, int | None]:
+    if fault.stage == 2 and NPT_MODE in fault.features:
+        return x86_npt_faults.syndrome(fault)
     if fault.stage == 1:
         if fault.reason in (FaultReason.NON_CANONICAL, FaultReason.ADDRESS_SIZE):
             return {"vector": VECTOR_GP, "error_code": 0, "cr2": None}
@@ -93,6 +97,8 @@ def syndrome(fault: Fault) -> dict[str, int | None]:
 
 
 def explain(fault: Fault) -> str:
+    if fault.stage == 2 and NPT_MODE in fault.features:
+        return x86_npt_faults.explain(fault)
     return _explain_guest(fault) if fault.stage == 1 else _explain_ept(fault)
 
 

@@ -132,11 +132,15 @@ class X86Paging(X86Family):
         name = "x86-64" if levels_count == 4 else "x86-64-la57"
         super().__init__(name, levels(levels_count), features)
 
+    #: what precedes the SDM's level names (AMD's nested table: "NPT ")
+    level_prefix = ""
+
     def _kind_layouts(self, depth: int) -> dict[EntryKind, tuple[Field, ...]]:
         level = self.levels[depth]
         if depth == self.leaf_depth:
             return kind_layouts(guest_invalid(), None, guest_page())
-        table = guest_table(level.name, _CHILD[level.name], level.leaf_size is not None)
+        name = level.name.removeprefix(self.level_prefix)
+        table = guest_table(name, _CHILD[name], level.leaf_size is not None)
         leaf = guest_large(level.leaf_size) if level.leaf_size else None
         return kind_layouts(guest_invalid(), table, leaf)
 

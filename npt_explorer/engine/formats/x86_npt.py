@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..control import Control
 from ..flags import Access, MappingFlags, Priv
 from .base import AccessRequest, Decoded, Encoding, EntryKind, FaultReason, StepCheck
 from .x86_common import Reading, X86Family, levels
-from .x86_guest import US, GuestAccess, X86Paging
+from .x86_guest import US, GuestAccess, X86Controls, X86Paging
 
 PREFIX = "NPT "
 #: a marker in `features`, so a fault's reporter knows stage 2 is AMD's (not EPT)
@@ -35,6 +36,13 @@ class AmdNpt(X86Paging):
         X86Family.__init__(
             self, "npt", levels(levels_count, PREFIX), frozenset(features) | {NPT_MODE}
         )
+
+    def configure(self, control: Control) -> None:
+        """The guest's CR0/CR4/EFER do not apply to nested walks, which follow the host's
+        paging state: modelled as the assumed host (NXE=1, no PKE), with the machine's
+        MAXPHYADDR."""
+        super().configure(control)
+        self.ctl = X86Controls(maxphyaddr=self.ctl.maxphyaddr)
 
     # ------------------------------------------------------------------------ encodings
 

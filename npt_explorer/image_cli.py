@@ -201,18 +201,40 @@ def cmd_walk(ns: argparse.Namespace) -> int:
     if not requests:
         raise ImageError("walk", "no GVA given (GVA... or --accesses FILE.json)")
     machine = _machine(ns, specs)
-    walks = [machine.walk(g, a, p) for g, a, p in requests]
-    if ns.json:
-        items = [walk_json(w) for w in walks]
-        print(json.dumps(items[0] if len(items) == 1 and not ns.accesses else items, indent=1))
+    if ns.json:  # one object, or an array streamed item by item (thousands of walks)
+        if len(requests) == 1 and not ns.accesses:
+            print(json.dumps(walk_json(machine.walk(*requests[0])), indent=1))
+            return 0
+        out = sys.stdout
+        out.write("[")
+        for n, (g, a, p) in enumerate(requests):
+            out.write(("," if n else "") + "\n" + json.dumps(walk_json(machine.walk(g, a, p))))
+        out.write("\n]\n")
         return 0
-    from .cli import _console
+    if len(requests) == 1:
+        from .cli import _console
 
-    console = _console()
-    for walk in walks:
+        walk = machine.walk(*requests[0])
+        console = _console()
         console.print(walk_lines(walk))
         console.print(walk_summary(walk))
+        return 0
+    for g, a, p in requests:  # a batch: one line per walk
+        print(_walk_line(machine.walk(g, a, p)))
     return 0
+
+
+def _walk_line(walk: Any) -> str:
+    head = f"{walk.access!s:<5} {walk.priv!s:<6} gVA {walk.gva:#018x}"
+    if walk.fault is None:
+        return (
+            f"{head} → gPA {walk.gpa:#x} → hPA {walk.hpa:#x}  page {walk.page_size:#x}  "
+            f"refs {walk.refs}"
+        )
+    f = walk.fault
+    syndrome = " ".join(f"{k}={v:#x}" for k, v in f.syndrome.items() if v is not None)
+    where = f.level_name or "input"
+    return f"{head} fault: stage {f.stage} {f.reason} at {where}  refs {walk.refs}  {syndrome}"
 
 
 def _run_lines(runs: list[Run]) -> list[str]:
@@ -344,6 +366,9 @@ def main(args: Sequence[str]) -> int:
     except PagingError as err:
         print(f"npt-explorer image {sub}: error: {err.message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `| head`: the reader left; nothing more to say
+        sys.stderr.close()
+        return 0
 
 
 __all__ = ["ImageMemory", "main"]

@@ -177,6 +177,25 @@ def stage_leaves(machine: ImageMachine, stage: int) -> tuple[list[Leaf], list[st
     return leaves, lister.problems
 
 
+def table_frames(machine: ImageMachine, stage: int) -> list[int]:
+    """The host frame of every table of a stage reachable from its root (each once)."""
+    root = machine.walker.guest_root if stage == 1 else machine.walker.npt_root
+    if root is None:
+        return []
+    lister = _Lister(machine, stage)
+    for _ in lister.leaves(root):
+        pass
+    frames = set()
+    fmt = machine.walker.s1 if stage == 1 else machine.walker.s2
+    for table in lister.seen:  # a root of concatenated tables spans several frames
+        entries = fmt.levels[0].entries if table == root else 512
+        for n in range(max(1, entries * 8 // 0x1000)):
+            hpa = lister.table_hpa(table + n * 0x1000)
+            if hpa is not None:
+                frames.add(hpa & ~0xFFF)
+    return sorted(frames)
+
+
 def merge(stage: str, leaves: list[Leaf]) -> list[Run]:
     runs: list[Run] = []
     for lf in leaves:

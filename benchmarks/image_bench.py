@@ -1,0 +1,134 @@
+"""Memory images (issue #13): open a 64 GiB sparse image; `image walk --accesses` on 100 000
+addresses; `image ranges` over a Linux kernel's tables (the real-dump fixture).
+
+    python benchmarks/image_bench.py [--runs 3]
+
+Each figure is the median of `--runs` fresh subprocesses (wall time and the child's peak RSS),
+so interpreter start-up and imports are included, as a user would see them. Measurements, not
+tests: nothing fails on a miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from npt_explorer.engine import MappingFlags  # noqa: E402
+from npt_explorer.engine.machine import Machine  # noqa: E402
+from npt_explorer.image_cli import export_machine  # noqa: E402
+
+REAL_DUMP = ROOT / "tests" / "image" / "data" / "linux_x86_64.elf.xz"
+PAGES = 100_000
+
+
+def _cli(*args: str) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one `npt-explorer` run in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "npt_explorer", *args],
+        cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    wall = time.perf_counter() - start
+    if run.returncode != 0:
+        raise SystemExit(f"npt-explorer {' '.join(args)}: {run.stderr.strip()}")
+    rss = max(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before) / 1024
+    return wall, rss
+
+
+def _median(runs: int, *args: str) -> tuple[float, float]:
+    results = [_cli(*args) for _ in range(runs)]
+    return statistics.median(r[0] for r in results), max(r[1] for r in results)
+
+
+def bench_sparse(tmp: Path, runs: int) -> str:
+    path = tmp / "sparse.raw"
+    with open(path, "wb") as f:
+        f.truncate(64 << 30)  # a hole: no block is allocated
+    wall, rss = _median(runs, "image", "info", f"{path}@0")
+    return f"| open a 64 GiB sparse raw image (`image info`) | {wall:.2f} s | {rss:.0f} MiB |"
+
+
+def _guest(tmp: Path) -> tuple[Path, Path]:
+    """An x86 guest with 100 000 mapped 4 KiB pages (EPT 4 KiB too), exported; the accesses."""
+    m = Machine(arch="x86_64", pool_size=0x100_0000)
+    size = PAGES << 12
+    m.map(2, 0x4000_0000, size, "rw", backend="linear", hpa=0x1_0000_0000)
+    m.map(1, 0x7F00_0000_0000, size, MappingFlags.READ | MappingFlags.WRITE, gpa=0x4000_0000)
+    image = tmp / "guest.elf"
+    export_machine(m, image)
+    accesses = [
+        {"gva": hex(0x7F00_0000_0000 + (n * 7919 % PAGES << 12) + 8), "access": "read",
+         "priv": "kernel"}
+        for n in range(PAGES)
+    ]  # fmt: skip
+    path = tmp / "accesses.json"
+    path.write_text(json.dumps(accesses))
+    return image, path
+
+
+def bench_walks(tmp: Path, runs: int) -> list[str]:
+    image, accesses = _guest(tmp)
+    rows = []
+    for label, extra in (("text", ()), ("--json", ("--json",))):
+        wall, rss = _median(runs, "image", "walk", str(image), "--accesses", str(accesses), *extra)
+        rows.append(
+            f"| `image walk --accesses` 100 000 4×4 walks, {label} | {wall:.2f} s "
+            f"({PAGES / wall:,.0f} walks/s) | {rss:.0f} MiB |"
+        )
+    from npt_explorer.image_cli import _machine, _parser
+
+    ns = _parser("walk").parse_intermixed_args([str(image), "0"])
+    machine = _machine(ns, [str(image)])
+    gvas = [int(a["gva"], 16) for a in json.loads(accesses.read_text())]
+    start = time.process_time()
+    for gva in gvas:
+        machine.walk(gva, "read")
+    cpu = time.process_time() - start
+    rows.append(
+        f"| the same walks in-process (no output), CPU | {cpu:.2f} s ({PAGES / cpu:,.0f} walks/s) "
+        "| — |"
+    )
+    return rows
+
+
+def bench_ranges(tmp: Path, runs: int) -> str:
+    if not REAL_DUMP.exists():
+        return "| `image ranges` over the Linux dump | (fixture missing) | — |"
+    import lzma
+
+    elf = tmp / "linux.elf"
+    elf.write_bytes(lzma.decompress(REAL_DUMP.read_bytes()))
+    wall, rss = _median(runs, "image", "ranges", str(elf), "--stage", "1")
+    return f"| `image ranges --stage 1` over the Linux x86_64 kernel's tables | {wall:.2f} s | {rss:.0f} MiB |"  # noqa: E501
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ns = ap.parse_args()
+    print("| measurement | median wall | peak RSS |\n|---|---|---|")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        print(bench_sparse(tmp, ns.runs), flush=True)
+        for row in bench_walks(tmp, ns.runs):
+            print(row, flush=True)
+        print(bench_ranges(tmp, ns.runs), flush=True)
+    print(f"\nload average: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,12 +13,15 @@ nested entry): U only for USER, so data leaves without USER #NPF on every access
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from ..control import Control
 from ..flags import Access, MappingFlags, Priv
 from .base import AccessRequest, Decoded, Encoding, EntryKind, FaultReason, StepCheck
 from .x86_common import Reading, X86Family, levels
 from .x86_guest import US, GuestAccess, X86Controls, X86Paging
+
+if TYPE_CHECKING:
+    from ..control import Control
 
 PREFIX = "NPT "
 #: a marker in `features`, so a fault's reporter knows stage 2 is AMD's (not EPT)

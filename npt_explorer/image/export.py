@@ -107,7 +107,10 @@ def machine_roots(
     if arch == "x86_64":
         ad = 1 << 6 if "ept-ad" in features else 0
         regs["cr3"] = guest_root
-        regs["eptp"] = npt_root | ad | _X86_EPT_LENGTH[npt] << 3 | 6  # WB
+        if npt.startswith("npt"):  # AMD: N_CR3 holds the root; the note names npt4/npt5
+            regs["ncr3"] = npt_root
+        else:
+            regs["eptp"] = npt_root | ad | _X86_EPT_LENGTH[npt] << 3 | 6  # WB
     elif arch == "aarch64":
         regs["ttbr0"] = asid << 48 | guest_root
         regs["vttbr"] = vmid << 48 | npt_root

@@ -1,7 +1,8 @@
 """Host-physical memory made of an image's ranges: memory-mapped, never written, with a write
-overlay (IMAGES.md "Images"). It offers what the walker reads (`frames.get(pfn)`, `write_u64`),
-so the walker walks a dump exactly as it walks our own RAM; a frame in no range is `None`, which
-a strict memory turns into a `no-memory` fault."""
+overlay (IMAGES.md "Images"). It implements the engine's `Frames` protocol, so the walker walks
+a dump exactly as it walks our own RAM: `peek_frame` of a frame in no range is `None`, which the
+walker (this memory being `strict`) reports as a `no-memory` fault; `read_u64`, `write_u64` and
+`frame` there raise `MemoryHole`."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine import MemoryHole
 from .errors import ImageError
 
 PAGE_SHIFT = 12
@@ -38,30 +40,9 @@ class Segment:
         return self.start + self.size
 
 
-class _Frames:
-    """`get(pfn)`: the frame's 512 little-endian words (overlay first), or None outside memory."""
-
-    __slots__ = ("_memory", "_views")
-
-    def __init__(self, memory: ImageMemory) -> None:
-        self._memory = memory
-        self._views: dict[int, np.ndarray | None] = {}
-
-    def get(self, pfn: int, default: None = None) -> np.ndarray | None:
-        words = self._memory.overlay.get(pfn)
-        if words is not None:
-            return words
-        try:
-            return self._views[pfn]
-        except KeyError:
-            if len(self._views) >= VIEW_CACHE:
-                self._views.clear()
-            view = self._views[pfn] = self._memory.view(pfn)
-            return view
-
-
 class ImageMemory:
-    """Segments sorted by address (overlaps refused), read through read-only mappings."""
+    """Segments sorted by address (overlaps refused), read through read-only mappings; the
+    engine's `Frames` protocol (engine/memory.py)."""
 
     strict = True  # a frame outside every segment is no memory at all, not zeros
 
@@ -76,7 +57,22 @@ class ImageMemory:
                 )
         self._starts = [s.start for s in self.segments]
         self.overlay: dict[int, np.ndarray] = {}
-        self.frames = _Frames(self)
+        #: pfn → the frame's words as walks read them: the overlay copy once written, else a
+        #: read-only view of the mapping (None: no memory); filled on first read
+        self._seen: dict[int, np.ndarray | None] = {}
+
+    def peek_frame(self, pfn: int) -> np.ndarray | None:
+        """The frame's 512 little-endian words (overlay first), or None outside memory."""
+        try:
+            return self._seen[pfn]
+        except KeyError:
+            if len(self._seen) >= VIEW_CACHE:
+                self._seen = {p: self.overlay[p] for p in self.overlay}
+            words = self.overlay.get(pfn)
+            if words is None:
+                words = self.view(pfn)
+            self._seen[pfn] = words
+            return words
 
     # ------------------------------------------------------------------ reads
 
@@ -118,9 +114,9 @@ class ImageMemory:
         return words
 
     def read_u64(self, paddr: int) -> int:
-        words = self.frames.get(paddr >> PAGE_SHIFT)
+        words = self.peek_frame(paddr >> PAGE_SHIFT)
         if words is None:
-            raise ImageError("memory", f"no range holds hPA {paddr:#x}")
+            raise MemoryHole(paddr)
         return int(words[(paddr & (PAGE_SIZE - 1)) >> 3])
 
     def read_bytes(self, paddr: int, length: int) -> bytes:
@@ -128,9 +124,9 @@ class ImageMemory:
         while length > 0:
             offset = paddr & (PAGE_SIZE - 1)
             chunk = min(length, PAGE_SIZE - offset)
-            words = self.frames.get(paddr >> PAGE_SHIFT)
+            words = self.peek_frame(paddr >> PAGE_SHIFT)
             if words is None:
-                raise ImageError("memory", f"no range holds hPA {paddr:#x}")
+                raise MemoryHole(paddr)
             out += words.view(np.uint8)[offset : offset + chunk].tobytes()
             paddr += chunk
             length -= chunk
@@ -138,17 +134,21 @@ class ImageMemory:
 
     # ------------------------------------------------------------------ overlay writes
 
-    def write_u64(self, paddr: int, value: int) -> None:
-        """A/D write-backs and pokes: the frame is copied into the overlay; the image is not
-        touched. Writing where no range is refused (as a read there would be)."""
-        pfn = paddr >> PAGE_SHIFT
+    def frame(self, pfn: int) -> np.ndarray:
+        """The frame to change in place: its overlay copy (copied from the image on first
+        write; the image itself is never written). Outside every range: `MemoryHole`."""
         words = self.overlay.get(pfn)
         if words is None:
             view = self.view(pfn)
             if view is None:
-                raise ImageError("memory", f"no range holds hPA {paddr:#x}")
+                raise MemoryHole(pfn << PAGE_SHIFT)
             words = self.overlay[pfn] = view.copy()
-        words[(paddr & (PAGE_SIZE - 1)) >> 3] = value
+            self._seen[pfn] = words
+        return words
+
+    def write_u64(self, paddr: int, value: int) -> None:
+        """A/D write-backs and pokes go to the overlay."""
+        self.frame(paddr >> PAGE_SHIFT)[(paddr & (PAGE_SIZE - 1)) >> 3] = value
 
     def pokes(self) -> list[tuple[int, int, int]]:
         """(hPA, image value, overlay value) of every word the overlay changed."""

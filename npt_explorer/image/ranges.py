@@ -147,7 +147,7 @@ class _Lister:
         parts = []
         for n in range(max(1, entries * 8 // 0x1000)):
             hpa = self.table_hpa(table + n * 0x1000)
-            words = None if hpa is None else self.machine.memory.frames.get(hpa >> 12)
+            words = None if hpa is None else self.machine.memory.peek_frame(hpa >> 12)
             if words is None:
                 return None
             parts.append(words)

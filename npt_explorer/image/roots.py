@@ -16,7 +16,7 @@ U64 = (1 << 64) - 1
 
 #: the registers each architecture reads, and which stage each root belongs to
 REGISTERS = {
-    "x86_64": ("cr3", "cr4", "cr0", "efer", "eptp"),
+    "x86_64": ("cr3", "cr4", "cr0", "efer", "eptp", "ncr3"),
     "aarch64": ("ttbr0", "ttbr1", "tcr", "sctlr", "vttbr", "vtcr", "hcr", "pan"),
     "riscv64": ("vsatp", "satp", "hgatp", "vsstatus", "sstatus", "henvcfg", "menvcfg"),
 }
@@ -64,6 +64,11 @@ def _x86(regs: Mapping[str, int], r: Regime) -> None:
         r.guest = "5-level" if bits(cr4, 12, 12) else "4-level"
         r.guest_root = cr3 & 0xF_FFFF_FFFF_F000  # PCID / PWT / PCD in 11:0 do not move it
         r.control.update({k: regs[k] for k in ("cr0", "cr4", "efer") if k in regs})
+    if "ncr3" in regs:  # AMD nested paging: VMCB N_CR3 (APM vol. 2, 15.25.5)
+        if "eptp" in regs:
+            raise ImageError("--ncr3", "give --eptp (Intel EPT) or --ncr3 (AMD NPT), not both")
+        _check_zero("ncr3", regs["ncr3"], (("above MAXPHYADDR", 63, 52),))
+        r.npt, r.npt_root = "npt4", regs["ncr3"] & 0xF_FFFF_FFFF_F000
     if "eptp" in regs:
         eptp = regs["eptp"]
         memtype, length = bits(eptp, 2, 0), bits(eptp, 5, 3)

@@ -10,6 +10,24 @@ from .flags import Access, Priv
 from .formats.base import FaultReason
 
 GUEST_WALK = "guest-walk"
+#: syndrome keys that hold an address or a whole register: hex strings in JSON, as every other
+#: address (SCENARIO_FORMAT.md); the small codes (exit_reason, vector, ec, fsc, scause …) stay
+#: numbers
+SYNDROME_REGISTERS = frozenset(
+    {
+        "exit_qualification",
+        "guest_physical_address",
+        "guest_linear_address",
+        "error_code",
+        "cr2",
+        "esr",
+        "far",
+        "hpfar",
+        "stval",
+        "htval",
+        "htinst",
+    }
+)
 FINAL = "final"
 
 
@@ -57,7 +75,9 @@ class Fault:
             "during": self.during,
             "gva": hx(self.gva),
             "gpa": hx(self.gpa),
-            "syndrome": dict(self.syndrome),
+            "syndrome": {
+                k: hx(v) if k in SYNDROME_REGISTERS else v for k, v in self.syndrome.items()
+            },
             "explanation": self.explanation,
         }
         if self.hpa is not None:

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..engine.formats import Decoded, Role
+from ..engine.syndrome_fields import decode_syndrome
 from ..engine.walk import Walk
 from .colours import FAULT_STYLE, OK, RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, STALE
 from .replay import Replay
@@ -139,21 +140,59 @@ def walk_summary(walk: Walk, op: str | None = None) -> Text:
 
 
 def fault_summary(walk: Walk) -> Text:
+    """The fault in one line, its explanation, then the syndrome registers bit by bit."""
     f = walk.fault
     assert f is not None
-    return Text.assemble(
+    text = Text.assemble(
         ("fault ", FAULT_STYLE),
         f"stage {f.stage} {f.reason} at "
         f"{f.level_name or 'input'}"
         f"{' during ' + f.during if f.during else ''}  refs {walk.refs}\n",
         (f.explanation, "italic"),
-        "\n",
-        "syndrome: " + ", ".join(f"{k}={_num(v)}" for k, v in f.syndrome.items()),
     )
+    for line in syndrome_lines(f.arch, f.syndrome):
+        text.append("\n")
+        text.append_text(line)
+    return text
 
 
-def _num(v: Any) -> str:
-    return f"{v:#x}" if isinstance(v, int) and not isinstance(v, bool) and v > 9 else str(v)
+#: registers that hold a code, printed in decimal as the manuals' tables list them
+_CODES = frozenset({"exit reason", "vector", "scause"})
+
+
+def syndrome_lines(arch: str, syndrome: dict[str, int | None]) -> list[Text]:
+    """Each syndrome register with its value and meaning, then its fields one per line."""
+    lines = []
+    for reg in decode_syndrome(arch, syndrome):
+        value = str(reg.value) if reg.name in _CODES else f"{reg.value:#x}"
+        line = Text.assemble((f"{reg.name} ", "bold"), (value, "bold"))
+        if reg.meaning:
+            line.append(f": {reg.meaning}")
+        lines.append(line)
+        labels = [f"{'bits' if ':' in fld.bits else 'bit'} {fld.bits}" for fld in reg.fields]
+        width = max(map(len, labels), default=0)
+        for label, fld in zip(labels, reg.fields, strict=True):
+            shown = f"{fld.value:#x}" if fld.value > 9 else str(fld.value)
+            lines.append(Text(f"  {label:<{width}}  {fld.name} = {shown}  {fld.meaning}", "dim"))
+    return lines
+
+
+def data_words(data: dict[str, Any]) -> str:
+    """A step's result fields as words: lists joined (`flags=READ|WRITE`), nested tables as
+    `key.sub=value`, nothing Python-shaped (no brackets, quotes or None)."""
+    words = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            words.append(data_words({f"{key}.{k}": v for k, v in value.items()}))
+        elif isinstance(value, list | tuple):
+            words.append(f"{key}={'|'.join(map(str, value)) or '(none)'}")
+        elif value is None:
+            words.append(f"{key}=-")
+        elif isinstance(value, bool):
+            words.append(f"{key}={'yes' if value else 'no'}")
+        else:
+            words.append(f"{key}={value}")
+    return ", ".join(words)
 
 
 def step_block(r: StepResult) -> RenderableType:
@@ -170,7 +209,7 @@ def step_block(r: StepResult) -> RenderableType:
             parts.append(walk_lines(r.walk))
         parts.append(walk_summary(r.walk, cmd.op))
     elif r.data:
-        parts.append(Text("    " + ", ".join(f"{k}={v}" for k, v in r.data.items()), "dim"))
+        parts.append(Text("    " + data_words(r.data), "dim"))
     if r.checked:
         parts.extend(verdict_lines(r))
     return Group(*parts)

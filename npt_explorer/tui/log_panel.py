@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import RichLog
 
-from ..scenario.report import verdict_lines, walk_summary
+from ..scenario.report import data_words, verdict_lines, walk_summary
 from .session import LogEntry
 
 HELP = """\
@@ -44,7 +44,7 @@ def entry_block(entry: LogEntry) -> RenderableType:
         if r.walk.note:
             parts.append(Text(f"    {r.walk.note}", "yellow"))
     elif r.data:
-        parts.append(Text("    " + ", ".join(f"{k}={v}" for k, v in r.data.items()), "dim"))
+        parts.append(Text("    " + data_words(r.data), "dim"))
     if "expect" in cmd.args or cmd.op == "expect":
         parts.extend(verdict_lines(r))
     return Group(*parts)

@@ -131,3 +131,45 @@ async def test_the_help_colour_key_names_the_colours_the_screen_uses(app_factory
 
     assert colour_key() in WalkPanel.HELP.replace("\n", " ")
     assert "magenta" not in WalkPanel.HELP and "stage 2 violet" in colour_key()
+
+
+def test_replay_json_gives_syndrome_addresses_as_hex_strings_and_the_whole_esr(capsys):
+    """arm_03: a guest write to a read-only stage-2 page. ESR_EL2 = EC 0x24 << 26 | IL << 25
+    | WnR << 6 | DFSC 0x0f (permission, level 3) = 0x9200004f; FAR is the gVA 0x1000_0010."""
+    from npt_explorer.cli import main
+
+    assert main(["replay", "scenarios/arm_03_s2ap_read_only.toml", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    syndrome = next(s for s in doc["steps"] if s.get("fault"))["fault"]["syndrome"]
+    assert syndrome["far"] == "0x10000010" and syndrome["esr"] == "0x9200004f"
+    assert (syndrome["ec"], syndrome["fsc"], syndrome["el"]) == (0x24, 0x0F, 2)
+
+
+async def test_the_log_and_the_walk_panel_decode_the_syndrome_bit_by_bit(app_factory):
+    """x86_03 (dirty logging): a write to a write-protected EPT page exits with reason 48;
+    its exit qualification 0x18a = write (1) | readable (3) | GLA valid (7) | GLA final (8).
+    The Log printed exit_reason=0x30 and the Walk panel showed no syndrome at all."""
+    app = app_factory(file="scenarios/x86_03_ept_dirty_logging.toml")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        while app.session.walk_result is None or app.session.walk_result.walk.fault is None:
+            await pilot.press("right_square_bracket")
+        await settle(pilot)
+        log = plain(entry_block(app.session.log[-1]))
+        detail = shown(app, "#walk-detail")
+        for text in (log, detail):
+            assert "exit reason 48: EPT violation" in text
+            assert "exit qualification 0x18a" in text
+            assert "bit 1  write = 1" in text and "bit 7  GLA valid = 1" in text
+            assert "0x30" not in text and "None" not in text
+
+
+async def test_the_log_prints_result_fields_as_words_not_python(app_factory):
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await typed(pilot, "query stage=1 gva=0x4000_0000")
+        await typed(pilot, "expect tlb_entries=2")
+        data = [plain(entry_block(e)).splitlines()[1] for e in app.session.log[-2:]]
+        assert "flags=READ|WRITE" in data[0] and "tlb.combined=" in data[1]
+        assert not any(c in line for line in data for c in "[]{}'")

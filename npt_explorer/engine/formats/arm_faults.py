@@ -45,7 +45,19 @@ def hpfar(ipa: int | None) -> int | None:
     return None if ipa is None else (ipa & _HPFAR_FIPA) >> 8
 
 
+def esr(ec: int, s1ptw: int, wnr: int, fsc: int) -> int:
+    """The whole ESR_ELx of an abort: EC[31:26], IL[25]=1 (a 32-bit instruction), ISS with
+    ISV[24]=0 (no instruction syndrome), S1PTW[7], WnR[6], xFSC[5:0] (Arm ARM D24.2.43)."""
+    return ec << 26 | 1 << 25 | s1ptw << 7 | wnr << 6 | fsc
+
+
 def syndrome(fault: Fault) -> dict[str, int | None]:
+    found = _fields(fault)
+    found["esr"] = esr(found["ec"] or 0, found["s1ptw"] or 0, found["wnr"] or 0, found["fsc"] or 0)
+    return found
+
+
+def _fields(fault: Fault) -> dict[str, int | None]:
     fetch = fault.access is Access.EXEC
     if fault.stage == 1:
         lower = fault.priv is Priv.USER  # taken to EL1: from EL0 is "lower", from EL1 "same"

@@ -29,7 +29,7 @@ from ..engine.regions import stage_table
 from ..engine.walk import Walk
 from ..scenario.loader import ScenarioError
 from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
-from .classroom import ClassroomCommands
+from .classroom import PROJECTOR_PANELS, ClassroomCommands
 from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
@@ -82,6 +82,7 @@ _BINDINGS: list[Binding] = [
     *_wide_only("left_square_bracket", "scenario_step", "back", -1, _SCENARIO),
     *_wide_only("right_square_bracket", "scenario_step", "next", 1, _SCENARIO),
     Binding("q", "quit", "quit", priority=True),
+    Binding("f5", "projector", "projector", priority=True, show=False),
 ]
 
 _ACTIONS = frozenset(b.action.split("(")[0] for b in _BINDINGS)
@@ -170,7 +171,10 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         wide = self.wide
         for widget in self.query(".panel"):
             widget.set_class(widget.id == panel, "-current")
-            widget.display = wide or widget.id == panel
+            if self.projector:
+                widget.display = widget.id in PROJECTOR_PANELS
+            else:
+                widget.display = wide or widget.id == panel
         self.query_one(PanelBar).set_current(panel)
 
     def _primary(self, panel: str) -> Widget:
@@ -268,7 +272,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         self.screen.set_focus(target)
 
     def action_panel(self, delta: int) -> None:
-        order = list(PANELS)
+        order = [p for p in PANELS if not self.projector or p in PROJECTOR_PANELS]
         index = order.index(self.current_panel) if self.current_panel in order else 0
         self.focus_panel(order[(index + delta) % len(order)])
 

@@ -21,6 +21,7 @@ from ..classroom.state import capture
 from ..scenario.commands import CommandError, parse_line, parse_number
 from .messages import MachineChanged
 from .session import Session
+from .themes import HIGH_CONTRAST
 from .timeline import check_point, machine_at, session_at
 
 #: typed words the classroom adds to the command line (completion lists them beside the ops)
@@ -116,6 +117,10 @@ def _options(args: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+#: the panels the projector layout keeps (stacked, everything else hidden)
+PROJECTOR_PANELS = ("walk", "entry")
+
+
 class ClassroomCommands:
     """The app's classroom half (it needs the app's `session`, `command_line`,
     `replace_session`, `may_discard`, `mount`, `push_screen`, `query`)."""
@@ -123,6 +128,21 @@ class ClassroomCommands:
     session: Session
     command_line: Any
     quiz: QuizRun | None = None
+    projector = False
+    _theme_before_projector: str | None = None
+
+    def action_projector(self) -> None:
+        """F5: the walk grid and the entry ruler alone, large, in the high-contrast theme (for
+        the back of a lecture room); F5 again restores the layout and the theme."""
+        app: Any = self
+        self.projector = not self.projector
+        app.screen.set_class(self.projector, "-projector")
+        if self.projector:
+            self._theme_before_projector = app.theme
+            app.theme = HIGH_CONTRAST.name
+        elif self._theme_before_projector is not None:
+            app.theme = self._theme_before_projector
+        app.focus_panel("walk")
 
     def classroom_command(self, op: str, args: list[str]) -> bool:
         handler = {

@@ -115,3 +115,72 @@ async def test_the_diff_view_after_the_dirty_logging_protect(app_factory, snapsh
         assert svg(name="diff") == app.export_screenshot()
         await pilot.press("escape")
         assert not isinstance(app.screen, DiffScreen)
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2 relative luminance of #rrggbb."""
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(fg: str, bg: str) -> float:
+    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_every_colour_the_projector_shows_has_aaa_contrast_on_its_background():
+    import re
+
+    from npt_explorer.scenario import colours
+    from npt_explorer.tui.themes import HIGH_CONTRAST
+
+    bg = HIGH_CONTRAST.background
+    theme = [
+        HIGH_CONTRAST.foreground,
+        HIGH_CONTRAST.primary,
+        HIGH_CONTRAST.secondary,
+        HIGH_CONTRAST.accent,
+        HIGH_CONTRAST.success,
+        HIGH_CONTRAST.warning,
+        HIGH_CONTRAST.error,
+    ]
+    palette = [
+        c.style
+        for c in (*colours.STAGE.values(), *colours.ROLE.values(), colours.FAULT, colours.OK)
+        if "dim" not in c.style  # unused bits are meant to recede
+    ] + [colours.STALE.style]
+    for colour in theme + [re.search(r"#[0-9a-f]{6}", s).group(0) for s in palette]:
+        assert _contrast(colour, bg) >= 7, colour  # WCAG AAA for normal text
+    fg, on = re.findall(r"#[0-9a-f]{6}", colours.RESERVED_SET.style)
+    assert _contrast(fg, on) >= 7
+    # the cursor reverses the cell: its colour becomes the background of black text, so the
+    # colours above (checked against black) are also the cursor's contrasts
+    cursor = HIGH_CONTRAST.variables
+    for state in ("block-cursor", "block-cursor-blurred"):
+        assert "reverse" in cursor[f"{state}-text-style"]
+        assert cursor[f"{state}-background"] == bg
+        assert _contrast(cursor[f"{state}-foreground"], bg) >= 7
+
+
+@pytest.mark.snapshot
+async def test_f5_shows_the_projector_layout_in_high_contrast_and_back(app_factory, snapshot):
+    svg = snapshot.use_extension(SVGImageExtension)
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=(120, 36)) as pilot:
+        no_blink(app)
+        await settle(pilot)
+        await pilot.press(*"nnnnn")
+        await pilot.press("f5")
+        await settle(pilot, for_screenshot=True)
+        shown = {w.id for w in app.query(".panel") if w.display}
+        assert shown == {"walk", "entry"} and app.theme == "npt-high-contrast"
+        assert svg(name="projector") == app.export_screenshot()
+        await pilot.press("tab")
+        assert app.current_panel == "entry"
+        await pilot.press("tab")
+        assert app.current_panel == "walk"
+        await pilot.press("f5")
+        await settle(pilot)
+        assert app.theme == "textual-dark" and not app.screen.has_class("-projector")
+        assert {w.id for w in app.query(".panel") if w.display} == {"walk"}  # narrow: one

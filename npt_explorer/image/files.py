@@ -168,10 +168,26 @@ def _notes(image: ImageFile, blob: bytes) -> None:
                 roots = json.loads(desc)
             except ValueError as err:
                 raise ImageError(image.path, f"{ROOTS_NOTE} note is not JSON: {err}") from None
-            if not isinstance(roots, dict):
-                raise ImageError(image.path, f"{ROOTS_NOTE} note is not a JSON object")
-            image.roots = roots
+            image.roots = _checked_roots(image.path, roots)
         at = end
+
+
+def _checked_roots(path: str, note: Any) -> dict[str, Any]:
+    """Our note's shape: {"arch", "guest", "npt": str, "features": [str], "roots": {str: int
+    or "0x..."}} (IMAGES.md "Verbs", `image export`)."""
+    bad = ImageError(path, f"{ROOTS_NOTE} note is not {{arch, guest, npt, features, roots}}")
+    if not isinstance(note, dict):
+        raise bad
+    if not all(isinstance(note.get(k, ""), str) for k in ("arch", "guest", "npt", "encoding")):
+        raise bad
+    features, roots = note.get("features", []), note.get("roots", {})
+    if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
+        raise bad
+    if not isinstance(roots, dict) or not all(
+        isinstance(v, str | int) and not isinstance(v, bool) for v in roots.values()
+    ):
+        raise bad
+    return note
 
 
 def open_images(specs: list[str]) -> tuple[ImageMemory, list[ImageFile]]:

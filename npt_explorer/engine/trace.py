@@ -132,8 +132,10 @@ class _Plan:
     gva: int
     ok: bool
     size: int  # effective page size (the TLB entry's); 4 KiB for a fault
-    refs: list[Ref]  # every reference
+    refs: list[Ref]  # every reference (only kept when there are walk caches to run them by)
     refs_s2hit: list[Ref]  # without the final gPA's stage-2 walk (a stage-2-only TLB hit)
+    n_refs: int
+    n_s2hit: int
     s2_key: int  # the stage-2-only TLB entry of the final gPA (-1: none)
     s2_set: int
     s1_tracked: bool  # the stage-1 leaf lacks D (a write sets it)
@@ -166,9 +168,10 @@ class TraceReplay:
         self.vmid, self.asid = machine.tag_vmid, machine.asid
         self.plans: list[_Plan] = []
         self._plan_of: dict[int, int] = {}
+        self._tracked: dict[tuple[int, int, int], bool] = {}
         self._written1: set[int] = set()  # combined keys whose leaf D a write has set
         self._written2: set[int] = set()  # stage-2-only keys likewise
-        self._window = [0, 0]  # accesses and memory references in the current window
+        self._sums: list[float] = []  # memory references per WINDOW accesses
         self.stats = TraceStats(native=native)
         self._start = time.perf_counter()
 
@@ -176,25 +179,36 @@ class TraceReplay:
 
     def _plan(self, page: int) -> _Plan:
         walk = self.m.walker.translate(page << 12, Access.READ, self.priv, side_effects=False)
-        caches = self.caches or WalkCaches((), self.m.s1, self.m.s2)
-        refs = caches.refs(walk.steps, walk.gva, walk.gpa)
-        if self.native:
-            refs = [r for r in refs if r.stage == 1]
-        s2hit = [r for r in refs if r.sub != -2]
+        steps = [s for s in walk.steps if s.stage == 1] if self.native else walk.steps
+        n_refs = len(steps)
+        n_s2hit = n_refs - sum(1 for s in steps if s.stage == 2 and s.for_depth is None)
+        refs: list[Ref] = []
+        s2hit: list[Ref] = []
+        if self.caches is not None:
+            refs = self.caches.refs(steps, walk.gva, walk.gpa)
+            s2hit = [r for r in refs if r.sub != -2]
         size = walk.page_size if walk.ok and walk.page_size else 0x1000
         s2_key = s2_set = -1
-        tracked = [False, False]
         if walk.ok and not self.native:
             assert walk.gpa is not None and walk.s2_size is not None
             base = walk.gpa & ~(walk.s2_size - 1)
             s2_key = self.tlb.key(base, walk.s2_size, stage2=True)
             s2_set = self.tlb.set_of(base, walk.s2_size)
+        tracked = [False, False]
         for stage, fmt in ((1, self.m.s1), (2, self.m.s2)):
             leaf = next((s for s in reversed(walk.steps) if s.stage == stage), None)
             if walk.ok and leaf is not None and leaf.outcome == "leaf":
-                tracked[stage - 1] = fmt.dirty_tracked(leaf.decoded)
+                # entries that differ only in address bits read alike (`Readings.keep`)
+                memo = (stage, leaf.depth, leaf.raw & leaf.readings.keep[leaf.depth])
+                known = self._tracked.get(memo)
+                if known is None:
+                    known = self._tracked[memo] = fmt.dirty_tracked(leaf.decoded)
+                tracked[stage - 1] = known
         s1_fault = walk.fault is not None and walk.fault.stage == 1
-        return _Plan(page << 12, walk.ok, size, refs, s2hit, s2_key, s2_set, *tracked, s1_fault)
+        return _Plan(
+            page << 12, walk.ok, size, refs, s2hit, n_refs, n_s2hit, s2_key, s2_set, *tracked,
+            s1_fault,
+        )  # fmt: skip
 
     def _plans_for(self, pages: np.ndarray) -> np.ndarray:
         """Plan indices for distinct 4 KiB page numbers, planning those not seen before."""
@@ -224,61 +238,64 @@ class TraceReplay:
         if kinds is None:
             kinds = np.zeros(n, dtype=np.uint8)
         st = self.stats
+        offset = st.accesses
         st.accesses += n
         for k, c in enumerate(np.bincount(kinds, minlength=3)[:3].tolist()):
             if c:
                 st.kinds[KIND_NAMES[k]] = st.kinds.get(KIND_NAMES[k], 0) + c
-        pages = addrs >> np.uint64(12)
-        starts = np.flatnonzero(np.concatenate(([True], pages[1:] != pages[:-1])))
-        distinct, inverse = np.unique(pages[starts], return_inverse=True)
-        pids = np.repeat(self._plans_for(distinct)[inverse], np.diff(np.append(starts, n)))
-        plans = self.plans
-        psize = np.fromiter((p.size for p in plans), dtype=np.uint64, count=len(plans))
-        pok = np.fromiter((p.ok for p in plans), dtype=bool, count=len(plans))
-        size = psize[pids]
-        ok = pok[pids]
-        log2 = np.log2(size).astype(np.uint64)
-        for bits, count in enumerate(np.bincount(log2.astype(np.int64)).tolist()):
-            if count:
-                st.page_sizes[1 << bits] = st.page_sizes.get(1 << bits, 0) + count
-        base = addrs & ~(size - np.uint64(1))
-        keys = base | log2
-        nsets = max(self.tlb.nsets, 1)
-        sets = ((base // size) % np.uint64(nsets)).astype(np.int64)
-        write = kinds == WRITE
         # an access to the entry the access before used hits, unless it is a write after a
-        # non-write (the entry may be clean) or the page faults (never filled): only the heads
-        # of such runs go through the TLB
-        head = np.ones(n, dtype=bool)
-        head[1:] = (keys[1:] != keys[:-1]) | (write[1:] & ~write[:-1])
-        head |= ~ok
-        if self.tlb.nsets == 0:
-            head[:] = True
-        heads = np.flatnonzero(head)
+        # non-write (the entry may be clean) or its page faults (never filled): segments of
+        # one 4 KiB page and no such write are decided by their first access
+        pages = addrs >> np.uint64(12)
+        write = kinds == WRITE
+        cut = np.empty(n, dtype=bool)
+        cut[0] = True
+        cut[1:] = (pages[1:] != pages[:-1]) | (write[1:] & ~write[:-1])
+        first = np.flatnonzero(cut)
+        length = np.diff(np.append(first, n))
+        distinct, inverse = np.unique(pages[first], return_inverse=True)
+        pid = self._plans_for(distinct)[inverse]
+        plans = self.plans
+        pshift = np.fromiter((p.size.bit_length() - 1 for p in plans), np.int64, len(plans))
+        pok = np.fromiter((p.ok for p in plans), dtype=bool, count=len(plans))
+        shift, ok = pshift[pid], pok[pid]
+        for bits, count in enumerate(np.bincount(shift, weights=length).tolist()):
+            if count:
+                st.page_sizes[1 << bits] = st.page_sizes.get(1 << bits, 0) + int(count)
+        number = pages[first] >> (shift - 12).astype(np.uint64)  # the entry's page number
+        keys = (number << shift.astype(np.uint64)) | shift.astype(np.uint64)
+        sets = (number % np.uint64(max(self.tlb.nsets, 1))).astype(np.int64)
+        wfirst = write[first]
+        head = np.ones(len(first), dtype=bool)
+        head[1:] = (keys[1:] != keys[:-1]) | (wfirst[1:] & ~write[first[1:] - 1])
+        rows_mask = np.zeros(n, dtype=bool)
+        rows_mask[first[head | ~ok]] = True
+        if self.tlb.nsets == 0:  # no TLB: every access walks
+            rows_mask[:] = True
+        elif not ok.all():  # every access to a faulting page walks
+            rows_mask |= np.repeat(~ok, length)
+        rows = np.flatnonzero(rows_mask)
+        seg = np.searchsorted(first, rows, side="right") - 1
         if self.tlb.ways >= 3:
-            heads = heads[~_alternating(keys[heads], write[heads], ok[heads])]
-        hit_rows = self._run(
-            keys[heads].tolist(), sets[heads].tolist(), write[heads].tolist(),
-            pids[heads].tolist(), heads,
-        )  # fmt: skip
-        st.hits += n - len(heads) + hit_rows
-        self._series(n, heads)
+            keep = ~_alternating(keys[seg], write[rows], ok[seg])
+            rows, seg = rows[keep], seg[keep]
+        mem, hit_rows = self._run(
+            keys[seg].tolist(), sets[seg].tolist(), write[rows].tolist(), pid[seg].tolist()
+        )
+        st.hits += n - len(rows) + hit_rows
+        self._series(offset + rows, mem)
 
     def _run(
-        self,
-        keys: list[int],
-        sets: list[int],
-        writes: list[bool],
-        pids: list[int],
-        heads: np.ndarray,
-    ) -> int:
+        self, keys: list[int], sets: list[int], writes: list[bool], pids: list[int]
+    ) -> tuple[np.ndarray, int]:
+        """The accesses that may miss, in order: (memory references of each, TLB hits)."""
         tlb, plans, st, caches = self.tlb, self.plans, self.stats, self.caches
-        hit, fill, tlb_sets = tlb.hit, tlb.fill, tlb.sets
+        hit, tlb_sets, ways_max = tlb.hit, tlb.sets, tlb.ways
         written1, written2 = self._written1, self._written2
         vmid, asid = self.vmid, self.asid
         hist, served_count = st.walk_hist, st.served
-        hits = 0
-        mem_at = self._mem_at = np.zeros(len(keys), dtype=np.int64)
+        hits = walks = faults = refs_total = mem_total = 0
+        mem_at = np.zeros(len(keys), dtype=np.int64)
         for row, (key, index, w, pid) in enumerate(zip(keys, sets, writes, pids, strict=True)):
             if tlb_sets:  # TlbReplay.hit, inlined: this loop runs once per access that may miss
                 ways = tlb_sets[index]
@@ -288,11 +305,13 @@ class TraceReplay:
                     hits += 1
                     continue
             plan = plans[pid]
-            st.walks += 1
+            walks += 1
             s2hit = plan.s2_key >= 0 and hit(plan.s2_key, plan.s2_set, w)
-            refs = plan.refs_s2hit if s2hit else plan.refs
+            n = plan.n_s2hit if s2hit else plan.n_refs
             if caches is not None:
-                served, _ = caches.account(refs, plan.gva, vmid, asid)
+                served, _ = caches.account(
+                    plan.refs_s2hit if s2hit else plan.refs, plan.gva, vmid, asid
+                )
                 mem = served.count(None)
                 for name in served:
                     if name is not None:
@@ -300,13 +319,13 @@ class TraceReplay:
                 if plan.s1_fault:
                     caches.forget(plan.gva, vmid, asid)
             else:
-                mem = len(refs)
-            st.refs += len(refs)
-            st.mem_refs += mem
-            hist[min(mem, HIST_MAX)] += 1
+                mem = n
+            refs_total += n
+            mem_total += mem
+            hist[mem if mem < HIST_MAX else HIST_MAX] += 1
             mem_at[row] = mem
             if not plan.ok:
-                st.faults += 1
+                faults += 1
                 continue
             if w:
                 written1.add(key)
@@ -315,34 +334,45 @@ class TraceReplay:
             # with the final gPA from a stage-2-only entry, the walk saw no stage-2 leaf)
             s2_dirty = w or not plan.s2_tracked or plan.s2_key in written2
             dirty = w or (not s2hit and s2_dirty and (not plan.s1_tracked or key in written1))
-            fill(key, index, dirty)
+            if not tlb_sets:
+                continue
+            ways = tlb_sets[index]  # TlbReplay.fill, inlined (twice)
+            if ways.pop(key, None) is None and len(ways) >= ways_max:
+                del ways[next(iter(ways))]
+            ways[key] = dirty
             if plan.s2_key >= 0 and not s2hit:
-                fill(plan.s2_key, plan.s2_set, s2_dirty)
-        return hits
+                ways = tlb_sets[plan.s2_set]
+                if ways.pop(plan.s2_key, None) is None and len(ways) >= ways_max:
+                    del ways[next(iter(ways))]
+                ways[plan.s2_key] = s2_dirty
+        st.walks += walks
+        st.faults += faults
+        st.refs += refs_total
+        st.mem_refs += mem_total
+        return mem_at, hits
 
-    def _series(self, n: int, heads: np.ndarray) -> None:
-        """Memory references per access over windows of WINDOW accesses."""
-        done, mem = self._window
-        per_access = np.zeros(n, dtype=np.int64)
-        per_access[heads] = self._mem_at
-        position = 0
-        while position < n:
-            take = min(WINDOW - done, n - position)
-            mem += int(per_access[position : position + take].sum())
-            done += take
-            position += take
-            if done == WINDOW:
-                self.stats.series.append(mem / WINDOW)
-                done, mem = 0, 0
-        self._window = [done, mem]
+    def _series(self, positions: np.ndarray, mem: np.ndarray) -> None:
+        """Memory references per access over windows of WINDOW accesses (`positions`: where in
+        the whole trace the references `mem` were made)."""
+        if not len(positions):
+            return
+        window = positions // WINDOW
+        low = int(window[0])
+        sums = np.bincount(window - low, weights=mem).tolist()
+        totals = self._sums
+        totals.extend([0.0] * (low + len(sums) - len(totals)))
+        for k, value in enumerate(sums):
+            totals[low + k] += value
 
     def finish(self) -> TraceStats:
         """The totals so far (a partial last window joins the series)."""
-        done, mem = self._window
         st = self.stats
-        if done:
-            st.series.append(mem / done)
-            self._window = [0, 0]
+        windows = -(-st.accesses // WINDOW)
+        self._sums.extend([0.0] * (windows - len(self._sums)))
+        last = st.accesses - (windows - 1) * WINDOW
+        st.series = (
+            [m / WINDOW for m in self._sums[:-1]] + [self._sums[-1] / last] if windows else []
+        )
         st.distinct_pages = len(self.plans)
         st.seconds = time.perf_counter() - self._start
         return st

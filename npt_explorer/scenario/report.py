@@ -123,6 +123,11 @@ def tlb_words(walk: Walk, op: str | None) -> str:
     return "TLB off (tlb = false)" if op == "access" else ""
 
 
+def mem_words(walk: Walk) -> str:
+    """` (N to memory)` when walk caches served some references, else nothing."""
+    return f" ({walk.mem_refs} to memory)" if walk.mem_refs != walk.refs else ""
+
+
 def walk_summary(walk: Walk, op: str | None = None) -> Text:
     """One line for a translation (or the fault: its line, its explanation, its syndrome).
     `op` is the command that made the walk (`access` or `translate`), for the TLB's part."""
@@ -130,8 +135,8 @@ def walk_summary(walk: Walk, op: str | None = None) -> Text:
         text = Text.assemble(
             ("ok ", OK.style),
             f"gVA {walk.gva:#x} → gPA {hx(walk.gpa)} → "
-            f"hPA {hx(walk.hpa)}  {size_words(walk.page_size)} page  refs {walk.refs}  "
-            f"writes {walk.writes}  {tlb_words(walk, op)}".rstrip(),
+            f"hPA {hx(walk.hpa)}  {size_words(walk.page_size)} page  refs {walk.refs}"
+            f"{mem_words(walk)}  writes {walk.writes}  {tlb_words(walk, op)}".rstrip(),
         )
         if walk.stale:
             text.append("  STALE TLB ENTRY", STALE.style)

@@ -28,13 +28,24 @@ before it can be read**, and so is the final gPA.
   the guest entry read. Each cell is one memory reference, numbered in the order the
   hardware makes it: a 4-level guest over a 4-level EPT costs 4×(4+1)+4 = 24.
 * **Cursor** = the current reference. Done references are coloured, later ones dim.
-  Colours: {colour_key()}.
+  Colours: {colour_key()}. With `[machine] walk_caches`, a reference a walk cache
+  served is grey and names the cache (`PDE`, `EPT PDE`, `PWC`, `NTLB`): it never went
+  to memory.
 * The **list** beside the grid shows every reference with its raw entry.
 
 Keys: `n`/`p` next/previous reference, `home`/`end` first/last, `f` the fault,
 `space` play/pause. Click a cell or a row to jump there. The page-table tree and
 the entry decoder follow the cursor.
 """
+
+
+#: a reference a walk cache served: grey, it never reached memory
+CACHED_STYLE = "grey50 italic"
+
+
+def cache_tag(name: str) -> str:
+    """`PDE cache` → `PDE`, `stage-2 L2 walk cache` → `stage-2 L2` (grid cells)."""
+    return name.removesuffix(" cache").removesuffix(" walk")
 
 
 def short_level(name: str) -> str:
@@ -174,6 +185,11 @@ class WalkPanel(Vertical):
             return Text(text, "dim")
         if step.outcome == "fault":
             return Text(text + (" ✗" if step.stage == 2 else ""), FAULT_STYLE)
+        if step.cached is not None:  # served by a walk cache: no memory read
+            return Text(
+                f"{text} {cache_tag(step.cached)}",
+                CACHED_STYLE + (" bold" if i == self.index else ""),
+            )
         return Text(text, STAGE_STYLE[step.stage] + (" bold" if i == self.index else ""))
 
     def _refresh_cells(self, indices: set[int]) -> None:
@@ -217,6 +233,9 @@ class WalkPanel(Vertical):
         else:
             serves = ""
         out = step.outcome + (" +A/D" if step.written is not None else "")
+        if step.cached is not None:
+            out += f" · {step.cached}"
+            style = CACHED_STYLE
         return [
             str(i + 1),
             Text(f"S{step.stage}", style),
@@ -225,7 +244,9 @@ class WalkPanel(Vertical):
             str(step.index),
             f"{step.raw:#018x}",
             flag_string(step.decoded),
-            Text(out, FAULT_STYLE if step.outcome == "fault" else ""),
+            Text(
+                out, FAULT_STYLE if step.outcome == "fault" else CACHED_STYLE if step.cached else ""
+            ),
         ]
 
     # ------------------------------------------------------------------ the cursor
@@ -332,6 +353,11 @@ class WalkPanel(Vertical):
             flag_string(step.decoded),
             f" → {step.outcome}",
             (f", wrote back {step.written:#x}" if step.written is not None else ""),
+            (
+                (f" · served by the {step.cached}: no memory read", CACHED_STYLE)
+                if step.cached is not None
+                else ""
+            ),
         )
         parts = [head, body]
         if self.at_end or step.outcome == "fault":

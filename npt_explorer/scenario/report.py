@@ -15,6 +15,7 @@ from ..engine.walk import Walk
 from .colours import FAULT_STYLE, OK, RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, STALE
 from .replay import Replay
 from .runner import StepResult
+from .trace_report import trace_block
 
 
 def hx(v: int | None) -> str:
@@ -213,6 +214,8 @@ def step_block(r: StepResult) -> RenderableType:
         if r.walk.steps:
             parts.append(walk_lines(r.walk))
         parts.append(walk_summary(r.walk, cmd.op))
+    elif cmd.op == "trace" and "trace" in r.data:
+        parts.append(trace_block(r.data["trace"]))
     elif r.data:
         parts.append(Text("    " + data_words(r.data), "dim"))
     if r.checked:

@@ -127,6 +127,8 @@ def report(stats: TraceStats, doc: dict[str, Any]) -> Any:
     from rich.console import Group
     from rich.table import Table
 
+    from ..scenario.trace_report import trace_block
+
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
@@ -137,44 +139,4 @@ def report(stats: TraceStats, doc: dict[str, Any]) -> Any:
     head.add_row("machine", f"{doc['arch']} {doc['guest']} × {doc['npt']}, {mode}, pages "
                  f"{doc['s1_page']} / {doc['s2_page']}, walk caches {caches}")  # fmt: skip
     head.add_row("kinds", ", ".join(f"{k} {v:,}" for k, v in stats.kinds.items()))
-    table = Table(title="cost", title_justify="left")
-    for col in ("", "per walk", "per access", "total"):
-        table.add_column(col, justify="right")
-    table.add_row("TLB hit rate", "", f"{stats.hit_rate:.4%}", f"{stats.hits:,} hits")
-    table.add_row("walks", "", f"{stats.walks / max(stats.accesses, 1):.5f}", f"{stats.walks:,}")
-    table.add_row("references", f"{stats.refs_per_walk:.2f}", f"{stats.refs_per_access:.4f}",
-                  f"{stats.refs:,}")  # fmt: skip
-    table.add_row("to memory", f"{stats.mem_refs_per_walk:.2f}",
-                  f"{stats.mem_refs_per_access:.4f}", f"{stats.mem_refs:,}")  # fmt: skip
-    table.add_row("faults", "", "", f"{stats.faults:,}")
-    sizes = Table(title="page sizes (accesses)", title_justify="left")
-    sizes.add_column("size", justify="right")
-    sizes.add_column("accesses", justify="right")
-    for size, count in sorted(stats.page_sizes.items()):
-        sizes.add_row(_size(size), f"{count:,} ({count / max(stats.accesses, 1):.1%})")
-    served = Table(title="references served by walk caches", title_justify="left")
-    served.add_column("cache")
-    served.add_column("references", justify="right")
-    for name, count in stats.served.items():
-        served.add_row(name, f"{count:,}")
-    hist = Table(title="memory references per walk", title_justify="left")
-    hist.add_column("refs", justify="right")
-    hist.add_column("walks", justify="right")
-    hist.add_column("")
-    top = max(stats.walk_hist) or 1
-    for refs, walks in enumerate(stats.walk_hist):
-        if walks:
-            label = f"{refs}+" if refs == len(stats.walk_hist) - 1 else str(refs)
-            hist.add_row(label, f"{walks:,}", "█" * max(1, round(30 * walks / top)))
-    parts: list[Any] = [head, table, sizes]
-    if stats.served:
-        parts.append(served)
-    parts.append(hist)
-    return Group(*parts)
-
-
-def _size(size: int) -> str:
-    for name, value in SIZES.items():
-        if value == size:
-            return name
-    return f"{size:#x}"
+    return Group(head, trace_block(doc, indent=0))

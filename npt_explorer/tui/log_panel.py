@@ -11,6 +11,7 @@ from textual.containers import Vertical
 from textual.widgets import RichLog
 
 from ..scenario.report import data_words, verdict_lines, walk_summary
+from ..scenario.trace_report import trace_block
 from .session import LogEntry
 
 HELP = """\
@@ -43,6 +44,8 @@ def entry_block(entry: LogEntry) -> RenderableType:
         parts.append(Padding(walk_summary(r.walk, cmd.op), (0, 0, 0, 4)))
         if r.walk.note:
             parts.append(Text(f"    {r.walk.note}", "yellow"))
+    elif cmd.op == "trace" and "trace" in r.data:  # the trace's cost view
+        parts.append(trace_block(r.data["trace"]))
     elif r.data:
         parts.append(Text("    " + data_words(r.data), "dim"))
     if "expect" in cmd.args or cmd.op == "expect":

@@ -3,7 +3,7 @@ summary says how many went to memory."""
 
 from __future__ import annotations
 
-from tui_helpers import plain, settle
+from tui_helpers import plain, settle, typed
 
 SCENARIO = """[scenario]
 title = "PSC"
@@ -55,3 +55,14 @@ async def test_cached_references_are_grey_and_name_their_cache(app_factory, tmp_
         first = app.walk.grid.rows[0][1]
         assert "grey50" in str(first.style)
         assert "3 to memory" in plain(app.query_one("#walk-detail").content)
+
+
+async def test_a_typed_file_trace_shows_its_cost_in_the_log(app_factory, tmp_path) -> None:
+    trace = tmp_path / "t.txt"
+    trace.write_text("0x40000000\n0x40001000\n")
+    app = app_factory()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await typed(pilot, f"trace file={trace}")
+        text = "\n".join(line.text for line in app.query_one("#log-view").lines)
+        assert "references per walk 24.00" in text and "walks by memory references" in text

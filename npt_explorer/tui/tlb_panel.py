@@ -33,7 +33,12 @@ an address use the selected entry's (gVA for VA kinds, gPA for IPA/GPA kinds); w
 entry selected the command line opens for you to type it.
 """
 
-_TAGS = {"x86_64": ("VPID", "EPTP"), "aarch64": ("ASID", "VMID"), "riscv64": ("ASID", "VMID")}
+_TAGS = {
+    "x86_64": ("VPID", "EPTP"),
+    "aarch64": ("ASID", "VMID"),
+    "riscv64": ("ASID", "VMID"),
+    "loongarch64": ("ASID", "GID"),  # LVZ tags guest entries with the GID
+}
 
 
 class TlbPanel(Vertical):

@@ -138,10 +138,6 @@ def pending(arch: str, regs: dict[str, int], walk: Walk, qemu: list[Any]) -> str
     yet (engine gaps, named; the agreement test lists them, and each must shrink to zero)."""
     f = walk.fault
     if arch == "aarch64":
-        if qemu[0] == "fault" and qemu[3] <= 3 and (f is None or f.reason != "address-size"):
-            # FSC 0b0000LL: Address size fault: the output address is beyond TCR_EL1.IPS /
-            # VTCR_EL2.PS (Arm ARM D8.3); the engine checks 48 bits whatever PS says
-            return "engine-gap-output-size-ips-ps"
         if regs.get("sctlr_el1", 0) >> 19 & 1 and qemu[0] == "fault" and qemu[1] == 1:
             return "engine-gap-sctlr-wxn"  # control (#14) holds WXN; the formats do not read it
         return None

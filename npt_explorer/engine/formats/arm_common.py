@@ -6,9 +6,12 @@ the comparison of the seed's read-back with what the hardware does (hardware.md 
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import SeedPanic
+
+if TYPE_CHECKING:
+    from ..control import Control
 from ..flags import Access, MappingFlags
 from .base import (
     PAGE_1G,
@@ -34,6 +37,9 @@ DBM = 1 << 51
 AP2 = 1 << 7  # stage-1 AP[2] (read-only) and stage-2 S2AP[1] (write) share bit 7
 ADDR_MASK = 0x0000_FFFF_FFFF_F000  # the seeds' PHYS_ADDR_MASK: OA[47:12]
 OUTPUT_BITS = 48
+#: TCR_EL1.IPS / VTCR_EL2.PS → the physical address size in bits (Arm ARM D8.1.8); 6 (52 bits)
+#: needs FEAT_LPA, not modelled
+PA_BITS = (32, 36, 40, 42, 44, 48)
 SAMPLE_PADDR = 0x4000_0000  # 1 GiB-aligned output for `encoding_problems`
 RWX = MappingFlags.READ | MappingFlags.WRITE | MappingFlags.EXECUTE
 _LEAF_SIZES = {1: PAGE_1G, 2: PAGE_2M, 3: PAGE_4K}
@@ -280,9 +286,22 @@ class ArmFormat(PagingFormat):
     def mark_dirty(self, raw: int) -> int:
         """What FEAT_HAFDBS writes for a store to a DBM=1 descriptor."""
 
+    def configure(self, control: Control) -> None:
+        """The output size comes from TCR_EL1.IPS (stage 1) or VTCR_EL2.PS (stage 2)."""
+        super().configure(control)
+        reg, name = ("tcr_el1", "IPS") if self.stage == 1 else ("vtcr_el2", "PS")
+        object.__setattr__(self, "output_bits", PA_BITS[control.get(reg, name)])
+
+    def beyond_pa(self, dec: Decoded) -> bool:
+        """A table or block/page address at or above the PA size: an Address size fault at
+        that level, before AF and permission are looked at (Arm ARM D8.3.1, D8.16)."""
+        return dec.paddr >> self.output_bits != 0
+
     def leaf(self, acc: Any, dec: Decoded, req: AccessRequest) -> StepCheck:
         """AF before permission (§1.4); HAFDBS updates are written only if then permitted (§4.4)."""
         raw = dec.raw
+        if self.beyond_pa(dec):
+            return StepCheck(self.fold_leaf(acc, raw), FaultReason.ADDRESS_SIZE)
         if not raw & AF and not self.hafdbs:
             return StepCheck(self.fold_leaf(acc, raw), FaultReason.ACCESS_FLAG)
         new, notes = raw | AF, []

@@ -329,6 +329,8 @@ class AArch64Stage1(ArmFormat):
         return S1Acc()
 
     def descend(self, acc: S1Acc, dec: Decoded, req: AccessRequest) -> StepCheck:
+        if self.beyond_pa(dec):
+            return StepCheck(acc, FaultReason.ADDRESS_SIZE)
         return StepCheck(_table_acc(acc, dec.raw))
 
     def fold_leaf(self, acc: S1Acc, raw: int) -> S1Acc:

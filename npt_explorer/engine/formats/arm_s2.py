@@ -293,6 +293,8 @@ class AArch64Stage2(ArmFormat):
         return S2Acc()
 
     def descend(self, acc: S2Acc, dec: Decoded, req: AccessRequest) -> StepCheck:
+        if self.beyond_pa(dec):
+            return StepCheck(acc, FaultReason.ADDRESS_SIZE)
         return StepCheck(acc)
 
     def fold_leaf(self, acc: S2Acc, raw: int) -> S2Acc:

@@ -46,6 +46,10 @@ ARCHES: dict[str, ArchSpec] = {
             "invlpga",  # AMD: the guest's (ASID's) entries for one gVA
             "tlb-control-flush-asid",  # AMD: VMRUN with VMCB TLB_CONTROL = 3
             "tlb-control-flush-all",  # AMD: VMRUN with VMCB TLB_CONTROL = 1
+            "invvpid-single-retain-global",
+            "invlpg",
+            "invpcid",
+            "mov-cr3",
         ),
         default_guest="4-level",
         default_npt="ept4",
@@ -64,7 +68,16 @@ ARCHES: dict[str, ArchSpec] = {
             "ipa48": ("aarch64-s2", {"ipa_bits": 48}),
         },
         features=("hafdbs", "fwb", "xnx", "arm-el2"),
-        flushes=("tlbi-ipas2e1is", "tlbi-vmalls12e1is", "tlbi-vae1is", "tlbi-vmalle1is"),
+        flushes=(
+            "tlbi-ipas2e1is",
+            "tlbi-vmalls12e1is",
+            "tlbi-vae1is",
+            "tlbi-vmalle1is",
+            "tlbi-aside1is",
+            "tlbi-vale1is",
+            "tlbi-vaae1is",
+            "tlbi-alle1is",
+        ),
         default_guest="va48",
         default_npt="ipa40",
         title="AArch64 with stage-2 translation",

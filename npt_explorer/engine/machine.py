@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -19,7 +19,7 @@ from .formats import AccessRequest, Decoded, EntryKind, PagingFormat, get_format
 from .guest import GuestPoolAllocator, GuestRAM
 from .memory import DEFAULT_POOL_BASE, FrameAllocator, PhysicalMemory
 from .page_table import EntryRef, PageTable
-from .tlb import COMBINED, FLUSHES, STAGE2, Tlb, TlbEntry
+from .tlb import COMBINED, FLUSHES, INVPCID_SCOPES, STAGE2, FlushScope, Tlb, TlbEntry
 from .walk import S2Lookup, Walk, Walker
 from .walk_cache import WalkCaches
 
@@ -66,6 +66,7 @@ class Machine:
         )
         self.vmid = 1  # the EPTP plays this part on x86 (see `tag_vmid`)
         self.asid = 1  # VPID on x86
+        self.pcid = 0  # x86 CR3[11:0]
         self.last_fault: Fault | None = None
         self.log: list[Event] = []
         self.control = cfg.control
@@ -416,27 +417,60 @@ class Machine:
 
     # ------------------------------------------------------------------ TLB
 
-    def set_context(self, vmid: int | None = None, asid: int | None = None) -> None:
-        """Switch the current VMID (ARM, RISC-V) and ASID/VPID (all)."""
+    def set_context(
+        self, vmid: int | None = None, asid: int | None = None, pcid: int | None = None
+    ) -> None:
+        """Switch the current VMID (ARM, RISC-V), ASID/VPID (all) and PCID (x86, CR3[11:0])."""
         if vmid is not None:
             if self.arch == "x86_64":
                 raise PagingError("InvalidRequest", "x86 tags stage 2 by EPTP: set vpid only")
             self.vmid = vmid
         if asid is not None:
             self.asid = asid
-        self._log("context", f"context VMID {self.vmid}, ASID/VPID {self.asid}")
+        if pcid is not None:
+            self.pcid = self._checked_pcid(pcid)
+        pcid_words = f", PCID {self.pcid}" if self.arch == "x86_64" else ""
+        self._log("context", f"context VMID {self.vmid}, ASID/VPID {self.asid}{pcid_words}")
 
-    def flush(self, kind: str, addr: int | None = None) -> list[TlbEntry]:
-        """A TLB invalidation named as the architecture names it; returns what it removed."""
+    def _checked_pcid(self, pcid: int) -> int:
+        """A PCID is 12 bits, and not 0 only with CR4.PCIDE=1 (SDM Vol. 3A 4.10.1)."""
+        if self.arch != "x86_64":
+            raise PagingError("InvalidRequest", "pcid is an x86 tag (use asid)")
+        if not 0 <= pcid < 1 << 12:
+            raise PagingError("InvalidRequest", f"pcid {pcid:#x} is not a 12-bit value")
+        if pcid and not self.control.on("cr4", "PCIDE"):
+            raise PagingError("InvalidRequest", f"pcid {pcid} needs CR4.PCIDE=1")
+        return pcid
+
+    def flush(
+        self,
+        kind: str,
+        addr: int | None = None,
+        *,
+        asid: int | None = None,
+        vmid: int | str | None = None,
+        pcid: int | None = None,
+        type: int | None = None,
+        no_flush: bool = False,
+    ) -> list[TlbEntry]:
+        """A TLB invalidation named as the architecture names it, with its operands (an ASID,
+        VMID or "all", a PCID, the INVPCID type, MOV CR3's no-flush bit); returns what it
+        removed."""
         if kind not in self.config.spec.flushes:
             raise PagingError(
                 "InvalidRequest",
                 f"flush {kind!r} is not a {self.arch} "
                 f"invalidation (allowed: {', '.join(self.config.spec.flushes)})",
             )
-        removed = [] if self.tlb is None else self.tlb.flush(kind, addr, self.tag_vmid, self.asid)
-        if self.walk_caches is not None:
-            self.walk_caches.invalidate(kind, addr, self.tag_vmid, self.asid, FLUSHES.get(kind))
+        scope, tags = self._flush_scope(kind, asid, vmid, pcid, type)
+        if kind == "mov-cr3" and no_flush and not self.control.on("cr4", "PCIDE"):
+            raise PagingError("InvalidRequest", "no_flush (CR3 bit 63) needs CR4.PCIDE=1")
+        skip = kind == "mov-cr3" and no_flush  # SDM 3A 4.10.4.1: bit 63 set: nothing flushed
+        removed = [] if self.tlb is None or skip else self.tlb.flush(kind, addr, *tags, scope)
+        if self.walk_caches is not None and not skip:
+            self.walk_caches.invalidate(kind, addr, tags[0], tags[1], scope)
+        if kind == "mov-cr3":
+            self.pcid = tags[2]
         where = "" if addr is None else f" {addr:#x}"
         self._log(
             "flush",
@@ -444,6 +478,44 @@ class Machine:
             removed=len(removed),
         )
         return removed
+
+    def _flush_scope(
+        self,
+        kind: str,
+        asid: int | None,
+        vmid: int | str | None,
+        pcid: int | None,
+        type: int | None,
+    ) -> tuple[FlushScope, tuple[int, int, int]]:
+        """The scope and (VMID/EPTP, ASID/VPID, PCID) tags an invalidation's operands name."""
+        scope = FLUSHES[kind]
+        tags = [self.tag_vmid, self.asid, self.pcid]
+        if kind == "invpcid":
+            if type not in INVPCID_SCOPES:
+                raise PagingError("InvalidRequest", f"invpcid type {type!r} (allowed: 0-3)")
+            scope = INVPCID_SCOPES[type]
+        if pcid is not None:
+            if kind not in ("invpcid", "mov-cr3"):
+                raise PagingError("InvalidRequest", f"flush {kind} takes no pcid")
+            tags[2] = self._checked_pcid(pcid)
+        if asid is not None:
+            if not scope.same_asid and kind != "hfence.vvma":
+                raise PagingError("InvalidRequest", f"flush {kind} takes no asid")
+            tags[1] = asid
+            if kind == "hfence.vvma":  # Priv. ISA: with an ASID, global mappings are kept
+                scope = replace(scope, same_asid=True, keep_global=True)
+        elif kind == "tlbi-aside1is":
+            raise PagingError("InvalidRequest", "flush tlbi-aside1is needs asid")
+        if vmid is not None:
+            if kind != "hfence.gvma":
+                raise PagingError("InvalidRequest", f"flush {kind} takes no vmid")
+            if vmid == "all":
+                scope = replace(scope, same_vmid=False)
+            elif isinstance(vmid, int):
+                tags[0] = vmid
+            else:
+                raise PagingError("InvalidRequest", f'vmid {vmid!r} (a number or "all")')
+        return scope, (tags[0], tags[1], tags[2])
 
     def _sizes(self) -> list[int]:
         sizes = {lv.leaf_size for f in (self.s1, self.s2) for lv in f.levels if lv.leaf_size}
@@ -454,7 +526,9 @@ class Machine:
     ) -> Walk | None:
         if self.tlb is None:
             return None
-        entry = self.tlb.lookup(COMBINED, gva, self.tag_vmid, self.asid, self._sizes())
+        entry = self.tlb.lookup(
+            COMBINED, gva, self.tag_vmid, self.asid, self._sizes(), pcid=self.pcid
+        )
         if entry is None:
             return None
         s1_req = AccessRequest(access, priv, ac=ac, via=via)
@@ -492,7 +566,10 @@ class Machine:
         size = walk.page_size or 0x1000
         leaf = next((s.decoded for s in reversed(walk.steps) if s.stage == 1), None)
         s2_leaf = walk.steps[-1].decoded if walk.steps and walk.steps[-1].stage == 2 else None
-        global_ = bool(leaf and _is_global(leaf))
+        # x86: G counts only with CR4.PGE=1 (SDM 3A 4.10.2.4)
+        global_ = bool(leaf and _is_global(leaf)) and (
+            self.arch != "x86_64" or self.control.on("cr4", "PGE")
+        )
         # the entry serves writes unless a leaf still needs its dirty bit set (or, with the
         # final gPA from a stage-2-only entry, we cannot tell)
         dirty = walk.access is Access.WRITE or (
@@ -517,6 +594,7 @@ class Machine:
                 perms,
                 dirty,
                 stale=walk.stale,
+                pcid=self.pcid,
             )
         )
         s2_size = walk.s2_size or 0x1000

@@ -49,7 +49,8 @@ class FlushScope:
     same_asid: bool  # only the current ASID/VPID (globals survive unless `keep_global` is off)
     by_addr: str | None  # None | "va" | "gpa"
     addr_required: bool = False
-    keep_global: bool = False
+    keep_global: bool = False  # global entries always survive
+    same_pcid: bool = False  # x86: only the given PCID (and global entries, unless kept)
     doc: str = ""
 
 
@@ -103,6 +104,52 @@ FLUSHES: dict[str, FlushScope] = {
         None,
         doc="all stage-1 and combined entries of the VMID, not stage-2-only ones",
     ),
+    "invvpid-single-retain-global": FlushScope(
+        _C,
+        False,
+        True,
+        None,
+        keep_global=True,
+        doc="INVVPID type 3: combined mappings of the current VPID except global ones",
+    ),
+    "invlpg": FlushScope(
+        _C,
+        True,
+        True,
+        "va",
+        addr_required=True,
+        same_pcid=True,
+        doc="the guest's INVLPG: one page of the current VPID and PCID, global entries too",
+    ),
+    "invpcid": FlushScope(
+        _C, True, True, None, doc="the guest's INVPCID; `type` (0-3) picks the scope below"
+    ),
+    "mov-cr3": FlushScope(
+        _C,
+        True,
+        True,
+        None,
+        keep_global=True,
+        same_pcid=True,
+        doc="the guest's MOV to CR3: non-global entries of the new PCID unless no_flush",
+    ),
+    "tlbi-aside1is": FlushScope(
+        _C, True, True, None, keep_global=True, doc="non-global entries of one ASID (`asid`)"
+    ),
+    "tlbi-vale1is": FlushScope(
+        _C,
+        True,
+        True,
+        "va",
+        addr_required=True,
+        doc="last-level entries for one VA in the ASID (and global); `asid` optional",
+    ),
+    "tlbi-vaae1is": FlushScope(
+        _C, True, False, "va", addr_required=True, doc="entries for one VA in every ASID"
+    ),
+    "tlbi-alle1is": FlushScope(
+        _CS, False, False, None, doc="every EL1&0 entry of every VMID, both stages"
+    ),
     "hfence.gvma": FlushScope(
         _CS, True, False, "gpa", doc="G-stage entries, and combined entries whose gPA matches"
     ),
@@ -148,6 +195,15 @@ FLUSHES: dict[str, FlushScope] = {
     "invtlb-allgid": FlushScope(
         _CS, False, False, None, doc="INVTLB_ALLGID: every guest's gVA -> gPA and gPA -> hPA entry"
     ),
+}
+
+
+#: INVPCID by type (SDM Vol. 2A INVPCID; Vol. 3A 4.10.4.1), within the current VPID
+INVPCID_SCOPES: dict[int, FlushScope] = {
+    0: FlushScope(_C, True, True, "va", True, True, True, "individual address, not global"),
+    1: FlushScope(_C, True, True, None, False, True, True, "single PCID, not global"),
+    2: FlushScope(_C, True, True, None, doc="all PCIDs, global entries too"),
+    3: FlushScope(_C, True, True, None, keep_global=True, doc="all PCIDs, not global"),
 }
 
 
@@ -236,16 +292,25 @@ class Tlb:
     def drop(self, entry: TlbEntry) -> None:
         self._set_of(entry.base, entry.size).remove(entry)
 
-    def flush(self, kind: str, addr: int | None, vmid: int, asid: int) -> list[TlbEntry]:
-        """Remove what `kind` invalidates; returns the removed entries."""
-        scope = FLUSHES.get(kind)
+    def flush(
+        self,
+        kind: str,
+        addr: int | None,
+        vmid: int,
+        asid: int,
+        pcid: int = 0,
+        scope: FlushScope | None = None,
+    ) -> list[TlbEntry]:
+        """Remove what `kind` (or an explicit `scope`) invalidates, for the given tags; returns
+        the removed entries."""
+        scope = scope or FLUSHES.get(kind)
         if scope is None:
             raise PagingError(
                 "InvalidRequest", f"unknown flush kind {kind!r} (allowed: {', '.join(FLUSHES)})"
             )
         if scope.addr_required and addr is None:
             raise PagingError("InvalidRequest", f"flush {kind} needs addr")
-        removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid, self.x86)]
+        removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid, pcid, self.x86)]
         for e in removed:
             self.drop(e)
         self.stats.flushes += 1
@@ -259,7 +324,7 @@ class Tlb:
 
 
 def _in_scope(
-    scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid: int, x86: bool
+    scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid: int, pcid: int, x86: bool
 ) -> bool:
     if e.kind not in scope.kinds:
         return False
@@ -269,6 +334,10 @@ def _in_scope(
         # a global entry answers to every ASID, but never to another VPID (SDM 3C 28.3.2)
         if x86 or not e.global_ or scope.keep_global:
             return False
+    if e.kind == COMBINED and scope.keep_global and e.global_:
+        return False
+    if scope.same_pcid and e.kind == COMBINED and e.pcid != pcid and not e.global_:
+        return False
     if addr is not None and scope.by_addr == "va":
         return e.kind != COMBINED or e.covers(addr)
     if addr is not None and scope.by_addr == "gpa":

@@ -40,7 +40,7 @@ __all__ = [
 @dataclass(frozen=True, slots=True)
 class Key:
     name: str
-    kind: str  # addr | size | int | flags | bool | str | choice | dict | stage
+    kind: str  # addr | size | int | int-or-all | flags | bool | str | choice | dict | stage
     required: bool = False
     choices: tuple[str, ...] = ()
 
@@ -83,7 +83,16 @@ OPS: dict[str, tuple[Key, ...]] = {
     "access": _ACCESS,
     "translate": _ACCESS,
     "handle-fault": (_EXPECT,),
-    "flush": (_k("kind", "choice", True, tuple(FLUSHES)), _k("addr", "addr"), _EXPECT),
+    "flush": (
+        _k("kind", "choice", True, tuple(FLUSHES)),
+        _k("addr", "addr"),
+        _k("asid", "int"),
+        _k("vmid", "int-or-all"),
+        _k("pcid", "int"),
+        _k("type", "int"),
+        _k("no_flush", "bool"),
+        _EXPECT,
+    ),
     "poke": (
         _STAGE,
         *_WHERE,
@@ -105,7 +114,7 @@ OPS: dict[str, tuple[Key, ...]] = {
         _k("frames_in_use", "int"),
         _k("guest_pt_frames", "int"),
     ),
-    "context": (_k("vmid", "int"), _k("asid", "int"), _EXPECT),
+    "context": (_k("vmid", "int"), _k("asid", "int"), _k("pcid", "int"), _EXPECT),
     "trace": (
         _k("gva", "addr"),
         _k("size", "size"),
@@ -190,6 +199,8 @@ def _convert(key: Key, value: Any) -> Any:
     kind = key.kind
     if kind in ("addr", "int"):
         return parse_number(value, key.name)
+    if kind == "int-or-all":  # hfence.gvma vmid: a VMID, or "all"
+        return "all" if value == "all" else parse_number(value, key.name)
     if kind == "size":
         size = parse_number(value, key.name, size=True)
         if size == 0:

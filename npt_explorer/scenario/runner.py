@@ -129,7 +129,15 @@ def _do_poke(m: Machine, a: dict[str, Any], r: StepResult) -> None:
 
 
 def _do_flush(m: Machine, a: dict[str, Any], r: StepResult) -> None:
-    removed = m.flush(a["kind"], a.get("addr"))
+    removed = m.flush(
+        a["kind"],
+        a.get("addr"),
+        asid=a.get("asid"),
+        vmid=a.get("vmid"),
+        pcid=a.get("pcid"),
+        type=a.get("type"),
+        no_flush=a.get("no_flush", False),
+    )
     r.data["removed"] = len(removed)
 
 
@@ -187,7 +195,7 @@ _HANDLERS: dict[str, Callable[[Machine, dict[str, Any], StepResult], None]] = {
     "poke": _do_poke,
     "query": _do_query,
     "expect": lambda m, a, r: None,
-    "context": lambda m, a, r: m.set_context(a.get("vmid"), a.get("asid")),
+    "context": lambda m, a, r: m.set_context(a.get("vmid"), a.get("asid"), a.get("pcid")),
     "trace": _do_trace,
 }
 

@@ -51,7 +51,7 @@ def test_inline_tables_and_dotted_keys():
         ("map stage=2 gpa=0 size=4K flags=r backend=linear", "hpa"),
         ("access gva=0x1000 access=jump", "access"),
         ("access gva=0x1000 colour=red", "colour"),
-        ("flush kind=invlpg", "kind"),
+        ("flush kind=invlpgb", "kind"),
         ("poke stage=1 gva=0 depth=0", "value"),
         ("access gva=0 expect.refz=3", "expect"),
         ("access gva=0 expect.error=Oops", "expect"),

@@ -215,6 +215,9 @@ class ClassroomCommands:
             results = s.run_scenario_steps(part.step - s.position)
         if results:
             self.post_message(MachineChanged(results[-1]))  # type: ignore[attr-defined]
+        if part.key.startswith("walk."):  # a question about one reference: go to it
+            index = int(part.key.split(".")[1])
+            self.call_after_refresh(lambda: self.walk.select(index))  # type: ignore[attr-defined]
 
     def _next_problem(self, args: list[str]) -> None:
         if self.quiz is None:

@@ -49,6 +49,7 @@ class CommandRunner:
 
     def run_text(self, text: str, *, rerun_walk: bool = False) -> bool:
         """Run one command line. A bad one shows its error inline and changes nothing."""
+        text = text.strip().removeprefix(":")  # ":answer 0x…" typed as the docs spell it
         words = text.split()
         if words and words[0] in UI_COMMANDS:
             return self.run_ui_command(words[0], words[1:])

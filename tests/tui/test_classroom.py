@@ -40,7 +40,7 @@ async def test_a_right_answer_scores_and_shows_its_walk(app_factory):
         assert app.session.position == problem.premise == part.step - 1
         assert app.session.walk_result is None
         assert part.prompt.split("?")[0] in bar_text(app)
-        await type_command(pilot, f"answer {part.shown()}")
+        await type_command(pilot, f":answer {part.shown()}")  # the colon typed again: fine
         assert app.quiz is not None and (app.quiz.score, app.quiz.asked) == (1, 1)
         assert "score 1/1" in app.query_one(QuizBar).border_title
         assert "✓ right" in bar_text(app)

@@ -408,6 +408,8 @@ class WalkCaches:
         rule = FLUSH_RULES.get(kind) or _from_scope(scope)
         if addr is not None and kind in _LEAF_ONLY_WITH_ADDR:
             rule = ("none", "none")
+        if scope is not None and not scope.same_vmid:  # e.g. HFENCE.GVMA with vmid = "all"
+            rule = tuple("all" if how == "vmid" else how for how in rule)  # type: ignore[assignment]
         gone = 0
         for cache in self.caches:
             for stage in (1, 2) if cache.spec.stage == 0 else (cache.spec.stage,):

@@ -265,3 +265,17 @@ def test_a_psc_at_the_leaf_depth_is_refused():
     spec = CacheSpec("PTE cache", "psc", 1, (3,), 16, 4)
     with pytest.raises(PagingError, match="not above the stage-1 leaf"):
         Machine(MachineConfig(walk_cache_specs=(spec,)))
+
+
+def test_hfence_gvma_for_all_vmids_drops_every_vmids_walk_caches():
+    # another VMID's entries survive a fence of this VMID, not one for all VMIDs
+    m = machine("intel-psc", "riscv64")
+    m.access(GVA, "read")
+    m.set_context(vmid=2)
+    m.flush("hfence.gvma")
+    m.set_context(vmid=1)
+    assert m.access(GVA + 0x1000, "read").mem_refs == 3
+    m.set_context(vmid=2)
+    m.flush("hfence.gvma", vmid="all")
+    m.set_context(vmid=1)
+    assert m.access(GVA + 0x2000, "read").mem_refs == 10

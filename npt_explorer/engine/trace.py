@@ -206,8 +206,8 @@ class TraceReplay:
                 tracked[stage - 1] = known
         s1_fault = walk.fault is not None and walk.fault.stage == 1
         return _Plan(
-            page << 12, walk.ok, size, refs, s2hit, n_refs, n_s2hit, s2_key, s2_set, *tracked,
-            s1_fault,
+            page << 12, walk.ok, size, refs, s2hit, n_refs, n_s2hit, s2_key, s2_set, tracked[0],
+            tracked[1], s1_fault,
         )  # fmt: skip
 
     def _plans_for(self, pages: np.ndarray) -> np.ndarray:

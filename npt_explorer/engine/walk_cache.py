@@ -191,7 +191,7 @@ class _Sets:
     def get(self, key: tuple[int, ...], index: int) -> Any:
         self.lookups += 1
         ways = self.sets[index % self.nsets]
-        value = ways.pop(key, _MISS)
+        value: Any = ways.pop(key, _MISS)
         if value is not _MISS:
             ways[key] = value
             self.hits += 1
@@ -428,8 +428,7 @@ class WalkCaches:
         Vol. 3A §4.10.4.1, "page faults invalidate")."""
         shifts = self._shift[1]
         for depth, cache in self._psc[1]:
-            key = (depth, gva >> shifts[depth], vmid, asid)
-            cache.drop(lambda k, key=key: k == key)
+            cache.drop((depth, gva >> shifts[depth], vmid, asid).__eq__)
 
     def clear(self) -> None:
         for cache in self.caches:

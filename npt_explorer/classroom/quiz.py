@@ -430,7 +430,7 @@ def _faults(d: _Draw) -> Made:
                         f"What does the syndrome report in {key}?",
                         n,
                         f"fault.syndrome.{key}",
-                        int(syndrome[key]),
+                        _number_or_word(syndrome[key]),
                     )
                 )
         return out[:5]

@@ -9,9 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .engine import FORMAT_NAMES, MappingFlags, PagingError
-from .engine.config import ARCHES
-from .engine.formats import Encoding, PagingFormat, get_format
+from .engine import (
+    ARCHES,
+    FORMAT_NAMES,
+    Encoding,
+    MappingFlags,
+    PagingError,
+    PagingFormat,
+    get_format,
+)
 from .scenario.commands import CommandError, parse_number
 
 VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "serve", "image", "trace")
@@ -22,7 +28,7 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
-def _console(stderr: bool = False) -> Any:
+def make_console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
@@ -109,7 +115,7 @@ def cmd_decode(a: argparse.Namespace) -> int:
     else:
         from .scenario.report import decoded_block
 
-        _console().print(decoded_block(dec))
+        make_console().print(decoded_block(dec))
     return 0
 
 
@@ -182,7 +188,7 @@ def cmd_encode(a: argparse.Namespace) -> int:
         from .scenario.report import decoded_block
 
         depth = fmt.depth_for_size(0x20_0000) if a.huge else fmt.leaf_depth
-        console = _console()
+        console = make_console()
         console.print(f"{fmt.name} {encoding} {flags.short()} → [bold]{row['raw']}[/bold]")
         console.print(decoded_block(fmt.decode(int(row["raw"], 16), depth or fmt.leaf_depth)))
     return 0
@@ -210,7 +216,7 @@ def _print_encode_table(doc: dict[str, Any]) -> None:
             "; ".join(row["problems"]),
             style=style,
         )
-    _console().print(table)
+    make_console().print(table)
 
 
 # ------------------------------------------------------------------------------- replay
@@ -222,8 +228,8 @@ def cmd_replay(a: argparse.Namespace) -> int:
     from .scenario import ScenarioError, load, run
 
     docs, failed, invalid = [], False, False
-    err = _console(stderr=True)
-    out = _console()
+    err = make_console(stderr=True)
+    out = make_console()
     for file in a.files:
         try:
             scenario = load(file)
@@ -290,7 +296,7 @@ def cmd_scenarios(a: argparse.Namespace) -> int:
         return 0
     # one line per scenario, grouped by architecture, never wrapped: `replay FILE` takes the
     # first column, and `--json` adds the summaries and tags
-    console = _console()
+    console = make_console()
     console.print(f"[bold]bundled scenarios[/bold] in {escape(str(SCENARIO_DIR))}", soft_wrap=True)
     width = max((len(r["file"]) for r in rows), default=0)
     for arch in (*ARCHES, "?"):

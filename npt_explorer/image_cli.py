@@ -212,10 +212,10 @@ def cmd_walk(ns: argparse.Namespace) -> int:
         out.write("\n]\n")
         return 0
     if len(requests) == 1:
-        from .cli import _console
+        from .cli import make_console
 
         walk = machine.walk(*requests[0])
-        console = _console()
+        console = make_console()
         console.print(walk_lines(walk))
         console.print(walk_summary(walk))
         return 0

@@ -15,10 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Encoding, MappingFlags, get_format
-from ..engine.config import ARCHES, MachineConfig
-from ..engine.machine import Machine
-from ..engine.tlb import FLUSHES
+from ..engine import ARCHES, FLUSHES, Encoding, Machine, MachineConfig, MappingFlags, get_format
 from ..scenario.commands import Command, CommandError, build, parse_line, parse_number
 from ..scenario.runner import StepResult, execute
 

@@ -12,11 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine import EntryKind, MappingFlags, PageTable
-from ..engine.machine import Machine
-from ..engine.region_fold import machine_regions
-from ..engine.regions import sign_extend, stage_table, table_entries
-from ..engine.tlb import TlbEntry
+from ..engine import (
+    EntryKind,
+    Machine,
+    MappingFlags,
+    PageTable,
+    TlbEntry,
+    machine_regions,
+    sign_extend,
+    stage_table,
+    table_entries,
+)
 
 #: (stage, depth, first input address the entry translates)
 EntryKey = tuple[int, int, int]

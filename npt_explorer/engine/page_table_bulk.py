@@ -30,7 +30,7 @@ _RAMP = np.arange(ENTRIES_PER_FRAME, dtype=np.uint64)
 SMALL_REGION = 16
 
 
-class _Tree:
+class TableTree:
     """The tables one call walks, checked to form a tree of this table's own frames. The
     per-entry loop re-reads every entry for every page, so it sees a frame reached from a
     second slot (or from its own subtree, or one that is not a table of ours and may be handed
@@ -47,7 +47,7 @@ class _Tree:
         return self.parent.setdefault(child, slot) == slot
 
 
-class _Handoff(Exception):
+class Handoff(Exception):
     """The vectorised path stops at `va`; the per-entry loop takes over from there."""
 
     def __init__(self, va: int) -> None:
@@ -94,11 +94,11 @@ def map_region(
                 if callable(paddr):
                     _map_pages(pt, vaddr, paddr, size, flags, allow_huge, sizes)
                 else:
-                    tree = _Tree(pt)
+                    tree = TableTree(pt)
                     for seg in _segments(vaddr, paddr, size, allow_huge, sizes):
                         _map_segment(pt, tree, flags, *seg)
                 return
-            except _Handoff as stop:
+            except Handoff as stop:
                 start = stop.va
         _map_entries(pt, start, get_paddr, vaddr + size - start, flags, allow_huge, sizes)
 
@@ -150,18 +150,18 @@ def _segments(
 
 
 def _map_segment(
-    pt: PageTable, tree: _Tree, flags: MappingFlags, va: int, pa: int, count: int, page: int
+    pt: PageTable, tree: TableTree, flags: MappingFlags, va: int, pa: int, count: int, page: int
 ) -> None:
     template = pt.fmt.page_template(flags, page != PAGE_SIZE, pt.encoding)
     if template is None:
-        raise _Handoff(va)
+        raise Handoff(va)
     target = pt._depth_of(page)
     _map_in(pt, tree, pt.root, 0, target, va, va + count * page, pa - va, page, template)
 
 
 def _map_in(
     pt: PageTable,
-    tree: _Tree,
+    tree: TableTree,
     table: int,
     depth: int,
     target: int,
@@ -187,13 +187,13 @@ def _map_in(
             try:
                 child = pt._alloc_table()
             except PagingError:
-                raise _Handoff(va) from None
+                raise Handoff(va) from None
             pt._write(addr, fmt.new_table(child, pt.encoding))
             tree.enter(addr, child)
         else:
             child = fmt.entry_paddr(raw)
             if not child or fmt.seed_huge(raw) or not tree.enter(addr, child):
-                raise _Handoff(va)
+                raise Handoff(va)
         _map_in(pt, tree, child, depth + 1, target, va, end, delta, page, template)
         va = end
 
@@ -221,7 +221,7 @@ def _fill_leaves(
                 m = int(used[0])
                 if m:
                     _store_leaves(pt, frame, w0, m, va, delta, page, template)
-                raise _Handoff(va + m * page)
+                raise Handoff(va + m * page)
         _store_leaves(pt, frame, w0, m, va, delta, page, template)
         done += m
 
@@ -257,7 +257,7 @@ def _map_pages(
     function may allocate), with the leaf writes buffered per frame; a page that is not the
     plain case goes through `map` itself."""
     fmt, enc = pt.fmt, pt.encoding
-    tree = _Tree(pt)
+    tree = TableTree(pt)
     tables: dict[tuple[int, int], int] = {}
     sizes_info: dict[int, tuple[PageTemplate | None, int, int, int, int]] = {}
     run = _Run(pt)
@@ -310,7 +310,7 @@ def _map_pages(
     run.flush()
 
 
-def _tree_path(pt: PageTable, tree: _Tree, va: int, target: int) -> bool:
+def _tree_path(pt: PageTable, tree: TableTree, va: int, target: int) -> bool:
     """Does the walk to `va`'s slot at `target` go through a tree of our own tables?"""
     fmt, table = pt.fmt, pt.root
     for depth in range(target):
@@ -389,7 +389,7 @@ def writable(pt: PageTable, frame: int, va: int) -> np.ndarray:
     try:
         return pt.words_for_write(frame)
     except PagingError:  # e.g. a guest table frame that stage 2 no longer backs
-        raise _Handoff(va) from None
+        raise Handoff(va) from None
 
 
 def write_entries(pt: PageTable, table: int, first: int, values: np.ndarray, va: int) -> None:

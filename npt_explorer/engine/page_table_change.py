@@ -13,7 +13,7 @@ from .flags import MappingFlags
 from .formats import Encoding
 from .formats.vector import BitMove, PageTemplate, set_flags_template, shapes
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
-from .page_table_bulk import _Handoff, read_entries, vectorisable, write_entries
+from .page_table_bulk import Handoff, read_entries, vectorisable, write_entries
 
 if TYPE_CHECKING:
     from .page_table import PageTable
@@ -56,7 +56,7 @@ def clear_region(pt: PageTable, vaddr: int, size: int, vectorised: bool = True) 
             try:
                 _clear(pt, pt.root, 0, vaddr, vaddr + size)
                 return
-            except _Handoff as stop:
+            except Handoff as stop:
                 va = stop.va
         for page in range(va, vaddr + size, PAGE_SIZE):
             try:
@@ -100,7 +100,7 @@ def _vector_prefix(
         try:
             _Change(pt, flags).run(pt.root, 0, vaddr, vaddr + size)
             return vaddr + size
-        except _Handoff as stop:
+        except Handoff as stop:
             return stop.va
     return vaddr
 
@@ -147,7 +147,7 @@ class _Change:
         self.present, self.huge = sh.seed_present, sh.seed_huge
         self.huge_depths = tuple(pt._huge_depth(d) for d in range(fmt.depth_count))
         self.seed_check = flags is None and pt.encoding is Encoding.SEED
-        self.tree = bulk._Tree(pt)
+        self.tree = bulk.TableTree(pt)
         self._shapes: dict[bool, tuple[BitMove, PageTemplate] | None] = {}
 
     def run(self, table: int, depth: int, lo: int, hi: int) -> None:
@@ -179,9 +179,9 @@ class _Change:
             child = fmt.entry_paddr(raw)
             if not child:
                 if self.flags is None:  # unmap: NotMapped
-                    raise _Handoff(va)
+                    raise Handoff(va)
             elif fmt.seed_huge(raw) or not self.tree.enter(table + (first + k) * 8, child):
-                raise _Handoff(va)  # MappedToHugePage, or not a plain tree of our tables
+                raise Handoff(va)  # MappedToHugePage, or not a plain tree of our tables
             else:
                 self.run(child, depth + 1, va, min(hi, base + (k + 1) * span))
             k += 1
@@ -281,12 +281,12 @@ class _Change:
             else:
                 values = self._values(part[:stop], present[:stop], depth)
                 if values is None:
-                    raise _Handoff(max(lo, at))
+                    raise Handoff(max(lo, at))
             write_entries(pt, table, first + k0, values, max(lo, at))
             changed = np.arange(stop) if flags is None else np.flatnonzero(present[:stop])
             pt._record_flushes(lambda n: [at + int(i) * span for i in changed[:n]], len(changed))
         if stop < len(part):
-            raise _Handoff(max(lo, at + stop * span))
+            raise Handoff(max(lo, at + stop * span))
 
     def _values(self, raws: np.ndarray, present: np.ndarray, depth: int) -> np.ndarray | None:
         """`set_flags` of the present leaves (the others unchanged); None: no vector shape."""

@@ -21,7 +21,7 @@ from .page_table import PageTable
 from .regions import (
     Leaf,
     Region,
-    _free_address_bits,
+    free_address_bits_memo,
     merge,
     read_table,
     sign_extend,
@@ -131,7 +131,7 @@ class RegionFolder:
         if not index.size:
             return ()
         raws = raws_all[index]
-        free = _free_address_bits(fmt, depth)
+        free = free_address_bits_memo(fmt, depth)
         keys = raws & np.uint64(~free & _U64)
         if (keys == keys[0]).all():  # the usual table: one kind of entry, addresses aside
             group = np.zeros(index.size, dtype=np.intp)

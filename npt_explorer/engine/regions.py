@@ -98,7 +98,7 @@ def sign_extend(fmt: PagingFormat, addr: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _free_address_bits(fmt: PagingFormat, depth: int) -> int:
+def free_address_bits_memo(fmt: PagingFormat, depth: int) -> int:
     """`PagingFormat.free_address_bits`, memoised per format and depth."""
     return fmt.free_address_bits(depth)
 
@@ -124,7 +124,7 @@ class TableEntry:
 def table_entries(pt: PageTable, table: int, depth: int) -> list[TableEntry]:
     """The non-zero entries of one table of `pt`, in index order."""
     fmt = pt.fmt
-    free = _free_address_bits(fmt, depth)
+    free = free_address_bits_memo(fmt, depth)
     words = read_table(pt, table, depth)
     groups: dict[int, Decoded] = {}
     out: list[TableEntry] = []

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from ..engine.formats import Role
+from ..engine import Role
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Access, MappingFlags, Priv
-from ..engine.tlb import FLUSHES
+from ..engine import FLUSHES, Access, MappingFlags, Priv
 from .values import (
     EXPECT_KEYS,
     MAX_ALLOC_SIZE,

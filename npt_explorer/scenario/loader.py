@@ -10,11 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine import PagingError
-from ..engine.config import ARCHES, MachineConfig
-from ..engine.formats import Encoding, get_format
-from ..engine.walk_cache import WalkCaches
-from ..engine.walk_cache import parse as parse_walk_caches
+from ..engine import (
+    ARCHES,
+    Encoding,
+    MachineConfig,
+    PagingError,
+    WalkCaches,
+    get_format,
+    parse_walk_caches,
+)
 from .commands import Command, CommandError, build, op_name, parse_number
 from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES
 

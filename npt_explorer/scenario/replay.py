@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine.machine import Machine
+from ..engine import Machine
 from .loader import Scenario
 from .runner import StepResult, execute
 

@@ -9,9 +9,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..engine.formats import Decoded, Role
-from ..engine.syndrome_fields import decode_syndrome
-from ..engine.walk import Walk
+from ..engine import Decoded, Role, Walk, decode_syndrome
 from .colours import FAULT_STYLE, OK, RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, STALE
 from .replay import Replay
 from .runner import StepResult

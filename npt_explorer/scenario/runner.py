@@ -6,10 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import MappingFlags, PagingError
-from ..engine.machine import Machine
-from ..engine.tlb import COMBINED, STAGE2
-from ..engine.walk import Walk
+from ..engine import COMBINED, STAGE2, Machine, MappingFlags, PagingError, Walk
 from .commands import HYPERVISOR_ACCESSES, Command, CommandError, parse_number
 
 
@@ -146,7 +143,7 @@ def _do_handle(m: Machine, a: dict[str, Any], r: StepResult) -> None:
 
 
 def _do_trace(m: Machine, a: dict[str, Any], r: StepResult) -> None:
-    from ..engine.trace import run_trace
+    from ..engine import run_trace
 
     if "file" in a:
         r.data["trace"] = _file_trace(m, a).to_json()

@@ -11,8 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..engine import ERROR_KINDS, MappingFlags, PagingError
-from ..engine.formats import FaultReason
+from ..engine import ERROR_KINDS, FaultReason, MappingFlags, PagingError
 
 _SIZE_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _NUMBER = re.compile(r"^(0x[0-9a-f_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)([kmgt]i?b?)?$", re.I)

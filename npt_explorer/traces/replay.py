@@ -6,9 +6,15 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from ..engine.config import MachineConfig
-from ..engine.machine import Machine
-from ..engine.trace import SIZES, TraceMapper, TraceReplay, TraceStats, replay_chunks
+from ..engine import (
+    SIZES,
+    Machine,
+    MachineConfig,
+    TraceMapper,
+    TraceReplay,
+    TraceStats,
+    replay_chunks,
+)
 from .files import read
 
 #: the guest page-table pool a trace machine needs (a program touches many 2 MiB regions)

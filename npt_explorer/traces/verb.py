@@ -13,10 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..engine import PagingError
-from ..engine.config import MachineConfig
-from ..engine.trace import SIZES, TraceStats
-from ..engine.walk_cache import PRESETS
+from ..engine import PRESETS, SIZES, MachineConfig, PagingError, TraceStats
 from .files import FORMATS, TraceFileError
 from .replay import run_file, trace_config
 

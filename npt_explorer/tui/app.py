@@ -22,11 +22,7 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Input, RichLog, Tree
 
-from ..engine.config import ARCHES, MachineConfig
-from ..engine.errors import PagingError
-from ..engine.formats import Encoding
-from ..engine.regions import stage_table
-from ..engine.walk import Walk
+from ..engine import ARCHES, Encoding, MachineConfig, PagingError, Walk, stage_table
 from ..scenario.loader import ScenarioError
 from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
 from .classroom import PROJECTOR_PANELS, ClassroomCommands

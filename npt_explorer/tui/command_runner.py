@@ -11,9 +11,7 @@ from typing import Any
 
 from textual.widgets import Input
 
-from ..engine.config import ARCHES, MachineConfig
-from ..engine.errors import PagingError
-from ..engine.formats import Encoding
+from ..engine import ARCHES, Encoding, MachineConfig, PagingError
 from ..scenario.commands import CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.runner import walk_json

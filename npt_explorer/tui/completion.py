@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from ..engine.config import ARCHES
-from ..engine.formats import Encoding
+from ..engine import ARCHES, Encoding
 from ..scenario.commands import OPS, Key
 from .classroom import CLASSROOM_COMMANDS
 

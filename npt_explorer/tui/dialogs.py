@@ -15,9 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from ..engine.config import ARCHES, MachineConfig
-from ..engine.errors import PagingError
-from ..engine.formats import Encoding
+from ..engine import ARCHES, Encoding, MachineConfig, PagingError
 from ..scenario.loader import ScenarioError, load
 from .session import DEMO_DIR
 

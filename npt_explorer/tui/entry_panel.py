@@ -11,10 +11,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ..engine.errors import PagingError
-from ..engine.formats import Decoded, Field, Role
-from ..engine.machine import Machine
-from ..engine.regions import stage_table
+from ..engine import Decoded, Field, Machine, PagingError, Role, stage_table
 from ..scenario.colours import RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, colour_key
 from .dialogs import EditValue
 from .messages import CommandRequested, EntryTarget

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from ..engine.walk import Walk, WalkStep
+from ..engine import Walk, WalkStep
 from ..scenario.runner import StepResult
 
 

@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
-from ..engine.config import ARCHES
-from ..engine.tlb import FLUSHES
+from ..engine import ARCHES, FLUSHES
 from .dialogs import find_scenarios
 
 if TYPE_CHECKING:

@@ -11,10 +11,15 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import get_current_worker
 
-from ..engine.errors import PagingError
-from ..engine.machine import Machine
-from ..engine.region_fold import RegionFolder
-from ..engine.regions import FILTER_HELP, Region, RegionFilter, parse_filter
+from ..engine import (
+    FILTER_HELP,
+    Machine,
+    PagingError,
+    Region,
+    RegionFilter,
+    RegionFolder,
+    parse_filter,
+)
 from ..scenario.colours import STAGE_STYLE
 from .messages import EntrySelected, EntryTarget
 

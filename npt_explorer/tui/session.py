@@ -7,8 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine.config import ARCHES, MachineConfig
-from ..engine.machine import Event, Machine
+from ..engine import ARCHES, Event, Machine, MachineConfig
 from ..scenario.commands import Command, CommandError, parse_line
 from ..scenario.loader import Scenario, load, loads
 from ..scenario.runner import StepResult, execute

@@ -12,10 +12,17 @@ from textual.containers import Vertical
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from ..engine.formats import EntryKind, PagingFormat, Role
-from ..engine.machine import Machine
-from ..engine.page_table import PageTable
-from ..engine.regions import read_table, sign_extend, stage_table, table_entries
+from ..engine import (
+    EntryKind,
+    Machine,
+    PageTable,
+    PagingFormat,
+    Role,
+    read_table,
+    sign_extend,
+    stage_table,
+    table_entries,
+)
 from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
 from ..scenario.report import flag_string
 from .messages import EntrySelected, EntryTarget

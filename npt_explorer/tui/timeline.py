@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..engine.machine import Machine
+from ..engine import Machine
 from ..scenario.commands import CommandError
 from ..scenario.runner import execute
 from .session import Session

@@ -10,8 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import HorizontalGroup, Vertical
 from textual.widgets import Button, DataTable, Static
 
-from ..engine.machine import Machine
-from ..engine.tlb import COMBINED, FLUSHES, TlbEntry
+from ..engine import COMBINED, FLUSHES, Machine, TlbEntry
 from .messages import CommandRequested, PrefillCommand
 
 HELP = """\

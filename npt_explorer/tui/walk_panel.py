@@ -10,8 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
-from ..engine.formats import PagingFormat
-from ..engine.walk import Walk, WalkStep
+from ..engine import PagingFormat, Walk, WalkStep
 from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_key
 from ..scenario.report import flag_string, hx, walk_summary
 from .messages import StepSelected

@@ -342,11 +342,21 @@ def export_machine(machine: Any, out: Path) -> int:
     )  # fmt: skip
     note = roots_note(cfg.arch, cfg.guest, cfg.npt, cfg.features, str(cfg.encoding), roots)
     frames = {pfn: words.tobytes() for pfn, words in machine.memory.frames.items()}
+    for pfn in _root_frames(machine):  # a root never written is still memory: zeros
+        frames.setdefault(pfn, bytes(0x1000))
     tmp = out.with_name(out.name + ".part")
     with open(tmp, "wb") as f:
         count = write_elf(f, cfg.arch, frames, note)
     tmp.replace(out)
     return count
+
+
+def _root_frames(machine: Any) -> list[int]:
+    """Both roots' host frames (a stage-2 root may be several concatenated frames)."""
+    npt = machine.npt.root >> 12
+    out = list(range(npt, npt + machine.s2.root_frames))
+    guest = machine.ram.host_frame(machine.guest_root >> 12)
+    return out + ([] if guest is None else [guest])
 
 
 def main(args: Sequence[str]) -> int:

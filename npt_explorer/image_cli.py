@@ -108,6 +108,13 @@ def _regime_inputs(ns: argparse.Namespace, files: list[ImageFile]) -> Inputs:
         if not 0 <= ns.cpu < len(cpus):
             raise ImageError("--cpu", f"{ns.cpu}: the image has QEMU notes for {len(cpus)} vCPU(s)")
         regs.update(cpus[ns.cpu])
+        if getattr(ns, "eptp", None) is not None or getattr(ns, "ncr3", None) is not None:
+            print(
+                f"note: CR0/CR3/CR4 are vCPU {ns.cpu}'s from the QEMU note: in a dump of a "
+                "hypervisor that is the hypervisor's own CR3; give the guest's --cr3 "
+                "(VMCS guest state) to walk the guest",
+                file=sys.stderr,
+            )
     for r in given:
         regs[r] = _number(getattr(ns, r), f"--{r}")
     features |= {f for f in ns.features.split(",") if f}

@@ -85,7 +85,17 @@ class Machine:
     # ------------------------------------------------------------------ state
 
     def _new_walker(self) -> Walker:
-        return Walker(self.arch, self.s1, self.s2, self.memory, self.config.pool_gpa, self.npt.root)
+        return Walker(self.arch, self.s1, self.s2, self.memory, self._guest_root(), self.npt.root)
+
+    def _guest_root(self) -> int | None:
+        """None when the control state turns stage 1 off: vsatp.MODE = Bare (Priv. ISA
+        21.2.13), SCTLR_EL1.M = 0 (Arm ARM D8.2.11)."""
+        c = self.control
+        if c.arch == "riscv64" and c.get("vsatp", "MODE") == 0:
+            return None
+        if c.arch == "aarch64" and not c.on("sctlr_el1", "M"):
+            return None
+        return self.config.pool_gpa
 
     def set_control(self, control: Control) -> None:
         """New register values (a typed `set`, the TUI's toggle): the walker's memo is rebuilt;
@@ -531,11 +541,13 @@ class Machine:
         )
         if entry is None:
             return None
+        s1_on = entry.s1_acc is not None  # None: stage 1 was off (Bare, SCTLR_EL1.M=0)
+        user_page = s1_on and self.s1.user_page(entry.s1_acc)
         s1_req = AccessRequest(access, priv, ac=ac, via=via)
-        s2_req = AccessRequest(
-            access, priv, guest_user_page=self.s1.user_page(entry.s1_acc), ac=ac, via=via
+        s2_req = AccessRequest(access, priv, guest_user_page=user_page, ac=ac, via=via)
+        denied = (s1_on and self.s1.allows(entry.s1_acc, s1_req)) or self.s2.allows(
+            entry.s2_acc, s2_req
         )
-        denied = self.s1.allows(entry.s1_acc, s1_req) or self.s2.allows(entry.s2_acc, s2_req)
         if denied or (access is Access.WRITE and not entry.dirty):
             self.tlb.drop(entry)  # the hardware re-walks (to fault, or to set D)
             return None
@@ -561,6 +573,9 @@ class Machine:
             walk.note = "hit a stale TLB entry: the tables say otherwise"
         return walk
 
+    def _s1_perms(self, acc: Any) -> str:
+        return "stage 1 off" if acc is None else self.s1.describe_perms(acc)
+
     def _fill(self, walk: Walk) -> None:
         assert self.tlb is not None and walk.gpa is not None and walk.hpa is not None
         size = walk.page_size or 0x1000
@@ -578,7 +593,7 @@ class Machine:
             and not self.s1.dirty_tracked(leaf)
             and not self.s2.dirty_tracked(s2_leaf)
         )
-        perms = f"{self.s1.describe_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
+        perms = f"{self._s1_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
         self.tlb.fill(
             TlbEntry(
                 COMBINED,
@@ -651,7 +666,7 @@ class Machine:
             walk = next((w for w in tries if w.ok), None)
             if walk is None:
                 return False
-            perms = f"{self.s1.describe_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
+            perms = f"{self._s1_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
         else:
             walk = next(
                 (w for w in (self.walker.translate_gpa(entry.base, a) for a in Access) if w.ok),

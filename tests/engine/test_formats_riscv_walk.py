@@ -182,7 +182,13 @@ def test_vs_stage_faults_are_page_faults_with_the_gva_in_stval(reason, access, s
 @pytest.mark.parametrize(("access", "scause"), [(EXEC, 20), (READ, 21), (WRITE, 23)])
 def test_final_guest_page_faults_carry_the_gpa_shifted_right_by_2(reason, access, scause):
     got = syndrome(fault(2, reason, access))
-    assert got == {"scause": scause, "stval": GVA, "htval": FINAL_GPA >> 2, "htinst": 0}
+    assert got == {
+        "scause": scause,
+        "stval": GVA,
+        "htval": FINAL_GPA >> 2,
+        "htinst": 0,
+        "hstatus_gva": 1,  # Priv. ISA 21.2.1: stval is a guest virtual address
+    }
 
 
 @pytest.mark.parametrize("reason", STAGE2_REASONS)
@@ -197,6 +203,7 @@ def test_guest_walk_faults_report_the_pte_gpa_and_a_pseudoinstruction(reason, ac
         "stval": GVA,
         "htval": PTE_GPA >> 2,
         "htinst": 0x3000,
+        "hstatus_gva": 1,
     }
     assert syndrome(write)["htinst"] == 0x3020
     assert syndrome(write)["scause"] == scause  # the ORIGINAL access decides the code

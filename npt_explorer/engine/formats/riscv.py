@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import PagingError
 from ..faults import register_reporter
@@ -53,6 +54,9 @@ from .riscv_pte import (
     violations,
 )
 
+if TYPE_CHECKING:
+    from ..control import Control
+
 _RWX = MappingFlags.READ | MappingFlags.WRITE | MappingFlags.EXECUTE
 _MEMORY_TYPES = MappingFlags.DEVICE | MappingFlags.UNCACHED
 _NO_FLAGS = MappingFlags(0)
@@ -88,6 +92,46 @@ class LeafPerms:
     @classmethod
     def of(cls, raw: int) -> LeafPerms:
         return cls(bool(raw & PTE_R), bool(raw & PTE_W), bool(raw & PTE_X), bool(raw & PTE_U))
+
+
+@dataclass(frozen=True, slots=True)
+class RiscvControls:
+    """The status bits one stage's permission and A/D checks read (Priv. ISA 12.1.1, 21.2)."""
+
+    sum: bool = False  # VS-stage: vsstatus.SUM
+    mxr: bool = False  # VS-stage: vsstatus.MXR or sstatus.MXR; G-stage: sstatus.MXR
+    adue: bool = False  # Svadu: henvcfg.ADUE (VS-stage) / menvcfg.ADUE (G-stage)
+
+    @classmethod
+    def of(cls, control: Control, stage: int) -> RiscvControls:
+        mxr = control.on("sstatus", "MXR")  # the HS-level MXR reaches both stages
+        if stage == 1:
+            mxr = mxr or control.on("vsstatus", "MXR")
+            return cls(control.on("vsstatus", "SUM"), mxr, control.on("henvcfg", "ADUE"))
+        return cls(False, mxr, control.on("menvcfg", "ADUE"))
+
+    def denial(self, acc: LeafPerms, req: AccessRequest, stage: int) -> str:
+        """The rule that forbids `req`, "" when allowed."""
+        if stage == 2:
+            if not acc.u:  # hypervisor spec: G-stage accesses are always U-mode
+                return "U"
+        elif req.priv is Priv.USER and not acc.u:
+            return "U"
+        elif req.priv is not Priv.USER and acc.u:
+            if req.access is Access.EXEC:
+                return "U-fetch"  # S-mode never fetches from a U page
+            if not self.sum:
+                return "SUM"
+        if req.via == "hlvx":  # HLVX reads need X instead of R, at both stages
+            return "" if acc.x else "HLVX"
+        if req.access is Access.READ and not acc.r:
+            # MXR makes execute-only pages readable, never for implicit PT reads
+            return "" if acc.x and self.mxr and not req.implicit else "MXR" if acc.x else "R"
+        if req.access is Access.WRITE and not (acc.r and acc.w):
+            return "W"
+        if req.access is Access.EXEC and not acc.x:
+            return "X"
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +366,7 @@ class RiscvFormat(PagingFormat):
                 f"U=0: every G-stage access is a U-mode access, so this leaf guest-page "
                 f"faults on every access (the seed reads {seed.short() if seed else '-'})"
             )
-        if SVADU not in self.features:
+        if not self.ctl.adue:
             if not raw & PTE_A:
                 out.append(f"A=0: without svadu every access {self._fault_words}s (Svade)")
             elif raw & PTE_W and not raw & PTE_D:
@@ -363,21 +407,26 @@ class RiscvFormat(PagingFormat):
         need = PTE_A | (PTE_D if req.access is Access.WRITE else 0)
         if dec.raw & need == need:
             return StepCheck(perms)
-        if SVADU in self.features:  # hardware A/D update; at stage 1 an implicit store to the PTE
+        if self.ctl.adue:  # hardware A/D update; at stage 1 an implicit store to the PTE
             return StepCheck(perms, write_back=dec.raw | need, notes=("Svadu sets A/D",))
         return StepCheck(perms, FaultReason.ACCESS_FLAG)
 
+    @property
+    def ctl(self) -> RiscvControls:
+        """The configured status bits, or the machine's assumptions (SUM=MXR=0, Svadu as the
+        `svadu` feature says)."""
+        return self.__dict__.get("_ctl") or RiscvControls(adue=SVADU in self.features)
+
+    def configure(self, control: Control) -> None:
+        PagingFormat.configure(self, control)
+        if control.arch == "riscv64":
+            object.__setattr__(self, "_ctl", RiscvControls.of(control, self.stage))
+
     def allows(self, acc: LeafPerms, req: AccessRequest) -> FaultReason | None:
-        if self.stage == 2:
-            user_ok = acc.u  # hypervisor spec: G-stage accesses are always U-mode
-        else:
-            user_ok = acc.u == (req.priv is Priv.USER)  # SUM=0: VS-mode may not touch U pages
-        access_ok = {
-            Access.READ: acc.r,  # MXR=0
-            Access.WRITE: acc.r and acc.w,
-            Access.EXEC: acc.x,
-        }[req.access]
-        return None if user_ok and access_ok else FaultReason.PERMISSION
+        return FaultReason.PERMISSION if self.ctl.denial(acc, req, self.stage) else None
+
+    def deciding_rule(self, acc: LeafPerms, req: AccessRequest) -> str:
+        return self.ctl.denial(acc, req, self.stage)
 
     def describe_perms(self, acc: LeafPerms) -> str:
         rwx = "".join(

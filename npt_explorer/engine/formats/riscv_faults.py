@@ -25,7 +25,10 @@ _ACCESS_WORDS = {Access.READ: "load", Access.WRITE: "store", Access.EXEC: "instr
 def syndrome(fault: Fault) -> dict[str, int | None]:
     """Exception codes follow the guest's ORIGINAL access, also for implicit PTE accesses."""
     if fault.stage == 1:
-        return {"scause": PAGE_FAULT[fault.access], "stval": fault.gva, "htval": 0, "htinst": 0}
+        out = {"scause": PAGE_FAULT[fault.access], "stval": fault.gva, "htval": 0, "htinst": 0}
+        if fault.via:  # HLV/HLVX/HSV trap to HS-mode: stval holds a guest virtual address
+            out["hstatus_gva"] = 1
+        return out
     htinst = 0
     if fault.during == GUEST_WALK:
         htinst = HTINST_PTE_WRITE if fault.write_back else HTINST_PTE_READ
@@ -34,11 +37,14 @@ def syndrome(fault: Fault) -> dict[str, int | None]:
         "stval": fault.gva,
         "htval": None if fault.gpa is None else fault.gpa >> 2,
         "htinst": htinst,
+        "hstatus_gva": 1,  # Priv. ISA 21.2.1: stval holds the guest virtual address
     }
 
 
 def explain(fault: Fault) -> str:
     """One sentence: which stage and level, which bit(s), and who must do what."""
+    if fault.via:
+        return _explain_hypervisor_access(fault)
     if fault.stage == 1:
         head = (
             f"VS-stage page fault (scause {PAGE_FAULT[fault.access]}, "
@@ -54,6 +60,18 @@ def explain(fault: Fault) -> str:
     if fault.depth is None or fault.raw is None:
         return f"{head}: {_input_cause(fault)}, so {_remedy(fault)}."
     return f"{head}: {owner} {fault.level_name} PTE {_entry_cause(fault)}, so {_remedy(fault)}."
+
+
+def _explain_hypervisor_access(fault: Fault) -> str:
+    """HLV/HLVX/HSV from HS-mode: both stages as for the guest, the trap taken in HS-mode."""
+    cause = PAGE_FAULT if fault.stage == 1 else GUEST_PAGE_FAULT
+    stage = "VS-stage" if fault.stage == 1 else "G-stage"
+    what = _entry_cause(fault) if fault.raw is not None else _input_cause(fault)
+    return (
+        f"{fault.via.upper()} from HS-mode faults at the {stage} (scause {cause[fault.access]}, "
+        f"hstatus.GVA=1): the {fault.level_name or 'input'} {what}, so the hypervisor handles "
+        "it itself"
+    ) + "."
 
 
 def _gpa(fault: Fault) -> str:
@@ -95,7 +113,16 @@ def _entry_cause(fault: Fault) -> str:
     return f"is malformed: {found[0].words}" if found else "is malformed"
 
 
+_RULE_WORDS = {
+    "SUM": "has U=1 (a user page), which VS-mode may not load or store with vsstatus.SUM=0",
+    "MXR": "has R=0 X=1 (execute-only), readable only with MXR=1 (vsstatus.MXR or sstatus.MXR)",
+    "HLVX": "has X=0, and HLVX reads need X (not R)",
+}
+
+
 def _permission_cause(fault: Fault, raw: int) -> str:
+    if fault.rule in _RULE_WORDS:
+        return _RULE_WORDS[fault.rule]
     access = fault.access
     if fault.stage == 2:
         if fault.during == GUEST_WALK:

@@ -208,7 +208,7 @@ class _TwoStage:
             zero[0], zero[1], np.zeros(n, bool), np.zeros(n, np.int32), zero[2], zero[3]
         )
         w = self.walker
-        ready = all(input_ranges(f) is not None for f in (w.s1, w.s2))
+        ready = all(input_ranges(f) is not None for f in (w.s1, w.s2)) and not w.s1.root_registers
         if not ready or not all(shapes(f).entry_paddr for f in (w.s1, w.s2)):
             self._scalar(gvas, np.arange(n), res)
             return res

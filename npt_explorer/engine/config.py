@@ -29,7 +29,7 @@ class ArchSpec:
 ARCHES: dict[str, ArchSpec] = {
     "x86_64": ArchSpec(
         name="x86_64",
-        guests={"4-level": ("x86-64", {}), "5-level": ("x86-64-la57", {})},
+        guests={"4-level": ("x86-64", {}), "5-level": ("x86-64-la57", {}), "pae": ("x86-pae", {})},
         npts={
             "ept4": ("ept", {"levels": 4}),
             "ept5": ("ept", {"levels": 5}),

@@ -72,6 +72,7 @@ class Machine:
         self.control = cfg.control
         self.s1.configure(self.control)
         self.s2.configure(self.control)
+        self.root_registers: tuple[int, ...] = ()  # x86 PAE's PDPTE registers
         self.walker = self._new_walker()
         if cfg.map_pool:
             pool_flags = MappingFlags.READ | MappingFlags.WRITE
@@ -85,7 +86,9 @@ class Machine:
     # ------------------------------------------------------------------ state
 
     def _new_walker(self) -> Walker:
-        return Walker(self.arch, self.s1, self.s2, self.memory, self._guest_root(), self.npt.root)
+        walker = Walker(self.arch, self.s1, self.s2, self.memory, self._guest_root(), self.npt.root)
+        walker.root_registers = self.root_registers
+        return walker
 
     def _guest_root(self) -> int | None:
         """None when the control state turns stage 1 off: vsatp.MODE = Bare (Priv. ISA
@@ -96,6 +99,18 @@ class Machine:
         if c.arch == "aarch64" and not c.on("sctlr_el1", "M"):
             return None
         return self.config.pool_gpa
+
+    def load_root_registers(self) -> None:
+        """x86 PAE: the CPU loads the four PDPTEs when CR3 is written (SDM Vol. 3A §4.4.1), from
+        guest memory through stage 2; walks then use these copies. A Linux-like guest writes CR3
+        after it changes a PDPTE (arch/x86/mm/pgtable.c `pud_populate`), so a stage-1
+        map/unmap/protect reloads them; a `poke` does not."""
+        if not self.s1.root_registers:
+            return
+        root = self.guest_root
+        count = self.s1.levels[0].entries
+        self.root_registers = tuple(self.ram.read_u64(root + 8 * i) for i in range(count))
+        self.walker.root_registers = self.root_registers
 
     def set_control(self, control: Control) -> None:
         """New register values (a typed `set`, the TUI's toggle): the walker's memo is rebuilt;
@@ -205,6 +220,7 @@ class Machine:
                 raise PagingError("InvalidRequest", "a stage-1 map needs gpa")
             with self._stage1_call():
                 self.guest_pt.map_region(addr, gpa, size, flags, allow_huge=huge)
+            self.load_root_registers()
             text = f"stage 1: gVA {addr:#x} → gPA {gpa:#x}, {size:#x} bytes, {flags.letters()}"
         elif stage == 2:
             if backend == "linear":
@@ -233,6 +249,7 @@ class Machine:
         if stage == 1:
             with self._stage1_call():
                 self.guest_pt.unmap_region(addr, size)
+            self.load_root_registers()
         elif stage == 2:
             self.space.unmap(addr, size)
         else:
@@ -245,6 +262,7 @@ class Machine:
         if stage == 1:
             with self._stage1_call():
                 self.guest_pt.protect_region(addr, size, flags)
+            self.load_root_registers()
         elif stage == 2:
             self.space.protect(addr, size, flags)
         else:

@@ -288,7 +288,7 @@ class PageTable:
             raw = self.read(addr)
             if fmt.is_unused(raw):
                 new = self._alloc_table()
-                self._write(addr, fmt.new_table(new, self.encoding))
+                self._write(addr, fmt.new_table_at(new, self.encoding, depth))
                 table = new
             else:
                 table = self._next_table(raw)

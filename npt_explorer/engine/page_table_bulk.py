@@ -188,7 +188,7 @@ def _map_in(
                 child = pt._alloc_table()
             except PagingError:
                 raise Handoff(va) from None
-            pt._write(addr, fmt.new_table(child, pt.encoding))
+            pt._write(addr, fmt.new_table_at(child, pt.encoding, depth))
             tree.enter(addr, child)
         else:
             child = fmt.entry_paddr(raw)

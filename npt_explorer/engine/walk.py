@@ -159,6 +159,8 @@ class Walker:
         self.memory = memory
         self.guest_root = guest_root
         self.npt_root = npt_root
+        #: the root entries the CPU holds in registers (`PagingFormat.root_registers`)
+        self.root_registers: tuple[int, ...] = ()
         self._strict = memory.strict
         self.r1 = Readings(s1)
         self.r2 = Readings(s2)
@@ -261,6 +263,13 @@ class Walker:
         table = self.guest_root
         for depth, (shift, mask, where, purpose, s2_purpose) in enumerate(self._s1_levels):
             index = (gva >> shift) & mask
+            if depth == 0 and s1.root_registers:  # PAE PDPTEs: no memory reference, no A bit
+                raw = self.root_registers[index] if index < len(self.root_registers) else 0
+                out = r1.outcome(depth, raw, acc, req)
+                if out.reason is not None:
+                    raise _Stop(self._fault(walk, 1, out.reason, depth, req=req, acc=acc, raw=raw))
+                acc, table = out.acc, (raw & amask) << ashift
+                continue
             entry_gpa = table + index * 8
             hpa = self._stage2(
                 walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose

@@ -87,6 +87,7 @@ FORMAT_SPECS: tuple[tuple[str, str, dict[str, int], str], ...] = (
     ("x86-64-la57", "x86-64-la57", {}, "x86"),
     ("ept4", "ept", {"levels": 4}, "x86"),
     ("ept5", "ept", {"levels": 5}, "x86"),
+    ("x86-pae", "x86-pae", {}, "x86"),
     ("npt4", "npt", {"levels": 4}, "x86"),
     ("npt5", "npt", {"levels": 5}, "x86"),
     ("aarch64-s1 va48", "aarch64-s1", {"va_bits": 48}, "arm"),

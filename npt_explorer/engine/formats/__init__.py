@@ -26,6 +26,7 @@ from .base import (
 FORMAT_NAMES = (
     "x86-64",
     "x86-64-la57",
+    "x86-pae",
     "ept",
     "npt",
     "aarch64-s1",

@@ -290,6 +290,14 @@ class PagingFormat(ABC):
     def new_table(self, paddr: int, encoding: Encoding) -> int:
         """`GenericPTE::new_table` (seed) or the hardware-correct table entry (fixed)."""
 
+    def new_table_at(self, paddr: int, encoding: Encoding, depth: int) -> int:
+        """The table entry `PageTable` writes at `depth` (PAE's PDPTEs differ from the rest)."""
+        return self.new_table(paddr, encoding)
+
+    #: the root table's entries live in CPU registers, loaded when the root register is
+    #: written, not read by each walk (x86 PAE's four PDPTEs, SDM Vol. 3A §4.4.1)
+    root_registers: bool = False
+
     @abstractmethod
     def new_page(self, paddr: int, flags: MappingFlags, huge: bool, encoding: Encoding) -> int:
         """`GenericPTE::new_page` (seed) or what the hardware needs for `flags` (fixed)."""

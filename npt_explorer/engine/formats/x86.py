@@ -12,6 +12,7 @@ from .x86_ept import EptFormat
 from .x86_faults import explain, syndrome
 from .x86_guest import X86Paging
 from .x86_npt import AmdNpt
+from .x86_pae import X86Pae
 
 ARCH = "x86_64"
 
@@ -41,6 +42,7 @@ FORMATS: dict[str, Callable[..., PagingFormat]] = {
     "x86-64-la57": _x86_64_la57,
     "ept": _ept,
     "npt": _npt,
+    "x86-pae": lambda *, features: X86Pae(features=features),
 }
 
 register_reporter(ARCH, syndrome, explain)

@@ -125,7 +125,13 @@ class ArmFormat(PagingFormat):
 
     @property
     def hafdbs(self) -> bool:
-        return "hafdbs" in self.features
+        """Hardware sets AF (TCR_EL1.HA / VTCR_EL2.HA, or the `hafdbs` feature)."""
+        return self.__dict__.get("_ha", "hafdbs" in self.features)
+
+    @property
+    def hd(self) -> bool:
+        """Hardware dirty state through DBM (TCR_EL1.HD / VTCR_EL2.HD, only with HA)."""
+        return self.__dict__.get("_hd", "hafdbs" in self.features)
 
     def arm_level(self, depth: int) -> int:
         """The ARM level number (L0..L3) of `depth`; depth 0 is the start level."""
@@ -291,6 +297,10 @@ class ArmFormat(PagingFormat):
         super().configure(control)
         reg, name = ("tcr_el1", "IPS") if self.stage == 1 else ("vtcr_el2", "PS")
         object.__setattr__(self, "output_bits", PA_BITS[control.get(reg, name)])
+        # D8.4.5/6: HA and HD per stage, separately (HD without HA does nothing)
+        ha = control.on(reg, "HA")
+        object.__setattr__(self, "_ha", ha)
+        object.__setattr__(self, "_hd", ha and control.on(reg, "HD"))
 
     def beyond_pa(self, dec: Decoded) -> bool:
         """A table or block/page address at or above the PA size: an Address size fault at
@@ -307,7 +317,7 @@ class ArmFormat(PagingFormat):
         new, notes = raw | AF, []
         if not raw & AF:
             notes.append("hardware sets AF (FEAT_HAFDBS)")
-        if self.hafdbs and raw & DBM and req.access is Access.WRITE:
+        if self.hd and raw & DBM and req.access is Access.WRITE:
             new = self.mark_dirty(new)
             if new != raw | AF:
                 notes.append("DBM=1: hardware makes the descriptor writable (dirty)")

@@ -159,7 +159,17 @@ def _stage1_cause(fault: Fault) -> str:
     return f"the guest's translation failed ({fault.reason})"
 
 
+_RULE_WORDS = {
+    "PAN": "PAN: PSTATE.PAN=1 forbids EL1 data accesses to an EL0-accessible page (AP[1]=1)",
+    "EPAN": "PAN: PSTATE.PAN=1 with SCTLR_EL1.EPAN=1 also forbids EL1 data accesses to an "
+    "EL0-executable page (UXN=0)",
+    "WXN": "WXN: SCTLR_EL1.WXN=1 makes every writable page execute-never",
+}
+
+
 def _stage1_denial(fault: Fault) -> str:
+    if fault.rule in _RULE_WORDS:
+        return _RULE_WORDS[fault.rule]
     raw = fault.raw or 0
     acc = fault.acc if isinstance(fault.acc, S1Acc) else S1Acc()
     user = fault.priv is Priv.USER

@@ -7,6 +7,7 @@ The EL2 regime's reading of the same descriptors is `arm_s1_el2.AArch64Stage1El2
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..flags import Access, MappingFlags, Priv
 from .arm_common import (
@@ -30,6 +31,9 @@ from .arm_common import (
     common_fields,
 )
 from .base import AccessRequest, Decoded, EntryKind, FaultReason, Field, Role, StepCheck
+
+if TYPE_CHECKING:
+    from ..control import Control
 
 R, W, X, U = (MappingFlags.READ, MappingFlags.WRITE, MappingFlags.EXECUTE, MappingFlags.USER)
 ARM_EL2 = "arm-el2"
@@ -208,6 +212,38 @@ class S1Acc:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class S1Controls:
+    """The EL1&0 control bits stage-1 permission checks read (Arm ARM D8.4)."""
+
+    pan: bool = False  # PSTATE.PAN
+    epan: bool = False  # SCTLR_EL1.EPAN
+    wxn: bool = False  # SCTLR_EL1.WXN
+    hpd: bool = False  # TCR_EL1.HPD0
+
+    @classmethod
+    def of(cls, control: Control) -> S1Controls:
+        return cls(
+            control.on("pan", "PAN"),
+            control.on("sctlr_el1", "EPAN"),
+            control.on("sctlr_el1", "WXN"),
+            control.on("tcr_el1", "HPD0"),
+        )
+
+    def denial(self, acc: S1Acc, access: Access, priv: Priv) -> str:
+        """The rule that forbids the access, "" when allowed."""
+        if access is Access.EXEC and self.wxn and not acc.read_only:
+            return "WXN"  # D8.4.1.2: a writable region is execute-never at EL0 and EL1
+        if not acc.permits(access, priv):
+            return "AP"
+        if priv is not Priv.USER and access is not Access.EXEC and self.pan:
+            if acc.el0:
+                return "PAN"  # D8.4.2: EL1 data access to an EL0-accessible page
+            if self.epan and not acc.uxn:
+                return "EPAN"  # FEAT_PAN3: ... or to an EL0-executable one
+        return ""
+
+
 def _table_acc(acc: S1Acc, raw: int) -> S1Acc:
     return S1Acc(
         el0=acc.el0 and not raw & AP_TABLE_NO_EL0,
@@ -328,9 +364,18 @@ class AArch64Stage1(ArmFormat):
     def start(self) -> S1Acc:
         return S1Acc()
 
+    ctl = S1Controls()
+
+    def configure(self, control: Control) -> None:
+        super().configure(control)
+        if control.arch == "aarch64":
+            self.ctl = S1Controls.of(control)
+
     def descend(self, acc: S1Acc, dec: Decoded, req: AccessRequest) -> StepCheck:
         if self.beyond_pa(dec):
             return StepCheck(acc, FaultReason.ADDRESS_SIZE)
+        if self.ctl.hpd:  # D8.4.1.3: TCR_EL1.HPD0=1: APTable/PXNTable/UXNTable ignored
+            return StepCheck(acc)
         return StepCheck(_table_acc(acc, dec.raw))
 
     def fold_leaf(self, acc: S1Acc, raw: int) -> S1Acc:
@@ -345,7 +390,11 @@ class AArch64Stage1(ArmFormat):
         return raw & ~AP2  # DBM: a store clears AP[2] (§4.4)
 
     def allows(self, acc: S1Acc, req: AccessRequest) -> FaultReason | None:
-        return None if acc.permits(req.access, req.priv) else FaultReason.PERMISSION
+        return FaultReason.PERMISSION if self.ctl.denial(acc, req.access, req.priv) else None
+
+    def deciding_rule(self, acc: S1Acc, req: AccessRequest) -> str:
+        rule = self.ctl.denial(acc, req.access, req.priv)
+        return "" if rule == "AP" else rule
 
     def describe_perms(self, acc: S1Acc) -> str:
         def letters(priv: Priv) -> str:

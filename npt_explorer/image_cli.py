@@ -139,6 +139,14 @@ def _machine(ns: argparse.Namespace, specs: list[str]) -> ImageMachine:
     return ImageMachine.build(memory, regime)
 
 
+def image_machine(args: Sequence[str]) -> ImageMachine:
+    """A machine over images given as `image ranges` takes them (files, RAW@BASE, root
+    options); for other verbs (the classroom's `diff`). Raises `ImageError`."""
+    ns = _parser("ranges").parse_intermixed_args(list(args))
+    specs, _ = _split(ns.items, numbers=False)
+    return _machine(ns, specs)
+
+
 # ---------------------------------------------------------------------------- verbs
 
 

@@ -8,7 +8,6 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine import MappingFlags
 from .state import EntryAt, MachineState, Range, TlbLine
 
 
@@ -56,21 +55,17 @@ class PermChange:
     stage: int
     start: int
     end: int
-    before: MappingFlags | None  # None: unmapped
-    after: MappingFlags | None
+    before: str | None  # None: unmapped
+    after: str | None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "stage": self.stage,
             "start": _hx(self.start),
             "end": _hx(self.end),
-            "before": _flags(self.before),
-            "after": _flags(self.after),
+            "before": self.before,
+            "after": self.after,
         }
-
-
-def _flags(f: MappingFlags | None) -> str | None:
-    return None if f is None else f.short()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +162,10 @@ def _entry_changes(a: MachineState, b: MachineState) -> list[EntryChange]:
     return out
 
 
-def _flags_at(ranges: list[Range], starts: list[int], addr: int) -> MappingFlags | None:
+def _perms_at(ranges: list[Range], starts: list[int], addr: int) -> str | None:
     i = bisect.bisect_right(starts, addr) - 1
     if i >= 0 and ranges[i].start <= addr < ranges[i].end:
-        return ranges[i].flags
+        return ranges[i].perms
     return None
 
 
@@ -183,7 +178,7 @@ def _perm_changes(a: MachineState, b: MachineState) -> list[PermChange]:
         sa, sb = [r.start for r in ra], [r.start for r in rb]
         cuts = sorted({x for r in ra + rb for x in (r.start, r.end)})
         for lo, hi in zip(cuts, cuts[1:], strict=False):
-            before, after = _flags_at(ra, sa, lo), _flags_at(rb, sb, lo)
+            before, after = _perms_at(ra, sa, lo), _perms_at(rb, sb, lo)
             if before == after:
                 continue
             last = out[-1] if out else None
@@ -266,7 +261,7 @@ def diff_lines(d: StateDiff) -> list[str]:
             space = "gVA" if p.stage == 1 else "gPA"
             lines.append(
                 f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}: "
-                f"{_flags(p.before) or 'unmapped'} → {_flags(p.after) or 'unmapped'}"
+                f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"
             )
     for label, group in (
         ("TLB entries became stale", d.tlb_stale),

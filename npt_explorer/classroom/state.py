@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from ..engine import (
     EntryKind,
     Machine,
-    MappingFlags,
     PageTable,
     TlbEntry,
     machine_regions,
@@ -48,12 +47,13 @@ class EntryAt:
 
 @dataclass(frozen=True, slots=True)
 class Range:
-    """Input addresses [start, end) of one stage whose leaves grant `flags`."""
+    """Input addresses [start, end) of one stage whose leaves grant `perms` (a machine's
+    `MappingFlags` in short form, "R+W"; an image's per-privilege string)."""
 
     stage: int
     start: int
     end: int
-    flags: MappingFlags
+    perms: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,8 @@ def capture(machine: Machine) -> MachineState:
         _entries(guest, 1, entries)
     _entries(machine.npt, 2, entries)
     ranges = tuple(
-        Range(r.stage, r.start, r.end, r.flags) for r in machine_regions(machine, contiguous=False)
+        Range(r.stage, r.start, r.end, r.flags.short())
+        for r in machine_regions(machine, contiguous=False)
     )
     fmts = {1: machine.s1, 2: machine.s2}
     return MachineState(

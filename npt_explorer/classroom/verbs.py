@@ -51,19 +51,29 @@ def cmd_quiz(a: argparse.Namespace, usage_error: type[Exception]) -> int:
 
 
 def add_diff_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("a", metavar="A.toml[:STEP]", help="the state after STEP steps (default: all)")
+    p.add_argument(
+        "a",
+        metavar="A.toml[:STEP]",
+        help="the state after STEP steps (default: all), or a memory image (ELF/LiME)",
+    )
     p.add_argument("b", metavar="B.toml[:STEP]")
     p.add_argument("--json", action="store_true")
 
 
-def point(spec: str, usage_error: type[Exception]) -> tuple[Any, int, Any]:
-    """``FILE[:STEP]`` → (scenario, steps run, machine after them). STEP counts steps as
-    `replay` numbers them: 0 is the machine before the first step."""
+def point(spec: str, usage_error: type[Exception]) -> tuple[str, int | None, Any]:
+    """``FILE[:STEP]`` → (file, steps run, its state). STEP counts steps as `replay` numbers
+    them: 0 is the machine before the first step. A file that is not ``.toml`` is a memory
+    image (ELF or LiME carrying its roots, as `image export` writes them)."""
     from ..scenario import ScenarioError, load, run
+    from .state import capture
 
     path, _, step = spec.rpartition(":")
     if not path or not step.isdigit():
         path, step = spec, ""
+    if not path.endswith(".toml"):
+        if step:
+            raise usage_error(f"{spec}: a memory image has no steps")
+        return path, None, _image_state(path, usage_error)
     try:
         scenario = load(path)
     except ScenarioError as err:
@@ -71,27 +81,40 @@ def point(spec: str, usage_error: type[Exception]) -> tuple[Any, int, Any]:
     upto = len(scenario.steps) if step == "" else int(step)
     if upto > len(scenario.steps):
         raise usage_error(f"{spec}: step {upto} (allowed: 0 .. {len(scenario.steps)})")
-    return scenario, upto, run(scenario, upto).machine
+    return scenario.path, upto, capture(run(scenario, upto).machine)
+
+
+def _image_state(path: str, usage_error: type[Exception]) -> Any:
+    from ..engine import PagingError
+    from ..image import ImageError
+    from ..image_cli import image_machine
+    from .image_state import capture_image
+
+    try:
+        return capture_image(image_machine([path]))
+    except ImageError as err:
+        raise usage_error(f"{path}: {err}") from None
+    except PagingError as err:
+        raise usage_error(f"{path}: {err.message}") from None
+
+
+def _where(file: str, step: int | None) -> str:
+    return file if step is None else f"{file} after step {step}"
 
 
 def cmd_diff(a: argparse.Namespace, usage_error: type[Exception]) -> int:
     from .diff import diff, diff_lines
-    from .state import capture
 
-    sa, na, ma = point(a.a, usage_error)
-    sb, nb, mb = point(a.b, usage_error)
-    if ma.arch != mb.arch:
-        raise usage_error(f"{a.a} is {ma.arch} and {a.b} is {mb.arch}: diff compares one arch")
-    d = diff(capture(ma), capture(mb))
+    fa, na, sa = point(a.a, usage_error)
+    fb, nb, sb = point(a.b, usage_error)
+    if sa.arch != sb.arch:
+        raise usage_error(f"{a.a} is {sa.arch} and {a.b} is {sb.arch}: diff compares one arch")
+    d = diff(sa, sb)
     if a.json:
-        doc = {
-            "a": {"file": sa.path, "step": na},
-            "b": {"file": sb.path, "step": nb},
-            **d.to_json(),
-        }
+        doc = {"a": {"file": fa, "step": na}, "b": {"file": fb, "step": nb}, **d.to_json()}
         print(json.dumps(doc, indent=1))
     else:
-        print(f"--- {sa.path} after step {na}\n+++ {sb.path} after step {nb}")
+        print(f"--- {_where(fa, na)}\n+++ {_where(fb, nb)}")
         print("\n".join(diff_lines(d)))
     return 0
 

@@ -11,7 +11,6 @@ import pytest
 from npt_explorer.classroom.diff import diff, diff_lines
 from npt_explorer.classroom.state import capture
 from npt_explorer.cli import main
-from npt_explorer.engine import MappingFlags
 from npt_explorer.scenario import load, run
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -32,10 +31,7 @@ def test_the_dirty_logging_protect_clears_w_on_exactly_the_16_ept_leaves():
     assert {c.fields for c in d.entries} == {(("W", 1, 0),)}
     [perm] = d.permissions
     assert (perm.stage, perm.start, perm.end) == (2, 0x20_0000, 0x21_0000)
-    assert (perm.before, perm.after) == (
-        MappingFlags.READ | MappingFlags.WRITE,
-        MappingFlags.READ,
-    )
+    assert (perm.before, perm.after) == ("R+W", "R")
 
 
 def test_the_protect_without_invept_leaves_the_cached_write_entry_stale():
@@ -62,11 +58,7 @@ def test_handle_fault_adds_one_ept_leaf_and_gains_one_host_frame():
     assert len(d.host_gained) == 1 and not d.host_lost
     assert added.after is not None and added.after.raw >> 12 == d.host_gained[0] >> 12
     [perm] = d.permissions
-    assert (perm.before, perm.after, perm.end - perm.start) == (
-        None,
-        MappingFlags.READ | MappingFlags.WRITE,
-        0x1000,
-    )
+    assert (perm.before, perm.after, perm.end - perm.start) == (None, "R+W", 0x1000)
 
 
 def test_a_state_against_itself_has_no_differences():
@@ -125,3 +117,32 @@ def test_bad_diff_points_exit_2_with_one_line(argv, message, capsys):
     assert main(["diff", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def _exported(tmp_path: Path, scenario: Path, step: int, capsys) -> Path:
+    out = tmp_path / f"{scenario.stem}-{step}.elf"
+    assert main(["image", "export", str(scenario), "--step", str(step), "-o", str(out)]) == 0
+    capsys.readouterr()
+    return out
+
+
+def test_two_memory_images_diff_as_the_scenario_points_they_were_exported_from(tmp_path, capsys):
+    before = _exported(tmp_path, X86_03, 6, capsys)
+    after = _exported(tmp_path, X86_03, 7, capsys)
+    assert main(["diff", str(before), str(after), "--json"]) == 0
+    images = json.loads(capsys.readouterr().out)
+    assert main(["diff", f"{X86_03}:6", f"{X86_03}:7", "--json"]) == 0
+    scenario = json.loads(capsys.readouterr().out)
+    # the same 16 EPT leaves, W 1→0; an image holds no TLB and its frames are its tables'
+    assert images["entries"] == scenario["entries"]
+    assert [(p["stage"], p["start"], p["end"]) for p in images["permissions"]] == [
+        (2, "0x200000", "0x210000")
+    ]
+    assert images["tlb"] == {"added": [], "removed": [], "became_stale": []}
+    assert images["a"] == {"file": str(before), "step": None}
+
+
+def test_a_memory_image_has_no_steps(tmp_path, capsys):
+    image = _exported(tmp_path, X86_03, 6, capsys)
+    assert main(["diff", f"{image}:3", str(image)]) == 2
+    assert "a memory image has no steps" in capsys.readouterr().err

@@ -1,0 +1,97 @@
+"""A memory image's state in the diff's terms: the entries of both stages read from the image
+through the roots its registers give, the permissions per range as `image ranges` lists them,
+and the frames holding each stage's tables. An image holds no TLB."""
+
+from __future__ import annotations
+
+from ..engine import Access, EntryKind, PagingFormat
+from ..image import ImageMachine
+from ..image.ranges import stage_leaves
+from .state import EntryAt, EntryKey, MachineState, Range
+
+_U64 = (1 << 64) - 1
+
+
+def _sign_extend(fmt: PagingFormat, addr: int) -> int:
+    top = fmt.input_bits - 1
+    if fmt.signed_input and addr >> top & 1:
+        return (addr | (_U64 ^ ((1 << fmt.input_bits) - 1))) & _U64
+    return addr
+
+
+class _Reader:
+    """Walks one stage's tables from its root; stage-1 tables are read at their gPAs through
+    stage 2, as the hardware reads them."""
+
+    def __init__(self, machine: ImageMachine, stage: int) -> None:
+        w = machine.walker
+        self.machine, self.stage = machine, stage
+        self.fmt: PagingFormat = w.s1 if stage == 1 else w.s2
+        self.tables: set[int] = set()  # table addresses in the stage's own space
+        self.frames: set[int] = set()  # host frames holding them
+
+    def _hpa(self, addr: int) -> int | None:
+        w = self.machine.walker
+        if self.stage == 2 or w.npt_root is None:
+            return addr
+        walk = w.translate_gpa(addr, Access.READ)
+        return walk.hpa if walk.ok else None
+
+    def _words(self, table: int, entries: int) -> list[int] | None:
+        words: list[int] = []
+        for n in range(max(1, entries * 8 // 0x1000)):
+            hpa = self._hpa(table + n * 0x1000)
+            frame = None if hpa is None else self.machine.memory.peek_frame(hpa >> 12)
+            if hpa is None or frame is None:
+                return None
+            self.frames.add(hpa & ~0xFFF)
+            words += frame.tolist()
+        return words[:entries]
+
+    def read(self, root: int, out: dict[EntryKey, EntryAt]) -> None:
+        self._table(root, 0, 0, out)
+
+    def _table(self, table: int, depth: int, base: int, out: dict[EntryKey, EntryAt]) -> None:
+        if table in self.tables:  # a loop or a shared table: read once
+            return
+        self.tables.add(table)
+        fmt = self.fmt
+        level = fmt.levels[depth]
+        words = self._words(table, level.entries)
+        for index, raw in enumerate(words or ()):
+            if not raw:
+                continue
+            start = base + (index << level.shift)
+            shown = _sign_extend(fmt, start) if self.stage == 1 else start
+            entry = EntryAt(self.stage, depth, shown, table, index, raw)
+            out[entry.key] = entry
+            dec = fmt.decode(raw, depth)
+            if dec.kind == EntryKind.TABLE and dec.paddr is not None and depth < fmt.leaf_depth:
+                self._table(dec.paddr, depth + 1, start, out)
+
+
+def capture_image(machine: ImageMachine) -> MachineState:
+    """The state of an image (reads only; nothing is written to its overlay)."""
+    w = machine.walker
+    entries: dict[EntryKey, EntryAt] = {}
+    readers = {}
+    for stage, root in ((1, w.guest_root), (2, w.npt_root)):
+        reader = readers[stage] = _Reader(machine, stage)
+        if root is not None:
+            reader.read(root, entries)
+    ranges = tuple(
+        Range(stage, lf.start, lf.start + lf.size, lf.perms)
+        for stage in (1, 2)
+        for lf in stage_leaves(machine, stage)[0]
+    )
+    fmts = {1: w.s1, 2: w.s2}
+    return MachineState(
+        arch=machine.arch,
+        decoders={s: f.decode for s, f in fmts.items()},
+        level_names={s: tuple(level.name for level in f.levels) for s, f in fmts.items()},
+        entries=entries,
+        ranges=ranges,
+        tlb={},
+        host_frames=frozenset(readers[2].frames),
+        guest_frames=frozenset(readers[1].tables),
+    )

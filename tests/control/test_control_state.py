@@ -59,3 +59,14 @@ cr4 = "0x0100_0020"
     with pytest.raises(ScenarioError) as err:
         loads(text, "t.toml")
     assert "t.toml:6: machine.registers.cr4: cr4.PKS (bit 24) = 1 is not modelled" in str(err.value)
+
+
+def test_docs_control_state_lists_every_modelled_field():
+    from pathlib import Path
+
+    from npt_explorer.engine import CONTROL_BITS
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "control-state.md").read_text()
+    for rows in CONTROL_BITS.values():
+        for row in rows:
+            assert f"| `{row.register}` | {row.name} | {row.bits} |" in doc, row

@@ -150,17 +150,6 @@ class ImageMemory:
         """A/D write-backs and pokes go to the overlay."""
         self.frame(paddr >> PAGE_SHIFT)[(paddr & (PAGE_SIZE - 1)) >> 3] = value
 
-    def pokes(self) -> list[tuple[int, int, int]]:
-        """(hPA, image value, overlay value) of every word the overlay changed."""
-        out = []
-        for pfn in sorted(self.overlay):
-            base = self.view(pfn)
-            for i in np.flatnonzero(self.overlay[pfn] != base):
-                out.append(
-                    (pfn << PAGE_SHIFT | int(i) << 3, int(base[i]), int(self.overlay[pfn][i]))
-                )
-        return out
-
     @property
     def total(self) -> int:
         return sum(s.size for s in self.segments)

@@ -32,7 +32,6 @@ class Regime:
     guest_root: int | None = None
     npt_root: int | None = None
     features: set[str] = field(default_factory=set)
-    registers: dict[str, int] = field(default_factory=dict)
     #: the engine's control registers (`engine.control` names), validated by `MachineConfig`
     control: dict[str, int] = field(default_factory=dict)
 
@@ -190,7 +189,7 @@ def decode(arch: str, regs: Mapping[str, int], features: set[str] | None = None)
             raise ImageError(f"--{name}", f"not a {arch} register (allowed: {', '.join(allowed)})")
         if not 0 <= regs[name] <= U64:
             raise ImageError(f"--{name}", f"{regs[name]:#x} does not fit in 64 bits")
-    regime = Regime(arch, registers=dict(regs), features=set(features or ()))
+    regime = Regime(arch, features=set(features or ()))
     _DECODERS[arch](regs, regime)
     if regime.guest is None and regime.npt is None:
         raise ImageError(

@@ -35,6 +35,12 @@ CLASSROOM_COMMANDS: dict[str, str] = {
 }
 
 
+#: the key=value words of the classroom commands, with the values completion offers
+CLASSROOM_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
+    "quiz": {"topic": TOPICS, "arch": QUIZ_ARCHES, "seed": (), "count": ()},
+}
+
+
 class QuizBar(Static):
     """The open problem: its steps, the question, the last verdicts and the score."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..engine import ARCHES, Encoding
 from ..scenario.commands import OPS, Key
-from .classroom import CLASSROOM_COMMANDS
+from .classroom import CLASSROOM_COMMANDS, CLASSROOM_KEYS
 
 #: commands the TUI adds on top of the scenario verbs; never recorded, never saved
 UI_COMMANDS: dict[str, str] = {
@@ -61,6 +61,8 @@ def candidates(text: str, arch: str, files: list[str] = ()) -> tuple[str, list[s
         return word, [a for a in ARCHES if a.startswith(word)]
     if op == "arch" and words[1] in ARCHES:
         arch = words[1]
+    if op in CLASSROOM_KEYS:
+        return _classroom_candidates(CLASSROOM_KEYS[op], words)
     if "=" in word:
         key, _, value = word.partition("=")
         values = _value_choices(op, key, arch, list(files))
@@ -69,6 +71,17 @@ def candidates(text: str, arch: str, files: list[str] = ()) -> tuple[str, list[s
     keys = sorted(OPS.get(op, ()), key=lambda k: not k.required)  # required keys first
     names = _ARCH_KEYS if op == "arch" else tuple(k.name for k in keys)
     return word, [f"{n}=" for n in names if n not in used and n.startswith(word)]
+
+
+def _classroom_candidates(
+    keys: dict[str, tuple[str, ...]], words: list[str]
+) -> tuple[str, list[str]]:
+    word = words[-1]
+    if "=" in word:
+        key, _, value = word.partition("=")
+        return value, [v for v in keys.get(key, ()) if v.startswith(value)]
+    used = {w.partition("=")[0] for w in words[1:-1]}
+    return word, [f"{n}=" for n in keys if n not in used and n.startswith(word)]
 
 
 def complete(text: str, arch: str, files: list[str] = ()) -> str | None:

@@ -184,3 +184,12 @@ async def test_f5_shows_the_projector_layout_in_high_contrast_and_back(app_facto
         await settle(pilot)
         assert app.theme == "textual-dark" and not app.screen.has_class("-projector")
         assert {w.id for w in app.query(".panel") if w.display} == {"walk"}  # narrow: one
+
+
+def test_the_command_line_completes_quiz_keys_and_their_values():
+    from npt_explorer.tui.completion import candidates, complete
+
+    assert candidates("quiz t", "x86_64") == ("t", ["topic="])
+    assert candidates("quiz topic=f", "x86_64") == ("f", ["faults"])
+    assert candidates("quiz topic=walk a", "x86_64") == ("a", ["arch="])
+    assert complete("quiz arch=r", "x86_64") == "quiz arch=riscv64"

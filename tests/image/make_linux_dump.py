@@ -2,7 +2,11 @@
 tables (built by the kernel itself) dumped with the monitor's `dump-guest-memory`, and QEMU's
 own answers recorded beside it (`info registers`, `info mem`, `gva2gpa` on a sample).
 
-    python3 tests/image/make_linux_dump.py [--vmlinuz PATH]
+    python3 tests/image/make_linux_dump.py [--vmlinuz PATH] [--gdb-pt-dump DIR]
+
+With --gdb-pt-dump (a clone of github.com/martinradev/gdb-pt-dump) it also runs that tool's `pt`
+through QEMU's gdbstub on the same stopped machine (gdb-multiarch) and records its output and
+time, a second tool's reading of the same tables.
 
 Without --vmlinuz it runs `apt-get download linux-image-6.1.0-47-cloud-amd64` (the only network
 use: the package registry). The kernel boots with no root file system and panics; by then its
@@ -79,13 +83,33 @@ class Monitor:
         return "\n".join(lines[1:]).strip("\n")  # the first line echoes the command
 
 
-def boot_and_dump(vmlinuz: Path, tmp: Path) -> tuple[Path, dict]:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gdb_pt_dump(tool: Path, port: int) -> dict:
+    """gdb-pt-dump's `pt` on the stopped machine: its lines (colours stripped) and time."""
+    start = time.perf_counter()
+    run = subprocess.run(
+        ["gdb-multiarch", "-q", "-batch", "-ex", f"source {tool / 'pt.py'}",
+         "-ex", f"target remote 127.0.0.1:{port}", "-ex", "pt"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", ln).strip() for ln in run.stdout.splitlines()]
+    return {"seconds": round(seconds, 2), "lines": [ln for ln in lines if " : " in ln]}
+
+
+def boot_and_dump(vmlinuz: Path, tmp: Path, tool: Path | None) -> tuple[Path, dict]:
     mon, serial, dump = tmp / "mon.sock", tmp / "serial.log", tmp / "full.elf"
+    port = _free_port()
     qemu = subprocess.Popen([
         "qemu-system-x86_64", "-machine", "q35", "-cpu", "qemu64,+smep,+smap", "-m", "128M",
         "-smp", "1", "-display", "none", "-nic", "none", "-no-reboot", "-kernel", str(vmlinuz),
         "-append", "console=ttyS0 panic=0 nokaslr", "-serial", f"file:{serial}",
-        "-monitor", f"unix:{mon},server,nowait",
+        "-monitor", f"unix:{mon},server,nowait", "-gdb", f"tcp:127.0.0.1:{port}",
     ])  # fmt: skip
     try:
         deadline = time.time() + 600
@@ -103,6 +127,7 @@ def boot_and_dump(vmlinuz: Path, tmp: Path) -> tuple[Path, dict]:
         info_mem = m("info mem")
         sample = _sample(info_mem)
         gva2gpa = {hex(a): m(f"gva2gpa {a:#x}") for a in sample}
+        pt = gdb_pt_dump(tool, port) if tool else None
         m(f"dump-guest-memory {dump}")
         m("quit")
     finally:
@@ -114,6 +139,7 @@ def boot_and_dump(vmlinuz: Path, tmp: Path) -> tuple[Path, dict]:
         "registers": {k: hex(v) for k, v in regs.items()},
         "info_mem": info_mem.splitlines(),
         "gva2gpa": gva2gpa,
+        **({"gdb_pt_dump": pt} if pt else {}),
         "panic": [ln for ln in serial.read_text(errors="replace").splitlines()
                   if "Kernel panic" in ln][:1],
     }  # fmt: skip
@@ -166,10 +192,11 @@ def _notes(path: Path) -> bytes:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vmlinuz")
+    ap.add_argument("--gdb-pt-dump", type=Path, help="a gdb-pt-dump checkout")
     ns = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        full, answers = boot_and_dump(kernel(tmp, ns.vmlinuz), tmp)
+        full, answers = boot_and_dump(kernel(tmp, ns.vmlinuz), tmp, ns.gdb_pt_dump)
         reduced = tmp / "reduced.elf"
         loads = reduce(full, answers, reduced)
         data = HERE / "data"

@@ -77,4 +77,8 @@ class ImageMachine:
             translate = not (access is Access.WRITE and self.hardware_ad)
         if not 0 <= gva < 1 << 64:
             raise ImageError("GVA", f"{gva:#x} is not a 64-bit address")
+        if self.regime.ttbr1_range and gva >> 55 & 1:  # VA[55] selects TTBR1 (Arm ARM D8.2.2)
+            raise ImageError(
+                "GVA", f"{gva:#x} is in TTBR1's range (bit 55 set): TTBR1 walks not modelled yet"
+            )
         return self.walker.translate(gva, access, priv, side_effects=not translate)

@@ -34,6 +34,9 @@ class Regime:
     features: set[str] = field(default_factory=set)
     #: the engine's control registers (`engine.control` names), validated by `MachineConfig`
     control: dict[str, int] = field(default_factory=dict)
+    #: AArch64 with TCR_EL1.EPD1=0: the upper VA range is TTBR1's, which is not modelled, so
+    #: a walk there is refused rather than answered as if TTBR1 were off
+    ttbr1_range: bool = False
 
 
 def bits(value: int, hi: int, lo: int) -> int:
@@ -105,6 +108,9 @@ def _arm(regs: Mapping[str, int], r: Regime) -> None:
     if "ttbr1" in regs:
         raise refuse("ttbr1", "TTBR1_EL1", regs["ttbr1"], "upper-range walks not modelled yet")
     r.control.update({ctl: regs[k] for k, ctl in _ARM_CONTROL.items() if k in regs})
+    if "tcr" in regs and not bits(regs["tcr"], 23, 23):  # EPD1=0: a kernel's TTBR1 is live
+        r.ttbr1_range = True
+        r.control["tcr_el1"] = regs["tcr"] | 1 << 23  # the engine walks TTBR0's range only
     sctlr = regs.get("sctlr")
     if "ttbr0" in regs and (sctlr is None or bits(sctlr, 0, 0)):  # SCTLR_EL1.M=0: no stage 1
         tcr = regs.get("tcr")

@@ -26,7 +26,6 @@ RV_ADUE = 1 << 61
 ARM_REGS = {"vtcr_el2": "vtcr", "vttbr_el2": "vttbr", "tcr_el1": "tcr", "ttbr0_el1": "ttbr0",
             "sctlr_el1": "sctlr"}  # fmt: skip
 HCR_VM_RW = 1 | 1 << 31
-TCR_EPD1 = 1 << 23
 #: what QEMU's CPUs implement that no register says: `-cpu max` has FEAT_XNX (oracle README)
 FEATURES = {"riscv64": set(), "aarch64": {"xnx"}}
 
@@ -73,8 +72,6 @@ def case_registers(arch: str, regs: dict[str, int]) -> dict[str, int]:
         out = {k: v for k, v in regs.items() if k in ("hgatp", "vsatp", "vsstatus", "sstatus")}
         return {**out, "henvcfg": RV_ADUE, "menvcfg": RV_ADUE}
     out = {ARM_REGS[k]: v for k, v in regs.items() if k in ARM_REGS}
-    # the harness owns TTBR1 (its code runs there); our walks are all TTBR0's: EPD1=1
-    out["tcr"] |= TCR_EPD1
     return {**out, "hcr": HCR_VM_RW | regs.get("hcr_el2", 0)}
 
 

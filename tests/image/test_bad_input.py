@@ -208,6 +208,17 @@ def test_unmodelled_or_reserved_register_values_name_register_field_and_value(
     _refused(capsys, needle, "walk", img, "--arch", arch, *flags, "0x0")
 
 
+def test_an_arm_kernel_tcr_walks_ttbr0_and_refuses_ttbr1_addresses(tmp_path: Path, capsys) -> None:
+    # Linux arm64: T0SZ=T1SZ=16, EPD1=0 (TTBR1 live). TTBR0's range is walked; an address with
+    # VA[55]=1 belongs to TTBR1 (not modelled) and is refused, not answered as if TTBR1 were off
+    img = _raw_pml4(tmp_path, {})
+    tcr = 16 | 16 << 16 | 2 << 30 | 5 << 32
+    regs = ["--arch", "aarch64", "--ttbr0", "0x1000", "--tcr", hex(tcr)]
+    rc, out, _ = _run(capsys, "walk", img, *regs, "0x1000", "--json")
+    assert rc == 0 and '"reason": "not-present"' in out
+    _refused(capsys, "TTBR1's range (bit 55 set)", "walk", img, *regs, "0xffff000000001000")
+
+
 def test_an_image_without_arch_asks_for_arch(tmp_path: Path, capsys) -> None:
     _refused(capsys, "give --arch", "walk", _raw_pml4(tmp_path, {}), "--cr3", "0x1000", "0x0")
 

@@ -209,11 +209,15 @@ class _TwoStage:
         )
         w = self.walker
         ready = all(input_ranges(f) is not None for f in (w.s1, w.s2)) and not w.s1.root_registers
-        if not ready or not all(shapes(f).entry_paddr for f in (w.s1, w.s2)):
+        guest_root = w.guest_root  # None: stage 1 off, the scalar walker's case
+        if not ready or guest_root is None or w.npt_root is None:
             self._scalar(gvas, np.arange(n), res)
             return res
-        stage1 = _StageWalk(w.r1, self._guest_reader(), self.reqs.s1)
-        s1 = self._walk(stage1, gvas, w.guest_root)
+        if not all(shapes(f).entry_paddr for f in (w.s1, w.s2)):
+            self._scalar(gvas, np.arange(n), res)
+            return res
+        stage1 = _StageWalk(w.r1, self._guest_reader(guest_root), self.reqs.s1)
+        s1 = self._walk(stage1, gvas, guest_root)
         res.refs[:] = s1.refs
         done = np.flatnonzero(s1.state == LEAF)
         res.gpa[done], res.s1_size[done] = s1.out[done], s1.size[done]
@@ -260,12 +264,12 @@ class _TwoStage:
         ends.refs[at], ends.acc[at] = lanes.refs, lanes.acc
         return ends
 
-    def _guest_reader(self) -> Reader:
+    def _guest_reader(self, guest_root: int) -> Reader:
         """Entries of the guest's table frames, with stage 2's verdicts on reading each frame
         (and on an A/D write-back to it) and the references its sub-walk records."""
         m, w = self.m, self.walker
         tables = m._guest_pt._tables if m._guest_pt is not None else {}
-        gfns = sorted({w.guest_root >> PAGE_SHIFT} | {p >> PAGE_SHIFT for p in tables})
+        gfns = sorted({guest_root >> PAGE_SHIFT} | {p >> PAGE_SHIFT for p in tables})
         gpas = np.array(gfns, dtype=np.uint64) << U64(PAGE_SHIFT)
         read = self._walk(_StageWalk(w.r2, self.host, self.reqs.read), gpas, m.npt.root)
         write = self._walk(_StageWalk(w.r2, self.host, self.reqs.write_back), gpas, m.npt.root)

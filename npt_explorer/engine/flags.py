@@ -84,7 +84,7 @@ class _Word(enum.StrEnum):
     @classmethod
     def parse(cls, value: object) -> Self:
         try:
-            return cls(value)
+            return cls(str(value))
         except ValueError:
             allowed = ", ".join(member.value for member in cls)
             raise PagingError(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class PageTable:
         memory: Frames | None = None,
         allocator: TableAllocator | None = None,
         encoding: str | Encoding = Encoding.FIXED,
-        **format_options: object,
+        **format_options: Any,
     ) -> None:
         self.fmt = (
             format if isinstance(format, PagingFormat) else get_format(format, **format_options)

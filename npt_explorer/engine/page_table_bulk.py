@@ -62,6 +62,11 @@ def vectorisable(pt: PageTable) -> bool:
 # ------------------------------------------------------------------------------ map_region
 
 
+def _linear(vaddr: int, paddr: int) -> Callable[[int], int]:
+    """The output address of `va` in a region mapped linearly from `vaddr` to `paddr`."""
+    return lambda va: paddr + (va - vaddr)
+
+
 def map_region(
     pt: PageTable,
     vaddr: int,
@@ -85,7 +90,7 @@ def map_region(
     else:
         pt._check_paddr(paddr)
         pt._check_paddr(paddr + size - 1)
-        get_paddr = lambda va, base=paddr: base + (va - vaddr)  # noqa: E731
+        get_paddr = _linear(vaddr, paddr)
     sizes = [s for s in (1 << 30, 1 << 21) if pt.fmt.depth_for_size(s) is not None]
     with pt._atomic():
         start = vaddr

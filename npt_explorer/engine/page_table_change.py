@@ -276,12 +276,13 @@ class _Change:
         stop = int(np.argmax(bad)) if bad.any() else len(part)
         at = base + k0 * span
         if stop and (flags is None or present[:stop].any()):
-            if flags is None:
-                values = np.zeros(stop, dtype=np.uint64)
-            else:
-                values = self._values(part[:stop], present[:stop], depth)
-                if values is None:
-                    raise Handoff(max(lo, at))
+            values = (
+                np.zeros(stop, dtype=np.uint64)
+                if flags is None
+                else self._values(part[:stop], present[:stop], depth)
+            )
+            if values is None:
+                raise Handoff(max(lo, at))
             write_entries(pt, table, first + k0, values, max(lo, at))
             changed = np.arange(stop) if flags is None else np.flatnonzero(present[:stop])
             pt._record_flushes(lambda n: [at + int(i) * span for i in changed[:n]], len(changed))

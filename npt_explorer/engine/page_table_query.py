@@ -58,7 +58,7 @@ def query_entry(self: PageTable, vaddr: int) -> tuple[int, MappingFlags, int]:
         if not (lo <= vaddr < hi or lo2 <= vaddr < hi2):
             return self._query_full(vaddr)
     peek, table = self.mem.peek_frame, self.root
-    for depth, shift, mask, nav in plan.levels:  # above the leaf level
+    for depth, shift, mask, nav in plan.levels or ():  # above the leaf level
         addr = table + ((vaddr >> shift) & mask) * 8
         words = peek(addr >> 12)
         raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
@@ -111,7 +111,9 @@ def query_plan(pt: PageTable) -> _QueryPlan:
     if not sh.complete or sh.entry_paddr is None or sh.entry_paddr.shift < 0:
         return _QueryPlan(None, free)
     assert sh.seed_present is not None
-    levels = tuple((d, lv.shift, lv.entries - 1, {}) for d, lv in enumerate(fmt.levels[:-1]))
+    levels: tuple[tuple[int, int, int, dict[int, int]], ...] = tuple(
+        (d, lv.shift, lv.entries - 1, {}) for d, lv in enumerate(fmt.levels[:-1])
+    )
     last = fmt.levels[-1]
     leaf = (fmt.leaf_depth, last.shift, last.entries - 1, fmt.span(fmt.leaf_depth))
     inputs = None

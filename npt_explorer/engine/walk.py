@@ -176,7 +176,7 @@ class Walker:
             for d, lv in enumerate(s1.levels)
         )
         self._s2_levels = tuple((lv.shift, lv.entries - 1, lv.name) for lv in s2.levels)
-        self._requests: dict[tuple[Access, Priv], _Requests] = {}
+        self._requests: dict[tuple[Access, Priv, bool, str], _Requests] = {}
         #: hPAs below this pass the default output check (0 when the format overrides it)
         self._s2_output_limit = (
             1 << s2.output_bits if type(s2).check_output is PagingFormat.check_output else 0
@@ -278,9 +278,8 @@ class Walker:
             if words is None and self._strict:
                 raise _Stop(self._no_memory(walk, 1, depth, hpa, entry_gpa))
             raw = 0 if words is None else words.item((hpa & 0xFFF) >> 3)
-            out = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
-            if out is None or out.exact:
-                out = r1.outcome(depth, raw, acc, req)
+            memo = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
+            out = r1.outcome(depth, raw, acc, req) if memo is None or memo.exact else memo
             label = "fault" if out.reason is not None else out.label
             step = WalkStep(
                 1, depth, where, purpose, table, hpa - index * 8, index, entry_gpa, hpa, raw, r1,
@@ -312,13 +311,17 @@ class Walker:
                 size = out.page_size
                 assert size is not None
                 walk.gpa, walk.s1_size, walk.s1_acc = (
-                    (out.exact_paddr if out.exact else (raw & amask) << ashift & ~(size - 1))
+                    (
+                        out.exact_paddr
+                        if out.exact_paddr is not None
+                        else (raw & amask) << ashift & ~(size - 1)
+                    )
                     + (gva & (size - 1)),
                     size,
                     acc,
                 )
                 break
-            table = out.exact_paddr if out.exact else (raw & amask) << ashift
+            table = out.exact_paddr if out.exact_paddr is not None else (raw & amask) << ashift
         assert walk.gpa is not None
         if not s1.check_output(walk.gpa):
             raise _Stop(self._fault(walk, 1, FaultReason.ADDRESS_SIZE, s1.leaf_depth, acc=acc))
@@ -411,7 +414,11 @@ class Walker:
             if out.kind is _LEAF:
                 size = out.page_size
                 assert size is not None
-                base = out.exact_paddr if out.exact else (raw & amask) << ashift & ~(size - 1)
+                base = (
+                    out.exact_paddr
+                    if out.exact_paddr is not None
+                    else (raw & amask) << ashift & ~(size - 1)
+                )
                 hpa = base + (gpa & (size - 1))
                 if hpa >= self._s2_output_limit and not s2.check_output(hpa):
                     raise _Stop(
@@ -428,7 +435,7 @@ class Walker:
                         )
                     )
                 return hpa, acc, size
-            table = out.exact_paddr if out.exact else (raw & amask) << ashift
+            table = out.exact_paddr if out.exact_paddr is not None else (raw & amask) << ashift
         raise AssertionError("a walk always ends in a leaf or a fault")
 
     # ------------------------------------------------------------------ faults

@@ -305,7 +305,7 @@ class ArmFormat(PagingFormat):
     def beyond_pa(self, dec: Decoded) -> bool:
         """A table or block/page address at or above the PA size: an Address size fault at
         that level, before AF and permission are looked at (Arm ARM D8.3.1, D8.16)."""
-        return dec.paddr >> self.output_bits != 0
+        return dec.paddr is not None and dec.paddr >> self.output_bits != 0
 
     def leaf(self, acc: Any, dec: Decoded, req: AccessRequest) -> StepCheck:
         """AF before permission (§1.4); HAFDBS updates are written only if then permitted (§4.4)."""

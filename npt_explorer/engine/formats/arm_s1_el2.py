@@ -7,6 +7,7 @@ tables the seed's `arm-el2` build writes for the hypervisor itself (seed-crates.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ..flags import Access, MappingFlags, Priv
 from .arm_common import AP2, RWX, VALID, bit_field, reserved
@@ -144,25 +145,27 @@ class AArch64Stage1El2(AArch64Stage1):
         return out
 
     # ------------------------------------------------------------------- walker hooks
+    # (acc is an El2Acc; typed Any as the base's S1Acc hooks are overridden with another
+    # accumulator — PagingFormat generic in its accumulator would type it)
 
-    def start(self) -> El2Acc:
+    def start(self) -> Any:
         return El2Acc()
 
-    def descend(self, acc: El2Acc, dec: Decoded, req: AccessRequest) -> StepCheck:
+    def descend(self, acc: Any, dec: Decoded, req: AccessRequest) -> StepCheck:
         return StepCheck(_table_acc(acc, dec.raw))
 
-    def fold_leaf(self, acc: El2Acc, raw: int) -> El2Acc:
+    def fold_leaf(self, acc: Any, raw: int) -> Any:
         return El2Acc(acc.read_only or bool(raw & AP2), acc.xn or bool(raw & UXN))
 
-    def allows(self, acc: El2Acc, req: AccessRequest) -> FaultReason | None:
+    def allows(self, acc: Any, req: AccessRequest) -> FaultReason | None:
         return None if acc.permits(req.access, req.priv) else FaultReason.PERMISSION
 
-    def describe_perms(self, acc: El2Acc) -> str:
+    def describe_perms(self, acc: Any) -> str:
         letters = "".join(
             ch if acc.permits(a, Priv.KERNEL) else "-"
             for ch, a in (("r", Access.READ), ("w", Access.WRITE), ("x", Access.EXEC))
         )
         return f"el2 {letters}"
 
-    def user_page(self, acc: El2Acc) -> bool:
+    def user_page(self, acc: Any) -> bool:
         return False

@@ -91,6 +91,7 @@ def leaf_fields(huge: bool, ptw: bool) -> tuple[Field, ...]:
         bit("P", 7, Role.VALID if ptw else Role.SOFTWARE, present_doc, "not present", "present"),
         bit("W", 8, Role.PERMISSION if ptw else Role.SOFTWARE, write_doc, "read-only", "writable"),
     )
+    middle: tuple[Field, ...]
     if huge:
         middle = (
             Field("SW", 11, 9, Role.SOFTWARE, "software bits (Linux: modified, protnone, special)"),

@@ -25,7 +25,9 @@ _ACCESS_WORDS = {Access.READ: "load", Access.WRITE: "store", Access.EXEC: "instr
 def syndrome(fault: Fault) -> dict[str, int | None]:
     """Exception codes follow the guest's ORIGINAL access, also for implicit PTE accesses."""
     if fault.stage == 1:
-        out = {"scause": PAGE_FAULT[fault.access], "stval": fault.gva, "htval": 0, "htinst": 0}
+        out: dict[str, int | None] = {
+            "scause": PAGE_FAULT[fault.access], "stval": fault.gva, "htval": 0, "htinst": 0
+        }  # fmt: skip
         if fault.via:  # HLV/HLVX/HSV trap to HS-mode: stval holds a guest virtual address
             out["hstatus_gva"] = 1
         return out

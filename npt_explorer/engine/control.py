@@ -354,10 +354,15 @@ FEATURE_BITS: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def _row(arch: str, register: str, name: str) -> ControlBit:
-    for row in BITS[arch]:
+    for row in BITS.get(arch, ()):
         if row.register == register and row.name == name:
             return row
-    raise KeyError(f"{arch} {register}.{name}")
+    fields = ", ".join(r.name for r in BITS.get(arch, ()) if r.register == register)
+    raise PagingError(
+        "InvalidRequest",
+        f"{arch} has no modelled field {register}.{name}"
+        + (f" (fields: {fields})" if fields else ""),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +384,8 @@ class Control:
 
     def with_field(self, register: str, name: str, value: int) -> Control:
         row = _row(self.arch, register, name)
+        if value < 0 or value >> (row.hi - row.lo + 1):
+            raise PagingError("InvalidRequest", f"{register}.{name} is bits {row.bits}: {value:#x}")
         raw = (self.values[register] & ~row.mask) | (value << row.lo) & row.mask
         return self.with_registers({register: raw})
 

@@ -112,6 +112,14 @@ class Machine:
         self.root_registers = tuple(self.ram.read_u64(root + 8 * i) for i in range(count))
         self.walker.root_registers = self.root_registers
 
+    def set_register(self, register: str, field: str | None, value: int) -> None:
+        """One register (or one field of it) set, as the TUI's toggle and the `control` step
+        do."""
+        if field is None:
+            self.set_control(self.control.with_registers({register: value}))
+        else:
+            self.set_control(self.control.with_field(register, field, value))
+
     def set_control(self, control: Control) -> None:
         """New register values (a typed `set`, the TUI's toggle): the walker's memo is rebuilt;
         TLB entries stay, as the hardware keeps them (hits re-check permissions)."""

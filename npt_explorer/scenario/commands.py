@@ -62,7 +62,7 @@ _ACCESS = (
 )
 
 #: op → its keys (SCENARIO_FORMAT.md "Operations", plus the documented extensions
-#: `context`, `trace`, map `name`, expect `stale_entries`, access `stale`)
+#: `context`, `control`, `trace`, map `name`, expect `stale_entries`, access `stale`)
 OPS: dict[str, tuple[Key, ...]] = {
     "note": (_k("text", "str", True),),
     "map": (
@@ -114,6 +114,12 @@ OPS: dict[str, tuple[Key, ...]] = {
         _k("guest_pt_frames", "int"),
     ),
     "context": (_k("vmid", "int"), _k("asid", "int"), _k("pcid", "int"), _EXPECT),
+    "control": (
+        _k("register", "str", True),
+        _k("field", "str"),
+        _k("value", "addr", True),
+        _EXPECT,
+    ),
     "trace": (
         _k("gva", "addr"),
         _k("size", "size"),

@@ -193,6 +193,7 @@ _HANDLERS: dict[str, Callable[[Machine, dict[str, Any], StepResult], None]] = {
     "query": _do_query,
     "expect": lambda m, a, r: None,
     "context": lambda m, a, r: m.set_context(a.get("vmid"), a.get("asid"), a.get("pcid")),
+    "control": lambda m, a, r: m.set_register(a["register"], a.get("field"), a["value"]),
     "trace": _do_trace,
 }
 

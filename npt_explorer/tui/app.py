@@ -28,6 +28,7 @@ from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
 from .classroom import PROJECTOR_PANELS, ClassroomCommands
 from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
+from .control_panel import ControlPanel
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .entry_panel import EntryPanel
 from .files import FileRoot, remove_scratch, scratch_session
@@ -79,6 +80,7 @@ _BINDINGS: list[Binding] = [
     *_wide_only("right_square_bracket", "scenario_step", "next", 1, _SCENARIO),
     Binding("q", "quit", "quit", priority=True),
     Binding("f5", "projector", "projector", priority=True, show=False),
+    Binding("c", "control_state", "control state", priority=True, show=False),
 ]
 
 _ACTIONS = frozenset(b.action.split("(")[0] for b in _BINDINGS)
@@ -275,6 +277,10 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     def action_command_palette(self) -> None:
         if self.use_command_palette and not CommandPalette.is_open(self):
             self.push_screen(GuardedPalette(id="--command-palette"))
+
+    def action_control_state(self) -> None:
+        """The control-state panel (tui/control_panel.py): toggle a bit, the walk re-runs."""
+        self.push_screen(ControlPanel(lambda: self.session.machine))
 
     def action_help(self) -> None:
         if self.screen.query("HelpPanel"):

@@ -352,8 +352,8 @@ def export_machine(machine: Any, out: Path) -> int:
     """A scenario `Machine` as an ELF core with its roots note."""
     cfg = machine.config
     roots = machine_roots(
-        cfg.arch, cfg.npt, cfg.features, machine.control.values,
-        machine.guest_root, machine.npt.root, machine.vmid, machine.asid,
+        cfg.arch, cfg.guest, cfg.npt, cfg.features, machine.control.values,
+        machine.guest_root, machine.npt.root, machine.vmid, machine.asid, machine.root_registers,
     )  # fmt: skip
     note = roots_note(cfg.arch, cfg.guest, cfg.npt, cfg.features, str(cfg.encoding), roots)
     frames = {pfn: words.tobytes() for pfn, words in machine.memory.frames.items()}

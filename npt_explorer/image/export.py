@@ -98,8 +98,9 @@ _FLAGS = {
 
 
 def machine_roots(
-    arch: str, npt: str, features: frozenset[str], control: Mapping[str, int],
+    arch: str, guest: str, npt: str, features: frozenset[str], control: Mapping[str, int],
     guest_root: int, npt_root: int, vmid: int = 0, asid: int = 0,
+    root_registers: tuple[int, ...] = (),
 ) -> dict[str, int]:  # fmt: skip
     """The registers a CPU would hold for this machine (decoded back by `roots.decode`):
     its roots, and its control registers as they are."""
@@ -107,6 +108,9 @@ def machine_roots(
     if arch == "x86_64":
         ad = 1 << 6 if "ept-ad" in features else 0
         regs["cr3"] = guest_root
+        if guest == "pae":  # legacy PAE paging: EFER.LME = LMA = 0 (SDM 4.1.1); the PDPTE
+            regs["efer"] = regs.get("efer", 0xD00) & ~(1 << 8 | 1 << 10)  # registers as loaded
+            regs.update({f"pdpte{i}": v for i, v in enumerate(root_registers)})
         if npt.startswith("npt"):  # AMD: N_CR3 holds the root; the note names npt4/npt5
             regs["ncr3"] = npt_root
         else:

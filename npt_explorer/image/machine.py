@@ -9,6 +9,7 @@ from ..engine import (
     Access,
     Control,
     MachineConfig,
+    MemoryHole,
     PagingError,
     Priv,
     Walk,
@@ -25,6 +26,20 @@ HARDWARE_AD = {
     "aarch64": (("tcr_el1", "HA"), ("vtcr_el2", "HA")),
     "riscv64": (("henvcfg", "ADUE"), ("menvcfg", "ADUE")),
 }
+
+
+def _root_registers(walker: Walker, memory: ImageMemory, root: int) -> tuple[int, ...]:
+    """x86 PAE: the four PDPTEs the CPU loaded from guest memory when CR3 was written (SDM
+    4.4.1), read here from the image through stage 2; what cannot be read loads as 0."""
+    out = []
+    for i in range(walker.s1.levels[0].entries):
+        gpa = root + 8 * i
+        hpa = gpa if walker.npt_root is None else walker.translate_gpa(gpa, Access.READ).hpa
+        try:
+            out.append(0 if hpa is None else memory.read_u64(hpa))
+        except MemoryHole:
+            out.append(0)
+    return tuple(out)
 
 
 @dataclass(slots=True)
@@ -55,6 +70,10 @@ class ImageMachine:
         s1.configure(control)
         s2.configure(control)
         walker = Walker(regime.arch, s1, s2, memory, regime.guest_root, regime.npt_root)
+        if s1.root_registers and regime.guest_root is not None:
+            walker.root_registers = regime.pdptes or _root_registers(
+                walker, memory, regime.guest_root
+            )
         return cls(memory, regime, walker, control)
 
     @property

@@ -16,7 +16,7 @@ U64 = (1 << 64) - 1
 
 #: the registers each architecture reads, and which stage each root belongs to
 REGISTERS = {
-    "x86_64": ("cr3", "cr4", "cr0", "efer", "eptp", "ncr3"),
+    "x86_64": ("cr3", "cr4", "cr0", "efer", "eptp", "ncr3", "pdpte0", "pdpte1", "pdpte2", "pdpte3"),
     "aarch64": ("ttbr0", "ttbr1", "tcr", "sctlr", "vttbr", "vtcr", "hcr", "pan"),
     "riscv64": ("vsatp", "satp", "hgatp", "vsstatus", "sstatus", "henvcfg", "menvcfg"),
 }
@@ -37,6 +37,8 @@ class Regime:
     #: AArch64 with TCR_EL1.EPD1=0: the upper VA range is TTBR1's, which is not modelled, so
     #: a walk there is refused rather than answered as if TTBR1 were off
     ttbr1_range: bool = False
+    #: x86 PAE: the PDPTE registers (VMCS GUEST_PDPTE0-3); None: load them from the image
+    pdptes: tuple[int, ...] | None = None
 
 
 def bits(value: int, hi: int, lo: int) -> int:
@@ -60,7 +62,19 @@ def _check_zero(reg: str, value: int, fields: tuple[tuple[str, int, int], ...]) 
 def _x86(regs: Mapping[str, int], r: Regime) -> None:
     cr0, cr4 = regs.get("cr0"), regs.get("cr4", 0)
     paging = cr0 is None or bits(cr0, 31, 31)  # CR0.PG=0: no stage 1 (SDM 4.1.1)
-    if "cr3" in regs and paging:
+    efer = regs.get("efer")
+    if "cr3" in regs and paging and efer is not None and not bits(efer, 10, 10):
+        if not bits(cr4, 5, 5):
+            raise refuse("cr4", "CR4.PAE (bit 5)", 0, "32-bit paging is not modelled")
+        # PAE paging (SDM 4.4): CR3[31:5] holds the 32-byte-aligned PDPT
+        r.guest, r.guest_root = "pae", regs["cr3"] & 0xFFFF_FFE0
+        names = [f"pdpte{i}" for i in range(4)]
+        if any(n in regs for n in names):
+            if not all(n in regs for n in names):
+                raise ImageError("--pdpte0", "give all four PDPTEs (--pdpte0..3) or none")
+            r.pdptes = tuple(regs[n] for n in names)
+        r.control.update({k: regs[k] for k in ("cr0", "cr4") if k in regs})
+    elif "cr3" in regs and paging:
         cr3 = regs["cr3"]
         _check_zero("cr3", cr3, (("above MAXPHYADDR", 63, 52),))
         r.guest = "5-level" if bits(cr4, 12, 12) else "4-level"

@@ -36,7 +36,7 @@ ARCHES: dict[str, ArchSpec] = {
             "npt4": ("npt", {"levels": 4}),  # AMD nested paging: nCR3, long-mode entries
             "npt5": ("npt", {"levels": 5}),  # ... with the host in 5-level paging (LA57)
         },
-        features=("ept-ad", "mbec", "ept-execute-only"),
+        features=("ept-ad", "mbec", "ept-execute-only", "ept-exit-info"),
         flushes=(
             "invept-single",
             "invept-global",

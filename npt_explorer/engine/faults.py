@@ -59,6 +59,7 @@ class Fault:
     ac: bool = False  # x86 EFLAGS.AC of the access
     via: str = ""  # RISC-V hlv | hlvx | hsv (an access made from HS-mode)
     rule: str = ""  # the control or entry rule that decided a permission fault
+    guest_acc: Any = None  # stage 1's rights of the linear address, for a final stage-2 fault
     control: Any = None  # the machine's `Control` when the fault was taken
     syndrome: dict[str, int | None] = field(default_factory=dict)
     explanation: str = ""

@@ -485,4 +485,5 @@ class Walker:
             via=walk.via,
             rule=rule,
             control=fmt.control,
+            guest_acc=walk.s1_acc if stage == 2 and during == FINAL else None,
         )

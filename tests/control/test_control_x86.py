@@ -256,3 +256,31 @@ set = "0x8_0000_0000_0000"
         "syndrome = { exit_reason = 49 }",
     )
     green(scenario("maxphyaddr = 48", steps))
+
+
+def test_ept_violation_exit_qualification_bits_9_to_11_with_advanced_information(green):
+    # SDM 3C Table 28-7: with the advanced VM-exit information capability, a violation on the
+    # final gPA (bits 7 and 8 set) reports the linear address's U/S (9), R/W (10), XD (11).
+    # A read of the user page (U/S=1, R/W=1, XD=0) whose gPA is unmapped in the EPT:
+    # bits 0 (read), 7, 8, 9, 10 = 0x781; the kernel page (U/S=0, R/W=1, XD=1: "rw") 0xd81
+    steps = (
+        """
+[[step]]
+op = "unmap"
+stage = 2
+gpa = "0x20_0000"
+size = "8K"
+"""
+        + access(
+            "0x4000_0000",
+            "read",
+            'result = "fault", fault_stage = 2, syndrome = { exit_qualification = "0x781" }',
+            priv="user",
+        )
+        + access(
+            "0x4000_1000",
+            "read",
+            'result = "fault", fault_stage = 2, syndrome = { exit_qualification = "0xd81" }',
+        )
+    )
+    green(scenario("", steps, machine='features = ["ept-exit-info"]', kernel_flags="rw"))

@@ -60,11 +60,18 @@ def _walk_writes(fault: Fault) -> bool:
 
 
 def exit_qualification(fault: Fault) -> int:
-    """Bits 0-8 of an EPT-violation exit qualification; higher bits 0."""
+    """Bits 0-8 of an EPT-violation exit qualification; with `ept-exit-info` (the "advanced
+    VM-exit information for EPT violations" capability) also bits 9-11 for a final access:
+    the linear address's U/S, R/W and XD (SDM Vol. 3C Table 28-7). Bit 12 (NMI unblocking by
+    IRET) is 0: the model runs no IRET."""
     if fault.during == GUEST_WALK:
         qual = QUAL_READ | (QUAL_WRITE if _walk_writes(fault) else 0)
     else:
         qual = _QUAL_ACCESS[fault.access] | QUAL_GLA_FINAL
+        guest = fault.guest_acc
+        if "ept-exit-info" in fault.features and isinstance(guest, GuestAccess):
+            xd = guest.xd and X86Controls.of(fault.control).nxe
+            qual |= guest.us << 9 | guest.rw << 10 | xd << 11
     rights = ept_rights(fault)
     qual |= (rights.r << 3) | (rights.w << 4) | (rights.x << 5)
     qual |= (rights.xu << 6) if "mbec" in fault.features else 0

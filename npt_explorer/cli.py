@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from .engine import (
@@ -18,10 +17,11 @@ from .engine import (
     PagingFormat,
     get_format,
 )
+from .scenario import bundled_dir
 from .scenario.commands import CommandError, parse_number
 
 VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "serve", "image", "trace")
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = bundled_dir()
 
 
 class UsageError(Exception):

@@ -14,8 +14,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
-from ..engine import ControlBit
-from ..engine.machine import Machine
+from ..engine import ControlBit, Machine
 from .dialogs import Dialog
 from .messages import CommandRequested
 

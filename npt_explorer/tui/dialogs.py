@@ -16,13 +16,14 @@ from textual.widgets import Button, Input, Label, OptionList, Select, SelectionL
 from textual.widgets.option_list import Option
 
 from ..engine import ARCHES, Encoding, MachineConfig, PagingError
+from ..scenario import bundled_dir
 from ..scenario.loader import ScenarioError, load
 from .session import DEMO_DIR
 
 T = TypeVar("T")
 
 #: where the scenario picker looks: the working directory's scenarios/, then the bundled ones
-SCENARIO_DIRS = (Path("scenarios"), Path(__file__).resolve().parents[2] / "scenarios")
+SCENARIO_DIRS = (Path("scenarios"), bundled_dir())
 
 
 @dataclass(frozen=True, slots=True)

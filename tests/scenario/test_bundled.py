@@ -111,3 +111,12 @@ def test_scenarios_verb_lists_every_title():
     for path in FILES:
         title = load(path).title
         assert any(path.name in line and title in line for line in lines), path.name
+
+
+def test_the_bundled_scenarios_are_package_data_located_through_the_package():
+    # pyproject ships scenario/bundled/*.toml in the wheel; in a checkout the folder is a
+    # link to scenarios/, so both see the same files
+    from npt_explorer.scenario import bundled_dir
+
+    assert sorted(p.name for p in bundled_dir().glob("*.toml")) == [p.name for p in FILES]
+    assert '"scenario/bundled/*.toml"' in (ROOT / "pyproject.toml").read_text()

@@ -48,8 +48,8 @@ def guess_format(path: str | Path) -> str:
     try:
         with path.open("rb") as f:
             head = f.read(4096)
-    except OSError as err:
-        raise TraceFileError(str(path), None, f"cannot read: {err.strerror}") from None
+    except (OSError, ValueError) as err:  # ValueError: a NUL in the path
+        raise TraceFileError(str(path), None, f"cannot read: {_why(err)}") from None
     if path.suffix == ".npy" or head.startswith(b"\x93NUMPY"):
         return "npy"
     for line in head.splitlines():
@@ -91,8 +91,8 @@ def _blocks(path: Path) -> Iterator[tuple[bytes, int]]:
                 yield data[:cut], line
                 line += data.count(b"\n", 0, cut)
                 rest = data[cut:]
-    except OSError as err:
-        raise TraceFileError(str(path), None, f"cannot read: {err.strerror}") from None
+    except (OSError, ValueError) as err:
+        raise TraceFileError(str(path), None, f"cannot read: {_why(err)}") from None
     if rest:
         yield rest + b"\n", line
 
@@ -216,6 +216,10 @@ def _npy(path: Path, chunk: int) -> Iterator[Chunk]:
                 f"element {at}: kind {kinds[at - start]} (allowed: 0 read, 1 write, 2 exec)",
             )
         yield addrs.astype(np.uint64), kinds.astype(np.uint8)
+
+
+def _why(err: Exception) -> str:
+    return (err.strerror if isinstance(err, OSError) else None) or str(err)
 
 
 def _split(addrs: np.ndarray, kinds: np.ndarray, chunk: int) -> Iterator[Chunk]:

@@ -95,3 +95,9 @@ def test_npy_with_a_kind_outside_0_to_2_names_the_element(tmp_path):
     np.save(path, np.array([[0x1000, 0], [0x2000, 7]], dtype=np.uint64))
     with pytest.raises(TraceFileError, match="element 1: kind 7"):
         accesses(path)
+
+
+@pytest.mark.parametrize("where", ["nul\x00name.txt", "."])
+def test_an_unreadable_path_is_a_trace_file_error_not_a_crash(tmp_path, where):
+    with pytest.raises(TraceFileError, match="cannot read"):
+        accesses(tmp_path / where)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .console import make_console
 from .engine import (
     ARCHES,
     FORMAT_NAMES,
@@ -26,14 +27,6 @@ SCENARIO_DIR = bundled_dir()
 
 class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
-
-
-def make_console(stderr: bool = False) -> Any:
-    from rich.console import Console
-
-    stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 132  # byte-stable output in pipes and CI
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
 
 
 def _format_args(p: argparse.ArgumentParser) -> None:

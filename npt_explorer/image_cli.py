@@ -227,7 +227,7 @@ def cmd_walk(ns: argparse.Namespace) -> int:
         out.write("\n]\n")
         return 0
     if len(requests) == 1:
-        from .cli import make_console
+        from .console import make_console
 
         walk = machine.walk(*requests[0])
         console = make_console()

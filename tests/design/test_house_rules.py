@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from _imports import PACKAGE, absolute, imports, modules
+from _imports import PACKAGE, absolute, cycles, graph, imports, modules
 
 
 def _private(name: str) -> bool:
@@ -74,3 +74,21 @@ def test_engine_and_scenario_load_neither_rich_nor_textual():
         cwd=PACKAGE.parent,
     )  # fmt: skip
     assert out.stdout.strip() == "[]"
+
+
+#: Import cycles that exist today (every import counted: top level, TYPE_CHECKING,
+#: function-local). The goal is none; until the one-PageTable and declared-shapes steps of the
+#: redesign land, a cycle may only shrink or vanish, never grow or appear.
+KNOWN_CYCLES = (
+    {"engine.formats.base", "engine.formats.vector"},
+    {"engine.addrspace", "engine.batch", "engine.batch_walk", "engine.guest", "engine.machine",
+     "engine.page_table", "engine.page_table_bulk", "engine.page_table_change",
+     "engine.page_table_query"},
+    {"tui.app", "tui.palette"},
+)  # fmt: skip
+
+
+def test_import_cycles_only_shrink_from_the_known_ones():
+    known = [{f"npt_explorer.{m}" for m in cycle} for cycle in KNOWN_CYCLES]
+    new = [cycle for cycle in cycles(graph()) if not any(set(cycle) <= k for k in known)]
+    assert new == []

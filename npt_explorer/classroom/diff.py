@@ -142,7 +142,7 @@ def _tlb_json(t: TlbLine) -> dict[str, Any]:
 def _fields(state: MachineState, entry: EntryAt | None) -> dict[str, int]:
     if entry is None:
         return {}
-    dec: Any = state.decoders[entry.stage](entry.raw, entry.depth)
+    dec = state.formats[entry.stage].decode(entry.raw, entry.depth)
     return {fv.field.name: fv.value for fv in dec.fields if fv.field.role != "ignored"}
 
 
@@ -158,7 +158,7 @@ def _entry_changes(a: MachineState, b: MachineState) -> list[EntryChange]:
             (n, before.get(n), after.get(n)) for n in names if before.get(n) != after.get(n)
         )
         stage, depth = key[0], key[1]
-        out.append(EntryChange(old, new, b.level_names[stage][depth], fields))
+        out.append(EntryChange(old, new, b.formats[stage].levels[depth].name, fields))
     return out
 
 

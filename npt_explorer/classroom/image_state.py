@@ -4,19 +4,10 @@ and the frames holding each stage's tables. An image holds no TLB."""
 
 from __future__ import annotations
 
-from ..engine import Access, EntryKind, PagingFormat
+from ..engine import Access, EntryKind, PagingFormat, sign_extend
 from ..image import ImageMachine
 from ..image.ranges import stage_leaves
 from .state import EntryAt, EntryKey, MachineState, Range
-
-_U64 = (1 << 64) - 1
-
-
-def _sign_extend(fmt: PagingFormat, addr: int) -> int:
-    top = fmt.input_bits - 1
-    if fmt.signed_input and addr >> top & 1:
-        return (addr | (_U64 ^ ((1 << fmt.input_bits) - 1))) & _U64
-    return addr
 
 
 class _Reader:
@@ -62,7 +53,7 @@ class _Reader:
             if not raw:
                 continue
             start = base + (index << level.shift)
-            shown = _sign_extend(fmt, start) if self.stage == 1 else start
+            shown = sign_extend(fmt, start) if self.stage == 1 else start
             entry = EntryAt(self.stage, depth, shown, table, index, raw)
             out[entry.key] = entry
             dec = fmt.decode(raw, depth)
@@ -84,11 +75,9 @@ def capture_image(machine: ImageMachine) -> MachineState:
         for stage in (1, 2)
         for lf in stage_leaves(machine, stage)[0]
     )
-    fmts = {1: w.s1, 2: w.s2}
     return MachineState(
         arch=machine.arch,
-        decoders={s: f.decode for s, f in fmts.items()},
-        level_names={s: tuple(level.name for level in f.levels) for s, f in fmts.items()},
+        formats={1: w.s1, 2: w.s2},
         entries=entries,
         ranges=ranges,
         tlb={},

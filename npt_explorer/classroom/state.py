@@ -9,13 +9,13 @@ from a memory image.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..engine import (
     EntryKind,
     Machine,
     PageTable,
+    PagingFormat,
     TlbEntry,
     machine_regions,
     sign_extend,
@@ -76,8 +76,7 @@ class TlbLine:
 @dataclass(frozen=True, slots=True)
 class MachineState:
     arch: str
-    decoders: dict[int, Callable[[int, int], object]]  # stage → fmt.decode(raw, depth)
-    level_names: dict[int, tuple[str, ...]]  # stage → level names by depth
+    formats: dict[int, PagingFormat]  # stage → its format (decodes entries, names levels)
     entries: dict[EntryKey, EntryAt]
     ranges: tuple[Range, ...]
     tlb: dict[TlbKey, TlbLine]
@@ -118,11 +117,9 @@ def capture(machine: Machine) -> MachineState:
         Range(r.stage, r.start, r.end, r.flags.short())
         for r in machine_regions(machine, contiguous=False)
     )
-    fmts = {1: machine.s1, 2: machine.s2}
     return MachineState(
         arch=machine.arch,
-        decoders={s: f.decode for s, f in fmts.items()},
-        level_names={s: tuple(level.name for level in f.levels) for s, f in fmts.items()},
+        formats={1: machine.s1, 2: machine.s2},
         entries=entries,
         ranges=ranges,
         tlb={line.key: line for line in map(_tlb_line, machine.tlb_entries())},

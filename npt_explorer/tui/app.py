@@ -43,8 +43,15 @@ from .themes import DEFAULT_THEME, HIGH_CONTRAST
 from .tlb_panel import TlbPanel
 from .walk_panel import WalkGrid, WalkPanel
 
-#: below this size one panel fills the screen (tab / the panel bar switch); above, all six
-WIDE = (140, 44)  # the wide grid needs 8 rows of chrome, 14 + 9 fixed, two 1fr rows
+#: layouts by terminal size (columns, rows), largest first: all six panels; the walk grid
+#: with the entry below it (a projector's ~100×30); one panel at a time (tab switches)
+LAYOUTS: tuple[tuple[str, int, int], ...] = (
+    ("wide", 140, 44),
+    ("medium", 100, 26),
+    ("narrow", 0, 0),
+)
+#: the panels the medium layout shows together (the others one at a time)
+PAIRED = ("walk", "entry")
 PLAY_SECONDS = 0.6
 
 _STEP = Binding.Group("step")
@@ -104,6 +111,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         self._shown_walk: object = None  # the StepResult whose walk the Walk panel shows
         self._discard_asked: tuple[str, int] | None = None  # (what, unsaved) last warned of
         self._overwrite_asked: Path | None = None
+        self._walk_rows = 0  # the wide layout's top row
 
     # ------------------------------------------------------------------ layout
 
@@ -151,28 +159,38 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     def wide(self) -> bool:
         return self.screen.has_class("-wide")
 
+    @property
+    def layout_name(self) -> str:
+        return next((n for n, _, _ in LAYOUTS if self.screen.has_class(f"-{n}")), "narrow")
+
     def _apply_size(self, width: int, height: int) -> None:
-        wide = width >= WIDE[0] and height >= WIDE[1]
-        if self.screen.has_class("-wide" if wide else "-narrow"):
+        name = next(n for n, w, h in LAYOUTS if width >= w and height >= h)
+        if self.screen.has_class(f"-{name}"):
             return  # restyling the screen costs tens of ms: only when it changes
-        self.screen.set_class(wide, "-wide")
-        self.screen.set_class(not wide, "-narrow")
+        for other, _, _ in LAYOUTS:
+            self.screen.set_class(other == name, f"-{other}")
         for footer in self.query(Footer):
-            footer.show_command_palette = wide  # ctrl+p still works; the key is in ? help
+            footer.show_command_palette = name == "wide"  # ctrl+p still works (? help)
+        self.walk.fit(grid_height=name != "narrow")
         self._set_current(self.current_panel)
         self.refresh_bindings()
 
+    def shows(self, panel: str, current: str) -> bool:
+        """Is `panel` on screen while `current` is the current panel (in this layout)?"""
+        if self.projector:
+            return panel in PROJECTOR_PANELS
+        name = self.layout_name
+        if name == "wide" or panel == current:
+            return True
+        return name == "medium" and panel in PAIRED and current in PAIRED
+
     def _set_current(self, panel: str) -> None:
-        """Mark `panel` current; on a narrow screen it is the only one shown. `display` is
-        set directly (not by a CSS class) so that focus can move to it at once."""
+        """Mark `panel` current and show what the layout shows with it. `display` is set
+        directly (not by a CSS class) so that focus can move to it at once."""
         self.current_panel = panel
-        wide = self.wide
         for widget in self.query(".panel"):
             widget.set_class(widget.id == panel, "-current")
-            if self.projector:
-                widget.display = widget.id in PROJECTOR_PANELS
-            else:
-                widget.display = wide or widget.id == panel
+            widget.display = self.shows(str(widget.id), panel)
         self.query_one(PanelBar).set_current(panel)
 
     def _primary(self, panel: str) -> Widget:
@@ -392,6 +410,14 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             self.entry.show(m, self.entry.target)
         if event.reset:
             self.refresh_bindings()  # the scenario keys come and go with scenario mode
+
+    @on(WalkPanel.HeightWanted)
+    def walk_height(self, event: WalkPanel.HeightWanted) -> None:
+        """The wide grid's top row is as tall as the Walk panel needs (a CSS `auto` row
+        would measure the two-column panel at one column's width)."""
+        if event.rows != self._walk_rows:
+            self._walk_rows = event.rows
+            self.query_one("#panels").set_styles(f"grid-rows: {event.rows} 1fr 1fr 1fr;")
 
     @on(StepSelected)
     def step_selected(self, event: StepSelected) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
@@ -47,8 +47,12 @@ class PanelBar(Horizontal):
             tab.set_class(tab.panel == panel, "-current")
 
 
-class CaptionBar(Static):
-    """What is loaded, where we are in it, and the last note as a caption."""
+class CaptionBar(VerticalScroll):
+    """What is loaded, where we are in it, and the last note, whole: the bar grows with the
+    note (up to a few lines; a longer one scrolls) so a lesson's note is never cut."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="caption-text")
 
     def show(self, session: Session) -> None:
         s = session.scenario
@@ -89,4 +93,7 @@ class CaptionBar(Static):
             )
             line.append(hint, "dim")
         caption = session.caption or s.summary
-        self.update(Text.assemble(line, "\n", (caption, "italic")), layout=False)
+        self.query_one("#caption-text", Static).update(
+            Text.assemble(line, "\n", (caption, "italic"))
+        )
+        self.scroll_home(animate=False)

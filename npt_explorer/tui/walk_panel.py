@@ -4,10 +4,11 @@ the current reference, the list of references beside it, and what the current on
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from ..engine import PagingFormat, Walk, WalkStep
@@ -68,6 +69,8 @@ class WalkPanel(Vertical):
         self.s1: PagingFormat | None = None
         self.s2: PagingFormat | None = None
         self.op: str | None = None  # the command that made the walk: access | translate
+        self._detail_lines = 0
+        self._end_lines: int | None = None  # lines the walk's summary takes
         self._cells: dict[int, tuple[int, int]] = {}  # step index -> (row, column)
         self._at: dict[tuple[int, int], int] = {}
         self._shape: tuple[object, ...] = ()
@@ -77,7 +80,16 @@ class WalkPanel(Vertical):
         with Horizontal(id="walk-body"):
             yield WalkGrid(id="walk-grid", cursor="cell")
             yield TextGrid(id="walk-steps", cursor="row")
-        yield Static(id="walk-detail")
+        with VerticalScroll(id="walk-detail-box"):
+            yield Static(id="walk-detail")
+
+    def fit(self, grid_height: bool) -> None:
+        """`grid_height`: the body is as tall as the grid (its rows and header), the detail
+        takes what it needs below; else (one panel on a small screen) the body fills."""
+        rows = self.grid.row_count
+        body = self.query_one("#walk-body")
+        body.styles.height = rows + 1 if grid_height and rows else "1fr"
+        self._post_height()
 
     @property
     def grid(self) -> WalkGrid:
@@ -101,6 +113,7 @@ class WalkPanel(Vertical):
         """Show `walk` with the cursor on reference `index`; by default the first one, or
         the faulting one when the walk faulted (where the story ends)."""
         self.walk, self.s1, self.s2, self.op = walk, s1, s2, op
+        self._end_lines = None
         if index is None:
             index = self.fault_reference() if walk is not None and walk.fault else 0
         self.border_title = Text(f"Walk · {title}" if title else "Walk")
@@ -157,6 +170,7 @@ class WalkPanel(Vertical):
                 [label, *(self._cell_text(row, col) for col in range(self.s2.depth_count + 1))]
             )
         grid.set_rows(rows)
+        self.fit(grid_height=not self.screen.has_class("-narrow"))
 
     def _cell_text(self, row: int, col: int) -> Text:
         assert self.s1 is not None and self.s2 is not None
@@ -336,6 +350,48 @@ class WalkPanel(Vertical):
             detail.update(Group(Text(why, "italic"), walk_summary(walk, self.op)), layout=False)
             return
         step = walk.steps[self.index]
+        parts = self._reference_lines(step)
+        end = walk_summary(walk, self.op)
+        if self._end_lines is None:
+            self._end_lines = self._lines(end)
+        if self.at_end or step.outcome == "fault":
+            parts.append(end)
+        else:  # keep the height the end will need: the panel does not jump while stepping
+            parts.append(Text("\n" * (self._end_lines - 1)))
+        width = max(20, self._width())
+        lines = sum(-(-t.cell_len // width) for t in parts[:2]) + self._end_lines  # type: ignore[union-attr]
+        detail.update(Group(*parts), layout=lines != self._detail_lines)
+        if lines != self._detail_lines:
+            self._detail_lines = lines
+            self._post_height()
+
+    class HeightWanted(Message):
+        """The rows the panel needs to show its grid and the whole detail (borders in)."""
+
+        def __init__(self, rows: int) -> None:
+            super().__init__()
+            self.rows = rows
+
+    def _post_height(self) -> None:
+        box = self.query_one("#walk-detail-box")
+        cap = box.styles.max_height.value if box.styles.max_height is not None else 16
+        self.post_message(
+            self.HeightWanted(2 + self.grid.row_count + 1 + min(self._detail_lines, int(cap)))
+        )
+
+    def _width(self) -> int:
+        return (
+            self.query_one("#walk-detail", Static).content_region.width
+            or self.content_region.width
+            or self.app.size.width - 4
+        )
+
+    def _lines(self, renderable: RenderableType) -> int:
+        """Lines `renderable` takes at the detail's width."""
+        options = self.app.console.options.update_width(max(20, self._width()))
+        return len(self.app.console.render_lines(renderable, options, pad=False))
+
+    def _reference_lines(self, step: WalkStep) -> list[RenderableType]:
         head = Text.assemble(
             (f"reference {self.index + 1} of {self.count}", "bold"),
             "  ",
@@ -358,7 +414,4 @@ class WalkPanel(Vertical):
                 else ""
             ),
         )
-        parts = [head, body]
-        if self.at_end or step.outcome == "fault":
-            parts.append(walk_summary(walk, self.op))
-        detail.update(Group(*parts), layout=False)  # fixed height: no re-layout per step
+        return [head, body]

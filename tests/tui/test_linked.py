@@ -230,7 +230,7 @@ async def test_scenario_mode_steps_with_captions_and_expectations(
     app = app_factory(file=str(path))
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
-        caption = app.query_one("#caption", Static)
+        caption = app.query_one("#caption-text", Static)
         assert "step 0/9" in str(caption.render()) and app.walk.walk is None
         await pilot.press("right_square_bracket")
         await settle(pilot)

@@ -43,3 +43,30 @@ async def test_narrow(snapshot, app_factory, arch: str) -> None:
 @pytest.mark.parametrize("arch", ARCHES)
 def test_wide(snap_compare, app_factory, arch: str) -> None:
     assert snap_compare(app_factory(arch=arch), terminal_size=(160, 48), run_before=_stepped)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (120, 40)])
+async def test_medium(snapshot, app_factory, size: tuple[int, int]) -> None:
+    """100–139 columns (a projector with large fonts): the walk grid with the entry ruler
+    below it and the whole note; the other panels one at a time (here the TLB)."""
+    svg = snapshot.use_extension(SVGImageExtension)
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=size) as pilot:
+        await _stepped(pilot)
+        assert svg(name="walk") == app.export_screenshot()
+        app.focus_panel("tlb")
+        await settle(pilot, for_screenshot=True)
+        assert svg(name="tlb") == app.export_screenshot()
+
+
+async def test_wide_at_a_fault(snapshot, app_factory) -> None:
+    """160×48 on x86_03 at its EPT violation: the detail grows to show the syndrome."""
+    svg = snapshot.use_extension(SVGImageExtension)
+    app = app_factory(file="scenarios/x86_03_ept_dirty_logging.toml")
+    async with app.run_test(size=(160, 48)) as pilot:
+        no_blink(app)
+        await settle(pilot)
+        while app.session.walk_result is None or app.session.walk_result.walk.fault is None:
+            await pilot.press("right_square_bracket")
+        await settle(pilot, for_screenshot=True)
+        assert svg(name="fault") == app.export_screenshot()

@@ -54,6 +54,19 @@ async def burst(pilot: Pilot, *keys: str, text: str = "") -> None:
         event = key_event(key)
         event.set_sender(pilot.app)
         driver.send_message(event)
+    await drained(pilot)
+
+
+async def drained(pilot: Pilot) -> None:
+    """Wait until every queued event, and what it posted (a dialog's answer loading a
+    scenario), has been handled: a test must not end with keys still in flight."""
+    app = pilot.app
+    for _ in range(50):
+        await settle(pilot)
+        busy = [app, app.screen, *app.screen.walk_children()]
+        if not any(node._message_queue.qsize() for node in busy):
+            break
+        await pilot.pause(0.02)
     await settle(pilot)
 
 
@@ -64,7 +77,7 @@ async def paste(pilot: Pilot, text: str) -> None:
     event = events.Paste(text)
     event.set_sender(pilot.app)
     driver.send_message(event)
-    await settle(pilot)
+    await drained(pilot)
 
 
 def plain(renderable: object, width: int = 200) -> str:

@@ -86,6 +86,8 @@ class WalkPanel(Vertical):
     def fit(self, grid_height: bool) -> None:
         """`grid_height`: the body is as tall as the grid (its rows and header), the detail
         takes what it needs below; else (one panel on a small screen) the body fills."""
+        if not self.query(WalkGrid):  # not composed yet, or being removed at exit
+            return
         rows = self.grid.row_count
         body = self.query_one("#walk-body")
         body.styles.height = rows + 1 if grid_height and rows else "1fr"
@@ -373,6 +375,8 @@ class WalkPanel(Vertical):
             self.rows = rows
 
     def _post_height(self) -> None:
+        if not self.query(WalkGrid):
+            return
         box = self.query_one("#walk-detail-box")
         cap = box.styles.max_height.value if box.styles.max_height is not None else 16
         self.post_message(

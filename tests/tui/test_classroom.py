@@ -183,7 +183,8 @@ async def test_f5_shows_the_projector_layout_in_high_contrast_and_back(app_facto
         await pilot.press("f5")
         await settle(pilot)
         assert app.theme == "textual-dark" and not app.screen.has_class("-projector")
-        assert {w.id for w in app.query(".panel") if w.display} == {"walk"}  # narrow: one
+        # 120 columns: the medium layout, walk grid and entry together
+        assert {w.id for w in app.query(".panel") if w.display} == {"walk", "entry"}
 
 
 def test_the_command_line_completes_quiz_keys_and_their_values():

@@ -130,26 +130,11 @@ def beyond_ram(arch: str, ram: tuple[int, int], walk: Walk, qemu: list[Any]) -> 
     )  # fmt: skip
 
 
-def pending(arch: str, regs: dict[str, int], walk: Walk, qemu: list[Any]) -> str | None:
-    """A disagreement where QEMU follows the manual and the engine does not model the rule
-    yet (engine gaps, named; the agreement test lists them, and each must shrink to zero)."""
-    f = walk.fault
-    if arch == "aarch64":
-        if regs.get("sctlr_el1", 0) >> 19 & 1 and qemu[0] == "fault" and qemu[1] == 1:
-            return "engine-gap-sctlr-wxn"  # control (#14) holds WXN; the formats do not read it
-        return None
-    status = regs.get("vsstatus", 0) | regs.get("sstatus", 0)
-    if status >> 18 & 3 and f is not None and f.stage == 1 and f.reason == "permission":
-        return "engine-gap-sum-mxr"  # control (#14) holds SUM/MXR; the formats do not read them
-    return None
-
-
 @dataclass
 class Tally:
     compared: int = 0
     agreed: int = 0
     excused: Counter[str] = field(default_factory=Counter)
-    pending: Counter[str] = field(default_factory=Counter)
     unmodelled: Counter[str] = field(default_factory=Counter)
     other: Counter[str] = field(default_factory=Counter)
     mismatches: list[str] = field(default_factory=list)
@@ -179,11 +164,8 @@ def compare_case(arch: str, ram: tuple[int, int], case: dict[str, Any], tally: T
         why = excused(arch, machine, walk, qemu)
         if why is None and beyond_ram(arch, ram, walk, qemu):
             why = "arm-data-access-beyond-ram-external-abort"
-        gap = None if why else pending(arch, case["regs"], walk, qemu)
         if why is not None:
             tally.excused[why] += 1
-        elif gap is not None:
-            tally.pending[gap] += 1
         else:
             tally.mismatches.append(
                 f"{case['name']} {access} {priv} gVA {gva:#x}: QEMU {_hex(qemu)}, ours {_hex(ours)}"

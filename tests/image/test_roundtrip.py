@@ -21,8 +21,6 @@ from npt_explorer.scenario.runner import walk_json
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 #: IMAGES.md defines the roots of these architectures (LoongArch has none there yet)
 IMAGE_ARCHES = ("x86_64", "aarch64", "riscv64")
-#: guests whose walk starts from CPU registers an image does not carry (PAE's four PDPTEs)
-NO_IMAGE_GUESTS = ("pae",)
 
 
 def _image_machine(path: Path) -> ImageMachine:
@@ -40,8 +38,6 @@ def test_an_exported_scenario_walks_as_replay_translates(path: Path, tmp_path: P
     scenario = load(path)
     if scenario.arch not in IMAGE_ARCHES:
         pytest.skip(f"{scenario.arch}: IMAGES.md names no registers for its roots")
-    if scenario.config.guest in NO_IMAGE_GUESTS:
-        pytest.skip(f"guest {scenario.config.guest!r}: IMAGES.md has no PDPTE registers yet")
     accesses = [
         (n, c.args) for n, c in enumerate(scenario.steps) if c.op in ("access", "translate")
     ]

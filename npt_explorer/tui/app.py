@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import Container
 from textual.events import DescendantFocus, Resize
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Input, RichLog, Tree
@@ -132,20 +132,26 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         yield Footer(compact=True)
 
     @property
+    def main(self) -> Screen[object]:
+        """The screen the panels live on (under any dialog, palette or help screen): what
+        the app updates whatever is on top."""
+        return self.screen_stack[0] if self.screen_stack else self.screen
+
+    @property
     def walk(self) -> WalkPanel:
-        return self.query_one(WalkPanel)
+        return self.main.query_one(WalkPanel)
 
     @property
     def tables(self) -> PageTablesPanel:
-        return self.query_one(PageTablesPanel)
+        return self.main.query_one(PageTablesPanel)
 
     @property
     def entry(self) -> EntryPanel:
-        return self.query_one(EntryPanel)
+        return self.main.query_one(EntryPanel)
 
     @property
     def command_line(self) -> CommandLine:
-        return self.query_one(CommandLine)
+        return self.main.query_one(CommandLine)
 
     def on_mount(self) -> None:
         self._apply_size(self.size.width, self.size.height)
@@ -169,7 +175,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             return  # restyling the screen costs tens of ms: only when it changes
         for other, _, _ in LAYOUTS:
             self.screen.set_class(other == name, f"-{other}")
-        for footer in self.query(Footer):
+        for footer in self.main.query(Footer):
             footer.show_command_palette = name == "wide"  # ctrl+p still works (? help)
         self.walk.fit(grid_height=name != "narrow")
         self._set_current(self.current_panel)
@@ -188,13 +194,13 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         """Mark `panel` current and show what the layout shows with it. `display` is set
         directly (not by a CSS class) so that focus can move to it at once."""
         self.current_panel = panel
-        for widget in self.query(".panel"):
+        for widget in self.main.query(".panel"):
             widget.set_class(widget.id == panel, "-current")
             widget.display = self.shows(str(widget.id), panel)
-        self.query_one(PanelBar).set_current(panel)
+        self.main.query_one(PanelBar).set_current(panel)
 
     def _primary(self, panel: str) -> Widget:
-        widget = self.query_one(f"#{panel}")
+        widget = self.main.query_one(f"#{panel}")
         for kind in (WalkGrid, Tree, TextGrid, DataTable, RichLog):
             found = widget.query(kind)
             if found:
@@ -383,19 +389,21 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
 
     @on(MachineChanged)
     def machine_changed(self, event: MachineChanged) -> None:
+        if not self.main.query(LogPanel):
+            return  # the app is shutting down: its panels are gone
         s = self.session
         m = s.machine
         if event.reset:
-            self.query_one(LogPanel).reset()
+            self.main.query_one(LogPanel).reset()
             cfg = m.config
             features = f" +{','.join(sorted(cfg.features))}" if cfg.features else ""
             encoding = "" if cfg.encoding is Encoding.FIXED else f" · {cfg.encoding} encoding"
             self.sub_title = f"{m.arch} · {cfg.guest} × {cfg.npt}{features}{encoding} · {s.mode}"
         self.tables.show(m)
-        self.query_one(RegionsPanel).show(m)
-        self.query_one(TlbPanel).show(m)
-        self.query_one(LogPanel).show(s.log)
-        self.query_one(CaptionBar).show(s)
+        self.main.query_one(RegionsPanel).show(m)
+        self.main.query_one(TlbPanel).show(m)
+        self.main.query_one(LogPanel).show(s.log)
+        self.main.query_one(CaptionBar).show(s)
         walk_result = s.walk_result
         if event.reset or walk_result is not self._shown_walk:
             self._shown_walk = walk_result
@@ -417,7 +425,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         would measure the two-column panel at one column's width)."""
         if event.rows != self._walk_rows:
             self._walk_rows = event.rows
-            self.query_one("#panels").set_styles(f"grid-rows: {event.rows} 1fr 1fr 1fr;")
+            self.main.query_one("#panels").set_styles(f"grid-rows: {event.rows} 1fr 1fr 1fr;")
 
     @on(StepSelected)
     def step_selected(self, event: StepSelected) -> None:

@@ -1,12 +1,15 @@
 """Random key and command sequences never crash the app, and a command that fails changes
-nothing (issue 8). Seeds are fixed so CI sees the same sequences every run."""
+nothing (issue 8); bursts of keys in one write, pastes and terminal resizes neither (issue 16).
+Seeds are fixed so CI sees the same sequences every run. `NPT_ROBUST_PROFILE=deep` runs 10×
+the rounds with other seeds."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import pytest
-from tui_helpers import settle
+from tui_helpers import burst, paste, settle
 
 from npt_explorer.scenario import OPS
 
@@ -64,6 +67,11 @@ VALUES = [
 ]
 
 
+DEEP = os.environ.get("NPT_ROBUST_PROFILE") == "deep"
+ROUNDS = 60 if DEEP else 6
+SIZES = [(80, 24), (100, 30), (120, 40), (160, 48), (60, 16), (139, 43)]
+
+
 def random_command(rng: random.Random) -> str:
     op = rng.choice([*OPS, "frobnicate", "", "map", "access", "poke"])
     keys = [k.name for k in OPS.get(op, ())] + ["colour", "expect.refs", "fields.R"]
@@ -83,11 +91,11 @@ def state(app) -> tuple:
 
 @pytest.mark.parametrize("arch", ["x86_64", "aarch64", "riscv64"])
 async def test_random_keys_and_commands_never_crash_the_app(app_factory, arch):
-    rng = random.Random(f"npt-{arch}")
+    rng = random.Random(f"npt-{arch}" + ("-deep" if DEEP else ""))
     app = app_factory(arch=arch)
     async with app.run_test(size=(100, 32)) as pilot:
         await settle(pilot)
-        for _ in range(6):
+        for _ in range(ROUNDS):
             for key in rng.choices(KEYS, k=4):
                 await pilot.press(key)
             await pilot.press("escape", "escape")
@@ -103,3 +111,29 @@ async def test_random_keys_and_commands_never_crash_the_app(app_factory, arch):
             app.command_line.input.value = ""
             await pilot.press("escape")
             assert app.is_running, text
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+async def test_bursts_pastes_and_resizes_never_crash_the_app(app_factory, arch):
+    """Keys several to a write (a paste without bracketed paste, an SSH double tap, a busy
+    machine), bracketed pastes into whatever has focus, and the terminal resized between
+    layouts (80×24 … 160×48) at random."""
+    rng = random.Random(f"burst-{arch}" + ("-deep" if DEEP else ""))
+    app = app_factory(arch=arch)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        for _ in range(ROUNDS):
+            action = rng.random()
+            if action < 0.5:
+                await burst(pilot, *rng.choices(KEYS, k=rng.randint(2, 8)))
+            elif action < 0.7:
+                await burst(pilot, "colon", text=random_command(rng))
+                await burst(pilot, "enter", "escape")
+            elif action < 0.85:
+                await paste(pilot, rng.choice([random_command(rng), "\n\n", "q" * 50, "é✗\t"]))
+            else:
+                await pilot.resize_terminal(*rng.choice(SIZES))
+                await settle(pilot)
+            await burst(pilot, "escape", "escape")
+            assert app.is_running
+            assert len(app.screen_stack) >= 1

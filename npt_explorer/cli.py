@@ -235,6 +235,14 @@ def cmd_replay(a: argparse.Namespace) -> int:
         failed |= not replay.passed
         if a.json:
             docs.append(replay.to_json())
+        elif a.check and not a.verbose:  # one line per file; the failures follow on stderr
+            verdict = "[green]pass[/green]" if replay.passed else "[bold red]FAIL[/bold red]"
+            out.print(
+                f"{verdict} {escape(str(file))}: {escape(scenario.title)} "
+                f"({len(replay.results)} steps)",
+                highlight=False,
+                soft_wrap=True,
+            )
         else:
             from .scenario.report import replay_block
 
@@ -341,7 +349,10 @@ def _parser(verb: str) -> argparse.ArgumentParser:
         p.add_argument(
             "--check",
             action="store_true",
-            help="exit 1 when an expectation fails, 2 on an invalid file",
+            help="exit 1 when an expectation fails, 2 on an invalid file; one line per file",
+        )
+        p.add_argument(
+            "--verbose", action="store_true", help="with --check: the full trace of every file"
         )
     elif verb == "decode":
         _format_args(p)

@@ -63,3 +63,39 @@ def test_a_file_at_the_limit_is_read(tmp_path):
 def test_a_directory_is_named_as_such(tmp_path):
     with pytest.raises(ScenarioError, match="not a regular file \\(a directory\\)"):
         load(tmp_path)
+
+
+def test_replay_check_of_many_files_prints_one_line_per_file(tmp_path):
+    """Issue 16, item 19: `replay --check` of the bundled scenarios printed every trace
+    (3,885 lines for 29 files); now a line per file, the failures on stderr, `--verbose` for
+    the traces."""
+    import glob
+
+    files = sorted(glob.glob("scenarios/*.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[scenario]\ntitle = "wrong refs"\narch = "x86_64"\n'
+        '[[step]]\nop = "map"\nstage = 2\ngpa = "0x20_0000"\nsize = "2M"\nflags = "rwx"\n'
+        'hpa = "0x8020_0000"\n'
+        '[[step]]\nop = "map"\nstage = 1\ngva = "0x4000_0000"\ngpa = "0x20_0000"\n'
+        'size = "4K"\nflags = "rw"\n'
+        '[[step]]\nop = "access"\ngva = "0x4000_0008"\nexpect = { refs = 23 }\n'
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "npt_explorer", "replay", "--check", *files, str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert len(lines) == len(files) + 1
+    assert lines[-1].startswith(f"FAIL {bad}: wrong refs")
+    assert done.stderr.strip().endswith("expectation failed: refs")
+    verbose = subprocess.run(
+        [sys.executable, "-m", "npt_explorer", "replay", "--check", "--verbose", files[0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert len(verbose.stdout.splitlines()) > 20

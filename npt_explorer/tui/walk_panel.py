@@ -48,6 +48,10 @@ def cache_tag(name: str) -> str:
     return name.removesuffix(" cache").removesuffix(" walk")
 
 
+#: what each stage-2 format calls its input (the Arm ARM says IPA, not guest-physical)
+INTERMEDIATE = {"aarch64-s2": "IPA"}
+
+
 def short_level(name: str) -> str:
     """`level 2 (VPN[2])` → `VPN[2]`, `EPT PDPTE` → `PDPTE` (column headers)."""
     if "(" in name and name.endswith(")"):
@@ -166,7 +170,7 @@ class WalkPanel(Vertical):
             label = (
                 Text(f"S1 {short_level(self.s1.level_name(row))}", STAGE_STYLE[1])
                 if row < self.s1.depth_count
-                else Text("final gPA", "bold")
+                else Text(f"final {INTERMEDIATE.get(self.s2.name, 'gPA')}", "bold")
             )
             rows.append(
                 [label, *(self._cell_text(row, col) for col in range(self.s2.depth_count + 1))]

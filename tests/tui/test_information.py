@@ -173,3 +173,18 @@ async def test_the_log_prints_result_fields_as_words_not_python(app_factory):
         data = [plain(entry_block(e)).splitlines()[1] for e in app.session.log[-2:]]
         assert "flags=READ|WRITE" in data[0] and "tlb.combined=" in data[1]
         assert not any(c in line for line in data for c in "[]{}'")
+
+
+async def test_aarch64_calls_the_last_row_final_ipa(app_factory):
+    app = app_factory(arch="aarch64")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        labels = [str(row[0]) for row in app.walk.grid.rows]
+        assert labels[-1] == "final IPA" and "final gPA" not in labels
+
+
+def test_x86_01_points_at_what_the_walk_view_shows():
+    from pathlib import Path
+
+    text = Path("scenarios/x86_01_first_walk.toml").read_text()
+    assert "'wrote' column" not in text and "+A/D" in text

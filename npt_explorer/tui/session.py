@@ -145,6 +145,9 @@ class Session:
                 else "tlb = false"
             ),
         ]
+        if cfg.registers:  # a sub-table: after every [machine] key
+            lines += ["", "[machine.registers]"]
+            lines += [f"{name} = {_q(hex(value))}" for name, value in cfg.registers]
         body = "\n\n".join(c.to_toml() for c in self.commands)
         return "\n".join(lines) + "\n\n" + body + ("\n" if body else "")
 

@@ -133,7 +133,7 @@ def test_a_single_invalid_file_exits_2_with_one_line(tmp_path):
             f"error: {path}:5: step 1 ([1, 2]): op: "
             + (
                 "unknown op [1, 2] (allowed: note, map, unmap, protect, access, translate, "
-                "handle-fault, flush, poke, query, expect, context, trace)"
+                "handle-fault, flush, poke, query, expect, context, control, trace)"
             )
         ]
         assert done.stdout == ("[]\n" if flags == ["--json"] else "")

@@ -59,6 +59,9 @@ def saved(scenario: Scenario) -> str:
         f"map_pool = {'true' if cfg.map_pool else 'false'}",
         f"tlb = {tlb}",
     ]
+    if cfg.registers:
+        head += ["", "[machine.registers]"]
+        head += [f'{name} = "{value:#x}"' for name, value in cfg.registers]
     return "\n".join(head) + "\n\n" + "\n\n".join(c.to_toml() for c in scenario.steps) + "\n"
 
 

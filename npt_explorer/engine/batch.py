@@ -191,12 +191,12 @@ def walk_levels(addrs: np.ndarray, lanes: Lanes, depths: range, step: Step) -> N
     (their `value` is the table to read)."""
     for depth in depths:
         cont = lanes.state == CONT
+        if not cont.any():  # also no lanes at all (a stage-2 sub-walk of no frames)
+            return
         if cont.all():
             step(depth, None, addrs, lanes)
             continue
         at = np.flatnonzero(cont)
-        if not at.size:
-            return
         step(depth, at, addrs[at], lanes)
 
 

@@ -150,13 +150,14 @@ class MachineConfig:
         if self.guest not in spec.guests:
             raise PagingError(
                 "InvalidRequest",
-                f"guest {self.guest!r} is not a {self.arch} "
-                f"mode (allowed: {_allowed(spec.guests)})",
+                f"guest {self.guest!r} is not one of {self.arch}'s stage-1 modes "
+                f"(allowed: {_allowed(spec.guests)})",
             )
         if self.npt not in spec.npts:
             raise PagingError(
                 "InvalidRequest",
-                f"npt {self.npt!r} is not a {self.arch} mode (allowed: {_allowed(spec.npts)})",
+                f"npt {self.npt!r} is not one of {self.arch}'s stage-2 modes "
+                f"(allowed: {_allowed(spec.npts)})",
             )
         unknown = sorted(set(self.features) - set(spec.features))
         if unknown:

@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from ..engine import Decoded, Field, Machine, PagingError, Role, stage_table
 from ..scenario.colours import RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, colour_key
+from ..scenario.report import size_words
 from .dialogs import EditValue
 from .messages import CommandRequested, EntryTarget
 from .text_grid import TextGrid
@@ -83,7 +84,7 @@ def readings(dec: Decoded) -> RenderableType:
     if dec.paddr is not None:
         line.append(f"   → {'next table ' if dec.kind == 'table' else ''}{dec.paddr:#x}")
     if dec.page_size:
-        line.append(f" ({dec.page_size >> 10} KiB page)")
+        line.append(f" ({size_words(dec.page_size)} page)")
     problems = [Text(f"⚠ {p}", "yellow") for p in dec.problems]
     if (
         dec.mapping_flags is not None

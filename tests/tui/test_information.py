@@ -188,3 +188,22 @@ def test_x86_01_points_at_what_the_walk_view_shows():
 
     text = Path("scenarios/x86_01_first_walk.toml").read_text()
     assert "'wrote' column" not in text and "+A/D" in text
+
+
+def test_sizes_and_arch_names_read_as_words():
+    from npt_explorer.engine import PagingError
+    from npt_explorer.engine.config import MachineConfig
+    from npt_explorer.scenario.report import size_words
+
+    assert [size_words(n) for n in (4096, 2 << 20, 1 << 30, 0x1800)] == [
+        "4 KiB",
+        "2 MiB",
+        "1 GiB",
+        "6 KiB",
+    ]
+    try:
+        MachineConfig(arch="aarch64", guest="sv39")
+    except PagingError as err:
+        assert "a aarch64" not in err.message and "aarch64's stage-1 modes" in err.message
+    else:
+        raise AssertionError("sv39 is not an aarch64 guest mode")

@@ -1,9 +1,7 @@
 """Scenarios: TOML files → commands → a `Machine`, with expectations and reports."""
 
-from importlib.resources import files
-from pathlib import Path
-
 from .commands import OPS, Command, CommandError, build, parse_line
+from .library import bundled_dir, find_scenario
 from .loader import Scenario, ScenarioError, load, loads
 from .replay import Replay, run
 
@@ -16,15 +14,9 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "build",
+    "find_scenario",
     "load",
     "loads",
     "parse_line",
     "run",
 ]
-
-
-def bundled_dir() -> Path:
-    """The folder of the bundled scenario files, located as package data
-    (`npt_explorer/scenario/bundled/`: in an installed wheel a folder, in a source checkout a
-    link to the repository's `scenarios/`)."""
-    return Path(str(files(__name__) / "bundled"))

@@ -20,6 +20,7 @@ from ..engine import (
     parse_walk_caches,
 )
 from .commands import Command, CommandError, build, op_name, parse_number
+from .library import find_scenario
 from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES
 
 _TOP_KEYS = ("scenario", "machine", "step")
@@ -136,7 +137,8 @@ def _file_kind(mode: int) -> str:
 
 
 def load(path: str | Path) -> Scenario:
-    path = Path(path)
+    """The scenario in file `path`, or in the bundled lesson a bare name names (`x86_02`)."""
+    path = find_scenario(path)
     return loads(read_scenario_text(path), str(path))
 
 

@@ -48,8 +48,10 @@ def scenario_paths(dirs: tuple[Path, ...] = SCENARIO_DIRS, demos: bool = False) 
 
 
 def scenario_files() -> list[str]:
-    """The scenario file names the command line completes (`load …`)."""
-    return [str(p) for p in scenario_paths()]
+    """What the command line completes after `load`: files under ./scenarios/ as paths, the
+    other bundled lessons by the short name `load` accepts from any directory."""
+    bundled = bundled_dir().resolve()
+    return [p.stem if p.resolve().parent == bundled else str(p) for p in scenario_paths()]
 
 
 def find_scenarios(dirs: tuple[Path, ...] = SCENARIO_DIRS) -> list[ScenarioInfo]:

@@ -14,7 +14,7 @@ from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from ..scenario.report import FAULT_STYLE
-from .completion import complete, hint
+from .completion import complete, hint, reference
 
 HELP = """\
 ### Command line
@@ -34,7 +34,11 @@ Also: `save FILE`, `load FILE`, `arch NAME`, `export-walk [FILE]`, `screenshot [
 line and changes nothing. Quitting, `load`, `arch` or stepping a scenario back with typed
 commands not yet saved warns first; the same request again drops them. `save` over an
 existing file asks the same way (saving again to the file last saved to just updates it).
-"""
+`help OP` shows one command's keys under the line.
+
+#### Every command (`*` marks a required key)
+
+""" + reference()
 
 
 class CommandSuggester(Suggester):

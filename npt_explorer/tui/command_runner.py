@@ -12,11 +12,11 @@ from typing import Any
 from textual.widgets import Input
 
 from ..engine import ARCHES, Encoding, MachineConfig, PagingError
-from ..scenario.commands import CommandError
+from ..scenario.commands import OPS, CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.runner import walk_json
 from .classroom import CLASSROOM_COMMANDS
-from .completion import UI_COMMANDS
+from .completion import UI_COMMANDS, usage
 from .files import FILE_COMMANDS, FileRoot
 from .messages import CommandRequested, MachineChanged, PrefillCommand
 from .tlb_panel import TlbPanel
@@ -107,6 +107,8 @@ class CommandRunner:
                 self.action_export_walk(args[0] if args else None)
             elif op == "screenshot":
                 self.action_screenshot_svg(args[0] if args else None)
+            elif op == "help":
+                self.show_help(args[0] if args else None)
             elif op in CLASSROOM_COMMANDS:
                 return self.classroom_command(op, args)
         except (CommandError, PagingError) as err:
@@ -116,6 +118,19 @@ class CommandRunner:
             line.show_error(str(err))
             return False
         return True
+
+    def show_help(self, op: str | None) -> None:
+        """`help`: the command reference in the help panel (the line keeps the focus);
+        `help OP`: that command's usage under the line."""
+        if op is None:
+            self.action_show_help_panel()
+            self.command_line.show_ok("help: the command reference is in the help panel (? hides)")
+            return
+        try:
+            self.command_line.show_ok(usage(op))
+        except KeyError:
+            known = " ".join((*OPS, *UI_COMMANDS))
+            raise CommandError(f"help: unknown command {op!r} (commands: {known})") from None
 
     def on_command_requested(self, event: CommandRequested) -> None:
         event.stop()

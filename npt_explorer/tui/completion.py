@@ -15,6 +15,8 @@ UI_COMMANDS: dict[str, str] = {
     "running NAME's demo",
     "export-walk": "export-walk [FILE]: write the walk on screen as JSON",
     "screenshot": "screenshot [FILE]: save an SVG of the screen",
+    "help": "help [OP]: the command reference (scrolls; also ? in the command line); "
+    "help OP: that command's keys",
     **CLASSROOM_COMMANDS,
 }
 
@@ -115,5 +117,19 @@ def hint(text: str, arch: str, files: list[str] = ()) -> str:
         _, found = candidates(text, arch, files)
         if found:
             return "values: " + " ".join(found)
+    return usage(op)
+
+
+def usage(op: str) -> str:
+    """One command's usage line: a UI command's text, or a verb's keys (* required)."""
+    if op in UI_COMMANDS:
+        return UI_COMMANDS[op]
+    if op not in OPS:
+        raise KeyError(op)
     keys = " ".join(f"{k.name}{'*' if k.required else ''}" for k in OPS[op])
     return f"{op}: {keys}   (* required)"
+
+
+def reference() -> str:
+    """Every command's usage line, as the Markdown list the help panel shows."""
+    return "\n".join(f"- `{usage(op)}`" for op in (*OPS, *UI_COMMANDS))

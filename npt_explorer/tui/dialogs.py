@@ -115,8 +115,24 @@ class EditValue(Dialog[str]):
         self.answer(event.value.strip() or None)
 
 
+def matches(info: ScenarioInfo, query: str) -> bool:
+    """Does every word of `query` appear (any case) in the scenario's title, arch, file
+    name or summary?"""
+    text = f"{info.title} {info.arch} {info.path.name} {info.summary}".casefold()
+    return all(word in text for word in query.casefold().split())
+
+
 class ScenarioPicker(Dialog[Path]):
-    """Titles and summaries of the scenario files; enter loads one in scenario mode."""
+    """Titles and summaries of the scenario files. Typing filters them (every word typed
+    must appear in the title, arch, file name or summary); up/down/page keys move in the
+    list while the filter keeps the focus; enter loads the highlighted one."""
+
+    BINDINGS = [
+        Binding("down", "move(1)", show=False),
+        Binding("up", "move(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+    ]
 
     def __init__(self, scenarios: list[ScenarioInfo] | None = None) -> None:
         super().__init__()
@@ -124,14 +140,66 @@ class ScenarioPicker(Dialog[Path]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog", classes="dialog wide"):
-            yield Label(Text("Load a scenario (enter: load, escape: cancel)", "bold"))
-            options = []
-            for i, s in enumerate(self.scenarios):
-                prompt = Text.assemble((s.title, "bold"), f"  [{s.arch}] ", (str(s.path), "dim"))
-                if s.summary or s.error:
-                    prompt.append("\n" + (s.summary or s.error), "italic" if s.summary else "red")
-                options.append(Option(prompt, id=str(i), disabled=bool(s.error)))
-            yield PagedOptionList(*options, id="scenario-list")
+            yield Label(
+                Text("Load a scenario (type to filter, enter: load, escape: cancel)", "bold")
+            )
+            yield Input(placeholder="filter: x86 tlb, aarch64 fault, …", id="scenario-filter")
+            yield Static(id="scenario-none").set_styles("display: none;")
+            yield PagedOptionList(*self._options(""), id="scenario-list")
+
+    def _options(self, query: str) -> list[Option]:
+        options = []
+        for i, s in enumerate(self.scenarios):
+            if not matches(s, query):
+                continue
+            prompt = Text.assemble((s.title, "bold"), f"  [{s.arch}] ", (str(s.path), "dim"))
+            if s.summary or s.error:
+                prompt.append("\n" + (s.summary or s.error), "italic" if s.summary else "red")
+            options.append(Option(prompt, id=str(i), disabled=bool(s.error)))
+        return options
+
+    @property
+    def listing(self) -> PagedOptionList:
+        return self.query_one("#scenario-list", PagedOptionList)
+
+    def on_mount(self) -> None:
+        self._highlight_first()
+
+    def _highlight_first(self) -> None:
+        listing = self.listing
+        first = next(
+            (i for i in range(listing.option_count) if not listing.get_option_at_index(i).disabled),
+            None,
+        )
+        listing.highlighted = first
+
+    @on(Input.Changed, "#scenario-filter")
+    def filter(self, event: Input.Changed) -> None:
+        listing = self.listing
+        options = self._options(event.value)
+        listing.clear_options()
+        listing.add_options(options)
+        self._highlight_first()
+        none = self.query_one("#scenario-none", Static)
+        none.update(Text(f"no scenario matches {event.value!r}", "italic"))
+        none.display = not options
+
+    def action_move(self, delta: int) -> None:
+        listing = self.listing
+        (listing.action_cursor_down if delta > 0 else listing.action_cursor_up)()
+
+    def action_page(self, delta: int) -> None:
+        self.listing._move_page(1 if delta > 0 else -1)
+
+    @on(Input.Submitted, "#scenario-filter")
+    def submit(self, event: Input.Submitted) -> None:
+        event.stop()
+        listing = self.listing
+        if listing.highlighted is None:
+            return  # nothing matches: the filter stays open for another try
+        option = listing.get_option_at_index(listing.highlighted)
+        if not option.disabled:
+            self.answer(self.scenarios[int(option.id or 0)].path)
 
     @on(OptionList.OptionSelected)
     def chosen(self, event: OptionList.OptionSelected) -> None:

@@ -82,19 +82,12 @@ class CommandRunner:
     def run_ui_command(self, op: str, args: list[str]) -> bool:
         line = self.command_line
         try:
-            if op in FILE_COMMANDS and args:
-                args = [self.files.resolve(args[0]), *args[1:]]
+            if op in FILE_COMMANDS:  # the file name: the first word that is not an --option
+                first = next((i for i, a in enumerate(args) if not a.startswith("--")), None)
+                if first is not None:
+                    args = [*args[:first], self.files.resolve(args[first]), *args[first + 1 :]]
             if op == "save":
-                if not args:
-                    raise CommandError("save needs a file name: save FILE.toml")
-                target = self.session.save_path(args[0])
-                try:
-                    path = self.session.save(target, overwrite=self._overwrite_asked == target)
-                except FileExistsError:
-                    self._overwrite_asked = target
-                    raise
-                self._overwrite_asked = None
-                line.show_ok(f"saved {len(self.session.commands)} commands to {path}")
+                self.save(args)
             elif op == "load":
                 if not args:
                     raise CommandError("load needs a file: load scenarios/NAME.toml")
@@ -118,6 +111,30 @@ class CommandRunner:
             line.show_error(str(err))
             return False
         return True
+
+    def save(self, args: list[str]) -> None:
+        """`save FILE [--expect]`: the session as a scenario file; `--expect` writes what each
+        step was observed to do as its expectations (`replay --check` then fails when a
+        result changes: a saved bug reproduction becomes a regression test)."""
+        options = [a for a in args if a.startswith("--")]
+        names = [a for a in args if not a.startswith("--")]
+        unknown = [o for o in options if o != "--expect"]
+        if unknown or len(names) != 1:
+            raise CommandError(
+                f"{' '.join(unknown) or 'save'}: save FILE.toml [--expect] (one file name)"
+            )
+        target = self.session.save_path(names[0])
+        expect = "--expect" in options
+        try:
+            path = self.session.save(
+                target, overwrite=self._overwrite_asked == target, expect=expect
+            )
+        except FileExistsError:
+            self._overwrite_asked = target
+            raise
+        self._overwrite_asked = None
+        what = " with the observed results as expectations" if expect else ""
+        self.command_line.show_ok(f"saved {len(self.session.kept)} commands{what} to {path}")
 
     def show_help(self, op: str | None) -> None:
         """`help`: the command reference in the help panel (the line keeps the focus);

@@ -9,7 +9,8 @@ from .classroom import CLASSROOM_COMMANDS, CLASSROOM_KEYS
 
 #: commands the TUI adds on top of the scenario verbs; never recorded, never saved
 UI_COMMANDS: dict[str, str] = {
-    "save": "save FILE: write everything run so far as a scenario file that replays to here",
+    "save": "save FILE [--expect]: write everything run so far as a scenario file that replays "
+    "to here; --expect: each step expects what it did (replay --check fails if that changes)",
     "load": "load FILE: open a scenario file in scenario mode",
     "arch": "arch NAME [guest=…] [npt=…] [features=a,b] [encoding=seed|fixed]: a new machine "
     "running NAME's demo",
@@ -57,6 +58,8 @@ def candidates(text: str, arch: str, files: list[str] = ()) -> tuple[str, list[s
     if len(words) == 1:
         return word, [op for op in (*OPS, *UI_COMMANDS) if op.startswith(word)]
     op = words[0]
+    if op == "save" and word.startswith("-"):
+        return word, [o for o in ("--expect",) if o.startswith(word)]
     if op in ("save", "load", "export-walk", "screenshot"):
         return word, [f for f in files if f.startswith(word)] if op == "load" else []
     if op == "arch" and len(words) == 2:

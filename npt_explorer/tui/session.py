@@ -10,6 +10,7 @@ from pathlib import Path
 from ..engine import ARCHES, Event, Machine, MachineConfig
 from ..scenario.commands import Command, CommandError, parse_line
 from ..scenario.loader import Scenario, load, loads
+from ..scenario.observed import with_observed
 from ..scenario.runner import StepResult, execute
 
 DEMO_DIR = Path(__file__).resolve().parent / "demos"
@@ -38,7 +39,7 @@ class Session:
     mode: str  # "demo" | "scenario"
     machine: Machine = field(init=False)
     position: int = 0  # scenario steps run so far
-    commands: list[Command] = field(default_factory=list)  # what `save` writes, in order
+    kept: list[StepResult] = field(default_factory=list)  # what `save` writes, in order
     log: list[LogEntry] = field(default_factory=list)
     walk_result: StepResult | None = None  # the access/translate on screen
     saved_hand: int = 0  # `hand_commands` when last saved
@@ -83,7 +84,7 @@ class Session:
         result = execute(self.machine, command, len(self.log) + 1)
         self.log.append(LogEntry(result, self.machine.log[before:], by_hand))
         if result.ok or not by_hand:
-            self.commands.append(command)
+            self.kept.append(result)
         if result.walk is not None and result.ok:
             self.walk_result = result
         if command.op == "note":
@@ -110,6 +111,11 @@ class Session:
         return session
 
     @property
+    def commands(self) -> list[Command]:
+        """The commands `save` writes: every scenario step run, every typed one that worked."""
+        return [r.command for r in self.kept]
+
+    @property
     def hand_commands(self) -> int:
         return sum(1 for e in self.log if e.by_hand and e.result.ok)
 
@@ -120,8 +126,9 @@ class Session:
 
     # ------------------------------------------------------------------ saving
 
-    def to_toml(self, title: str | None = None) -> str:
-        """A scenario file that replays every kept command on the same machine."""
+    def to_toml(self, title: str | None = None, *, expect: bool = False) -> str:
+        """A scenario file that replays every kept command on the same machine; with
+        `expect`, each step expects what it was observed to do (a regression test)."""
         s = self.scenario
         cfg = self.machine.config
         title = title or f"{s.title} (saved from npt-explorer)"
@@ -148,7 +155,8 @@ class Session:
         if cfg.registers:  # a sub-table: after every [machine] key
             lines += ["", "[machine.registers]"]
             lines += [f"{name} = {_q(hex(value))}" for name, value in cfg.registers]
-        body = "\n\n".join(c.to_toml() for c in self.commands)
+        commands = [with_observed(r) for r in self.kept] if expect else self.commands
+        body = "\n\n".join(c.to_toml() for c in commands)
         return "\n".join(lines) + "\n\n" + body + ("\n" if body else "")
 
     @staticmethod
@@ -157,13 +165,14 @@ class Session:
         path = Path(path).expanduser()
         return path if path.suffix == ".toml" else path.with_suffix(".toml")
 
-    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
-        """Write `to_toml()` to `path`, after checking that it loads back. An existing file
-        other than the one last saved to raises `FileExistsError` unless `overwrite`."""
+    def save(self, path: str | Path, *, overwrite: bool = False, expect: bool = False) -> Path:
+        """Write `to_toml(expect=expect)` to `path`, after checking that it loads back. An
+        existing file other than the one last saved to raises `FileExistsError` unless
+        `overwrite`."""
         path = self.save_path(path)
         if path.exists() and path != self.saved_to and not overwrite:
             raise FileExistsError(f"{path} exists: save to it again to overwrite it")
-        text = self.to_toml()
+        text = self.to_toml(expect=expect)
         loads(text, str(path))  # raises ScenarioError: never write a file that cannot replay
         path.write_text(text, encoding="utf-8")
         self.saved_hand, self.saved_to = self.hand_commands, path

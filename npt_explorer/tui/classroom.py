@@ -7,22 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..classroom.diff import diff, diff_lines
+from ..classroom.diff import diff
 from ..classroom.quiz import QUIZ_ARCHES, TOPICS, generate
 from ..classroom.quiz_run import QuizRun, Verdict
 from ..classroom.quiz_text import part_lines
 from ..classroom.state import capture
 from ..scenario.commands import CommandError, parse_line, parse_number
+from .diff_view import DiffFollow, DiffPanel
 from .messages import MachineChanged
+from .regions_panel import RegionsPanel
 from .session import Session
 from .themes import HIGH_CONTRAST
-from .timeline import check_point, machine_at, session_at
+from .timeline import Timeline, check_point, machine_at
+from .tlb_panel import TlbPanel
 
 #: typed words the classroom adds to the command line (completion lists them beside the ops)
 CLASSROOM_COMMANDS: dict[str, str] = {
@@ -31,7 +30,9 @@ CLASSROOM_COMMANDS: dict[str, str] = {
     "answer": "answer VALUE: answer the open quiz question (0x…, a number, a word or a letter)",
     "next": "next: the next quiz problem",
     "diff": "diff [A] [B]: what changed from point A to point B (default: the last command)",
-    "goto": "goto K: back (or forward) to the machine after the first K commands of the log",
+    "goto": "goto K: back (or forward) to point K, the machine after the first K commands",
+    "undo": "undo: back one point (the later points stay: redo)",
+    "redo": "redo [N]: forward N points after going back (a new command drops them instead)",
 }
 
 
@@ -80,39 +81,6 @@ class QuizBar(Static):
         self.update(text)
 
 
-class DiffScreen(ModalScreen[None]):
-    """What changed between two points of the session."""
-
-    DEFAULT_CSS = """
-    DiffScreen {
-        align: center middle;
-    }
-    DiffScreen > VerticalScroll {
-        width: 90%;
-        height: 80%;
-        border: round $accent;
-        border-title-style: bold;
-        background: $surface;
-        padding: 0 1;
-    }
-    """
-    BINDINGS = [Binding("escape", "close", "close"), Binding("q", "close", "close")]
-
-    def __init__(self, title: str, lines: list[str]) -> None:
-        super().__init__()
-        self.title_text = title
-        self.lines = lines
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll() as box:
-            box.border_title = self.title_text
-            box.border_subtitle = "esc closes"
-            yield Static(Text("\n".join(self.lines)), id="diff-text")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
-
-
 def _options(args: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
     out = {}
     for word in args:
@@ -157,6 +125,8 @@ class ClassroomCommands:
             "next": self._next_problem,
             "diff": self._diff,
             "goto": self._goto,
+            "undo": self._undo,
+            "redo": self._redo,
         }[op]
         handler(args)
         return True
@@ -234,31 +204,143 @@ class ClassroomCommands:
 
     # ------------------------------------------------------------------ diff and time travel
 
+    _timeline: Timeline | None = None
+    _diff_at: tuple[Session, int] | None = None  # the session and point the diff view is at
+
+    @property
+    def timeline(self) -> Timeline:
+        if self._timeline is None:
+            self._timeline = Timeline()
+        return self._timeline
+
+    def on_machine_changed(self, event: MachineChanged) -> None:
+        """After any change: the commands run since move the present along the future, or
+        drop it (said in a notice); the diff view closes once the panels leave its point."""
+        app: Any = self
+        dropped = self.timeline.sync(self.session)
+        if dropped:
+            message = (
+                f"{dropped} later point(s) dropped: a new command after going back starts "
+                "a new future"
+            )
+            app.notify(message, severity="warning", timeout=6)
+        self._show_timeline()
+        if self._diff_at is not None and self._diff_at != (self.session, len(self.session.log)):
+            self._diff_at = None
+            for panel in app.query(DiffPanel):
+                panel.remove()
+
+    def on_diff_follow(self, event: DiffFollow) -> None:
+        """The diff view's cursor is on a range or a TLB entry: those panels go there too."""
+        app: Any = self
+        if event.perm is not None:
+            app.main.query_one(RegionsPanel).select_at(event.perm.stage, event.perm.start)
+        if event.tlb is not None:
+            t = event.tlb
+            app.main.query_one(TlbPanel).select_line(t.kind, t.base, t.vmid, t.asid)
+
+    def _show_timeline(self) -> None:
+        app: Any = self
+        ahead = len(self.timeline.ahead(self.session))
+        bars = app.main.query(TimelineBar)
+        if not ahead:
+            bars.remove()
+            return
+        bar = bars.first() if bars else TimelineBar(id="timeline-bar")
+        if not bars:
+            app.main.mount(bar, before="#caption")
+        bar.show(len(self.session.log), ahead)
+
+    def _present(self) -> int:
+        return len(self.session.log)
+
+    def _last_point(self) -> int:
+        return self._present() + len(self.timeline.ahead(self.session))
+
+    def _point(self, word: str) -> int:
+        return check_point(self.session, parse_number(word, "point"), self._last_point())
+
     def _diff(self, args: list[str]) -> None:
-        last = len(self.session.log)
-        numbers = [parse_number(a, "point") for a in args[:2]]
         if len(args) > 2:
             raise CommandError("diff takes at most two points: diff [A] [B]")
-        a = numbers[0] if numbers else max(0, last - 1)
-        b = numbers[1] if len(numbers) > 1 else last
-        check_point(self.session, a)
-        check_point(self.session, b)
-        lines = diff_lines(diff(capture(self._machine(a)), capture(self._machine(b))))
-        self.push_screen(DiffScreen(f"diff: point {a} → point {b}", lines))  # type: ignore[attr-defined]
-        self.command_line.show_ok(f"diff {a} {b}")
+        now = self._present()
+        numbers = [self._point(a) for a in args]
+        a = numbers[0] if numbers else max(0, now - 1)
+        b = numbers[1] if len(numbers) > 1 else now
+        d = diff(capture(self._machine(a)), capture(self._machine(b)))
+        if b != now:
+            self._travel(b)
+        app: Any = self
+        app.main.query(DiffPanel).remove()
+        panel = DiffPanel(d, a, b, id="diff-panel")
+        app.main.mount(panel, before="#caption")
+        self._diff_at = (self.session, len(self.session.log))
+        app.call_after_refresh(lambda: panel.table.focus() if panel.rows else None)
+        self.command_line.show_ok(f"diff {a} {b}: {len(panel.rows)} change(s)")
 
     def _machine(self, point: int) -> Any:
-        return (
-            self.session.machine
-            if point == len(self.session.log)
-            else machine_at(self.session, point)
-        )
+        if point == self._present():
+            return self.session.machine
+        return machine_at(self.session, point, self.timeline.points(self.session))
+
+    def _travel(self, point: int) -> None:
+        """To `point`: back (a new session; the later points stay reachable) or forward."""
+        app: Any = self
+        now = self._present()
+        if point < now:
+            self.replace_session(self.timeline.back(self.session, point))  # type: ignore[attr-defined]
+        elif point > now:
+            results = self.timeline.forward(self.session, point - now)
+            app.post_message(MachineChanged(results[-1]))
 
     def _goto(self, args: list[str]) -> None:
         if len(args) != 1:
-            raise CommandError(f"goto needs one point (0 .. {len(self.session.log)})")
-        point = check_point(self.session, parse_number(args[0], "point"))
-        if not self.may_discard("goto", "goto again to drop them"):  # type: ignore[attr-defined]
-            return
-        self.replace_session(session_at(self.session, point))  # type: ignore[attr-defined]
-        self.command_line.show_ok(f"at point {point} (after {point} command(s))")
+            raise CommandError(f"goto needs one point (0 .. {self._last_point()})")
+        self._travel(self._point(args[0]))
+        self._said_where()
+
+    def _undo(self, args: list[str]) -> None:
+        if self._present() == 0:
+            raise CommandError("undo: already at point 0 (before any command)")
+        self._travel(self._present() - 1)
+        self._said_where()
+
+    def _redo(self, args: list[str]) -> None:
+        ahead = len(self.timeline.ahead(self.session))
+        count = parse_number(args[0], "count") if args else 1
+        if not ahead:
+            raise CommandError("nothing to redo: no later point (goto or undo goes back)")
+        if not 1 <= count <= ahead:
+            raise CommandError(f"redo {count}: {ahead} later point(s)")
+        self._travel(self._present() + count)
+        self._said_where()
+
+    def _said_where(self) -> None:
+        now, last = self._present(), self._last_point()
+        later = f"; redo goes forward (to {last})" if last > now else ""
+        self.command_line.show_ok(f"at point {now} (after {now} command(s)){later}")
+
+
+class TimelineBar(Static):
+    """Shown while later points exist: where the present is, how to go forward, and that a
+    new command drops them."""
+
+    DEFAULT_CSS = """
+    TimelineBar {
+        height: auto;
+        background: $boost;
+        color: $text;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, now: int, ahead: int) -> None:
+        last = now + ahead
+        later = f"point {last}" if ahead == 1 else f"points {now + 1}..{last}"
+        self.update(
+            Text.assemble(
+                (f"⏪ time travel: at point {now} of {last}", "bold"),
+                f" · redo / goto {last} go forward · ",
+                (f"a new command here drops {later}", "bold yellow"),
+            )
+        )

@@ -64,6 +64,7 @@ class RegionsPanel(Vertical):
         self.shown: list[Region] = []
         self.folder = RegionFolder()
         self._asked = 0  # show() calls so far: a fold answers only the latest
+        self._wanted: tuple[int, int] | None = None  # select_at's (stage, addr), kept for a fold
         self.border_title = "Regions"
 
     def compose(self) -> ComposeResult:
@@ -130,10 +131,22 @@ class RegionsPanel(Vertical):
             )
         if table.row_count:
             table.move_cursor(row=min(max(keep, 0), table.row_count - 1), animate=False)
+        if self._wanted is not None:
+            self.select_at(*self._wanted)
         total = len(self.regions)
         note = f"{len(self.shown)} of {total}" if len(self.shown) != total else f"{total}"
         mode = "VA+PA" if self.contiguous else "VA only"
         self.border_title = Text(f"Regions · {note} ranges · {mode}")
+
+    def select_at(self, stage: int, addr: int) -> None:
+        """Put the cursor on the range of `stage` holding `addr` (the diff view's link); a
+        fold still running puts it there when it is done."""
+        self._wanted = (stage, addr)
+        for i, r in enumerate(self.shown):
+            if r.stage == stage and r.start <= addr < r.start + r.size:
+                self.table.move_cursor(row=i, animate=False)
+                self._wanted = None
+                return
 
     @on(Input.Changed, "#regions-filter")
     def filter_changed(self, event: Input.Changed) -> None:

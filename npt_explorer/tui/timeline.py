@@ -1,36 +1,110 @@
 """Time travel over a session: point K is the machine after the first K commands of its log
-(typed, from the scenario, or a quiz's reveal), point 0 the machine before any. No Textual."""
+(typed, from the scenario, or a quiz's reveal), point 0 the machine before any. Going back
+keeps the points after it as the *future*: `redo`/`goto` run them again. A command that is
+not the next point (anything typed after going back) starts a new future: the old one is
+dropped, as an editor's undo history is. No Textual."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from ..engine import Machine
 from ..scenario.commands import CommandError
-from ..scenario.runner import execute
-from .session import Session
+from ..scenario.runner import StepResult, execute
+from .session import LogEntry, Session
 
 
-def check_point(session: Session, point: int) -> int:
-    if not 0 <= point <= len(session.log):
-        raise CommandError(f"point {point} (allowed: 0 .. {len(session.log)})", "point")
+def check_point(session: Session, point: int, last: int | None = None) -> int:
+    last = len(session.log) if last is None else last
+    if not 0 <= point <= last:
+        raise CommandError(f"point {point} (allowed: 0 .. {last})", "point")
     return point
 
 
-def machine_at(session: Session, point: int) -> Machine:
-    """A fresh machine with the first `point` commands of `session`'s log run on it. Failed
-    commands changed nothing, so running them again fails again and changes nothing."""
+def machine_at(session: Session, point: int, entries: list[LogEntry] | None = None) -> Machine:
+    """A fresh machine with the first `point` commands of `entries` (default: `session`'s
+    log) run on it. Failed commands changed nothing, so running them again fails again and
+    changes nothing."""
+    entries = session.log if entries is None else entries
     machine = Machine(session.scenario.config)
-    for n, entry in enumerate(session.log[: check_point(session, point)], 1):
+    for n, entry in enumerate(entries[: check_point(session, point, len(entries))], 1):
         execute(machine, entry.result.command, n)
     return machine
+
+
+def replay(session: Session, entry: LogEntry) -> StepResult:
+    """Run `entry`'s command on `session` again, as it ran first (typed or a scenario step)."""
+    command = entry.result.command
+    steps = session.scenario.steps
+    result = session.run(command, by_hand=entry.by_hand)
+    if not entry.by_hand and session.position < len(steps) and steps[session.position] is command:
+        session.position += 1
+    return result
 
 
 def session_at(session: Session, point: int) -> Session:
     """`session` as it was at `point` (the log after it is dropped)."""
     back = Session(session.scenario, session.mode)
-    steps = session.scenario.steps
     for entry in session.log[: check_point(session, point)]:
-        command = entry.result.command
-        back.run(command, by_hand=entry.by_hand)
-        if not entry.by_hand and back.position < len(steps) and steps[back.position] is command:
-            back.position += 1
+        replay(back, entry)
     return back
+
+
+def _same(a: LogEntry, b: LogEntry) -> bool:
+    ca, cb = a.result.command, b.result.command
+    return a.by_hand == b.by_hand and (ca.op, ca.args) == (cb.op, cb.args)
+
+
+@dataclass
+class Timeline:
+    """The points after the present that going back left: `future[0]` is point `base + 1`.
+    They belong to one session object (`session`); another session has no future."""
+
+    session: Session | None = None
+    base: int = 0
+    future: list[LogEntry] = field(default_factory=list)
+
+    def ahead(self, session: Session) -> list[LogEntry]:
+        return self.future if session is self.session else []
+
+    def points(self, session: Session) -> list[LogEntry]:
+        """Every point's entry, the present's log then the future."""
+        return [*session.log, *self.ahead(session)]
+
+    def back(self, session: Session, point: int) -> Session:
+        """A new session at `point` (< now); the log after it and the old future are kept
+        as the future."""
+        now = len(session.log)
+        check_point(session, point, now)
+        back = session_at(session, point)
+        self.future = [*session.log[point:], *self.ahead(session)]
+        self.session, self.base = back, point
+        return back
+
+    def forward(self, session: Session, count: int) -> list[StepResult]:
+        """Run the next `count` points of the future on `session` (redo)."""
+        ahead = self.ahead(session)
+        if not 1 <= count <= len(ahead):
+            raise CommandError(
+                f"redo {count}: {len(ahead)} point(s) ahead" if ahead else "nothing to redo"
+            )
+        results = [replay(session, entry) for entry in ahead[:count]]
+        self.sync(session)
+        return results
+
+    def sync(self, session: Session) -> int:
+        """Take the commands `session` ran since the last look: each that is the next point
+        moves the present forward; the first that is not drops the whole future. Returns the
+        number of points dropped (0 when none were)."""
+        if session is not self.session:
+            self.session, self.base, self.future = session, len(session.log), []
+            return 0
+        for entry in session.log[self.base :]:
+            if self.future and _same(entry, self.future[0]):
+                self.future.pop(0)
+                self.base += 1
+                continue
+            dropped = len(self.future)
+            self.future, self.base = [], len(session.log)
+            return dropped
+        return 0

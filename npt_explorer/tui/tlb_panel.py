@@ -160,6 +160,13 @@ class TlbPanel(Vertical):
             f"TLB · {len(self.entries)} entries of {tlb.entries} ({tlb.ways}-way)"
         )
 
+    def select_line(self, kind: str, base: int, vmid: int, asid: int) -> None:
+        """Put the cursor on that TLB entry, if the TLB holds it (the diff view's link)."""
+        for i, e in enumerate(self.entries):
+            if (e.kind, e.base, e.vmid, e.asid) == (kind, base, vmid, asid):
+                self.table.move_cursor(row=i, animate=False)
+                return
+
     def selected_entry(self) -> TlbEntry | None:
         row = self.table.cursor_row
         return self.entries[row] if 0 <= row < len(self.entries) else None

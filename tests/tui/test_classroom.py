@@ -11,7 +11,11 @@ from pytest_textual_snapshot import SVGImageExtension
 from tui_helpers import no_blink, settle
 
 from npt_explorer.classroom.quiz import generate
-from npt_explorer.tui.classroom import DiffScreen, QuizBar
+from npt_explorer.tui.classroom import QuizBar, TimelineBar
+from npt_explorer.tui.diff_view import DiffPanel
+from npt_explorer.tui.messages import EntryTarget
+from npt_explorer.tui.regions_panel import RegionsPanel
+from npt_explorer.tui.tlb_panel import TlbPanel
 
 X86_03 = Path(__file__).resolve().parents[2] / "scenarios" / "x86_03_ept_dirty_logging.toml"
 
@@ -83,38 +87,116 @@ async def test_answers_without_a_quiz_are_an_inline_error(app_factory):
         assert "topic=nope (allowed:" in str(app.command_line.query_one("#cmd-hint").render())
 
 
-async def test_goto_returns_to_any_command_of_the_session(app_factory):
+async def test_goto_returns_to_any_point_and_redo_goes_forward_again(app_factory):
     app = app_factory(file=str(X86_03))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press(*"]]]]]]]")  # seven scenario steps: the protect is the last
         await type_command(pilot, "access gva=0x40000010 access=read")
         assert len(app.session.log) == 8
-        await type_command(pilot, "goto 6")
-        assert len(app.session.log) == 8  # the typed access would be lost: warned first
-        assert "not saved" in str(app.command_line.query_one("#cmd-hint").render())
-        await type_command(pilot, "goto 6")
+        await type_command(pilot, "goto 6")  # nothing is lost going back: no warning
         assert len(app.session.log) == 6 and app.session.position == 6
         leaf = app.session.machine.entry(2, 0x20_0000, 3)[1]
         assert leaf.field("W") == 1  # before the protect of step 7
+        bar = str(app.query_one(TimelineBar).render())
+        assert "at point 6 of 8" in bar and "a new command here drops points 7..8" in bar
+        await type_command(pilot, "undo")
+        assert len(app.session.log) == 5
+        await type_command(pilot, "redo")
+        assert len(app.session.log) == 6 and app.session.position == 6
+        await type_command(pilot, "redo 2")  # the protect (a scenario step) and the typed access
+        assert len(app.session.log) == 8 and app.session.position == 7
+        assert app.session.log[-1].by_hand and app.session.unsaved == 1
+        assert app.session.machine.entry(2, 0x20_0000, 3)[1].field("W") == 0
+        assert not app.query(TimelineBar)  # no later point: the bar is gone
+        await type_command(pilot, "redo")
+        assert "nothing to redo" in hint(app)
+        await type_command(pilot, "goto 3")
+        await type_command(pilot, "goto 7")  # goto forward is a redo too
+        assert len(app.session.log) == 7 and app.query(TimelineBar)
+
+
+async def test_a_new_command_after_going_back_drops_the_later_points_and_says_so(app_factory):
+    app = app_factory(file=str(X86_03))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"]]]]]]]")
+        await type_command(pilot, "goto 4")
+        await pilot.press("escape", "]")  # the scenario's next step is point 5: the same future
+        assert len(app.session.log) == 5 and "point 5 of 7" in str(
+            app.query_one(TimelineBar).render()
+        )
+        await type_command(pilot, "access gva=0x40000000 access=read")  # not point 6
+        assert not app.query(TimelineBar)
+        assert any("2 later point(s) dropped" in str(n.message) for n in app._notifications)
+        await type_command(pilot, "redo")
+        assert "nothing to redo" in hint(app)
+
+
+def hint(app) -> str:
+    return str(app.command_line.query_one("#cmd-hint").render())
+
+
+async def open_diff(pilot, text: str) -> DiffPanel:
+    await type_command(pilot, text)
+    await settle(pilot)
+    return pilot.app.query_one(DiffPanel)
+
+
+async def test_diff_rows_are_linked_to_the_entry_tables_regions_and_tlb_panels(app_factory):
+    app = app_factory(file=str(X86_03))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"]]]]]]]]")  # to point 8: after the INVEPT
+        panel = await open_diff(pilot, "diff 6 7")  # the protect; the panels go to point 7
+        assert len(app.session.log) == 7
+        assert "the panels show point 7" in str(panel.border_title)
+        rows = panel.rows
+        # 16 EPT PTEs W 1→0, one permission range, one stale TLB entry (x86_03 steps 6→7)
+        assert [r.entry is not None for r in rows].count(True) == 16
+        assert all("W 1→0" in str(r.cells[5]) for r in rows[:16])
+        assert [str(r.cells[0]) for r in rows[16:]] == ["± permissions"] + ["! TLB stale"] * 2
+        assert app.focused is panel.table
+        # the first row (under the cursor) is the EPT PTE for gPA 0x200000: decoded and
+        # found in the page-table tree
+        assert app.entry.target == EntryTarget(2, 0x20_0000, 3)
+        tree = app.tables.tree
+        assert tree.cursor_node is not None and tree.cursor_node.data.target == app.entry.target
+        await pilot.press("down")
+        assert app.entry.target == EntryTarget(2, 0x20_1000, 3)
+        tlb = app.query_one(TlbPanel)
+        await pilot.press(*["down"] * 17)  # the last row, the stale stage-2 TLB entry
+        await settle(pilot)
+        assert app.entry.target == EntryTarget(2, 0x20_0000, 3)
+        assert (tlb.selected_entry().kind, tlb.selected_entry().base) == ("stage2", 0x20_0000)
+        await pilot.press("up")  # the stale combined entry: the guest's leaf for its gVA
+        await settle(pilot)
+        assert app.entry.target == EntryTarget(1, 0x4000_0000, 3)
+        assert (tlb.selected_entry().kind, tlb.selected_entry().base) == ("combined", 0x4000_0000)
+        await pilot.press("up")  # the permission range: the regions panel's range
+        await settle(pilot)
+        regions = app.query_one(RegionsPanel)
+        r = regions.shown[regions.table.cursor_row]
+        assert (r.stage, r.start) == (2, 0x20_0000)
+        await pilot.press("escape")
+        assert not app.query(DiffPanel)
 
 
 @pytest.mark.snapshot
 async def test_the_diff_view_after_the_dirty_logging_protect(app_factory, snapshot):
     svg = snapshot.use_extension(SVGImageExtension)
     app = app_factory(file=str(X86_03))
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(160, 50)) as pilot:
         no_blink(app)
         await settle(pilot)
         await pilot.press(*"]]]]]]]")
-        await type_command(pilot, "diff 6 7")
-        assert isinstance(app.screen, DiffScreen)
-        text = "\n".join(app.screen.lines)
-        assert text.count("[W 1→0]") == 16 and "STALE" in text
+        panel = await open_diff(pilot, "diff 6 7")
+        assert len(panel.rows) == 19
+        await pilot.press(*["down"] * 17)  # the stale combined TLB entry: linked to its S1 PTE
         await settle(pilot, for_screenshot=True)
         assert svg(name="diff") == app.export_screenshot()
-        await pilot.press("escape")
-        assert not isinstance(app.screen, DiffScreen)
+        await type_command(pilot, "access gva=0x40000000 access=read")
+        assert not app.query(DiffPanel)  # the panels left point 7: the diff view closes
 
 
 def _luminance(hex_colour: str) -> float:

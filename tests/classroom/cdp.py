@@ -105,6 +105,13 @@ class Page:
                 windowsVirtualKeyCode=code,
             )
 
+    async def press(self, key: str, code: int) -> None:
+        """A key without a character (`F5`, `ArrowDown`), `code` its Windows virtual key."""
+        for kind in ("rawKeyDown", "keyUp"):
+            await self.send(
+                "Input.dispatchKeyEvent", type=kind, key=key, code=key, windowsVirtualKeyCode=code
+            )
+
     async def enter(self) -> None:
         for kind in ("rawKeyDown", "char", "keyUp"):
             params = {"type": kind, "key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13}
@@ -158,7 +165,8 @@ class Browser:
         self.http = aiohttp.ClientSession()
         return self
 
-    async def open(self, url: str) -> Page:
+    async def open(self, url: str, size: tuple[int, int] | None = None) -> Page:
+        """A new tab on `url`; `size` (CSS pixels) sets its viewport first."""
         assert self.http is not None
         async with self.http.put(f"http://127.0.0.1:{self.port}/json/new?about:blank") as r:
             target = await r.json()
@@ -167,6 +175,15 @@ class Browser:
         page.target = target["id"]  # type: ignore[attr-defined]
         await page.send("Page.enable")
         await page.send("Page.addScriptToEvaluateOnNewDocument", source=RECORDER)
+        if size is not None:
+            width, height = size
+            await page.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
         await page.send("Page.navigate", url=url)
         return page
 

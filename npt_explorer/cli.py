@@ -20,6 +20,7 @@ from .engine import (
 )
 from .scenario import bundled_dir
 from .scenario.commands import CommandError, parse_number
+from .tui.config import PLAY_SECONDS, THEMES, ConfigError, settings_for
 
 VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "serve", "image", "trace")
 SCENARIO_DIR = bundled_dir()
@@ -421,7 +422,8 @@ def _tui(args: list[str]) -> int:
         prog="npt-explorer",
         description=(
             "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff, "
-            "serve, image, trace (npt-explorer VERB --help)."
+            "serve, image, trace (npt-explorer VERB --help). Settings: "
+            "$XDG_CONFIG_HOME/npt-explorer/config.toml (theme, play_seconds)."
         ),
     )
     p.add_argument("file", nargs="?", metavar="FILE.toml", help="start on this scenario")
@@ -431,8 +433,24 @@ def _tui(args: list[str]) -> int:
         default=None,
         help="start on the built-in demo of this architecture",
     )
+    p.add_argument(
+        "--theme",
+        choices=tuple(THEMES),
+        help="colours: dark (default) or high-contrast (projectors); remembered",
+    )
+    p.add_argument(
+        "--play-seconds",
+        type=float,
+        metavar="S",
+        help=f"space plays the walk, S seconds per reference ({PLAY_SECONDS} by default; "
+        "+ and - change it while running); remembered",
+    )
     p.add_argument("--served-root", help=argparse.SUPPRESS)  # one browser tab of `serve`
     ns = p.parse_args(args)
+    try:
+        settings = settings_for(ns.theme, ns.play_seconds)
+    except ConfigError as err:
+        raise UsageError(str(err)) from None
     from .tui.app import run_app
 
-    return run_app(file=ns.file, arch=ns.arch, served_root=ns.served_root)
+    return run_app(file=ns.file, arch=ns.arch, served_root=ns.served_root, settings=settings)

@@ -28,6 +28,7 @@ from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
 from .classroom import PROJECTOR_PANELS, ClassroomCommands
 from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
+from .config import PLAY_SECONDS, Settings
 from .control_panel import ControlPanel
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .entry_panel import EntryPanel
@@ -52,7 +53,8 @@ LAYOUTS: tuple[tuple[str, int, int], ...] = (
 )
 #: the panels the medium layout shows together (the others one at a time)
 PAIRED = ("walk", "entry")
-PLAY_SECONDS = 0.6
+#: the play speeds + and - step through (seconds per reference)
+PLAY_STEPS = (0.05, 0.1, 0.2, 0.3, 0.45, 0.6, 0.8, 1.0, 1.5, 2.0, 3.0)
 
 _STEP = Binding.Group("step")
 _ENDS = Binding.Group("ends")
@@ -77,6 +79,8 @@ _BINDINGS: list[Binding] = [
     Binding("end", "last", "end", priority=True, group=_ENDS),
     Binding("f", "fault", "fault", priority=True),
     Binding("space", "play", "play", priority=True),
+    Binding("plus", "play_speed(-1)", "faster", priority=True, show=False),
+    Binding("minus", "play_speed(1)", "slower", priority=True, show=False),
     Binding("colon", "command", "cmd", priority=True),
     Binding("question_mark", "help", "help", priority=True),
     Binding("tab", "panel(1)", "panel", priority=True),
@@ -99,13 +103,15 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     COMMANDS = App.COMMANDS | {NptCommands}
     BINDINGS = _BINDINGS
 
-    def __init__(self, session: Session, *, theme: str | None = None) -> None:
+    def __init__(
+        self, session: Session, *, theme: str | None = None, play_seconds: float = PLAY_SECONDS
+    ) -> None:
         super().__init__()
         self.session = session
         self.register_theme(HIGH_CONTRAST)
         self.theme = theme or DEFAULT_THEME
         self.current_panel = "walk"
-        self.play_seconds = PLAY_SECONDS
+        self.play_seconds = play_seconds
         self._player: Timer | None = None
         self._before_command: Widget | None = None
         self._shown_walk: object = None  # the StepResult whose walk the Walk panel shows
@@ -268,6 +274,19 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             self.walk.first()
         self._player = self.set_interval(self.play_seconds, self._tick)
         self.notify("playing the walk (space pauses)", timeout=2)
+
+    def action_play_speed(self, delta: int) -> None:
+        """+ plays faster, - slower (the next speed of PLAY_STEPS); a running play follows."""
+        slower = [s for s in PLAY_STEPS if s > self.play_seconds]
+        faster = [s for s in PLAY_STEPS if s < self.play_seconds]
+        if delta > 0 and slower:
+            self.play_seconds = slower[0]
+        elif delta < 0 and faster:
+            self.play_seconds = faster[-1]
+        if self._player is not None:
+            self._player.stop()
+            self._player = self.set_interval(self.play_seconds, self._tick)
+        self.notify(f"play: {self.play_seconds:g} s per reference (+ faster, - slower)", timeout=2)
 
     def _tick(self) -> None:
         if self.walk.at_end:
@@ -461,21 +480,34 @@ def walk_title(walk: Walk, op: str) -> str:
 
 
 def make_app(
-    file: str | Path | None = None, arch: str | None = None, theme: str | None = None
+    file: str | Path | None = None,
+    arch: str | None = None,
+    theme: str | None = None,
+    play_seconds: float = PLAY_SECONDS,
 ) -> NptExplorerApp:
-    """The app on `file` (scenario mode) or on `arch`'s demo (x86_64 by default).
-    Raises `ScenarioError` for a bad file."""
+    """The app on `file` (scenario mode) or on `arch`'s demo (x86_64 by default), in the
+    Textual `theme`. Raises `ScenarioError` for a bad file."""
     session = Session.from_file(file) if file else Session.demo(arch or "x86_64")
-    return NptExplorerApp(session, theme=theme)
+    return NptExplorerApp(session, theme=theme, play_seconds=play_seconds)
 
 
 def run_app(
-    file: str | Path | None = None, arch: str | None = None, served_root: str | None = None
+    file: str | Path | None = None,
+    arch: str | None = None,
+    served_root: str | None = None,
+    settings: Settings | None = None,
 ) -> int:
-    """The TUI; with `served_root` (one browser tab of `serve`) it works in a scratch
-    directory of its own under that root, confined to it, and removes it on exit."""
+    """The TUI with `settings` (config.py: theme, play speed); with `served_root` (one
+    browser tab of `serve`) it works in a scratch directory of its own under that root,
+    confined to it, and removes it on exit."""
+    settings = settings or Settings()
     try:
-        app = make_app(file=file, arch=arch)
+        app = make_app(
+            file=file,
+            arch=arch,
+            theme=settings.textual_theme,
+            play_seconds=settings.play_seconds,
+        )
     except ScenarioError as err:
         print(f"npt-explorer: error: {err}", file=sys.stderr)
         return 2

@@ -34,8 +34,8 @@ before it can be read**, and so is the final gPA.
 * The **list** beside the grid shows every reference with its raw entry.
 
 Keys: `n`/`p` next/previous reference, `home`/`end` first/last, `f` the fault,
-`space` play/pause. Click a cell or a row to jump there. The page-table tree and
-the entry decoder follow the cursor.
+`space` play/pause (`+` faster, `-` slower). Click a cell or a row to jump there. The
+page-table tree and the entry decoder follow the cursor.
 """
 
 

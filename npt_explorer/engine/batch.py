@@ -21,8 +21,6 @@ import numpy as np
 
 from .errors import PagingError
 from .flags import Access, Priv
-from .formats import PagingFormat
-from .formats.vector import format_key, shapes
 from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT
 
 if TYPE_CHECKING:
@@ -74,26 +72,6 @@ def table_index(pt: PageTable) -> FrameIndex:
     """The frames of every table `pt` owns, in its own address space."""
     pfns = [(paddr >> PAGE_SHIFT) + n for paddr, count in pt._tables.items() for n in range(count)]
     return FrameIndex(pfns, [pt.mem.peek_frame(p) for p in pfns])
-
-
-_RANGES: dict[int, tuple[tuple[int, int], ...] | None] = {}
-
-
-def input_ranges(fmt: PagingFormat) -> tuple[tuple[int, int], ...] | None:
-    """The [lo, hi) ranges `check_input` accepts, probed at their edges; None: no such shape."""
-    key = format_key(fmt)
-    if key not in _RANGES:
-        half = 1 << (fmt.input_bits - 1)
-        ranges: Any = (
-            ((0, half), ((1 << 64) - half, 1 << 64)) if fmt.signed_input else ((0, 2 * half),)
-        )
-        edges = {0, _MASK64, *(e for lo, hi in ranges for e in (lo - 1, lo, hi - 1, hi))}
-        for probe in sorted(e for e in edges if 0 <= e <= _MASK64):
-            if (fmt.check_input(probe) is None) != any(lo <= probe < hi for lo, hi in ranges):
-                ranges = None
-                break
-        _RANGES[key] = ranges
-    return _RANGES[key]
 
 
 def input_ok(ranges: tuple[tuple[int, int], ...], addrs: np.ndarray) -> np.ndarray:
@@ -235,14 +213,12 @@ def query_many(pt: PageTable, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarra
     vaddrs = np.asarray(vaddrs, dtype=np.uint64)
     n = len(vaddrs)
     paddrs, sizes, ok = np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, bool)
-    fmt, sh = pt.fmt, shapes(pt.fmt)
-    ranges = input_ranges(fmt)
-    if not sh.complete or ranges is None:
+    fmt = pt.fmt
+    if fmt.entry_bytes != 8:
         _query_scalar(pt, vaddrs, np.arange(n), paddrs, sizes, ok)
         return paddrs, sizes, ok
-    assert sh.seed_huge and sh.seed_present and sh.entry_paddr
     index = table_index(pt)
-    huge_test, present, move = sh.seed_huge, sh.seed_present, sh.entry_paddr
+    huge_test, present, move = fmt.huge_test, fmt.present_test, fmt.paddr_move
 
     def step(depth: int, at: np.ndarray | None, addrs: np.ndarray, lanes: Lanes) -> None:
         level = fmt.levels[depth]
@@ -270,7 +246,7 @@ def query_many(pt: PageTable, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarra
         store(at, lanes.value, child)
         store(at, lanes.size, fmt.span(depth))
 
-    inputs = input_ok(ranges, vaddrs)
+    inputs = input_ok(fmt.input_ranges, vaddrs)
     every = bool(inputs.all())
     lanes_at = None if every else np.flatnonzero(inputs)
     va = pick(lanes_at, vaddrs)

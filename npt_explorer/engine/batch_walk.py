@@ -23,15 +23,13 @@ from .batch import (
     Lanes,
     classes,
     input_ok,
-    input_ranges,
     pick,
     store,
     table_index,
     walk_all,
 )
 from .flags import Access, Priv
-from .formats import AccessRequest, EntryKind, PagingFormat
-from .formats.vector import shapes
+from .formats import AccessRequest, EntryKind
 from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT
 from .readings import Readings
 
@@ -87,9 +85,7 @@ class _StageWalk:
         self.r, self.fmt, self.reader, self.req = readings, readings.fmt, reader, req
         self.accs: list[Any] = [readings.start]
         self._ids = {id(readings.start): 0}
-        move = shapes(self.fmt).entry_paddr
-        assert move is not None
-        self.move = move
+        self.move = self.fmt.paddr_move
 
     def acc_id(self, acc: Any) -> int:
         found = self._ids.get(id(acc))
@@ -208,12 +204,9 @@ class _TwoStage:
             zero[0], zero[1], np.zeros(n, bool), np.zeros(n, np.int32), zero[2], zero[3]
         )
         w = self.walker
-        ready = all(input_ranges(f) is not None for f in (w.s1, w.s2)) and not w.s1.root_registers
+        ready = all(f.entry_bytes == 8 for f in (w.s1, w.s2)) and not w.s1.root_registers
         guest_root = w.guest_root  # None: stage 1 off, the scalar walker's case
         if not ready or guest_root is None or w.npt_root is None:
-            self._scalar(gvas, np.arange(n), res)
-            return res
-        if not all(shapes(f).entry_paddr for f in (w.s1, w.s2)):
             self._scalar(gvas, np.arange(n), res)
             return res
         stage1 = _StageWalk(w.r1, self._guest_reader(guest_root), self.reqs.s1)
@@ -222,9 +215,6 @@ class _TwoStage:
         done = np.flatnonzero(s1.state == LEAF)
         res.gpa[done], res.s1_size[done] = s1.out[done], s1.size[done]
         leaf_ok = s1.out[done] <= U64((1 << w.s1.output_bits) - 1)
-        if type(w.s1).check_output is not PagingFormat.check_output:
-            leaf_ok[:] = False
-            s1.state[done] = SCALAR
         done = done[leaf_ok]
         user = np.array([w.s1.user_page(a) for a in stage1.accs], dtype=bool)[s1.acc[done]]
         scalar = [np.flatnonzero(s1.state == SCALAR)]
@@ -247,9 +237,7 @@ class _TwoStage:
         n = len(addrs)
         ends = _Ends(np.full(n, FAULT, np.int8), np.zeros(n, np.uint64), np.zeros(n, np.uint64),
                      np.zeros(n, np.int32), np.zeros(n, np.int64))  # fmt: skip
-        ranges = input_ranges(fmt)
-        assert ranges is not None
-        at = np.flatnonzero(input_ok(ranges, addrs))
+        at = np.flatnonzero(input_ok(fmt.input_ranges, addrs))
         va = addrs[at]
         leaf = fmt.leaf_depth
         lanes = walk_all(va, root, leaf, fmt.levels[leaf].shift + fmt.levels[leaf].bits, stage.step)
@@ -257,8 +245,6 @@ class _TwoStage:
         state = lanes.state
         if fmt.stage == 2:  # stage 1's output check comes after the final gPA is known
             bad = (state == LEAF) & (out > U64((1 << fmt.output_bits) - 1))
-            if type(fmt).check_output is not PagingFormat.check_output:
-                state[state == LEAF] = SCALAR
             state[bad] = FAULT
         ends.state[at], ends.out[at], ends.size[at] = state, out, lanes.size
         ends.refs[at], ends.acc[at] = lanes.refs, lanes.acc

@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import PagingError
 from .flags import MappingFlags
-from .formats.vector import PageTemplate, shapes
+from .formats.shapes import PageTemplate
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -55,8 +55,8 @@ class Handoff(Exception):
 
 
 def vectorisable(pt: PageTable) -> bool:
-    """Can `pt` take the vectorised paths (the probed entry shapes)?"""
-    return shapes(pt.fmt).complete
+    """Can `pt` take the vectorised paths (they read and write 8-byte entries)?"""
+    return pt.fmt.entry_bytes == 8
 
 
 # ------------------------------------------------------------------------------ map_region
@@ -158,8 +158,6 @@ def _map_segment(
     pt: PageTable, tree: TableTree, flags: MappingFlags, va: int, pa: int, count: int, page: int
 ) -> None:
     template = pt.fmt.page_template(flags, page != PAGE_SIZE, pt.encoding)
-    if template is None:
-        raise Handoff(va)
     target = pt._depth_of(page)
     _map_in(pt, tree, pt.root, 0, target, va, va + count * page, pa - va, page, template)
 
@@ -264,7 +262,7 @@ def _map_pages(
     fmt, enc = pt.fmt, pt.encoding
     tree = TableTree(pt)
     tables: dict[tuple[int, int], int] = {}
-    sizes_info: dict[int, tuple[PageTemplate | None, int, int, int, int]] = {}
+    sizes_info: dict[int, tuple[PageTemplate, int, int, int, int]] = {}
     run = _Run(pt)
     read = pt.read
     va, remaining = vaddr, size
@@ -286,7 +284,7 @@ def _map_pages(
         template, target, table_shift, shift, mask = info
         va_now, remaining = va, remaining - page
         va += page
-        if template is None or not fmt.check_output(pa):
+        if not fmt.check_output(pa):
             run.flush()
             pt.map(va_now, pa, page, flags)  # the per-entry call decides (and raises)
             continue

@@ -11,7 +11,7 @@ from . import page_table_bulk as bulk
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Encoding
-from .formats.vector import BitMove, PageTemplate, set_flags_template, shapes
+from .formats.shapes import PageTemplate
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 from .page_table_bulk import Handoff, read_entries, vectorisable, write_entries
 
@@ -141,14 +141,12 @@ class _Change:
 
     def __init__(self, pt: PageTable, flags: MappingFlags | None) -> None:
         fmt = pt.fmt
-        sh = shapes(fmt)
-        assert sh.seed_present is not None and sh.seed_huge is not None
         self.pt, self.fmt, self.flags = pt, fmt, flags
-        self.present, self.huge = sh.seed_present, sh.seed_huge
+        self.present, self.huge = fmt.present_test, fmt.huge_test
         self.huge_depths = tuple(pt._huge_depth(d) for d in range(fmt.depth_count))
         self.seed_check = flags is None and pt.encoding is Encoding.SEED
         self.tree = bulk.TableTree(pt)
-        self._shapes: dict[bool, tuple[BitMove, PageTemplate] | None] = {}
+        self._templates: dict[bool, PageTemplate] = {}
 
     def run(self, table: int, depth: int, lo: int, hi: int) -> None:
         """Change the leaves of [lo, hi) below `table` (at `depth`)."""
@@ -220,10 +218,7 @@ class _Change:
             self._after(table, depth, lo, hi, count, span)
             return True
         else:
-            values = self._values(stacked, present, fmt.leaf_depth)
-            if values is None:
-                return False
-            new = values
+            new = self._values(stacked, present, fmt.leaf_depth)
         try:
             targets = [pt.words_for_write(c) for c in children]
         except PagingError:
@@ -281,25 +276,22 @@ class _Change:
                 if flags is None
                 else self._values(part[:stop], present[:stop], depth)
             )
-            if values is None:
-                raise Handoff(max(lo, at))
             write_entries(pt, table, first + k0, values, max(lo, at))
             changed = np.arange(stop) if flags is None else np.flatnonzero(present[:stop])
             pt._record_flushes(lambda n: [at + int(i) * span for i in changed[:n]], len(changed))
         if stop < len(part):
             raise Handoff(max(lo, at + stop * span))
 
-    def _values(self, raws: np.ndarray, present: np.ndarray, depth: int) -> np.ndarray | None:
-        """`set_flags` of the present leaves (the others unchanged); None: no vector shape."""
+    def _values(self, raws: np.ndarray, present: np.ndarray, depth: int) -> np.ndarray:
+        """`set_flags` of the present leaves (the others unchanged): the page template of the
+        address each entry holds."""
         huge = depth != self.fmt.leaf_depth
-        if huge not in self._shapes:
+        template = self._templates.get(huge)
+        if template is None:
             assert self.flags is not None
-            self._shapes[huge] = set_flags_template(self.fmt, self.flags, huge, self.pt.encoding)
-        shape = self._shapes[huge]
-        if shape is None:
-            return None
-        move, template = shape
-        return np.where(present, template.vector(move.vector(raws)), raws)
+            template = self.fmt.page_template(self.flags, huge, self.pt.encoding)
+            self._templates[huge] = template
+        return np.where(present, template.vector(self.fmt.paddr_move.vector(raws)), raws)
 
     def _unreadable(self, raws: np.ndarray, depth: int) -> np.ndarray:
         """Leaves whose flags the seed cannot read back (it panics), checked per class."""

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING
 
 from .errors import PagingError, SeedPanic
 from .flags import MappingFlags
-from .formats import PagingFormat
-from .formats.vector import shapes
 
 if TYPE_CHECKING:
     from .page_table import PageTable
@@ -107,29 +105,26 @@ class _QueryPlan:
 def query_plan(pt: PageTable) -> _QueryPlan:
     fmt = pt.fmt
     free = tuple(fmt.free_address_bits(d) for d in range(fmt.depth_count))
-    sh = shapes(fmt)
-    if not sh.complete or sh.entry_paddr is None or sh.entry_paddr.shift < 0:
+    move, present = fmt.paddr_move, fmt.present_test
+    if move.shift < 0 or fmt.entry_bytes != 8:
         return _QueryPlan(None, free)
-    assert sh.seed_present is not None
     levels: tuple[tuple[int, int, int, dict[int, int]], ...] = tuple(
         (d, lv.shift, lv.entries - 1, {}) for d, lv in enumerate(fmt.levels[:-1])
     )
     last = fmt.levels[-1]
     leaf = (fmt.leaf_depth, last.shift, last.entries - 1, fmt.span(fmt.leaf_depth))
-    inputs = None
-    if type(fmt).check_input is PagingFormat.check_input:
-        half = 1 << (fmt.input_bits - 1)
-        inputs = (0, half, (1 << 64) - half, 1 << 64) if fmt.signed_input else (0, 2 * half, 0, 0)
+    ranges = fmt.input_ranges
+    inputs = (*ranges[0], *(ranges[1] if len(ranges) > 1 else (0, 0))) if len(ranges) < 3 else None
     return _QueryPlan(
         levels,
         free,
         tuple(~f for f in free),
         inputs,
         leaf,
-        sh.seed_present.mask,
-        sh.seed_present.invert,
-        sh.entry_paddr.mask,
-        sh.entry_paddr.shift,
+        present.mask,
+        present.invert,
+        move.mask,
+        move.shift,
     )
 
 

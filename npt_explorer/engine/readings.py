@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
-from .formats.vector import shapes, table_address_bits
 
 MEMO_LIMIT = 1 << 16
 _BAD = (EntryKind.INVALID, EntryKind.MISCONFIGURED)
@@ -58,12 +57,10 @@ class Readings:
         self.free = tuple(fmt.free_address_bits(d) for d in range(fmt.depth_count))
         self.keep = tuple(~f for f in self.free)
         #: what a table entry's class keeps: everything but its next-table address
-        self.table_keep = tuple(~table_address_bits(fmt, d) for d in range(fmt.depth_count))
-        move = shapes(fmt).entry_paddr
+        self.table_keep = tuple(~fmt.table_address_bits(d) for d in range(fmt.depth_count))
+        move = fmt.paddr_move
         #: entry_paddr(raw) == (raw & addr_mask) << addr_shift, when that shape holds
-        self.addr_mask, self.addr_shift = (
-            (move.mask, move.shift) if move is not None and move.shift >= 0 else (0, -1)
-        )
+        self.addr_mask, self.addr_shift = (move.mask, move.shift) if move.shift >= 0 else (0, -1)
         self._interned: dict[Any, Any] = {}
         self._outcomes: dict[tuple[int, int, int, int], Outcome] = {}
         self._exact: dict[tuple[int, int, int, int], Outcome] = {}

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from .formats import Decoded, EntryKind, PagingFormat
-from .formats.vector import shapes
 from .machine import Machine
 from .page_table import PageTable
 from .regions import (
@@ -142,12 +141,10 @@ class RegionFolder:
                 self._decode(fmt, depth, int(k), int(raws[i]))
                 for k, i in zip(unique.tolist(), first.tolist(), strict=True)
             ]
-        move = shapes(fmt).entry_paddr
+        move = fmt.paddr_move
 
         def addresses(values: np.ndarray) -> np.ndarray:
-            if move is not None:
-                return move.vector(values & np.uint64(free)).astype(np.int64)
-            return np.array([fmt.entry_paddr(int(v) & free) for v in values], dtype=np.int64)
+            return move.vector(values & np.uint64(free)).astype(np.int64)
 
         # an entry's address = its group's decoded address moved by its own address bits
         rep_raws = np.array([raw for _, raw in reps], dtype=np.uint64)

@@ -177,16 +177,11 @@ class Walker:
         )
         self._s2_levels = tuple((lv.shift, lv.entries - 1, lv.name) for lv in s2.levels)
         self._requests: dict[tuple[Access, Priv, bool, str], _Requests] = {}
-        #: hPAs below this pass the default output check (0 when the format overrides it)
-        self._s2_output_limit = (
-            1 << s2.output_bits if type(s2).check_output is PagingFormat.check_output else 0
-        )
-        #: gPAs below this pass the default input check (0 when the format overrides it)
-        self._s2_input_limit = (
-            1 << s2.input_bits
-            if type(s2).check_input is PagingFormat.check_input and not s2.signed_input
-            else 0
-        )
+        #: hPAs below this pass the output check
+        self._s2_output_limit = 1 << s2.output_bits
+        #: gPAs below this pass the input check (0: the declared ranges do not start at 0)
+        first = s2.input_ranges[0]
+        self._s2_input_limit = first[1] if first[0] == 0 else 0
 
     def _reqs(self, access: Access, priv: Priv, ac: bool = False, via: str = "") -> _Requests:
         """Guest page-table accesses are implicit: no EFLAGS.AC, no HLVX (MXR never applies)."""

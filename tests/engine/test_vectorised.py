@@ -1,6 +1,6 @@
 """The vectorised region paths give exactly what the seed's per-entry loops give: the same
-entries, errors, frames and flushes, on random inputs for every format; and the bit shapes they
-are built from agree with the formats' scalar functions."""
+entries, errors, frames and flushes, on random inputs for every format (the declared bit
+shapes they are built from equal the scalar functions: tests/design/test_format_shapes.py)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,6 @@ from npt_explorer.engine import (
 from npt_explorer.engine import page_table_bulk as bulk
 from npt_explorer.engine import page_table_change as change
 from npt_explorer.engine.formats import AccessRequest
-from npt_explorer.engine.formats.vector import set_flags_template, shapes
 from npt_explorer.engine.machine import Machine
 
 K4, M2, G1 = 0x1000, 0x20_0000, 0x4000_0000
@@ -52,42 +51,6 @@ REQUESTS = [
     for user in (False, True)
 ] + [AccessRequest(Access.WRITE, Priv.USER, Access.READ, True, True)]
 slow = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-# ------------------------------------------------------------------------------ bit shapes
-
-
-@pytest.mark.parametrize(("name", "opts"), FORMATS, ids=IDS)
-@given(
-    flags=flags_st,
-    huge=st.booleans(),
-    encoding=st.sampled_from(list(Encoding)),
-    paddr=st.integers(0, U64),
-    raw=st.integers(0, U64),
-)
-@settings(max_examples=60, deadline=None)
-def test_page_template_and_set_flags_match_the_scalar_encoders(
-    name, opts, flags, huge, encoding, paddr, raw
-):
-    fmt = get_format(name, **opts)
-    template = fmt.page_template(flags, huge, encoding)
-    assert template is not None
-    aligned = paddr & ~0xFFF
-    assert template.scalar(aligned) == fmt.new_page(aligned, flags, huge, encoding)
-    move, tmpl = set_flags_template(fmt, flags, huge, encoding)
-    assert tmpl.scalar(move.scalar(raw)) == fmt.set_flags(raw, flags, huge, encoding)
-
-
-@pytest.mark.parametrize(("name", "opts"), FORMATS, ids=IDS)
-@given(raw=st.integers(0, U64))
-@settings(max_examples=100, deadline=None)
-def test_probed_predicates_match_the_seed_predicates(name, opts, raw):
-    fmt = get_format(name, **opts)
-    sh = shapes(fmt)
-    assert sh.complete
-    assert sh.seed_present.scalar(raw) == fmt.seed_present(raw)
-    assert sh.seed_huge.scalar(raw) == fmt.seed_huge(raw)
-    assert sh.entry_paddr.scalar(raw) == fmt.entry_paddr(raw)
 
 
 def _entry(fmt, flags, huge, encoding, paddr, noise):

@@ -29,6 +29,7 @@ from .base import (
     StepCheck,
     decoded_fields,
 )
+from .shapes import BitMove, BitTest
 
 VALID = 1 << 0
 TYPE = 1 << 1  # table (L0-L2) or page (L3); 0 = block
@@ -116,6 +117,9 @@ class ArmFormat(PagingFormat):
     output_bits = OUTPUT_BITS
     addr_mask = ADDR_MASK
     signed_input = False  # only TTBR0 / one IPA range: no sign extension (see check_input)
+    paddr_move = BitMove(ADDR_MASK, 0)
+    present_test = BitTest(VALID)
+    huge_test = BitTest(TYPE, invert=True)  # seed-crates.md §4 item 15: also an all-zero entry
 
     def __init__(self, name: str, stage: int, levels: tuple[Level, ...], features: frozenset[str]):
         self.name = name

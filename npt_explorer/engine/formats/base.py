@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SeedPanic
 from ..flags import Access, MappingFlags, Priv
+from .shapes import BitMove, BitTest, PageTemplate
 
 if TYPE_CHECKING:
     from ..control import Control
-    from .vector import PageTemplate
 
 PAGE_4K = 0x1000
 PAGE_2M = 0x20_0000
@@ -199,8 +199,10 @@ class PagingFormat(ABC):
     """One page-table entry format with its table geometry.
 
     Subclasses set `name`, `stage`, `levels`, `output_bits`, `addr_mask`, `signed_input` and
-    `features` (the machine features that change the hardware's reading, e.g. ``ept-ad``), and
-    implement the abstract methods.
+    `features` (the machine features that change the hardware's reading, e.g. ``ept-ad``),
+    declare the bit shapes (`paddr_move`, `present_test`, `huge_test`), and implement the
+    abstract methods. The engine reads the declarations, never probes the functions;
+    tests/design/test_format_shapes.py holds the two equal.
     """
 
     name: str
@@ -210,7 +212,13 @@ class PagingFormat(ABC):
     addr_mask: int  # the seed's PHYS_ADDR_MASK: address bits of the entry
     signed_input: bool  # stage-1 inputs must be sign-extended (canonical)
     features: frozenset[str]
-    #: the entry kinds' field tables are built per (depth, kind) by `fields_for`
+    #: bytes of one entry in a table (x86 32-bit paging: 4)
+    entry_bytes: int = 8
+    #: `entry_paddr` as a bit move
+    paddr_move: BitMove
+    #: `seed_present` and `seed_huge` as bit tests
+    present_test: BitTest
+    huge_test: BitTest
 
     # ------------------------------------------------------------------ geometry (concrete)
 
@@ -229,7 +237,7 @@ class PagingFormat(ABC):
     @property
     def root_frames(self) -> int:
         """4 KiB frames in the (possibly concatenated or widened) root table."""
-        return max(1, self.levels[0].entries * 8 // PAGE_4K)
+        return max(1, self.levels[0].entries * self.entry_bytes // PAGE_4K)
 
     def level_name(self, depth: int) -> str:
         return self.levels[depth].name
@@ -263,7 +271,17 @@ class PagingFormat(ABC):
             return None
         return FaultReason.ADDRESS_SIZE if addr >> self.input_bits else None
 
+    @property
+    def input_ranges(self) -> tuple[tuple[int, int], ...]:
+        """The [lo, hi) input addresses `check_input` accepts: the low half and the sign-extended
+        high half of a signed input, else everything below `input_bits`."""
+        top = 1 << self.input_bits
+        if self.signed_input:
+            return ((0, top >> 1), ((1 << 64) - (top >> 1), 1 << 64))
+        return ((0, top),)
+
     def check_output(self, paddr: int) -> bool:
+        """The output fits `output_bits` (the one output rule: formats declare the width)."""
         return 0 <= paddr and not paddr >> self.output_bits
 
     # ----------------------------------------------------- the seed's page-table predicates
@@ -310,20 +328,38 @@ class PagingFormat(ABC):
         """`GenericPTE::set_paddr`: keeps every non-address bit."""
         return (raw & ~self.addr_mask) | (paddr & self.addr_mask)
 
-    def page_template(
-        self, flags: MappingFlags, huge: bool, encoding: Encoding
-    ) -> PageTemplate | None:
-        """`new_page` for a whole run of entries: `const | move(paddr)`, derived from
-        `new_page` and checked on samples; None where it is not of that shape."""
-        from .vector import derive_page_template
+    def page_move(self, huge: bool, encoding: Encoding) -> BitMove:
+        """Where `new_page` puts the address bits of a (4 KiB-aligned) `paddr`: by default back
+        where `entry_paddr` reads them."""
+        return self.paddr_move.inverse()
 
-        return derive_page_template(self, flags, huge, encoding)
+    def page_template(self, flags: MappingFlags, huge: bool, encoding: Encoding) -> PageTemplate:
+        """`new_page` for a whole run of entries: `const | move(paddr)` (the declared move)."""
+        return PageTemplate(self.new_page(0, flags, huge, encoding), self.page_move(huge, encoding))
+
+    def _address_field_bits(self, depth: int, kinds: tuple[EntryKind, ...]) -> int:
+        """Entry bits at `depth` that are address bits in the field tables of all `kinds`."""
+        mask = self.addr_mask
+        for kind in kinds:
+            mask &= sum(f.mask for f in self.field_table(depth, kind) if f.role is Role.ADDRESS)
+        return mask
+
+    def table_address_bits(self, depth: int) -> int:
+        """Entry bits at `depth` that hold a table entry's next-table address: whether an entry
+        is a table, and how it reads, never depends on them."""
+        mask, limit = self._address_field_bits(depth, (EntryKind.TABLE,)), 1 << self.output_bits
+        move = self.paddr_move
+        return sum(1 << b for b in range(64) if mask >> b & 1 and move.scalar(1 << b) < limit)
 
     def free_address_bits(self, depth: int) -> int:
-        """Entry bits at `depth` that only move the output address (see `vector`)."""
-        from .vector import free_address_bits
-
-        return free_address_bits(self, depth)
+        """Entry bits at `depth` that only move the output address: address bits of every kind
+        of entry there, at or above the entry's span and below the output width. Entries that
+        differ only in these bits read the same (kind, reason, page size, permissions)."""
+        mask = self._address_field_bits(depth, (EntryKind.TABLE, EntryKind.LEAF))
+        span, limit, move = self.span(depth), 1 << self.output_bits, self.paddr_move
+        return sum(
+            1 << b for b in range(64) if mask >> b & 1 and span <= move.scalar(1 << b) < limit
+        )
 
     @abstractmethod
     def seed_flags(self, raw: int) -> MappingFlags:

@@ -47,6 +47,7 @@ from .loongarch_pte import (
     mat,
     plv,
 )
+from .shapes import BitMove, BitTest
 
 R_, W_, X_, U_ = MappingFlags.READ, MappingFlags.WRITE, MappingFlags.EXECUTE, MappingFlags.USER
 DEV, UC = MappingFlags.DEVICE, MappingFlags.UNCACHED
@@ -97,6 +98,9 @@ class LoongArchFormat(PagingFormat):
     levels: tuple[Level, ...] = LEVELS
     output_bits: int = 48
     addr_mask: int = ADDR_MASK
+    paddr_move = BitMove(ADDR_MASK, 0)
+    present_test = BitTest(P)  # LA64PTE::is_present: the software P bit, not V
+    huge_test = BitTest(G_OR_H)
 
     @property
     def signed_input(self) -> bool:  # type: ignore[override]

@@ -53,6 +53,7 @@ from .riscv_pte import (
     ppn,
     violations,
 )
+from .shapes import BitMove, BitTest
 
 if TYPE_CHECKING:
     from ..control import Control
@@ -145,6 +146,9 @@ class RiscvFormat(PagingFormat):
     features: frozenset[str]
     output_bits: int = 56
     addr_mask: int = PPN_MASK
+    paddr_move = BitMove(PPN_MASK, 2)  # the PPN sits at bit 10: address = (raw & mask) << 2
+    present_test = BitTest(PTE_V)
+    huge_test = BitTest(PTE_R | PTE_X)  # Rv64PTE::is_huge, also for V=0 entries
 
     # ------------------------------------------------------------------ the seed's predicates
 

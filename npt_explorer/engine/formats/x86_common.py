@@ -11,6 +11,7 @@ from .base import (
     PAGE_2M,
     PAGE_4K,
     Decoded,
+    Encoding,
     EntryKind,
     FaultReason,
     Field,
@@ -18,6 +19,7 @@ from .base import (
     PagingFormat,
     decoded_fields,
 )
+from .shapes import BitMove, BitTest
 from .x86_fields import ADDR_MASK, MAXPHYADDR
 
 #: shift and leaf size of the five IA-32e / EPT levels, root of a 5-level table first
@@ -74,6 +76,14 @@ class X86Family(PagingFormat):
 
     output_bits = MAXPHYADDR
     addr_mask = ADDR_MASK
+    paddr_move = BitMove(ADDR_MASK, 0)
+    huge_test = BitTest(PS_BIT)
+
+    def page_move(self, huge: bool, encoding: Encoding) -> BitMove:
+        """The seed writes every address bit; `fixed` none of 20:12 in a large leaf."""
+        if huge and encoding is Encoding.FIXED:
+            return BitMove(ADDR_MASK & ~LARGE_LOW_BITS, 0)
+        return self.paddr_move
 
     def __init__(self, name: str, level_rows: tuple[Level, ...], features: frozenset[str]):
         self.name = name

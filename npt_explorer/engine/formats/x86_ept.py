@@ -19,6 +19,7 @@ from .base import (
     Field,
     StepCheck,
 )
+from .shapes import BitTest
 from .x86_common import Reading, X86Family, fixed_address, kind_layouts, leaf_base, levels
 from .x86_fields import (
     ADDR_MASK,
@@ -76,6 +77,7 @@ class EptFormat(X86Family):
 
     stage = 2
     signed_input = False
+    present_test = BitTest(RWX)  # EPTEntry::is_present: any of R/W/X
 
     def __init__(self, *, levels_count: int = 4, features: frozenset[str] = frozenset()):
         super().__init__("ept", levels(levels_count, "EPT "), features)

@@ -20,6 +20,7 @@ from .base import (
     Field,
     StepCheck,
 )
+from .shapes import BitTest
 from .x86_common import Reading, X86Family, fixed_address, kind_layouts, leaf_base, levels
 from .x86_fields import (
     ADDR_MASK,
@@ -121,6 +122,7 @@ class X86Paging(X86Family):
 
     stage = 1
     signed_input = True
+    present_test = BitTest(P)  # X64PTE::is_present
     ctl = X86Controls()
 
     def configure(self, control: Control) -> None:

@@ -1,0 +1,69 @@
+"""Bit shapes a format declares, so runs of entries are built and read at once (numpy).
+
+Every format's page entry is `const(flags, huge) | move(paddr)`, its address read-back
+(`entry_paddr`) moves bits, and its seed predicates test a mask. Formats declare these shapes
+as data (`PagingFormat.paddr_move`, `present_test`, `huge_test`, `page_move`);
+tests/design/test_format_shapes.py holds them equal to the scalar functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+U64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True, slots=True)
+class BitMove:
+    """`(x & mask)` shifted left by `shift` (right when negative)."""
+
+    mask: int
+    shift: int
+
+    def scalar(self, x: int) -> int:
+        x &= self.mask
+        return (x << self.shift) & U64 if self.shift >= 0 else x >> -self.shift
+
+    def vector(self, x: np.ndarray) -> np.ndarray:
+        x = x & np.uint64(self.mask)
+        if self.shift >= 0:
+            return x << np.uint64(self.shift)
+        return x >> np.uint64(-self.shift)
+
+    def inverse(self) -> BitMove:
+        """The move that puts the moved bits back where they came from."""
+        moved = self.mask << self.shift if self.shift >= 0 else self.mask >> -self.shift
+        return BitMove(moved & U64, -self.shift)
+
+
+@dataclass(frozen=True, slots=True)
+class PageTemplate:
+    """A page entry as `const | move(paddr)` (what `new_page`/`set_flags` compute)."""
+
+    const: int
+    move: BitMove
+
+    def scalar(self, paddr: int) -> int:
+        return self.const | self.move.scalar(paddr)
+
+    def vector(self, paddrs: np.ndarray) -> np.ndarray:
+        out = self.move.vector(paddrs)
+        out |= np.uint64(self.const)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class BitTest:
+    """A predicate `bool(raw & mask) != invert`."""
+
+    mask: int
+    invert: bool = False
+
+    def scalar(self, raw: int) -> bool:
+        return bool(raw & self.mask) != self.invert
+
+    def vector(self, raws: np.ndarray) -> np.ndarray:
+        hit = (raws & np.uint64(self.mask)) != 0
+        return ~hit if self.invert else hit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -188,29 +189,79 @@ def cmd_encode(a: argparse.Namespace) -> int:
     return 0
 
 
+def _problem_template(problem: str, flags: str, back: str | None) -> str:
+    """`problem` with its row's flags (and the flags the seed reads back) replaced by the
+    names of the columns that show them."""
+    if back is not None:
+        problem = re.sub(
+            rf"(reads(?: back as)? ){re.escape(back)}(?![\w+])", r"\1⟨read back⟩", problem
+        )
+    return re.sub(rf"(?<![\w+=-]){re.escape(flags)}(?![\w+=-])", "⟨flags⟩", problem)
+
+
+def _stated_once(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """Each row's problems, worded so that one problem is one text: texts that differ only
+    in naming their own row's flags ("X maps nothing", "U+DEV maps nothing") become one
+    ("⟨flags⟩ maps nothing"); a text no other row words alike stays as it is."""
+    worded = []
+    for row in rows:
+        flags = MappingFlags.parse(row["flags"]).short()
+        back = None if row["read_back"] is None else MappingFlags.parse(row["read_back"]).short()
+        worded.append([(p, _problem_template(p, flags, back)) for p in row["problems"]])
+    merges: dict[str, set[str]] = {}
+    for pairs in worded:
+        for text, template in pairs:
+            merges.setdefault(template, set()).add(text)
+    return [
+        list(dict.fromkeys(t if len(merges[t]) > 1 else p for p, t in pairs)) for pairs in worded
+    ]
+
+
 def _print_encode_table(doc: dict[str, Any]) -> None:
+    """The conversion table, each problem stated once: rows name their problems by number,
+    the numbered problems follow the table with how many rows have each (⟨flags⟩ and
+    ⟨read back⟩ stand for the row's columns where one problem names each row's flags)."""
+    from rich.markup import escape
     from rich.table import Table
 
+    numbers: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    refs = []
+    for said in _stated_once(doc["rows"]):
+        for problem in said:
+            numbers.setdefault(problem, len(numbers) + 1)
+            counts[problem] = counts.get(problem, 0) + 1
+        refs.append(" ".join(f"[{numbers[p]}]" for p in said))
     table = Table(
         title=f"{doc['format']}{''.join(' +' + f for f in doc['features'])} — "
         f"{doc['encoding']} encoding of all MappingFlags "
         f"(paddr {doc['paddr']})"
     )
-    for col in ("flags", "huge", "raw", "read back", "problems"):
+    for col in ("flags", "huge", "raw", "read back", "problems (below)"):
         table.add_column(col, overflow="fold")
-    for row in doc["rows"]:
+    for row, ref in zip(doc["rows"], refs, strict=True):
         flags = MappingFlags.parse(row["flags"]).short()
         back = "PANIC" if row["read_back"] is None else MappingFlags.parse(row["read_back"]).short()
-        style = "yellow" if row["problems"] else ""
         table.add_row(
             flags,
             "huge" if row["huge"] else "4K",
             row["raw"],
             back,
-            "; ".join(row["problems"]),
-            style=style,
+            ref,
+            style="yellow" if ref else "",
         )
-    make_console().print(table)
+    console = make_console()
+    console.print(table, markup=False)
+    if not numbers:
+        console.print("no problems: every combination reads back as written")
+        return
+    console.print("[bold]problems[/bold]")
+    for problem, n in numbers.items():
+        count = counts[problem]
+        console.print(
+            f"[{n}] {escape(problem)} [dim]({count} row{'s' if count > 1 else ''})[/dim]",
+            soft_wrap=True,
+        )
 
 
 # ------------------------------------------------------------------------------- replay

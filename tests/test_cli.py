@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -178,3 +179,35 @@ def test_decode_la64_reads_a_directory_entry_as_a_bare_address(capsys):
     doc = json.loads(out)
     assert doc["kind"] == "table" and doc["paddr"] == "0x5000"
     assert any("walk() stops here" in p for p in doc["problems"])
+
+
+@pytest.mark.parametrize(("fmt", "encoding"), [("ept", "fixed"), ("aarch64-s2", "seed")])
+def test_encode_table_states_each_problem_once_and_rows_refer_to_it(capsys, fmt, encoding):
+    """Issue 16 item 19: "EPT has no user bit: USER is ignored" was printed on 64 rows, "X maps
+    nothing: VALID=0 …" once per flag combination; now each is one numbered line below the
+    table and a row names its problems by number."""
+    argv = ["encode", "--format", fmt, "--table", "--encoding", encoding]
+    _, out, _ = run(capsys, *argv)
+    table, _, legend = out.partition("\nproblems\n")
+    lines = legend.splitlines()
+    assert lines and all(line.startswith(f"[{n}] ") for n, line in enumerate(lines, 1))
+    stated = [line.split("] ", 1)[1].rsplit(" (", 1)[0] for line in lines]
+    assert len(set(stated)) == len(stated)
+    for text in stated:
+        assert out.count(text) == 1
+    # every problem of the JSON rows is one of the stated ones, the row's own flags (or the
+    # flags read back) standing in words where several rows share the sentence
+    _, js, _ = run(capsys, *argv, "--json")
+    rows = json.loads(js)["rows"]
+    patterns = [
+        re.escape(s).replace("⟨flags⟩", "[A-Z+-]+").replace("⟨read\\ back⟩", "[A-Z+-]+")
+        for s in stated
+    ]
+    for row in rows:
+        for problem in row["problems"]:
+            assert any(re.fullmatch(p, problem) for p in patterns), problem
+    # the rows' references add up to the counts the legend gives
+    counts = [int(line.rsplit(" (", 1)[1].split()[0]) for line in lines]
+    assert sum(counts) == sum(table.count(f"[{n}]") for n in range(1, len(lines) + 1))
+    if fmt == "ept":  # 32 flag combinations with USER, each 4 KiB and huge
+        assert "[8] EPT has no user bit: USER is ignored (64 rows)" in lines

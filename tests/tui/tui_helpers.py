@@ -101,3 +101,9 @@ async def typed(pilot: Pilot, line: str) -> None:
     app.command_line.input.value = line
     await pilot.press("enter")
     await settle(pilot)
+
+
+def screen_lines(app: NptExplorerApp) -> list[str]:
+    """The screen as plain text, one string per terminal row (what a user reads)."""
+    compositor = app.screen._compositor
+    return ["".join(segment.text for segment in strip) for strip in compositor.render_strips()]

@@ -34,7 +34,7 @@ Also: `save FILE`, `load FILE`, `arch NAME`, `export-walk [FILE]`, `screenshot [
 line and changes nothing. Quitting, `load`, `arch` or stepping a scenario back with typed
 commands not yet saved warns first; the same request again drops them. `save` over an
 existing file asks the same way (saving again to the file last saved to just updates it).
-`help OP` shows one command's keys under the line.
+`help OP` shows one command's keys under the line; `pageup`/`pagedown` scroll this help.
 
 #### Every command (`*` marks a required key)
 
@@ -60,6 +60,8 @@ class CommandInput(Input):
         Binding("escape", "leave", "Back to panels"),
         Binding("up", "history(-1)", "Earlier", show=False),
         Binding("down", "history(1)", "Later", show=False),
+        Binding("pageup", "scroll_help(-1)", "Help up", show=False),
+        Binding("pagedown", "scroll_help(1)", "Help down", show=False),
     ]
 
     def __init__(
@@ -81,6 +83,12 @@ class CommandInput(Input):
 
     def action_leave(self) -> None:
         self.app.action_leave_command()  # type: ignore[attr-defined]
+
+    def action_scroll_help(self, delta: int) -> None:
+        """Page the help panel (`help` opens it on the command reference; the line keeps
+        the focus, so its page keys scroll it)."""
+        for help_area in self.screen.query("HelpPanel #widget-help"):
+            (help_area.scroll_page_down if delta > 0 else help_area.scroll_page_up)()
 
     def action_history(self, delta: int) -> None:
         if not self.history:

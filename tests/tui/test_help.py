@@ -39,3 +39,30 @@ async def test_help_op_shows_its_keys_and_an_unknown_op_is_named(app_factory) ->
         await type_command(pilot, "help frobnicate")
         assert "unknown command 'frobnicate'" in hint_text(app)
         assert app.is_running
+
+
+async def test_the_command_reference_scrolls_to_its_end_on_a_small_terminal(app_factory) -> None:
+    """At 80×24 the reference is many times taller than the help panel: it scrolls (the
+    Markdown was overflow-hidden, its end unreachable), and the line's page keys page it."""
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await type_command(pilot, "help")
+        area = app.screen.query_one("HelpPanel #widget-help", Markdown)
+        assert area.styles.overflow_y == "auto" and area.max_scroll_y > 0
+        assert app.focused is app.command_line.input
+        await pilot.press("pagedown")
+        await pilot.pause(0.3)  # the page scroll animates
+        assert area.scroll_y > 0
+        for _ in range(200):
+            if area.scroll_y >= area.max_scroll_y:
+                break
+            await pilot.press("pagedown")
+        await pilot.pause(0.3)
+        assert area.scroll_y == area.max_scroll_y
+        last = list(UI_COMMANDS)[-1]  # the reference lists the UI commands last
+        blocks = [b for b in area.query("MarkdownBlock") if f"{last}" in str(b._content)]
+        assert blocks and area.region.contains_region(blocks[-1].region)  # on screen now
+        await pilot.press("pageup")
+        await pilot.pause(0.3)
+        assert area.scroll_y < area.max_scroll_y

@@ -84,10 +84,15 @@ ARCHES: dict[str, ArchSpec] = {
     ),
     "riscv64": ArchSpec(
         name="riscv64",
-        guests={"sv39": ("sv39", {"stage": 1}), "sv48": ("sv48", {"stage": 1})},
+        guests={
+            "sv39": ("sv39", {"stage": 1}),
+            "sv48": ("sv48", {"stage": 1}),
+            "sv57": ("sv57", {"stage": 1}),
+        },
         npts={
             "sv39x4": ("sv39x4", {}),
             "sv48x4": ("sv48x4", {}),
+            "sv57x4": ("sv57x4", {}),
             "sv39": ("sv39", {"stage": 2}),
         },
         features=("svadu", "svnapot", "svpbmt", "xuantie-c9xx"),

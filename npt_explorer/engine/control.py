@@ -275,7 +275,7 @@ RISCV_BITS: tuple[ControlBit, ...] = (
         60,
         "VS-stage mode (0 Bare, 8 Sv39, 9 Sv48, 10 Sv57)",
         f"{_PRIV} 21.2.13",
-        modelled=(0, 8, 9),
+        modelled=(0, 8, 9, 10),
     ),
     _f(
         "hgatp",
@@ -284,7 +284,7 @@ RISCV_BITS: tuple[ControlBit, ...] = (
         60,
         "G-stage mode (8 Sv39x4, 9 Sv48x4, 10 Sv57x4)",
         f"{_PRIV} 21.2.10",
-        modelled=(8, 9),
+        modelled=(8, 9, 10),
     ),
 )
 
@@ -337,10 +337,15 @@ MODE_FIELDS: dict[str, dict[str, dict[str, dict[tuple[str, str], int]]]] = {
         },
     },
     "riscv64": {
-        "guest": {"sv39": {("vsatp", "MODE"): 8}, "sv48": {("vsatp", "MODE"): 9}},
+        "guest": {
+            "sv39": {("vsatp", "MODE"): 8},
+            "sv48": {("vsatp", "MODE"): 9},
+            "sv57": {("vsatp", "MODE"): 10},
+        },
         "npt": {
             "sv39x4": {("hgatp", "MODE"): 8},
             "sv48x4": {("hgatp", "MODE"): 9},
+            "sv57x4": {("hgatp", "MODE"): 10},
             "sv39": {("hgatp", "MODE"): 8},
         },
     },

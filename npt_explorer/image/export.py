@@ -87,7 +87,8 @@ def write_elf(out: BinaryIO, arch: str, frames: Mapping[int, bytes], notes: byte
 # ---------------------------------------------------------------------------- a machine's roots
 
 _X86_EPT_LENGTH = {"ept4": 3, "ept5": 4}  # EPTP[5:3] = walk length - 1
-_RV_MODE = {"sv39": 8, "sv48": 9, "sv39x4": 8, "sv48x4": 9}  # satp/hgatp MODE
+#: satp/hgatp MODE
+_RV_MODE = {"sv39": 8, "sv48": 9, "sv57": 10, "sv39x4": 8, "sv48x4": 9, "sv57x4": 10}
 #: the engine's control registers → the `image` flags that carry them
 CONTROL_FLAGS = {"tcr_el1": "tcr", "sctlr_el1": "sctlr", "vtcr_el2": "vtcr"}
 _FLAGS = {

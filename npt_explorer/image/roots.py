@@ -157,16 +157,14 @@ _ARM_CONTROL = {"tcr": "tcr_el1", "sctlr": "sctlr_el1", "vtcr": "vtcr_el2", "pan
 
 # ---------------------------------------------------------------------------- riscv64
 
-_SATP_MODES = {0: None, 8: "sv39", 9: "sv48"}
-_HGATP_MODES = {0: None, 8: "sv39x4", 9: "sv48x4"}
+_SATP_MODES = {0: None, 8: "sv39", 9: "sv48", 10: "sv57"}
+_HGATP_MODES = {0: None, 8: "sv39x4", 9: "sv48x4", 10: "sv57x4"}
 
 
-def _rv_mode(reg: str, value: int, modes: dict[int, str | None], soon: str) -> str | None:
+def _rv_mode(reg: str, value: int, modes: dict[int, str | None]) -> str | None:
     mode = bits(value, 63, 60)
-    if mode == 10:
-        raise refuse(reg, f"{reg}.MODE (bits 63:60)", mode, f"{soon} is not modelled yet")
     if mode not in modes:
-        raise refuse(reg, f"{reg}.MODE (bits 63:60)", mode, "reserved (allowed: 0 Bare, 8, 9)")
+        raise refuse(reg, f"{reg}.MODE (bits 63:60)", mode, "reserved (allowed: 0 Bare, 8, 9, 10)")
     return modes[mode]
 
 
@@ -176,12 +174,12 @@ def _riscv(regs: Mapping[str, int], r: Regime) -> None:
     name = "vsatp" if "vsatp" in regs else "satp"
     if name in regs:
         value = regs[name]
-        r.guest = _rv_mode(name, value, _SATP_MODES, "Sv57")
+        r.guest = _rv_mode(name, value, _SATP_MODES)
         r.guest_root = None if r.guest is None else bits(value, 43, 0) << 12
     if "hgatp" in regs:
         value = regs["hgatp"]
         _check_zero("hgatp", value, (("WPRI", 59, 58),))
-        r.npt = _rv_mode("hgatp", value, _HGATP_MODES, "Sv57x4")
+        r.npt = _rv_mode("hgatp", value, _HGATP_MODES)
         if r.npt is not None:
             ppn = bits(value, 43, 0)
             if ppn & 3:  # the G-stage root is 16 KiB: PPN[1:0] read as zero (priv spec hgatp)

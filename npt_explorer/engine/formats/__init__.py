@@ -35,6 +35,8 @@ FORMAT_NAMES = (
     "sv48",
     "sv39x4",
     "sv48x4",
+    "sv57",
+    "sv57x4",
     "la64",
 )
 

@@ -1,5 +1,5 @@
-"""RISC-V (RV64, H extension): Sv39/Sv48 VS-stage, Sv39x4/Sv48x4 G-stage, and the seed's plain
-Sv39/Sv48 G-stage (axaddrspace reuses page_table_entry's `Rv64PTE` with a 4 KiB root).
+"""RISC-V (RV64, H extension): Sv39/Sv48/Sv57 VS-stage, Sv39x4/Sv48x4/Sv57x4 G-stage, and the
+seed's plain Sv39/Sv48 G-stage (axaddrspace reuses page_table_entry's `Rv64PTE` with a 4 KiB root).
 
 The PTE layout and its fault rules live in `riscv_pte`; the syndromes in `riscv_faults`.
 """
@@ -499,6 +499,9 @@ FORMATS: dict[str, Callable[..., PagingFormat]] = {
     "sv48": _factory("sv48", 4, 9, x4=False),
     "sv39x4": _factory("sv39x4", 3, 11, x4=True),
     "sv48x4": _factory("sv48x4", 4, 11, x4=True),
+    # Priv. ISA 12.6 (Sv57: 5 levels, 57-bit VA) and 21.5.1 (Sv57x4: 59-bit GPA, 16 KiB root)
+    "sv57": _factory("sv57", 5, 9, x4=False),
+    "sv57x4": _factory("sv57x4", 5, 11, x4=True),
 }
 
 register_reporter(ARCH, syndrome, explain)

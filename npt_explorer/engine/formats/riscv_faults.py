@@ -91,7 +91,7 @@ def _input_cause(fault: Fault) -> str:
     if fault.reason is FaultReason.NON_CANONICAL:
         return (
             f"gVA {fault.gva:#x} is not sign-extended (Sv39: bits 63:39 = bit 38; Sv48: "
-            f"bits 63:48 = bit 47)"
+            f"bits 63:48 = bit 47; Sv57: bits 63:57 = bit 56)"
         )
     if fault.stage == 2:
         return (

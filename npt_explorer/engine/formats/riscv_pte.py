@@ -43,8 +43,8 @@ def level_name(level: int) -> str:
 
 
 #: level name -> level number, so a `Fault` (which carries only the name) knows its level
-LEVEL_OF_NAME = {level_name(i): i for i in range(4)}
-SIZE_WORDS = {0: "4 KiB", 1: "2 MiB", 2: "1 GiB", 3: "512 GiB"}
+LEVEL_OF_NAME = {level_name(i): i for i in range(5)}
+SIZE_WORDS = {0: "4 KiB", 1: "2 MiB", 2: "1 GiB", 3: "512 GiB", 4: "256 TiB"}
 
 
 @dataclass(frozen=True, slots=True)

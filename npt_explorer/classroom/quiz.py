@@ -20,8 +20,12 @@ from ..scenario.commands import Command, CommandError, build, parse_line, parse_
 from ..scenario.runner import StepResult, execute
 
 TOPICS = ("walk", "faults", "tlb", "huge", "seed-bugs")
-#: the architectures with quiz problems (the three nested-paging schemes)
-QUIZ_ARCHES = ("x86_64", "aarch64", "riscv64")
+#: the architectures a mixed quiz draws from (the three nested-paging schemes of the lessons)
+MIX_ARCHES = ("x86_64", "aarch64", "riscv64")
+#: every architecture with quiz problems (`--arch loongarch64` asks for LVZ's by name)
+QUIZ_ARCHES = (*MIX_ARCHES, "loongarch64")
+#: a `guest=`/`npt=` value that draws the mode per problem from the arch's modes
+ANY_MODE = "any"
 _MAX_TRIES = 40
 QUIZ_POOL_SIZE = 0x1_0000
 
@@ -40,12 +44,11 @@ EXPECT_KEY = {
 }
 #: per arch: the syndrome values a fault problem asks for, in order of preference
 SYNDROME_KEYS = {
-    "x86_64": ("exit_qualification", "error_code"),
+    "x86_64": ("exit_qualification", "error_code", "exitinfo1", "exitinfo2"),
     "aarch64": ("ec", "fsc"),
     "riscv64": ("scause", "htval", "stval"),
+    "loongarch64": ("ecode", "esubcode", "badv"),
 }
-#: guest-virtual input bits a generated lower-half gVA stays below (the default guest modes)
-_VA_BITS = {"x86_64": 47, "aarch64": 47, "riscv64": 38}
 #: stage-2 flags a seed-bugs problem maps with (the seed's conversions differ on these)
 _SEED_FLAGS = ("rw", "rwx", "rx", "w", "r", "x", "rwd", "rwc")
 _HEX_KEYS = ("gpa", "hpa", "entry_hpa", "entry_addr", "raw", "syndrome")
@@ -65,7 +68,9 @@ class Part:
 
     @property
     def hex(self) -> bool:
-        return any(k in self.key for k in _HEX_KEYS) and not self.key.endswith(("ec", "scause"))
+        return any(k in self.key for k in _HEX_KEYS) and not self.key.endswith(
+            ("ec", "scause", "ecode", "esubcode")
+        )
 
     def shown(self) -> str:
         """The answer as the key prints it."""
@@ -238,6 +243,8 @@ class _Draw:
 
     rng: random.Random
     arch: str
+    guest: str = ""  # the machine's modes ("": the arch's defaults)
+    npt: str = ""
     gpa: int = 0
     hpa: int = 0
     gva: int = 0
@@ -257,7 +264,7 @@ class _Draw:
         r = self.rng
         region = r.randrange(1, 256) << 21  # above the guest page-table pool at 1 MiB
         self.hpa = 0x8000_0000 + (r.randrange(0, 512) << 21)
-        self.gva = r.randrange(1, 1 << (_VA_BITS[self.arch] - 21)) << 21
+        self.gva = r.randrange(1, 1 << (self.va_bits - 21)) << 21
         big = huge_s1 or huge_s2
         first = 0 if huge_s1 else r.randrange(0, (512 if big else 16) - pages)
         self.gpa = region + (first << 12)
@@ -271,6 +278,21 @@ class _Draw:
             parse_line(s1 + (" huge=true" if huge_s1 else "")),
         ]
 
+    @property
+    def va_bits(self) -> int:
+        """The bits a generated gVA stays below: the lower half of the guest mode's input
+        (31 for a PAE guest, 47 for 4-level, 56 for 5-level, 38 for Sv39 …)."""
+        spec = ARCHES[self.arch]
+        name, options = spec.guests[self.guest or spec.default_guest]
+        return int(get_format(name, **options).input_bits) - 1
+
+    def config(self, **options: Any) -> MachineConfig:
+        """A quiz machine in the draw's modes, with a 64 KiB guest page-table pool (enough
+        for every problem, and 16 frames instead of 256 to build)."""
+        return MachineConfig(
+            arch=self.arch, guest=self.guest, npt=self.npt, pool_size=QUIZ_POOL_SIZE, **options
+        )
+
     def address(self, page: int | None = None) -> int:
         """A gVA inside the stage-1 map (in `page` when given), 8-byte aligned."""
         if page is None:
@@ -280,12 +302,6 @@ class _Draw:
     def access(self, gva: int, kind: str = "read", priv: str = "kernel") -> Command:
         extra = "" if priv == "kernel" else f" priv={priv}"
         return parse_line(f"access gva={gva:#x} access={kind}{extra}")
-
-
-def _config(arch: str, **options: Any) -> MachineConfig:
-    """A quiz machine: the default modes, and a 64 KiB guest page-table pool (enough for
-    every problem, and 16 frames instead of 256 to build)."""
-    return MachineConfig(arch=arch, pool_size=QUIZ_POOL_SIZE, **options)
 
 
 def _walk_cost(doc: dict[str, Any]) -> str:
@@ -365,7 +381,7 @@ def _walk(d: _Draw) -> Made:
             )
         ]
 
-    return _config(d.arch), steps, parts
+    return d.config(), steps, parts
 
 
 def _fault_steps(d: _Draw) -> list[Command]:
@@ -432,7 +448,7 @@ def _faults(d: _Draw) -> Made:
                 )
         return out[:5]
 
-    return _config(d.arch), steps, parts
+    return d.config(), steps, parts
 
 
 def _flush_choices(d: _Draw, gpa: int) -> list[Command]:
@@ -454,7 +470,7 @@ def _tlb(d: _Draw) -> Made:
     steps = d.layout()
     first = d.address(0)
     steps.append(d.access(first, d.rng.choice(("read", "write"))))
-    config = _config(d.arch)
+    config = d.config()
     if d.rng.random() < 0.5:
         second = d.address(d.rng.choice((0, 0, 1, 3)))
         steps.append(d.access(second, d.rng.choice(("read", "write"))))
@@ -544,11 +560,11 @@ def _huge(d: _Draw) -> Made:
             Part("Which hPA does it reach?", n, "hpa", int(doc["hpa"], 16)),
         ]
 
-    return _config(d.arch), steps, parts
+    return d.config(), steps, parts
 
 
 def _seed_bugs(d: _Draw) -> Made:
-    config = _config(d.arch, encoding=Encoding.SEED)
+    config = d.config(encoding=Encoding.SEED)
     flags = d.rng.choice(_SEED_FLAGS)
     steps = d.layout(s1_flags="rwx", s2_flags=flags)
     name, options = config.spec.npts[config.npt]
@@ -597,30 +613,59 @@ _MAKERS: dict[str, Callable[[_Draw], Made]] = {
 }
 
 
+def modes(arch: str, kind: str) -> tuple[str, ...]:
+    """The `guest` (stage-1) or `npt` (stage-2) modes a quiz on `arch` may use."""
+    spec = ARCHES[arch]
+    return tuple(spec.guests if kind == "guest" else spec.npts)
+
+
+def _check_mode(arch: str | None, kind: str, mode: str | None) -> None:
+    if mode is None or mode == ANY_MODE:
+        return
+    if arch is None:
+        raise ValueError(f"{kind} {mode!r} needs an arch (a mixed quiz uses each arch's own)")
+    if mode not in modes(arch, kind):
+        allowed = ", ".join((*modes(arch, kind), ANY_MODE))
+        raise ValueError(f"unknown {arch} {kind} mode {mode!r} (allowed: {allowed})")
+
+
 def generate(
-    seed: int = 0, count: int = 10, arch: str | None = None, topic: str | None = None
+    seed: int = 0,
+    count: int = 10,
+    arch: str | None = None,
+    topic: str | None = None,
+    guest: str | None = None,
+    npt: str | None = None,
 ) -> list[Problem]:
-    """`count` problems; the same arguments give the same problems."""
+    """`count` problems; the same arguments give the same problems. `guest`/`npt` name the
+    machine's modes (default: the arch's defaults; "any": drawn per problem)."""
     if arch is not None and arch not in QUIZ_ARCHES:
         raise ValueError(f"unknown arch {arch!r} (allowed: {', '.join(QUIZ_ARCHES)})")
     if topic is not None and topic not in _MAKERS:
         raise ValueError(f"unknown topic {topic!r} (allowed: {', '.join(TOPICS)})")
+    _check_mode(arch, "guest", guest)
+    _check_mode(arch, "npt", npt)
     rng = random.Random(f"npt-explorer quiz {seed}")
     problems = []
     for number in range(1, count + 1):
-        a = arch or rng.choice(QUIZ_ARCHES)
+        a = arch or rng.choice(MIX_ARCHES)
         t = topic or rng.choice(TOPICS)
-        problems.append(_one(rng, a, t, number))
+        g = rng.choice(modes(a, "guest")) if guest == ANY_MODE else guest or ""
+        n = rng.choice(modes(a, "npt")) if npt == ANY_MODE else npt or ""
+        problems.append(_one(rng, a, t, number, g, n))
     return problems
 
 
-def _one(rng: random.Random, arch: str, topic: str, number: int) -> Problem:
+def _one(
+    rng: random.Random, arch: str, topic: str, number: int, guest: str = "", npt: str = ""
+) -> Problem:
     for _ in range(_MAX_TRIES):
-        config, steps, parts_of = _MAKERS[topic](_Draw(rng, arch))
+        config, steps, parts_of = _MAKERS[topic](_Draw(rng, arch, guest, npt))
         run = play(config, steps)
         if run is None:
             continue
         parts = parts_of(run)
         if parts:
             return Problem(number, topic, config, tuple(steps), tuple(parts), _header(run))
-    raise RuntimeError(f"no {topic} problem for {arch} in {_MAX_TRIES} draws")  # a generator bug
+    where = f"{arch} {guest or 'default'}×{npt or 'default'}"
+    raise RuntimeError(f"no {topic} problem for {where} in {_MAX_TRIES} draws")  # a generator bug

@@ -10,9 +10,23 @@ from typing import Any
 
 
 def add_quiz_args(p: argparse.ArgumentParser) -> None:
-    from .quiz import QUIZ_ARCHES, TOPICS
+    from .quiz import ANY_MODE, QUIZ_ARCHES, TOPICS
 
-    p.add_argument("--arch", choices=QUIZ_ARCHES, help="default: a mix of all three")
+    p.add_argument(
+        "--arch", choices=QUIZ_ARCHES, help="default: a mix of the three lessons' arches"
+    )
+    p.add_argument(
+        "--guest",
+        metavar="MODE",
+        help=f"the guest's paging mode (pae, 5-level, va39, sv48 …; {ANY_MODE}: drawn per "
+        "problem; default: the arch's default); needs --arch",
+    )
+    p.add_argument(
+        "--npt",
+        metavar="MODE",
+        help=f"the stage-2 mode (ept5, npt4 = AMD NPT, ipa48, sv48x4 …; {ANY_MODE}: drawn per "
+        "problem); needs --arch",
+    )
     p.add_argument("--topic", choices=TOPICS, help="default: a mix of all topics")
     p.add_argument("--seed", type=int, default=0, help="same seed, same problems (default 0)")
     p.add_argument("--count", type=int, default=10, help="number of problems (1..1000)")
@@ -28,12 +42,17 @@ def cmd_quiz(a: argparse.Namespace, usage_error: type[Exception]) -> int:
 
     if not 1 <= a.count <= 1000:
         raise usage_error(f"--count {a.count} (allowed: 1 .. 1000)")
-    problems = generate(a.seed, a.count, a.arch, a.topic)
+    try:
+        problems = generate(a.seed, a.count, a.arch, a.topic, a.guest, a.npt)
+    except ValueError as err:
+        raise usage_error(str(err)) from None
     if a.json:
         doc = {
             "seed": a.seed,
             "arch": a.arch,
             "topic": a.topic,
+            "guest": a.guest,
+            "npt": a.npt,
             "problems": [p.to_json(a.answers) for p in problems],
         }
         print(json.dumps(doc, indent=1))
@@ -41,6 +60,8 @@ def cmd_quiz(a: argparse.Namespace, usage_error: type[Exception]) -> int:
         words = ["npt-explorer", "quiz", "--seed", str(a.seed), "--count", str(a.count)]
         words += ["--arch", a.arch] if a.arch else []
         words += ["--topic", a.topic] if a.topic else []
+        words += ["--guest", a.guest] if a.guest else []
+        words += ["--npt", a.npt] if a.npt else []
         print(quiz_markdown(problems, a.answers, shlex.join(words)), end="")
     else:
         print(quiz_text(problems, a.answers), end="")

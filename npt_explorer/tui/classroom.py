@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..classroom.diff import diff
-from ..classroom.quiz import QUIZ_ARCHES, TOPICS, generate
+from ..classroom.quiz import ANY_MODE, QUIZ_ARCHES, TOPICS, generate, modes
 from ..classroom.quiz_run import QuizRun, Verdict
 from ..classroom.quiz_text import part_lines
 from ..classroom.state import capture
@@ -25,8 +25,8 @@ from .tlb_panel import TlbPanel
 
 #: typed words the classroom adds to the command line (completion lists them beside the ops)
 CLASSROOM_COMMANDS: dict[str, str] = {
-    "quiz": "quiz [topic=walk|faults|tlb|huge|seed-bugs] [arch=…] [seed=N] [count=K]: "
-    "predict, then see",
+    "quiz": "quiz [topic=walk|faults|tlb|huge|seed-bugs] [arch=…] [guest=MODE] [npt=MODE] "
+    "[seed=N] [count=K]: predict, then see",
     "answer": "answer VALUE: answer the open quiz question (0x…, a number, a word or a letter)",
     "next": "next: the next quiz problem",
     "diff": "diff [A] [B]: what changed from point A to point B (default: the last command)",
@@ -38,7 +38,14 @@ CLASSROOM_COMMANDS: dict[str, str] = {
 
 #: the key=value words of the classroom commands, with the values completion offers
 CLASSROOM_KEYS: dict[str, dict[str, tuple[str, ...]]] = {
-    "quiz": {"topic": TOPICS, "arch": QUIZ_ARCHES, "seed": (), "count": ()},
+    "quiz": {
+        "topic": TOPICS,
+        "arch": QUIZ_ARCHES,
+        "guest": (*dict.fromkeys(m for a in QUIZ_ARCHES for m in modes(a, "guest")), ANY_MODE),
+        "npt": (*dict.fromkeys(m for a in QUIZ_ARCHES for m in modes(a, "npt")), ANY_MODE),
+        "seed": (),
+        "count": (),
+    },
 }
 
 
@@ -134,7 +141,7 @@ class ClassroomCommands:
     # ------------------------------------------------------------------ quiz
 
     def _start_quiz(self, args: list[str]) -> None:
-        opts = _options(args, ("topic", "arch", "seed", "count"))
+        opts = _options(args, ("topic", "arch", "guest", "npt", "seed", "count"))
         topic, arch = opts.get("topic"), opts.get("arch")
         if topic is not None and topic not in TOPICS:
             raise CommandError(f"topic={topic} (allowed: {', '.join(TOPICS)})")
@@ -144,9 +151,15 @@ class ClassroomCommands:
         count = parse_number(opts.get("count", "5"), "count")
         if not 1 <= count <= 100:
             raise CommandError(f"count={count} (allowed: 1 .. 100)")
+        if ("guest" in opts or "npt" in opts) and arch is None:
+            arch = self.session.arch if self.session.arch in QUIZ_ARCHES else None
+        try:
+            problems = generate(seed, count, arch, topic, opts.get("guest"), opts.get("npt"))
+        except ValueError as err:
+            raise CommandError(str(err)) from None
         if not self.may_discard("quiz", "start the quiz again to drop them"):  # type: ignore[attr-defined]
             return
-        self.quiz = QuizRun(generate(seed, count, arch, topic))
+        self.quiz = QuizRun(problems)
         self._open_problem()
         self.command_line.show_ok(f"quiz: {count} problem(s), seed {seed}")
 

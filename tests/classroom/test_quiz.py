@@ -4,16 +4,29 @@ is what `replay` computes for the problem exported as a scenario file."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from npt_explorer.classroom.quiz import QUIZ_ARCHES, TOPICS, Problem, generate, value_at
+from npt_explorer.classroom.quiz import (
+    ANY_MODE,
+    MIX_ARCHES,
+    QUIZ_ARCHES,
+    TOPICS,
+    Problem,
+    generate,
+    modes,
+    value_at,
+)
 from npt_explorer.classroom.quiz_text import quiz_markdown
 from npt_explorer.cli import main
 from npt_explorer.scenario import loads, run
 
 #: 3 arches × 5 topics × 67 = 1,005 problems
 PER_CELL = 67
+#: problems per (guest mode, stage-2 mode, topic) beyond the defaults; NPT_QUIZ_MODES=20 for a
+#: deep run (27 mode pairs × 5 topics × 20 = 2,700 problems)
+PER_MODE = int(os.environ.get("NPT_QUIZ_MODES", "1"))
 
 
 def _replayed_value(problem: Problem, step: int, key: str) -> object:
@@ -48,7 +61,7 @@ def test_the_same_seed_gives_the_same_problems_and_another_seed_others():
     assert first != other
 
 
-@pytest.mark.parametrize("arch", QUIZ_ARCHES)
+@pytest.mark.parametrize("arch", MIX_ARCHES)
 @pytest.mark.parametrize("topic", TOPICS)
 def test_every_answer_is_what_replay_computes_for_the_same_machine(arch, topic):
     problems = generate(seed=2026, count=PER_CELL, arch=arch, topic=topic)
@@ -57,10 +70,37 @@ def test_every_answer_is_what_replay_computes_for_the_same_machine(arch, topic):
         _check_against_replay(problem)
 
 
-def test_a_mixed_quiz_covers_every_topic_and_architecture():
+@pytest.mark.parametrize("arch", QUIZ_ARCHES)
+def test_every_paging_mode_of_every_arch_gets_problems_that_replay_confirms(arch):
+    """PAE and 5-level guests, AMD NPT, Arm va39/ipa39..48, Sv48/Sv48x4, LoongArch LVZ: each
+    (guest, stage-2) pair of the arch, every topic (huge pages included)."""
+    for guest in modes(arch, "guest"):
+        for npt in modes(arch, "npt"):
+            for topic in TOPICS:
+                problems = generate(2027, PER_MODE, arch, topic, guest, npt)
+                for problem in problems:
+                    assert (problem.config.guest, problem.config.npt) == (guest, npt)
+                    assert f"guest {guest}, npt {npt}" in problem.context
+                    _check_against_replay(problem)
+
+
+def test_any_mode_draws_each_problems_modes_from_the_arch_and_is_seeded():
+    problems = generate(seed=6, count=30, arch="x86_64", guest=ANY_MODE, npt=ANY_MODE)
+    assert {p.config.guest for p in problems} == set(modes("x86_64", "guest"))
+    assert {p.config.npt for p in problems} == set(modes("x86_64", "npt"))
+    again = generate(seed=6, count=30, arch="x86_64", guest=ANY_MODE, npt=ANY_MODE)
+    assert [p.to_json(True) for p in problems] == [p.to_json(True) for p in again]
+
+
+def test_a_mixed_quiz_covers_every_topic_and_the_three_lesson_architectures():
     problems = generate(seed=1, count=60)
     assert {p.topic for p in problems} == set(TOPICS)
-    assert {p.arch for p in problems} == set(QUIZ_ARCHES)
+    assert {p.arch for p in problems} == set(MIX_ARCHES)
+    assert {(p.config.guest, p.config.npt) for p in problems} == {
+        ("4-level", "ept4"),
+        ("va48", "ipa40"),
+        ("sv39", "sv39x4"),
+    }  # the default modes unless asked
 
 
 def test_answers_are_accepted_in_any_spelling_of_their_value():
@@ -103,6 +143,13 @@ def test_quiz_json_holds_answers_only_with_answers(capsys):
     assert [p["steps"] for p in bare["problems"]] == [p["steps"] for p in keyed["problems"]]
 
 
+def test_quiz_markdown_names_the_modes_asked_for(capsys):
+    argv = ["quiz", "--arch", "x86_64", "--guest", "pae", "--npt", "npt4", "--count", "2"]
+    assert main([*argv, "--markdown"]) == 0
+    text = capsys.readouterr().out
+    assert "--guest pae --npt npt4" in text and text.count("guest pae, npt npt4") == 2
+
+
 def test_quiz_markdown_is_a_problem_set_and_answers_its_key(capsys):
     assert main(["quiz", "--seed", "11", "--count", "3", "--topic", "faults", "--markdown"]) == 0
     problem_set = capsys.readouterr().out
@@ -129,6 +176,8 @@ def test_an_exported_problem_passes_replay_check(tmp_path, capsys):
         (["quiz", "--count", "0"], "--count 0"),
         (["quiz", "--topic", "nonsense"], "invalid choice"),
         (["quiz", "--arch", "mips"], "invalid choice"),
+        (["quiz", "--guest", "pae"], "guest 'pae' needs an arch"),
+        (["quiz", "--arch", "aarch64", "--npt", "ept4"], "unknown aarch64 npt mode 'ept4'"),
     ],
 )
 def test_bad_quiz_arguments_exit_2_with_one_line(argv, message, capsys):

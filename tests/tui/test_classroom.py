@@ -77,6 +77,18 @@ async def test_a_wrong_answer_is_marked_with_the_right_one_and_the_quiz_moves_on
         assert app.session.position == problems[1].premise
 
 
+async def test_a_quiz_in_other_paging_modes_runs_on_that_machine(app_factory):
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await type_command(pilot, "quiz topic=huge guest=pae npt=npt4 seed=2 count=1")
+        config = app.session.machine.config
+        assert (config.arch, config.guest, config.npt) == ("x86_64", "pae", "npt4")
+        assert "pae × npt4" in app.sub_title  # the header names the quiz machine's modes
+        await type_command(pilot, "quiz arch=aarch64 npt=ept4")
+        assert "unknown aarch64 npt mode 'ept4'" in hint(app)
+
+
 async def test_answers_without_a_quiz_are_an_inline_error(app_factory):
     app = app_factory(arch="riscv64")
     async with app.run_test(size=(100, 30)) as pilot:

@@ -56,14 +56,20 @@ X86_BITS: tuple[ControlBit, ...] = (
     _f(
         "cr4", "PAE", 5, 5, "64-bit entries; IA-32e paging needs it", f"{_SDM} 4.1.1", modelled=(1,)
     ),
-    _b("cr4", "PGE", 7, "G=1 translations survive MOV CR3 (0: G ignored)", f"{_SDM} 4.10.2.4"),
+    _b(
+        "cr4",
+        "PGE",
+        7,
+        "G=1 translations survive MOV CR3 (0: G ignored); a change flushes the TLB, globals too",
+        f"{_SDM} 4.10.2.4, 4.10.4.1",
+    ),
     _f("cr4", "LA57", 12, 12, "5-level paging (must match guest)", f"{_SDM} 4.5"),
     _b(
         "cr4",
         "PCIDE",
         17,
-        "TLB entries tagged by CR3[11:0]; MOV CR3 bit 63 no-flush",
-        f"{_SDM} 4.10.1",
+        "TLB entries tagged by CR3[11:0]; MOV CR3 bit 63 no-flush; 1→0 flushes the TLB",
+        f"{_SDM} 4.10.1, 4.10.4.1",
     ),
     _b("cr4", "SMEP", 20, "supervisor fetch from a user page → #PF (I/D)", f"{_SDM} 4.6.1"),
     _b(

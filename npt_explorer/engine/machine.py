@@ -122,7 +122,8 @@ class Machine:
 
     def set_control(self, control: Control) -> None:
         """New register values (a typed `set`, the TUI's toggle): the walker's memo is rebuilt;
-        TLB entries stay, as the hardware keeps them (hits re-check permissions)."""
+        TLB entries stay, as the hardware keeps them (hits re-check permissions), except what
+        an x86 MOV to CR4 flushes (`_mov_to_cr4_flush`)."""
         if control.arch != self.arch:
             raise PagingError("InvalidRequest", f"control state of {control.arch}, not {self.arch}")
         for kind in ("guest", "npt"):
@@ -133,16 +134,37 @@ class Machine:
                     f"{mode_words(self.arch, kind, said)} selects {kind} {said!r}; this machine "
                     f"was built as {getattr(self.config, kind)!r} (start a new one to change it)",
                 )
-        self.control = control
+        old, self.control = self.control, control
         self.s1.configure(control)
         self.s2.configure(control)
         self.walker = self._new_walker()
+        flushed = self._mov_to_cr4_flush(old, control)
         changed = [
             f"{row.register}.{row.name}={value}"
             for row, value in control.rows()
             if value != row.get(self.config.control.values[row.register])
         ]
-        self._log("control", "control state: " + (", ".join(changed) or "the defaults"))
+        words = "" if flushed is None else f"; MOV to CR4 flushed {flushed} TLB entries"
+        self._log("control", "control state: " + (", ".join(changed) or "the defaults") + words)
+
+    def _mov_to_cr4_flush(self, old: Control, new: Control) -> int | None:
+        """SDM Vol. 3A 4.10.4.1: a MOV to CR4 that changes PGE, or clears PCIDE, invalidates
+        every TLB entry (global ones too) and paging-structure cache entry of every PCID (of
+        the current VPID); after PCIDE 1→0 the current PCID is 000H. None: nothing flushed."""
+        if self.arch != "x86_64":
+            return None
+        pge = old.get("cr4", "PGE") != new.get("cr4", "PGE")
+        pcide_off = old.on("cr4", "PCIDE") and not new.on("cr4", "PCIDE")
+        if not (pge or pcide_off):
+            return None
+        scope = INVPCID_SCOPES[2]  # all PCIDs, global entries too
+        tags = (self.tag_vmid, self.asid, self.pcid)
+        removed = [] if self.tlb is None else self.tlb.flush("invpcid", None, *tags, scope)
+        if self.walk_caches is not None:
+            self.walk_caches.invalidate("invpcid", None, tags[0], tags[1], scope)
+        if pcide_off:
+            self.pcid = 0
+        return len(removed)
 
     @property
     def arch(self) -> str:

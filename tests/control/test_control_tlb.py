@@ -161,3 +161,40 @@ def test_hfence_gvma_for_all_vmids(green):
         + step("context", vmid=1)
         + reads("hit", "hit")
     )
+
+
+def control(field: str, value: int) -> str:
+    return step("control", register="cr4", field=field, value=value)
+
+
+def test_a_mov_to_cr4_that_changes_pge_flushes_the_tlb_including_global_entries(green):
+    # SDM 3A 4.10.4.1: MOV to CR4 invalidates all TLB entries, global ones included, for all
+    # PCIDs, if it changes CR4.PGE (Linux's __native_tlb_flush_global toggles PGE for this)
+    warm = reads("miss", "miss") + reads("hit", "hit")
+    green(x86(PGE) + warm + control("PGE", 0) + reads("miss", "miss"))
+    green(x86(NO_PGE) + warm + control("PGE", 1) + reads("miss", "miss"))
+
+
+def test_a_mov_to_cr4_that_clears_pcide_flushes_every_pcid_and_sets_pcid_0(green):
+    # SDM 3A 4.10.4.1: ... or if it changes CR4.PCIDE from 1 to 0; the current PCID is then
+    # 000H (4.10.1). Setting PCIDE (0 → 1, legal only with CR3[11:0] = 0) flushes nothing
+    green(
+        x86(PCIDE_PGE)
+        + step("context", pcid=1)
+        + reads("miss", "miss")
+        + control("PCIDE", 0)
+        + reads("miss", "miss")
+    )
+    green(x86(PGE) + reads("miss", "miss") + control("PCIDE", 1) + reads("hit", "hit"))
+
+
+def test_other_control_changes_leave_the_tlb_alone(green):
+    # SDM 3A 4.10.4.1 lists no invalidation for CR0.WP or CR4.PKE changes; hits re-check the
+    # new permissions (4.10.2.3: the TLB caches the paging-structure bits, not the verdict)
+    green(
+        x86(PGE)
+        + reads("miss", "miss")
+        + step("control", register="cr0", field="WP", value=0)
+        + control("PKE", 1)
+        + reads("hit", "hit")
+    )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import count
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -142,6 +143,11 @@ class _Plan:
     s2_tracked: bool
     s1_fault: bool
 
+    @property
+    def key(self) -> int:
+        """The combined TLB entry's key (`TlbReplay.key`)."""
+        return TlbReplay.key(self.gva & ~(self.size - 1), self.size)
+
 
 class TraceReplay:
     """Replays chunks of a trace over `machine`'s tables with its TLB geometry and walk caches
@@ -167,7 +173,14 @@ class TraceReplay:
         )
         self.vmid, self.asid = machine.tag_vmid, machine.asid
         self.plans: list[_Plan] = []
-        self._plan_of: dict[int, int] = {}
+        # planned 4 KiB page numbers, ascending, with their plans' indices and columns by index
+        self._known = np.empty(0, dtype=np.uint64)
+        self._known_pid = np.empty(0, dtype=np.int64)
+        self._shift = np.empty(0, dtype=np.int64)  # log2 of the TLB entry's size
+        self._ok = np.empty(0, dtype=bool)
+        self._s2_set = np.empty(0, dtype=np.int64)  # set of the stage-2-only entry (-1: none)
+        self._entry = np.empty(0, dtype=np.int64)  # number of the plan's TLB entry
+        self._entry_of: dict[int, int] = {}  # TLB key -> its number
         self._tracked: dict[tuple[int, int, int], bool] = {}
         self._written1: set[int] = set()  # combined keys whose leaf D a write has set
         self._written2: set[int] = set()  # stage-2-only keys likewise
@@ -211,20 +224,29 @@ class TraceReplay:
         )  # fmt: skip
 
     def _plans_for(self, pages: np.ndarray) -> np.ndarray:
-        """Plan indices for distinct 4 KiB page numbers, planning those not seen before."""
-        out = np.empty(len(pages), dtype=np.int64)
-        plan_of = self._plan_of
+        """Plan indices for 4 KiB page numbers (uint64), planning those not seen before."""
+        known = self._known
+        at = np.minimum(np.searchsorted(known, pages), max(len(known) - 1, 0))
+        found = known[at] == pages if len(known) else np.zeros(len(pages), dtype=bool)
+        if found.all():
+            return self._known_pid[at]
+        new = np.unique(pages[~found])
         if self.mapper is not None:
-            new = [p for p in pages.tolist() if p not in plan_of]
-            if new:
-                self.mapper.map_pages(np.array(new, dtype=np.uint64))
-        for i, page in enumerate(pages.tolist()):
-            index = plan_of.get(page)
-            if index is None:
-                index = plan_of[page] = len(self.plans)
-                self.plans.append(self._plan(page))
-            out[i] = index
-        return out
+            self.mapper.map_pages(new)
+        first = len(self.plans)
+        plans = [self._plan(page) for page in new.tolist()]
+        self.plans.extend(plans)
+        self._shift = np.append(self._shift, [p.size.bit_length() - 1 for p in plans])
+        self._ok = np.append(self._ok, [p.ok for p in plans])
+        self._s2_set = np.append(self._s2_set, [p.s2_set for p in plans])
+        entry_of = self._entry_of
+        entries = [entry_of.setdefault(p.key, len(entry_of)) for p in plans]
+        self._entry = np.append(self._entry, entries)
+        pid = np.concatenate((self._known_pid, np.arange(first, len(self.plans))))
+        merged = np.concatenate((known, new))
+        order = np.argsort(merged, kind="stable")
+        self._known, self._known_pid = merged[order], pid[order]
+        return self._known_pid[np.searchsorted(self._known, pages)]
 
     # ------------------------------------------------------------------ replay
 
@@ -253,15 +275,11 @@ class TraceReplay:
         cut[1:] = (pages[1:] != pages[:-1]) | (write[1:] & ~write[:-1])
         first = np.flatnonzero(cut)
         length = np.diff(np.append(first, n))
-        distinct, inverse = np.unique(pages[first], return_inverse=True)
-        pid = self._plans_for(distinct)[inverse]
-        plans = self.plans
-        pshift = np.fromiter((p.size.bit_length() - 1 for p in plans), np.int64, len(plans))
-        pok = np.fromiter((p.ok for p in plans), dtype=bool, count=len(plans))
-        shift, ok = pshift[pid], pok[pid]
-        for bits, count in enumerate(np.bincount(shift, weights=length).tolist()):
-            if count:
-                st.page_sizes[1 << bits] = st.page_sizes.get(1 << bits, 0) + int(count)
+        pid = self._plans_for(pages[first])
+        shift, ok = self._shift[pid], self._ok[pid]
+        for bits, total in enumerate(np.bincount(shift, weights=length).tolist()):
+            if total:
+                st.page_sizes[1 << bits] = st.page_sizes.get(1 << bits, 0) + int(total)
         number = pages[first] >> (shift - 12).astype(np.uint64)  # the entry's page number
         keys = (number << shift.astype(np.uint64)) | shift.astype(np.uint64)
         sets = (number % np.uint64(max(self.tlb.nsets, 1))).astype(np.int64)
@@ -275,39 +293,46 @@ class TraceReplay:
         elif not ok.all():  # every access to a faulting page walks
             rows_mask |= np.repeat(~ok, length)
         rows = np.flatnonzero(rows_mask)
-        seg = np.searchsorted(first, rows, side="right") - 1
-        if self.tlb.ways >= 3:
-            keep = ~_alternating(keys[seg], write[rows], ok[seg])
+        seg = (np.cumsum(cut) - 1)[rows]
+        if self.tlb.nsets and self.tlb.ways >= 2:
+            p = pid[seg]
+            keep = ~_settled(
+                self._entry[p], sets[seg], self._s2_set[p], write[rows], ok[seg], self.tlb.ways
+            )
             rows, seg = rows[keep], seg[keep]
-        mem, hit_rows = self._run(
+        walked, mem = self._run(
             keys[seg].tolist(), sets[seg].tolist(), write[rows].tolist(), pid[seg].tolist()
         )
-        st.hits += n - len(rows) + hit_rows
-        self._series(offset + rows, mem)
+        st.hits += n - len(walked)
+        self._series(offset + rows[walked], mem)
 
     def _run(
         self, keys: list[int], sets: list[int], writes: list[bool], pids: list[int]
-    ) -> tuple[np.ndarray, int]:
-        """The accesses that may miss, in order: (memory references of each, TLB hits)."""
-        tlb, plans, st, caches = self.tlb, self.plans, self.stats, self.caches
-        hit, tlb_sets, ways_max = tlb.hit, tlb.sets, tlb.ways
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The accesses that may miss, in order: (the positions of those that walked, the
+        memory references of each walk)."""
+        tlb_sets, ways_max, plans, caches = self.tlb.sets, self.tlb.ways, self.plans, self.caches
         written1, written2 = self._written1, self._written2
-        vmid, asid = self.vmid, self.asid
-        hist, served_count = st.walk_hist, st.served
-        hits = walks = faults = refs_total = mem_total = 0
-        mem_at = np.zeros(len(keys), dtype=np.int64)
-        for row, (key, index, w, pid) in enumerate(zip(keys, sets, writes, pids, strict=True)):
+        vmid, asid, served_count = self.vmid, self.asid, self.stats.served
+        walked: list[int] = []
+        mems: list[int] = []
+        refs_total = faults = 0
+        for row, key, index, w, pid in zip(count(), keys, sets, writes, pids):
             if tlb_sets:  # TlbReplay.hit, inlined: this loop runs once per access that may miss
                 ways = tlb_sets[index]
                 dirty = ways.pop(key, None)
                 if dirty is not None and (dirty or not w):
                     ways[key] = dirty
-                    hits += 1
                     continue
             plan = plans[pid]
-            walks += 1
-            s2hit = plan.s2_key >= 0 and hit(plan.s2_key, plan.s2_set, w)
-            n = plan.n_s2hit if s2hit else plan.n_refs
+            s2_key = plan.s2_key
+            s2hit = False
+            if s2_key >= 0 and tlb_sets:  # the final gPA in a stage-2-only entry (`hit`)
+                ways2 = tlb_sets[plan.s2_set]
+                dirty = ways2.pop(s2_key, None)
+                if dirty is not None and (dirty or not w):
+                    ways2[s2_key] = dirty
+                    s2hit = True
             if caches is not None:
                 served, _ = caches.account(
                     plan.refs_s2hit if s2hit else plan.refs, plan.gva, vmid, asid
@@ -318,21 +343,20 @@ class TraceReplay:
                         served_count[name] = served_count.get(name, 0) + 1
                 if plan.s1_fault:
                     caches.forget(plan.gva, vmid, asid)
+                refs_total += plan.n_s2hit if s2hit else plan.n_refs
             else:
-                mem = n
-            refs_total += n
-            mem_total += mem
-            hist[mem if mem < HIST_MAX else HIST_MAX] += 1
-            mem_at[row] = mem
+                mem = plan.n_s2hit if s2hit else plan.n_refs
+            walked.append(row)
+            mems.append(mem)
             if not plan.ok:
                 faults += 1
                 continue
             if w:
                 written1.add(key)
-                written2.add(plan.s2_key)
+                written2.add(s2_key)
             # as `Machine._fill`: a read-filled entry serves writes only if no leaf lacks D (and
             # with the final gPA from a stage-2-only entry, the walk saw no stage-2 leaf)
-            s2_dirty = w or not plan.s2_tracked or plan.s2_key in written2
+            s2_dirty = w or not plan.s2_tracked or s2_key in written2
             dirty = w or (not s2hit and s2_dirty and (not plan.s1_tracked or key in written1))
             if not tlb_sets:
                 continue
@@ -340,16 +364,20 @@ class TraceReplay:
             if ways.pop(key, None) is None and len(ways) >= ways_max:
                 del ways[next(iter(ways))]
             ways[key] = dirty
-            if plan.s2_key >= 0 and not s2hit:
+            if s2_key >= 0 and not s2hit:
                 ways = tlb_sets[plan.s2_set]
-                if ways.pop(plan.s2_key, None) is None and len(ways) >= ways_max:
+                if ways.pop(s2_key, None) is None and len(ways) >= ways_max:
                     del ways[next(iter(ways))]
-                ways[plan.s2_key] = s2_dirty
-        st.walks += walks
+                ways[s2_key] = s2_dirty
+        st = self.stats
+        mem_at = np.array(mems, dtype=np.int64)
+        st.walks += len(walked)
         st.faults += faults
-        st.refs += refs_total
-        st.mem_refs += mem_total
-        return mem_at, hits
+        st.mem_refs += int(mem_at.sum())
+        st.refs += refs_total if caches is not None else int(mem_at.sum())
+        hist = np.bincount(np.minimum(mem_at, HIST_MAX), minlength=HIST_MAX + 1).tolist()
+        st.walk_hist = [a + b for a, b in zip(st.walk_hist, hist, strict=True)]
+        return np.array(walked, dtype=np.int64), mem_at
 
     def _series(self, positions: np.ndarray, mem: np.ndarray) -> None:
         """Memory references per access over windows of WINDOW accesses (`positions`: where in
@@ -378,23 +406,64 @@ class TraceReplay:
         return st
 
 
-def _alternating(keys: np.ndarray, write: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """Accesses in an A B A B … run that need no simulation (a set of 3 or more ways).
+def _settled(
+    kid: np.ndarray,
+    sets: np.ndarray,
+    s2_sets: np.ndarray,
+    write: np.ndarray,
+    ok: np.ndarray,
+    ways: int,
+) -> np.ndarray:
+    """Accesses (in order, one chunk's, each possibly a miss) whose replay can be skipped: a
+    sure hit that leaves the LRU state as replaying it would. `kid` numbers the TLB entry each
+    access uses (small integers), `s2_sets` is the set of its stage-2-only entry (-1: none).
 
-    Between two accesses to A only B's entry (and, on B's miss, its stage-2-only entry) enter
-    A's set, so A is still there and hits; and since only A and B move, skipping an access to A
-    that a later one to A follows leaves the same LRU order. An access is skipped when the
-    same key two accesses back and two accesses on makes such a run, it can be filled, and it
-    is no write that may find a clean entry (its predecessor on A was a write)."""
-    n = len(keys)
+    LRU (≥ 2 ways): after an access to a page that does not fault, its entry is in its set; it
+    is still there at the next access to it if fewer than `ways` other entries entered or
+    moved in that set in between — each access in between touches at most its own entry in its
+    set and (on a miss) its stage-2-only entry in that one's set, so counting those touches
+    bounds it. A write hits for sure only if the access before on this entry wrote too (D set).
+    Skipping a sure hit leaves A's recency stale; that is harmless when the next access to A
+    comes before any access that may fill A's set (only a miss fills and evicts), so every
+    eviction sees the same order as the full replay."""
+    n = len(kid)
     skip = np.zeros(n, dtype=bool)
-    if n < 5:
+    if n < 3:
         return skip
-    same = np.zeros(n, dtype=bool)  # keys[i] == keys[i-2] != keys[i-1], a hit for sure
-    same[2:] = (keys[2:] == keys[:-2]) & (keys[2:] != keys[1:-1]) & ok[2:] & ok[:-2]
-    same[2:] &= ~write[2:] | write[:-2]
-    skip[2:-2] = same[2:-2] & same[4:]
+    by_key = np.argsort(_small(kid), kind="stable")
+    same = kid[by_key[1:]] == kid[by_key[:-1]]
+    prev = np.full(n, -1, dtype=np.int64)
+    prev[by_key[1:][same]] = by_key[:-1][same]
+    nxt = np.full(n, -1, dtype=np.int64)
+    nxt[by_key[:-1][same]] = by_key[1:][same]
+    # the touches in time order: access j touches its set at 2j and may touch its stage-2-only
+    # entry's at 2j+1; sorted stably by set, the rank difference of two touches in one set
+    # counts the touches of that set between them
+    touch_set = np.empty(2 * n, dtype=np.int64)
+    touch_set[0::2] = sets
+    touch_set[1::2] = np.where(s2_sets >= 0, s2_sets, sets.max() + 1)
+    by_set = np.argsort(_small(touch_set), kind="stable")
+    rank = np.empty(2 * n, dtype=np.int64)
+    rank[by_set] = np.arange(2 * n)
+
+    p = np.flatnonzero(prev >= 0)
+    q = prev[p]
+    between = rank[2 * p] - rank[2 * q] - 1  # q's own stage-2-only fill included
+    sure = np.zeros(n, dtype=bool)
+    sure[p] = (between < ways) & ok[p] & ok[q] & (~write[p] | write[q])
+
+    r = np.flatnonzero(sure & (nxt >= 0))
+    t = nxt[r]
+    unsure = np.repeat(~sure, 2)[by_set]
+    may_fill = np.concatenate(([0], np.cumsum(unsure)))
+    fills = may_fill[rank[2 * t]] - may_fill[rank[2 * r] + 1]
+    skip[r[fills == 0]] = True
     return skip
+
+
+def _small(values: np.ndarray) -> np.ndarray:
+    """Non-negative integers as uint16 when they fit (numpy sorts those stably by radix)."""
+    return values.astype(np.uint16) if len(values) and values.max() < 1 << 16 else values
 
 
 def run_trace(

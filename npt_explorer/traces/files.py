@@ -13,8 +13,11 @@ Bad input raises `TraceFileError` naming the file and line (for npy: the element
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -225,3 +228,42 @@ def _why(err: Exception) -> str:
 def _split(addrs: np.ndarray, kinds: np.ndarray, chunk: int) -> Iterator[Chunk]:
     for start in range(0, len(addrs), chunk):
         yield addrs[start : start + chunk], kinds[start : start + chunk]
+
+
+def prefetch(chunks: Iterable[Chunk]) -> Iterator[Chunk]:
+    """`chunks`, read one chunk ahead in a thread: numpy's parsing releases the interpreter
+    lock, so reading the next chunk overlaps replaying this one. Errors arrive in order."""
+    ahead: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put(("chunk", chunk)):
+                    return
+            put(("end", None))
+        except Exception as err:  # handed to the reader, raised there
+            put(("error", err))
+
+    thread = threading.Thread(target=produce, name="trace-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            tag, item = ahead.get()
+            if tag == "end":
+                return
+            if tag == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()

@@ -15,7 +15,7 @@ from ..engine import (
     TraceStats,
     replay_chunks,
 )
-from .files import read
+from .files import prefetch, read
 
 #: the guest page-table pool a trace machine needs (a program touches many 2 MiB regions)
 POOL_SIZE = 0x80_0000
@@ -41,4 +41,4 @@ def run_file(
     machine = Machine(trace_config(config))
     mapper = TraceMapper(machine, SIZES[s1_page], SIZES[s2_page])
     replay = TraceReplay(machine, native=native, mapper=mapper)
-    return replay_chunks(replay, read(path, fmt), progress)
+    return replay_chunks(replay, prefetch(read(path, fmt)), progress)

@@ -5,9 +5,11 @@ references that went to memory (combined and stage-2-only entries, dirty refills
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from npt_explorer.engine import trace
 from npt_explorer.engine.config import MachineConfig
 from npt_explorer.engine.machine import Machine
 from npt_explorer.engine.trace import KIND_NAMES, TraceReplay
@@ -71,3 +73,51 @@ def test_native_replay_counts_only_the_guest_levels():
     nested = TraceReplay(m)
     nested.feed(np.array([GVA], dtype=np.uint64))
     assert (native.finish().refs, nested.finish().refs) == (4, 24)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    pages=st.sampled_from([[0, 1, 2, 3, 5], [0, 1, 512, 513, 2, 40], [0, 1, 2, 3, 5, 8, 13, 40]]),
+    tlb=st.sampled_from([(8, 2), (4, 4), (16, 4), (64, 4)]),
+    preset=st.sampled_from([None, "amd-pwc-ntlb"]),
+    huge=st.booleans(),
+)
+@settings(max_examples=40, deadline=None)
+def test_skipping_sure_hits_changes_no_count(seed, pages, tlb, preset, huge):
+    # trace._settled skips accesses that are hits for sure; replaying every access instead
+    # must give the same counts, histogram and series (long traces over a few pages, where
+    # skipping matters)
+    rng = np.random.default_rng(seed)
+    walk = rng.choice(len(pages), 6000, p=rng.dirichlet(np.ones(len(pages))))
+    addrs = GVA + np.array(pages, dtype=np.uint64)[walk] * np.uint64(0x1000)
+    kinds = rng.choice(3, len(addrs), p=[0.5, 0.3, 0.2]).astype(np.uint8)
+
+    def replay() -> dict:
+        r = TraceReplay(machine("x86_64", huge, tlb, preset))
+        for start in range(0, len(addrs), 2500):  # three chunks
+            r.feed(addrs[start : start + 2500], kinds[start : start + 2500])
+        out = r.finish().to_json()
+        del out["seconds"]
+        return out
+
+    skipped = replay()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trace, "_settled", lambda keys, *_: np.zeros(len(keys), dtype=bool))
+        assert replay() == skipped
+
+
+@given(
+    accesses=st.lists(st.sampled_from([0, 1, 2, 3, 5, 512]), min_size=30, max_size=300),
+    writes=st.integers(0, 2**300),
+)
+@settings(max_examples=25, deadline=None)
+def test_long_replays_with_locality_count_what_machine_access_counts(accesses, writes):
+    live, replayed = (machine("x86_64", False, (16, 4), "intel-psc") for _ in range(2))
+    addrs = np.array([GVA + p * 0x1000 for p in accesses], dtype=np.uint64)
+    kinds = np.array([(writes >> i) & 1 for i in range(len(accesses))], dtype=np.uint8)
+    walks = [live.access(int(a), KIND_NAMES[k]) for a, k in zip(addrs, kinds, strict=True)]
+    replay = TraceReplay(replayed)
+    replay.feed(addrs, kinds)
+    stats = replay.finish()
+    assert stats.hits == sum(w.tlb == "hit" for w in walks)
+    assert stats.mem_refs == sum(w.mem_refs for w in walks)

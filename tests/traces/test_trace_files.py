@@ -3,10 +3,12 @@ name the file and the line (or element)."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
-from npt_explorer.traces.files import TraceFileError, guess_format, read
+from npt_explorer.traces.files import TraceFileError, guess_format, prefetch, read
 
 LACKEY = """==2563== Lackey, an example Valgrind tool
 ==2563== Command: ls /
@@ -101,3 +103,27 @@ def test_npy_with_a_kind_outside_0_to_2_names_the_element(tmp_path):
 def test_an_unreadable_path_is_a_trace_file_error_not_a_crash(tmp_path, where):
     with pytest.raises(TraceFileError, match="cannot read"):
         accesses(tmp_path / where)
+
+
+def test_prefetch_hands_on_the_chunks_in_order_then_the_error_where_it_came():
+    def chunks():
+        for k in range(3):
+            yield np.array([k], dtype=np.uint64), np.zeros(1, dtype=np.uint8)
+        raise TraceFileError("t.lackey", 7, "not a Lackey line")
+
+    seen = []
+    with pytest.raises(TraceFileError, match="t.lackey:7"):
+        for addrs, _ in prefetch(chunks()):
+            seen.append(int(addrs[0]))
+    assert seen == [0, 1, 2]
+
+
+def test_prefetch_stops_its_reader_when_the_replay_stops_early():
+    def endless():
+        while True:
+            yield np.zeros(1, dtype=np.uint64), np.zeros(1, dtype=np.uint8)
+
+    reader = prefetch(endless())
+    next(reader)
+    reader.close()  # joins the reader thread: it must notice and return
+    assert not [t for t in threading.enumerate() if t.name == "trace-reader"]

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ..engine import FLUSHES, Access, MappingFlags, Priv
@@ -152,6 +154,15 @@ class Command:
         lines = ["[[step]]", f"op = {_toml_value(self.op)}"]
         lines += [f"{k} = {_toml_value(_outer(k, v))}" for k, v in self.args.items()]
         return "\n".join(lines)
+
+    def relative_to(self, folder: Path) -> Command:
+        """This command as a scenario in `folder` writes it: a trace step's `file` relative to
+        that folder (the loader reads it so), other commands unchanged."""
+        if self.op != "trace" or "file" not in self.args:
+            return self
+        file = Path(self.args["file"]).expanduser().resolve()
+        relative = os.path.relpath(file, Path(folder).expanduser().resolve())
+        return replace(self, args={**self.args, "file": relative})
 
     def to_line(self) -> str:
         """The same command as the TUI's command line spells it."""

@@ -209,7 +209,8 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
 
 
 def _trace_files(steps: list[Command], file: str, fail: Any, lines: _Lines) -> None:
-    """A trace step's `file` is relative to the scenario's folder, and must be readable."""
+    """A trace step's `file` is relative to the scenario's folder, and must be readable; the
+    step keeps it absolute (`Command.relative_to` writes it relative again)."""
     folder = Path(file).parent
     for n, cmd in enumerate(steps):
         if cmd.op != "trace" or "file" not in cmd.args:
@@ -221,7 +222,7 @@ def _trace_files(steps: list[Command], file: str, fail: Any, lines: _Lines) -> N
             raise fail(
                 lines.step_key(n, "file"), f"step {n + 1} (trace): file", f"no such file: {path}"
             )
-        cmd.args["file"] = str(path)
+        cmd.args["file"] = str(path.resolve())
 
 
 def _table(doc: dict[str, Any], name: str, lines: _Lines, fail: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..engine import ARCHES, Event, Machine, MachineConfig
 from ..scenario.commands import Command, CommandError, parse_line
@@ -126,9 +127,13 @@ class Session:
 
     # ------------------------------------------------------------------ saving
 
-    def to_toml(self, title: str | None = None, *, expect: bool = False) -> str:
+    def to_toml(
+        self, title: str | None = None, *, expect: bool = False, folder: Path | None = None
+    ) -> str:
         """A scenario file that replays every kept command on the same machine; with
-        `expect`, each step expects what it was observed to do (a regression test)."""
+        `expect`, each step expects what it was observed to do (a regression test). Trace
+        files are written relative to `folder`, where it will be saved (default: the current
+        directory)."""
         s = self.scenario
         cfg = self.machine.config
         title = title or f"{s.title} (saved from npt-explorer)"
@@ -152,11 +157,15 @@ class Session:
                 else "tlb = false"
             ),
         ]
+        caches = _walk_caches(cfg.walk_cache_preset, cfg.walk_cache_specs)
+        if caches:
+            lines.append(f"walk_caches = {caches}")
         if cfg.registers:  # a sub-table: after every [machine] key
             lines += ["", "[machine.registers]"]
             lines += [f"{name} = {_q(hex(value))}" for name, value in cfg.registers]
         commands = [with_observed(r) for r in self.kept] if expect else self.commands
-        body = "\n\n".join(c.to_toml() for c in commands)
+        folder = Path.cwd() if folder is None else folder
+        body = "\n\n".join(c.relative_to(folder).to_toml() for c in commands)
         return "\n".join(lines) + "\n\n" + body + ("\n" if body else "")
 
     @staticmethod
@@ -172,11 +181,31 @@ class Session:
         path = self.save_path(path)
         if path.exists() and path != self.saved_to and not overwrite:
             raise FileExistsError(f"{path} exists: save to it again to overwrite it")
-        text = self.to_toml(expect=expect)
+        text = self.to_toml(expect=expect, folder=path.parent)
         loads(text, str(path))  # raises ScenarioError: never write a file that cannot replay
         path.write_text(text, encoding="utf-8")
         self.saved_hand, self.saved_to = self.hand_commands, path
         return path
+
+
+def _walk_caches(preset: str | None, specs: tuple[Any, ...]) -> str:
+    """`[machine] walk_caches` as the loader reads it ("" when there are none)."""
+    if not specs:
+        return _q(preset) if preset else ""
+    caches = ", ".join(
+        "{ " + ", ".join(f"{k} = {_inline(v)}" for k, v in spec.to_table().items()) + " }"
+        for spec in specs
+    )
+    head = f"preset = {_q(preset)}, " if preset else ""
+    return f"{{ {head}caches = [{caches}] }}"
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, str):
+        return _q(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return str(value)
 
 
 def _q(text: str) -> str:

@@ -45,3 +45,33 @@ def test_bad_trace_steps_are_invalid_files_naming_the_line(tmp_path, step, words
     with pytest.raises(ScenarioError) as err:
         load(scenario(tmp_path, step))
     assert words in err.value.message and err.value.line is not None and err.value.line >= 6
+
+
+def test_a_saved_session_writes_the_trace_file_relative_to_where_it_is_saved(tmp_path):
+    from npt_explorer.tui.session import Session
+
+    session = Session.from_file(scenario(tmp_path, 'file = "t.txt"\n'))
+    session.run_scenario_steps(1)
+    (tmp_path / "sub").mkdir()
+    for where, written in (("s2", 'file = "t.txt"'), ("sub/s3", 'file = "../t.txt"')):
+        saved = session.save(tmp_path / where)
+        text = saved.read_text()
+        assert written in text and str(tmp_path) not in text
+        assert 'walk_caches = "intel-psc"' in text  # the machine's caches are saved too
+        assert run(load(saved)).results[0].data["trace"]["mem_refs"] == 17
+
+
+def test_custom_walk_caches_survive_a_save(tmp_path):
+    from npt_explorer.tui.session import Session
+
+    caches = (
+        'walk_caches = { preset = "amd-pwc-ntlb", caches = [ { name = "mine", kind = "psc",'
+        " stage = 1, levels = [2], entries = 2, ways = 2 } ] }\n"
+    )
+    path = tmp_path / "c.toml"
+    path.write_text(HEAD.replace('walk_caches = "intel-psc"\n', caches))
+    session = Session.from_file(path)
+    saved = load(session.save(tmp_path / "again"))
+    original = load(path).config
+    assert saved.config.walk_cache_preset == original.walk_cache_preset == "amd-pwc-ntlb"
+    assert saved.config.walk_cache_specs == original.walk_cache_specs

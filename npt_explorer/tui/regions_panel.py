@@ -86,7 +86,13 @@ class RegionsPanel(Vertical):
             self.folder = RegionFolder()  # a new machine: nothing of the old fold applies
         self.machine = machine
         self._asked += 1
-        self._compute(machine, self.contiguous, self._asked)
+        # after the screen has shown the command's own result: the fold (tens of ms of a
+        # worker thread for a big guest, holding the interpreter) must not delay that frame
+        self.call_after_refresh(self._start, machine, self._asked)
+
+    def _start(self, machine: Machine, asked: int) -> None:
+        if asked == self._asked:  # no newer request came in the meantime
+            self._compute(machine, self.contiguous, asked)
 
     @work(thread=True, exclusive=True, group="regions", exit_on_error=False)
     def _compute(self, machine: Machine, contiguous: bool, asked: int) -> None:

@@ -30,7 +30,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from npt_explorer.engine import MappingFlags, PageTable  # noqa: E402
-from npt_explorer.engine.batch import translate_many  # noqa: E402
 from npt_explorer.engine.machine import Machine  # noqa: E402
 from npt_explorer.engine.trace import run_trace  # noqa: E402
 
@@ -223,8 +222,8 @@ def batch_rows(runs: int) -> list[Row]:
     m.map(1, 0x10_0000_0000, GIB // 2, "rw", gpa=0x4000_0000)
     gvas = np.uint64(0x10_0000_0000) + rng.integers(0, GIB // 2, n, dtype=np.uint64)
     gvas = gvas.astype(np.uint64)
-    translate_many(m, gvas[:1000], "read")
-    walks = timed(lambda: None, lambda _: translate_many(m, gvas, "read"), runs).rate(n)
+    m.translate_many(gvas[:1000], "read")
+    walks = timed(lambda: None, lambda _: m.translate_many(gvas, "read"), runs).rate(n)
     return [
         Row("query_many, 1,000,000 random addresses, one stage", "≥ 10 M/s", "rate", query,
             over(10e6), "4-level EPT, 1 GiB of 4 KiB pages"),

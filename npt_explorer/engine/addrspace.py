@@ -105,7 +105,7 @@ class AddrSpace:
         areas = list(self.areas)
         self._txn_new, self._txn_dead = [], []
         try:
-            with self.pt._atomic():
+            with self.pt.atomic():
                 yield
         except BaseException:
             self.areas = areas
@@ -253,7 +253,7 @@ class AddrSpace:
         """Re-map a huge page that `cut` covers only partly as smaller pages (the seed panics)."""
         for edge in (cut.start, cut.end):
             try:
-                addr, page = self.pt._get_entry(edge)
+                addr, page = self.pt.get_entry(edge)
             except PagingError:
                 continue
             raw = self.pt.read(addr)

@@ -15,18 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import PagingError
-from .flags import Access, Priv
 from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT
-
-if TYPE_CHECKING:
-    from .batch_walk import BatchWalk
-    from .machine import Machine
-    from .page_table import PageTable
+from .table_core import TableCore
 
 U64 = np.uint64
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -68,9 +63,9 @@ class FrameIndex:
         return self.flat[offsets + ((addrs >> U64(3)) & U64(ENTRIES_PER_FRAME - 1)).view(np.int64)]
 
 
-def table_index(pt: PageTable) -> FrameIndex:
+def table_index(pt: TableCore) -> FrameIndex:
     """The frames of every table `pt` owns, in its own address space."""
-    pfns = [(paddr >> PAGE_SHIFT) + n for paddr, count in pt._tables.items() for n in range(count)]
+    pfns = [(paddr >> PAGE_SHIFT) + n for paddr, count in pt.tables.items() for n in range(count)]
     return FrameIndex(pfns, [pt.mem.peek_frame(p) for p in pfns])
 
 
@@ -208,7 +203,7 @@ def store(at: np.ndarray | None, array: np.ndarray, values: Any) -> None:
 # ----------------------------------------------------------------------------- query_many
 
 
-def query_many(pt: PageTable, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def query_many(pt: TableCore, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`PageTable.query` for many addresses: (paddrs, page sizes, ok)."""
     vaddrs = np.asarray(vaddrs, dtype=np.uint64)
     n = len(vaddrs)
@@ -234,7 +229,7 @@ def query_many(pt: PageTable, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarra
             state = np.where(good, np.int8(LEAF), np.int8(FAULT))
         else:  # a huge leaf where one may sit, else a table (address 0 or huge: stop)
             huge = huge_test.vector(raw)
-            leaf = huge if pt._huge_depth(depth) else np.zeros(len(raw), bool)
+            leaf = huge if pt.huge_depth(depth) else np.zeros(len(raw), bool)
             good = leaf & present.vector(raw)
             if pt.encoding == "seed" and good.any():
                 good &= _flags_readable(pt, raw, depth)
@@ -264,7 +259,7 @@ def query_many(pt: PageTable, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return paddrs, sizes, ok
 
 
-def _flags_readable(pt: PageTable, raw: np.ndarray, depth: int) -> np.ndarray:
+def _flags_readable(pt: TableCore, raw: np.ndarray, depth: int) -> np.ndarray:
     """False where reading the leaf's flags back would raise (the seed panics)."""
     keys = raw & U64(~pt.fmt.free_address_bits(depth) & _MASK64)
     inverse, reps = classes(keys, None)
@@ -275,26 +270,7 @@ def _flags_readable(pt: PageTable, raw: np.ndarray, depth: int) -> np.ndarray:
 def _query_scalar(pt, vaddrs, lanes, paddrs, sizes, ok) -> None:
     for i in lanes.tolist():
         try:
-            paddr, _, size = pt.query(int(vaddrs[i]))
+            paddr, _, size = pt.query_full(int(vaddrs[i]))
         except PagingError:
             continue
         paddrs[i], sizes[i], ok[i] = paddr, size, True
-
-
-def translate_many(
-    machine: Machine, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`Machine.translate` for many gVAs (no steps, TLB or writes): (gpas, hpas, ok); see
-    `batch_walk.translate_many`."""
-    from .batch_walk import translate_many as run
-
-    return run(machine, gvas, access, priv)
-
-
-def walk_many(
-    machine: Machine, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
-) -> BatchWalk:
-    """`translate_many` with each walk's references and page sizes (`batch_walk.walk_many`)."""
-    from .batch_walk import walk_many as run
-
-    return run(machine, gvas, access, priv)

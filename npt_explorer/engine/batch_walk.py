@@ -7,9 +7,9 @@ charged to each walk that reads it, as the scalar walker charges its recorded su
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -30,16 +30,26 @@ from .batch import (
 )
 from .flags import Access, Priv
 from .formats import AccessRequest, EntryKind
-from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT
+from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT, Frames
 from .readings import Readings
-
-if TYPE_CHECKING:
-    from .machine import Machine
+from .table_core import TableCore
+from .walk import Walker
 
 #: entry addresses -> (words, known, extra references, readable, writable)
 Reader = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, Any, Any, Any]]
 _UNDECIDED = 4
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    """What batch walks read: the walker, the stage-2 table, the guest's own table frames
+    (first gPAs) and host memory."""
+
+    walker: Walker
+    npt: TableCore
+    guest_tables: Collection[int]
+    memory: Frames
 
 
 @dataclass(slots=True)
@@ -61,19 +71,19 @@ class BatchWalk:
 
 
 def translate_many(
-    machine: Machine, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
+    stages: Stages, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`Machine.translate` for many gVAs (no steps, TLB or writes): (gpas, hpas, ok), with the
     walker's permission checks; gpas is set where the guest walk finished, hpas where ok."""
-    walk = walk_many(machine, gvas, access, priv)
+    walk = walk_many(stages, gvas, access, priv)
     return walk.gpa, walk.hpa, walk.ok
 
 
 def walk_many(
-    machine: Machine, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
+    stages: Stages, gvas: np.ndarray, access: Access | str, priv: Priv | str = Priv.KERNEL
 ) -> BatchWalk:
     """`translate_many` with each walk's reference count and page sizes."""
-    return _TwoStage(machine, Access.parse(access), Priv.parse(priv)).run(
+    return _TwoStage(stages, Access.parse(access), Priv.parse(priv)).run(
         np.asarray(gvas, dtype=np.uint64)
     )
 
@@ -191,11 +201,11 @@ class _Ends:
 
 
 class _TwoStage:
-    def __init__(self, machine: Machine, access: Access, priv: Priv) -> None:
-        self.m, self.walker = machine, machine.walker
+    def __init__(self, stages: Stages, access: Access, priv: Priv) -> None:
+        self.m, self.walker = stages, stages.walker
         self.access, self.priv = access, priv
         self.reqs = self.walker._reqs(access, priv)
-        self.host = _host_reader(table_index(machine.npt))
+        self.host = _host_reader(table_index(stages.npt))
 
     def run(self, gvas: np.ndarray) -> BatchWalk:
         n = len(gvas)
@@ -254,8 +264,7 @@ class _TwoStage:
         """Entries of the guest's table frames, with stage 2's verdicts on reading each frame
         (and on an A/D write-back to it) and the references its sub-walk records."""
         m, w = self.m, self.walker
-        tables = m._guest_pt._tables if m._guest_pt is not None else {}
-        gfns = sorted({guest_root >> PAGE_SHIFT} | {p >> PAGE_SHIFT for p in tables})
+        gfns = sorted({guest_root >> PAGE_SHIFT} | {p >> PAGE_SHIFT for p in m.guest_tables})
         gpas = np.array(gfns, dtype=np.uint64) << U64(PAGE_SHIFT)
         read = self._walk(_StageWalk(w.r2, self.host, self.reqs.read), gpas, m.npt.root)
         write = self._walk(_StageWalk(w.r2, self.host, self.reqs.write_back), gpas, m.npt.root)

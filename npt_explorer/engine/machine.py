@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from . import batch_walk
 from .addrspace import AddrSpace, Area, NestedPageFaultInfo
 from .config import MachineConfig
 from .control import Control, mode_from_registers, mode_words
@@ -407,10 +408,19 @@ class Machine:
         self, gvas: Any, access: Access | str, priv: Priv | str = Priv.KERNEL
     ) -> tuple[Any, Any, Any]:
         """`translate` for a numpy array of gVAs at once, without steps or log entries:
-        (gpas, hpas, ok) as arrays (see `batch.translate_many`)."""
-        from .batch import translate_many
+        (gpas, hpas, ok) as arrays (see `batch_walk.translate_many`)."""
+        return batch_walk.translate_many(self._stages(), gvas, access, priv)
 
-        return translate_many(self, gvas, access, priv)
+    def walk_many(
+        self, gvas: Any, access: Access | str, priv: Priv | str = Priv.KERNEL
+    ) -> batch_walk.BatchWalk:
+        """`translate_many` with each walk's references and page sizes."""
+        return batch_walk.walk_many(self._stages(), gvas, access, priv)
+
+    def _stages(self) -> batch_walk.Stages:
+        guest = self._guest_pt
+        tables = guest.tables if guest is not None else {}
+        return batch_walk.Stages(self.walker, self.npt, tables, self.memory)
 
     def _walk_caches(self, walk: Walk) -> None:
         """Mark which walk cache served each reference of `walk`, filling them as it goes."""

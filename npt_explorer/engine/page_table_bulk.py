@@ -1,4 +1,4 @@
-"""PageTable's region calls: the seed's per-entry loops, and vectorised paths that fill, check
+"""TableCore's region calls: the seed's per-entry loops, and vectorised paths that fill, check
 and clear whole runs of entries with numpy.
 
 A vectorised call walks its region in address order and does, run by run, what the per-entry
@@ -12,7 +12,6 @@ are the per-entry path's by construction; the table's transaction journals whole
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,9 +19,7 @@ from .errors import PagingError
 from .flags import MappingFlags
 from .formats.shapes import PageTemplate
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
-
-if TYPE_CHECKING:
-    from .page_table import PageTable
+from .table_core import TableCore
 
 PaddrOf = Callable[[int], int]
 _RAMP = np.arange(ENTRIES_PER_FRAME, dtype=np.uint64)
@@ -36,8 +33,8 @@ class TableTree:
     second slot (or from its own subtree, or one that is not a table of ours and may be handed
     out as a new one); the vector path reads each table once, so it stops at such a frame."""
 
-    def __init__(self, pt: PageTable) -> None:
-        self.owned = pt._tables  # grows as the call makes tables
+    def __init__(self, pt: TableCore) -> None:
+        self.owned = pt.tables  # grows as the call makes tables
         self.parent: dict[int, int | None] = {pt.root: None}
 
     def enter(self, slot: int, child: int) -> bool:
@@ -54,7 +51,7 @@ class Handoff(Exception):
         self.va = va
 
 
-def vectorisable(pt: PageTable) -> bool:
+def vectorisable(pt: TableCore) -> bool:
     """Can `pt` take the vectorised paths (they read and write 8-byte entries)?"""
     return pt.fmt.entry_bytes == 8
 
@@ -68,7 +65,7 @@ def _linear(vaddr: int, paddr: int) -> Callable[[int], int]:
 
 
 def map_region(
-    pt: PageTable,
+    pt: TableCore,
     vaddr: int,
     paddr: int | PaddrOf,
     size: int,
@@ -76,7 +73,7 @@ def map_region(
     allow_huge: bool = False,
     vectorised: bool = True,
 ) -> None:
-    """`PageTable.map_region`; `vectorised=False` runs the seed's per-entry loop alone."""
+    """`TableCore.map_region`; `vectorised=False` runs the seed's per-entry loop alone."""
     flags = MappingFlags.parse(flags)
     if vaddr % PAGE_SIZE or size % PAGE_SIZE:
         raise PagingError(
@@ -84,15 +81,15 @@ def map_region(
         )
     if size == 0:
         return
-    pt._check_vaddr(vaddr, size)
+    pt.check_vaddr(vaddr, size)
     if callable(paddr):
         get_paddr = paddr
     else:
-        pt._check_paddr(paddr)
-        pt._check_paddr(paddr + size - 1)
+        pt.check_paddr(paddr)
+        pt.check_paddr(paddr + size - 1)
         get_paddr = _linear(vaddr, paddr)
     sizes = [s for s in (1 << 30, 1 << 21) if pt.fmt.depth_for_size(s) is not None]
-    with pt._atomic():
+    with pt.atomic():
         start = vaddr
         if vectorised and size // PAGE_SIZE > SMALL_REGION and vectorisable(pt):
             try:
@@ -118,7 +115,7 @@ def _choose(va: int, pa: int, remaining: int, allow_huge: bool, sizes: list[int]
 
 
 def _map_entries(
-    pt: PageTable,
+    pt: TableCore,
     va: int,
     get_paddr: PaddrOf,
     remaining: int,
@@ -155,15 +152,15 @@ def _segments(
 
 
 def _map_segment(
-    pt: PageTable, tree: TableTree, flags: MappingFlags, va: int, pa: int, count: int, page: int
+    pt: TableCore, tree: TableTree, flags: MappingFlags, va: int, pa: int, count: int, page: int
 ) -> None:
     template = pt.fmt.page_template(flags, page != PAGE_SIZE, pt.encoding)
-    target = pt._depth_of(page)
+    target = pt.depth_of(page)
     _map_in(pt, tree, pt.root, 0, target, va, va + count * page, pa - va, page, template)
 
 
 def _map_in(
-    pt: PageTable,
+    pt: TableCore,
     tree: TableTree,
     table: int,
     depth: int,
@@ -188,10 +185,10 @@ def _map_in(
         raw = pt.read(addr)
         if raw == 0:  # unused: a new table, as `_get_entry_or_create`
             try:
-                child = pt._alloc_table()
+                child = pt.alloc_table()
             except PagingError:
                 raise Handoff(va) from None
-            pt._write(addr, fmt.new_table_at(child, pt.encoding, depth))
+            pt.write_entry(addr, fmt.new_table_at(child, pt.encoding, depth))
             tree.enter(addr, child)
         else:
             child = fmt.entry_paddr(raw)
@@ -202,7 +199,7 @@ def _map_in(
 
 
 def _fill_leaves(
-    pt: PageTable,
+    pt: TableCore,
     table: int,
     depth: int,
     lo: int,
@@ -230,7 +227,7 @@ def _fill_leaves(
 
 
 def _store_leaves(
-    pt: PageTable,
+    pt: TableCore,
     frame: int,
     w0: int,
     m: int,
@@ -244,11 +241,11 @@ def _store_leaves(
     if page != PAGE_SIZE or (va + delta) % PAGE_SIZE:
         paddrs &= np.uint64(~(page - 1) & 0xFFFF_FFFF_FFFF_FFFF)
     words[w0 : w0 + m] = template.vector(paddrs)
-    pt._record_flushes(lambda n: [va + k * page for k in range(n)], m)
+    pt.record_flushes(lambda n: [va + k * page for k in range(n)], m)
 
 
 def _map_pages(
-    pt: PageTable,
+    pt: TableCore,
     vaddr: int,
     get_paddr: PaddrOf,
     size: int,
@@ -271,7 +268,7 @@ def _map_pages(
         page = _choose(va, pa, remaining, allow_huge, sizes)
         info = sizes_info.get(page)
         if info is None:
-            target = pt._depth_of(page)
+            target = pt.depth_of(page)
             level = fmt.levels[target]
             template = fmt.page_template(flags, page != PAGE_SIZE, enc)
             info = sizes_info[page] = (
@@ -292,14 +289,14 @@ def _map_pages(
         table = tables.get(key)
         if table is None:
             run.flush()
-            slot = pt._get_entry_or_create(va_now, page)  # as `map` does (and raises)
+            slot = pt.get_entry_or_create(va_now, page)  # as `map` does (and raises)
             if _tree_path(pt, tree, va_now, target):
                 tables[key] = slot - ((va_now >> shift) & mask) * 8
             else:  # not a plain tree: finish this page as `map` does, cache nothing
                 if read(slot) != 0:
                     raise PagingError("AlreadyMapped", f"{va_now:#x} is already mapped")
-                pt._write(slot, template.scalar(pa & ~(page - 1)))
-                pt._record_flush(va_now)
+                pt.write_entry(slot, template.scalar(pa & ~(page - 1)))
+                pt.record_flush(va_now)
                 continue
         else:
             slot = table + ((va_now >> shift) & mask) * 8
@@ -308,12 +305,12 @@ def _map_pages(
             raise PagingError("AlreadyMapped", f"{va_now:#x} is already mapped")
         if not run.add(slot, pa, page, template, va_now):
             run.flush()
-            pt._write(slot, template.scalar(pa & ~(page - 1)))  # raises as `map` would
-            pt._record_flush(va_now)
+            pt.write_entry(slot, template.scalar(pa & ~(page - 1)))  # raises as `map` would
+            pt.record_flush(va_now)
     run.flush()
 
 
-def _tree_path(pt: PageTable, tree: TableTree, va: int, target: int) -> bool:
+def _tree_path(pt: TableCore, tree: TableTree, va: int, target: int) -> bool:
     """Does the walk to `va`'s slot at `target` go through a tree of our own tables?"""
     fmt, table = pt.fmt, pt.root
     for depth in range(target):
@@ -327,7 +324,7 @@ def _tree_path(pt: PageTable, tree: TableTree, va: int, target: int) -> bool:
 class _Run:
     """Leaf writes buffered for consecutive slots of one frame, written at once."""
 
-    def __init__(self, pt: PageTable) -> None:
+    def __init__(self, pt: TableCore) -> None:
         self.pt = pt
         self.slots: list[int] = []
         self.paddrs: list[int] = []
@@ -363,7 +360,7 @@ class _Run:
         values = self.key[1].vector(np.array(self.paddrs, dtype=np.uint64))
         words[w0 : w0 + len(self.slots)] = values
         vaddrs = self.vaddrs
-        self.pt._record_flushes(lambda n: vaddrs[:n], len(vaddrs))
+        self.pt.record_flushes(lambda n: vaddrs[:n], len(vaddrs))
         self.slots, self.paddrs, self.vaddrs = [], [], []
 
 
@@ -380,7 +377,7 @@ def _frames(table: int, first: int, count: int):
         i += m
 
 
-def read_entries(pt: PageTable, table: int, first: int, count: int) -> np.ndarray:
+def read_entries(pt: TableCore, table: int, first: int, count: int) -> np.ndarray:
     parts = []
     for frame, w0, m in _frames(table, first, count):
         words = pt.mem.peek_frame(frame >> 12)
@@ -388,14 +385,14 @@ def read_entries(pt: PageTable, table: int, first: int, count: int) -> np.ndarra
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def writable(pt: PageTable, frame: int, va: int) -> np.ndarray:
+def writable(pt: TableCore, frame: int, va: int) -> np.ndarray:
     try:
         return pt.words_for_write(frame)
     except PagingError:  # e.g. a guest table frame that stage 2 no longer backs
         raise Handoff(va) from None
 
 
-def write_entries(pt: PageTable, table: int, first: int, values: np.ndarray, va: int) -> None:
+def write_entries(pt: TableCore, table: int, first: int, values: np.ndarray, va: int) -> None:
     parts = [(writable(pt, f, va), w0, m) for f, w0, m in _frames(table, first, len(values))]
     done = 0
     for words, w0, m in parts:

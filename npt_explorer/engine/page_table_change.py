@@ -3,8 +3,6 @@ hand over to (see `page_table_bulk` for the scheme: same results by construction
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from . import page_table_bulk as bulk
@@ -14,43 +12,41 @@ from .formats import Encoding
 from .formats.shapes import PageTemplate
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 from .page_table_bulk import Handoff, read_entries, vectorisable, write_entries
-
-if TYPE_CHECKING:
-    from .page_table import PageTable
+from .table_core import TableCore
 
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
-def unmap_region(pt: PageTable, vaddr: int, size: int, vectorised: bool = True) -> None:
-    """`PageTable.unmap_region`; `vectorised=False` runs the seed's per-entry loop alone."""
-    pt._check_vaddr(vaddr, size)
-    with pt._atomic():
+def unmap_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) -> None:
+    """`TableCore.unmap_region`; `vectorised=False` runs the seed's per-entry loop alone."""
+    pt.check_vaddr(vaddr, size)
+    with pt.atomic():
         start = _vector_prefix(pt, None, vaddr, size, vectorised)
         va, remaining = start, vaddr + size - start
         while remaining > 0:
             _, _, page = pt.unmap(va)
-            pt._require_whole(va, remaining, page, "unmap_region")
+            pt.require_whole(va, remaining, page, "unmap_region")
             va += page
             remaining -= page
 
 
 def protect_region(
-    pt: PageTable, vaddr: int, size: int, flags: MappingFlags | str, vectorised: bool = True
+    pt: TableCore, vaddr: int, size: int, flags: MappingFlags | str, vectorised: bool = True
 ) -> None:
-    """`PageTable.protect_region`; `vectorised=False` runs the seed's per-entry loop alone."""
+    """`TableCore.protect_region`; `vectorised=False` runs the seed's per-entry loop alone."""
     flags = MappingFlags.parse(flags)
-    pt._check_vaddr(vaddr, size)
-    with pt._atomic():
+    pt.check_vaddr(vaddr, size)
+    with pt.atomic():
         start = _vector_prefix(pt, flags, vaddr, size, vectorised)
         _protect_entries(pt, start, vaddr + size - start, flags)
 
 
-def clear_region(pt: PageTable, vaddr: int, size: int, vectorised: bool = True) -> None:
+def clear_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) -> None:
     """Zero the leaf slot of every page of [vaddr, vaddr+size), present or not (a lazy Alloc
     page's placeholder too); a page whose walk stops before a leaf is skipped. This is the
     Alloc backend's unmap: the seed's `unmap` page by page with its errors ignored."""
-    pt._check_vaddr(vaddr, size)
-    with pt._atomic():
+    pt.check_vaddr(vaddr, size)
+    with pt.atomic():
         va = vaddr
         if vectorised and vectorisable(pt):
             try:
@@ -60,14 +56,14 @@ def clear_region(pt: PageTable, vaddr: int, size: int, vectorised: bool = True) 
                 va = stop.va
         for page in range(va, vaddr + size, PAGE_SIZE):
             try:
-                addr, _ = pt._get_entry(page)
+                addr, _ = pt.get_entry(page)
             except PagingError:
                 continue
             if pt.read(addr):
-                pt._write(addr, 0)
+                pt.write_entry(addr, 0)
 
 
-def _clear(pt: PageTable, table: int, depth: int, lo: int, hi: int) -> None:
+def _clear(pt: TableCore, table: int, depth: int, lo: int, hi: int) -> None:
     """`clear_region` of [lo, hi) below `table`, leaf runs zeroed with numpy; the same
     `_get_entry` rules as the per-page loop decide where a walk stops."""
     fmt = pt.fmt
@@ -84,15 +80,15 @@ def _clear(pt: PageTable, table: int, depth: int, lo: int, hi: int) -> None:
     for k in used:
         raw, va = int(raws[k]), max(lo, base + k * span)
         child, huge = fmt.entry_paddr(raw), fmt.seed_huge(raw)
-        own = bool(child) and pt._owns(child, va)
-        if pt._huge_depth(depth) and (huge or (child and not own)):
+        own = bool(child) and pt.owns(child, va)
+        if pt.huge_depth(depth) and (huge or (child and not own)):
             write_entries(pt, table, first + k, np.zeros(1, np.uint64), va)  # the leaf itself
         elif own and not huge:
             _clear(pt, child, depth + 1, va, min(hi, base + (k + 1) * span))
 
 
 def _vector_prefix(
-    pt: PageTable, flags: MappingFlags | None, vaddr: int, size: int, vectorised: bool
+    pt: TableCore, flags: MappingFlags | None, vaddr: int, size: int, vectorised: bool
 ) -> int:
     """Clear (flags None) or re-flag [vaddr, vaddr+size) with numpy as far as it is plain;
     returns where the per-entry loop must take over (the end when nothing is left)."""
@@ -105,12 +101,12 @@ def _vector_prefix(
     return vaddr
 
 
-def _protect_entries(pt: PageTable, va: int, remaining: int, flags: MappingFlags) -> None:
+def _protect_entries(pt: TableCore, va: int, remaining: int, flags: MappingFlags) -> None:
     """The seed's 0.6 loop: re-flag present leaves, skip holes."""
     fmt = pt.fmt
     while remaining > 0:
         try:
-            addr, page = pt._get_entry(va)
+            addr, page = pt.get_entry(va)
         except PagingError as err:
             if err.kind != "NotMapped":
                 raise
@@ -118,9 +114,9 @@ def _protect_entries(pt: PageTable, va: int, remaining: int, flags: MappingFlags
         else:
             raw = pt.read(addr)
             if fmt.seed_present(raw):
-                pt._require_whole(va, remaining, page, "protect_region")
-                pt._write(addr, fmt.set_flags(raw, flags, page != PAGE_SIZE, pt.encoding))
-                pt._record_flush(va)
+                pt.require_whole(va, remaining, page, "protect_region")
+                pt.write_entry(addr, fmt.set_flags(raw, flags, page != PAGE_SIZE, pt.encoding))
+                pt.record_flush(va)
                 step = page
             else:  # a hole: skip to the end of its slot (the seed may assert here)
                 step = min(page - (va & (page - 1)), remaining)
@@ -128,7 +124,7 @@ def _protect_entries(pt: PageTable, va: int, remaining: int, flags: MappingFlags
         remaining -= step
 
 
-def _plain(pt: PageTable, vaddr: int, size: int) -> bool:
+def _plain(pt: TableCore, vaddr: int, size: int) -> bool:
     if size // PAGE_SIZE <= bulk.SMALL_REGION or (vaddr | size) % PAGE_SIZE:
         return False
     return vectorisable(pt)
@@ -139,11 +135,11 @@ class _Change:
     seed's `_get_entry` rules: where a huge leaf may sit a seed-huge entry is the leaf;
     elsewhere an entry leads to its table (address 0: a hole; seed-huge: MappedToHugePage)."""
 
-    def __init__(self, pt: PageTable, flags: MappingFlags | None) -> None:
+    def __init__(self, pt: TableCore, flags: MappingFlags | None) -> None:
         fmt = pt.fmt
         self.pt, self.fmt, self.flags = pt, fmt, flags
         self.present, self.huge = fmt.present_test, fmt.huge_test
-        self.huge_depths = tuple(pt._huge_depth(d) for d in range(fmt.depth_count))
+        self.huge_depths = tuple(pt.huge_depth(d) for d in range(fmt.depth_count))
         self.seed_check = flags is None and pt.encoding is Encoding.SEED
         self.tree = bulk.TableTree(pt)
         self._templates: dict[bool, PageTemplate] = {}
@@ -227,10 +223,10 @@ class _Change:
             words[:] = 0 if new is None else new[n]
         pages = count * ENTRIES_PER_FRAME
         if self.flags is None:
-            pt._record_flushes(lambda n: [lo + i * PAGE_SIZE for i in range(n)], pages)
+            pt.record_flushes(lambda n: [lo + i * PAGE_SIZE for i in range(n)], pages)
         else:
             changed = np.flatnonzero(present.ravel())
-            pt._record_flushes(
+            pt.record_flushes(
                 lambda n: [lo + int(i) * PAGE_SIZE for i in changed[:n]], len(changed)
             )
         self._after(table, depth, lo, hi, count, span)
@@ -278,7 +274,7 @@ class _Change:
             )
             write_entries(pt, table, first + k0, values, max(lo, at))
             changed = np.arange(stop) if flags is None else np.flatnonzero(present[:stop])
-            pt._record_flushes(lambda n: [at + int(i) * span for i in changed[:n]], len(changed))
+            pt.record_flushes(lambda n: [at + int(i) * span for i in changed[:n]], len(changed))
         if stop < len(part):
             raise Handoff(max(lo, at + stop * span))
 

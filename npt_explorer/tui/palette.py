@@ -5,15 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol, cast
 
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
 from ..engine import ARCHES, FLUSHES
 from .dialogs import find_scenarios
+from .session import Session
 
-if TYPE_CHECKING:
-    from .app import NptExplorerApp
+
+class PaletteHost(Protocol):
+    """What the palette's entries call on the app (the app is not imported: no cycle)."""
+
+    session: Session
+    theme: str
+
+    def switch_arch(self, arch: str) -> bool: ...
+    def load_scenario(self, path: str | Path) -> bool: ...
+    def action_pick_machine(self) -> None: ...
+    def action_pick_scenario(self) -> None: ...
+    def flush_from_palette(self, kind: str) -> None: ...
+    def action_screenshot_svg(self) -> None: ...
+    def action_export_walk(self) -> None: ...
+    def prefill(self, text: str) -> None: ...
 
 
 class NptCommands(Provider):
@@ -29,7 +44,7 @@ class NptCommands(Provider):
         return self._cached
 
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        app: NptExplorerApp = self.app  # type: ignore[assignment]
+        app = cast(PaletteHost, self.app)
         out: list[tuple[str, str, Callable[[], object]]] = []
         for arch, spec in ARCHES.items():
             out.append(

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from npt_explorer.engine import Access, Encoding, MappingFlags, PageTable, PagingError, Priv
-from npt_explorer.engine.batch import query_many, translate_many, walk_many
+from npt_explorer.engine.batch import query_many
 from npt_explorer.engine.config import ARCHES, MachineConfig
 from npt_explorer.engine.machine import Machine
 
@@ -78,7 +78,7 @@ def test_query_many_reads_a_borrowed_subtree_through_the_scalar_path():
     a.map_region(0x1000, 0x5000, 0x3000, "rw")
     b.mem, b.alloc = a.mem, a.alloc  # share one memory so `copy_from` can borrow
     b.root = a.alloc.alloc()
-    b._tables = {b.root: 1}
+    b.tables = {b.root: 1}
     b.copy_from(a, 0, G1)
     paddrs, sizes, ok = b.query_many(np.array([0x1000, 0x2234, 0x9000], dtype=np.uint64))
     assert ok.tolist() == [True, True, False] and paddrs[1] == 0x6234
@@ -132,7 +132,7 @@ def machines(draw):
 def test_walk_many_equals_the_walker_for_every_gva(mg, data, access, priv):
     m, bases = mg
     gvas = _scatter(data.draw, bases, data.draw(st.sampled_from([10, 400, 400])))
-    batch = walk_many(m, gvas, access, priv)
+    batch = m.walk_many(gvas, access, priv)
     for i, gva in enumerate(gvas.tolist()):
         walk = m.walker.translate(gva, access, priv, side_effects=False)
         want = (walk.ok, walk.gpa or 0, walk.hpa if walk.ok else 0, walk.refs, walk.page_size or 0)
@@ -152,8 +152,8 @@ def test_translate_many_checks_permissions_and_leaves_the_machine_alone():
     m.map(1, 0x10_0000_0000, M2, "rw", gpa=0x4000_0000)
     log, a_bit = len(m.log), m.entry(1, 0x10_0000_0000, 3)[1].field("A")
     gvas = np.arange(0x10_0000_0000, 0x10_0020_0000, 0x1000, dtype=np.uint64)
-    gpas, hpas, ok = translate_many(m, gvas, "read")
+    gpas, hpas, ok = m.translate_many(gvas, "read")
     assert ok.all() and (hpas - gpas == 0x8000_0000 - 0x4000_0000).all()
-    _, _, ok = translate_many(m, gvas, "write")  # stage 2 is read-only
+    _, _, ok = m.translate_many(gvas, "write")  # stage 2 is read-only
     assert not ok.any()
     assert len(m.log) == log and m.entry(1, 0x10_0000_0000, 3)[1].field("A") == a_bit

@@ -166,10 +166,10 @@ def read_tables(pt: PageTable) -> tuple[dict[tuple[int, int], int], set[tuple[in
                 leaves[(depth, va)] = raw
                 continue
             nxt = fmt.entry_paddr(raw)
-            if pt._huge_depth(depth) and nxt not in pt._tables:
+            if pt.huge_depth(depth) and nxt not in pt.tables:
                 leaves[(depth, va)] = raw
                 continue
-            assert pt._tables.get(nxt) == 1, f"table entry {raw:#x} points outside the table"
+            assert pt.tables.get(nxt) == 1, f"table entry {raw:#x} points outside the table"
             tables.add((depth, va))
             visit(nxt, 1, depth + 1, va)
 

@@ -124,7 +124,7 @@ class AddrSpaceMachine(RuleBasedStateMachine):
         s = self.space
         return (
             memory_image(self.memory),
-            dict(s.pt._tables),
+            dict(s.pt.tables),
             frozenset(self.alloc._in_use),
             list(s.areas),
             s.data_frames,

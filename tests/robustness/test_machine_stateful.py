@@ -65,8 +65,8 @@ def machine_state(m: Machine, with_log: bool = True) -> tuple:
     g = m._guest_pt
     return (
         memory_image(m.memory),
-        dict(m.npt._tables),
-        None if g is None else dict(g._tables),
+        dict(m.npt.tables),
+        None if g is None else dict(g.tables),
         frozenset(m.host_frames._in_use),
         frozenset(m.guest_frames._in_use),
         sorted(m.guest_frames._free),

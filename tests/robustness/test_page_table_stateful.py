@@ -99,7 +99,7 @@ class PageTableMachine(RuleBasedStateMachine):
     def _state(self) -> tuple:
         return (
             memory_image(self.memory),
-            dict(self.pt._tables),
+            dict(self.pt.tables),
             frozenset(self.alloc._in_use),
             flush_state(self.pt),
         )
@@ -107,7 +107,7 @@ class PageTableMachine(RuleBasedStateMachine):
     def call(self, name: str, *args: Any) -> None:
         """Run `name` on the model (on a copy) and on the table; compare outcome and state."""
         model = self.model.copy()
-        model.owned = frozenset(self.pt._tables)
+        model.owned = frozenset(self.pt.tables)
         try:
             expected = getattr(model, name)(*args)
             want_error = None
@@ -186,7 +186,7 @@ class PageTableMachine(RuleBasedStateMachine):
     def agrees_with_the_model(self) -> None:
         fmt, pt, model = self.fmt, self.pt, self.model
         count("page table: steps checked")
-        own = {f >> 12 for first, n in pt._tables.items() for f in range(first, first + n * K4, K4)}
+        own = {f >> 12 for first, n in pt.tables.items() for f in range(first, first + n * K4, K4)}
         assert set(self.memory.frames) <= own, "a frame the table does not own was written"
         assert pt.frames_in_use == fmt.root_frames + len(model.tables) == self.alloc.in_use
         leaves, tables = read_tables(pt)
@@ -200,7 +200,7 @@ class PageTableMachine(RuleBasedStateMachine):
         in_mask = (1 << fmt.input_bits) - 1
         seen = {}
         for depth, _, va, raw in pt.walk():  # the engine's own walk, once per run
-            into_table = pt._owns(fmt.entry_paddr(raw), va)
+            into_table = pt.owns(fmt.entry_paddr(raw), va)
             if depth == fmt.leaf_depth or fmt.seed_huge(raw) or not into_table:
                 seen[(depth, va)] = raw
         want = {(d, b & in_mask): raw for (d, b), raw in self.model.present_leaves().items()}

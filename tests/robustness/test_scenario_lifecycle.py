@@ -69,7 +69,7 @@ def state(m: Machine) -> dict[str, Any]:
     """Everything a replay leaves behind that a user can see."""
     stage2 = {
         f"{base:#x}": m.memory.read_bytes(base, 0x1000)
-        for first, frames in m.npt._tables.items()
+        for first, frames in m.npt.tables.items()
         for base in range(first, first + frames * 0x1000, 0x1000)
     }
     guest = m._guest_pt
@@ -78,7 +78,7 @@ def state(m: Machine) -> dict[str, Any]:
         if guest is None
         else {
             f"{gpa:#x}": m.space.read(gpa, 0x1000) if m.space.translate(gpa) is not None else None
-            for gpa in guest._tables
+            for gpa in guest.tables
         }
     )
     tlb = sorted(

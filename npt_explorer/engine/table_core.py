@@ -1,0 +1,403 @@
+"""The state and the one descent of a page table: the journal that makes every call all or
+nothing, the flush record, the input/output checks, and the seed's cursor (`get_entry`,
+`get_entry_or_create`) with the single-entry calls `map`, `remap`, `protect`, `unmap` and
+`query_full` built on it. `PageTable` (page_table.py) adds the region calls, the fast `query`
+and inspection; the region algorithms (page_table_bulk, page_table_change) use this public
+interface only.
+
+Mirrors page_table_multiarch 0.6 `PageTable64` + `PageTable64Cursor` (seed-crates.md §1.8–1.9):
+the same predicates (`is_unused` drives creation and AlreadyMapped, `is_present` drives
+query/protect/unmap, `next_table` tests the address field then `is_huge`), the same huge-page
+choice in `map_region`, the same table lifetime (emptied tables stay until `destroy`).
+Where the seed panics, corrupts state or silently masks an address, this raises a
+`PagingError` and leaves the table exactly as it was (docs/seed-differences.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+import numpy as np
+
+from .errors import PagingError, SeedPanic
+from .flags import MappingFlags
+from .formats import SEED_PAGE_SIZES_BY_SHIFT, Encoding, PagingFormat, get_format
+from .memory import PAGE_SIZE, FrameAllocator, Frames, PhysicalMemory
+
+#: TlbFlusher: up to 32 recorded addresses, then one full flush (seed-crates.md §1.9)
+SMALL_FLUSH_THRESHOLD = 32
+
+
+class TableAllocator(Protocol):
+    def alloc(self, count: int = 1, align: int = 1) -> int: ...
+    def free(self, paddr: int, count: int = 1) -> None: ...
+
+
+class TableCore:
+    """`PageTable64` over `format`: state, journal and the one descent (see the module)."""
+
+    def __init__(
+        self,
+        format: str | PagingFormat,
+        memory: Frames | None = None,
+        allocator: TableAllocator | None = None,
+        encoding: str | Encoding = Encoding.FIXED,
+        **format_options: Any,
+    ) -> None:
+        self.fmt = (
+            format if isinstance(format, PagingFormat) else get_format(format, **format_options)
+        )
+        if memory is None:
+            memory = PhysicalMemory()
+        if allocator is None:
+            if not isinstance(memory, PhysicalMemory):
+                raise PagingError("InvalidRequest", "a custom memory needs its own allocator")
+            allocator = FrameAllocator(memory)
+        try:
+            self.encoding = Encoding(encoding)
+        except ValueError:
+            raise PagingError(
+                "InvalidRequest", f"unknown encoding {encoding!r} (allowed: seed, fixed)"
+            ) from None
+        self.mem = memory
+        self.alloc = allocator
+        #: (entry address, old value) or (frame address, old words), oldest first
+        self._journal: list[tuple[int, int | np.ndarray]] | None = None
+        self._txn_frames: list[tuple[int, int]] | None = None
+        self._txn_saved: set[int] = set()  # frames whose words the journal already holds
+        self._txn_fresh: set[int] = set()  # tables allocated in this transaction
+        self.generation = 0  # bumped by every change to the entries (caches key on it)
+        self._flags_memo: list[dict[int, MappingFlags | str]] = [
+            {} for _ in range(self.fmt.depth_count)
+        ]
+        #: per depth, the bits that tell entries apart (all but the free address bits)
+        self.keep = tuple(~self.fmt.free_address_bits(d) for d in range(self.fmt.depth_count))
+        self.tables: dict[int, int] = {}  # first paddr -> frame count, every table we own
+        self._borrowed: set[int] = set()  # root indices shared by copy_from
+        self.last_flush: list[int] | None = []  # None = the seed would flush everything
+        n = self.fmt.root_frames
+        self.root = self.alloc.alloc(n, align=n)  # x4 / concatenated roots are size-aligned
+        self.tables[self.root] = n
+
+    # ----------------------------------------------------------------- accounting
+
+    @property
+    def frames_in_use(self) -> int:
+        """Frames holding this table's tables, root included."""
+        return sum(self.tables.values())
+
+    def table_frames(self) -> list[int]:
+        return sorted(self.tables)
+
+    def destroy(self) -> None:
+        """Free every table frame (never mapped data frames), as the seed's Drop does."""
+        for paddr, count in sorted(self.tables.items()):
+            self.alloc.free(paddr, count)
+        self.tables.clear()
+        self.generation += 1
+
+    # ----------------------------------------------------------------- raw access
+
+    def read(self, addr: int) -> int:
+        return self.mem.read_u64(addr)
+
+    def write_entry(self, addr: int, value: int) -> None:
+        """Write one entry; the journal records it only once the write has happened, so a
+        write that fails (an unbacked guest table frame) leaves nothing to roll back."""
+        if self._journal is None:
+            self.mem.write_u64(addr, value)
+        else:
+            old = self.mem.read_u64(addr)
+            self.mem.write_u64(addr, value)
+            self._journal.append((addr, old))
+        self.generation += 1
+
+    def words_for_write(self, frame_paddr: int) -> np.ndarray:
+        """The words of one table frame, to change in place: the journal keeps a copy of the
+        whole frame on its first change in a transaction (none for tables made in it)."""
+        words = self.mem.frame(frame_paddr >> 12)
+        if (
+            self._journal is not None
+            and frame_paddr not in self._txn_saved
+            and frame_paddr not in self._txn_fresh
+        ):
+            self._txn_saved.add(frame_paddr)
+            self._journal.append((frame_paddr, words.copy()))
+        self.generation += 1
+        return words
+
+    def alloc_table(self) -> int:
+        paddr = self.alloc.alloc(1)
+        self.tables[paddr] = 1
+        if self._txn_frames is not None:
+            self._txn_frames.append((paddr, 1))
+            self._txn_fresh.add(paddr)
+        return paddr
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All or nothing: on any exception restore every entry and frame, free new tables."""
+        if self._journal is not None:  # nested: the outer transaction rolls back
+            yield
+            return
+        self._journal, self._txn_frames = [], []
+        flush_before = self.last_flush
+        self.last_flush = []
+        try:
+            yield
+        except BaseException:
+            for addr, old in reversed(self._journal):
+                if isinstance(old, np.ndarray):
+                    self.mem.frame(addr >> 12)[:] = old
+                else:
+                    self.mem.write_u64(addr, old)
+            for paddr, count in self._txn_frames:
+                del self.tables[paddr]
+                self.alloc.free(paddr, count)
+            self.last_flush = flush_before
+            self.generation += 1
+            raise
+        finally:
+            self._journal = self._txn_frames = None
+            self._txn_saved.clear()
+            self._txn_fresh.clear()
+
+    def record_flush(self, vaddr: int) -> None:
+        if self.last_flush is not None:
+            if len(self.last_flush) >= SMALL_FLUSH_THRESHOLD:
+                self.last_flush = None
+            else:
+                self.last_flush.append(vaddr)
+
+    def record_flushes(self, vaddrs: Callable[[int], list[int]], count: int) -> None:
+        """`_record_flush` for `count` addresses; `vaddrs(n)` gives the first n of them."""
+        if self.last_flush is None or not count:
+            return
+        room = SMALL_FLUSH_THRESHOLD - len(self.last_flush)
+        self.last_flush.extend(vaddrs(min(room, count)))
+        if count > room:
+            self.last_flush = None
+
+    # ----------------------------------------------------------------- validation
+
+    def check_vaddr(self, vaddr: int, size: int = 1) -> None:
+        fmt = self.fmt
+        for addr in (vaddr, vaddr + max(size, 1) - 1):
+            if fmt.check_input(addr) is not None:
+                raise PagingError(
+                    "InvalidAddress",
+                    f"{addr:#x} is outside {fmt.name}'s {fmt.input_bits}-bit input "
+                    f"({'sign-extended' if fmt.signed_input else 'zero-extended'})",
+                )
+        if fmt.signed_input and (vaddr >> 63) != ((vaddr + max(size, 1) - 1) >> 63):
+            raise PagingError("InvalidAddress", f"range at {vaddr:#x} crosses the canonical hole")
+
+    def check_paddr(self, paddr: int) -> None:
+        if not self.fmt.check_output(paddr):
+            raise PagingError(
+                "InvalidAddress",
+                f"{paddr:#x} is beyond {self.fmt.name}'s {self.fmt.output_bits}-bit output",
+            )
+
+    def depth_of(self, page_size: int) -> int:
+        depth = self.fmt.depth_for_size(page_size)
+        if page_size not in SEED_PAGE_SIZES_BY_SHIFT.values() or depth is None:
+            sizes = ", ".join(
+                f"{s:#x}"
+                for s in SEED_PAGE_SIZES_BY_SHIFT.values()
+                if self.fmt.depth_for_size(s) is not None
+            )
+            raise PagingError(
+                "InvalidRequest",
+                f"page size {page_size:#x} not supported by {self.fmt.name} (allowed: {sizes})",
+            )
+        return depth
+
+    def huge_depth(self, depth: int) -> bool:
+        """Depths where the seed looks for a huge leaf (its p3/p2: 1 GiB and 2 MiB)."""
+        return depth < self.fmt.leaf_depth and self.fmt.levels[depth].shift in (
+            SEED_PAGE_SIZES_BY_SHIFT.keys()
+        )
+
+    # ----------------------------------------------------------------- seed walks
+
+    def slot(self, table: int, vaddr: int, depth: int) -> int:
+        return table + self.fmt.index(vaddr, depth) * 8
+
+    def next_table(self, raw: int) -> int:
+        """The seed's `next_table`: address field 0 → NotMapped; is_huge → MappedToHugePage."""
+        paddr = self.fmt.entry_paddr(raw)
+        if paddr == 0:
+            raise PagingError("NotMapped", "no table at this level (address field is 0)")
+        if self.fmt.seed_huge(raw):
+            raise PagingError("MappedToHugePage", "the entry maps a huge page, not a table")
+        return paddr
+
+    def owns(self, table: int, vaddr: int) -> bool:
+        """Is `table` one of this table's own (or under a root entry shared by `copy_from`)?"""
+        return table in self.tables or self.fmt.index(vaddr, 0) in self._borrowed
+
+    def _foreign_table(self, vaddr: int, depth: int, raw: int, table: int) -> PagingError:
+        """The error for a call that would write below an entry pointing at a frame that is
+        no table of ours: the seed writes into that frame (say a RISC-V huge leaf written
+        with no R/W/X, which it, like the hardware, reads as a table pointer)."""
+        return PagingError(
+            "MappedToHugePage" if self.huge_depth(depth) else "InvalidRequest",
+            f"{vaddr:#x} lies below the level-{depth} entry {raw:#018x}, which points at "
+            f"{table:#x}: not a table of this page table (a leaf that reads as a table "
+            f"pointer, or a poked entry); the seed would write into that frame",
+        )
+
+    def get_entry(self, vaddr: int, changing: bool = True) -> tuple[int, int]:
+        """The seed's `get_entry(_mut)`: (entry address, page size); creates nothing.
+
+        For a call `changing` the entry, an entry at a huge-page depth that points at a frame
+        which is no table of ours is the leaf itself (map wrote it; the seed would follow it
+        into that frame); elsewhere such an entry raises."""
+        fmt = self.fmt
+        table = self.root
+        for depth in range(fmt.depth_count):
+            addr = self.slot(table, vaddr, depth)
+            if depth == fmt.leaf_depth:
+                return addr, fmt.span(depth)
+            raw = self.read(addr)
+            if self.huge_depth(depth) and fmt.seed_huge(raw):
+                return addr, fmt.span(depth)
+            table = self.next_table(raw)
+            if changing and not self.owns(table, vaddr):
+                if self.huge_depth(depth):
+                    return addr, fmt.span(depth)
+                raise self._foreign_table(vaddr, depth, raw, table)
+        raise AssertionError("unreachable")
+
+    def get_entry_or_create(self, vaddr: int, page_size: int) -> int:
+        """The seed's `get_entry_mut_or_create`: unused entries on the way get new tables."""
+        fmt = self.fmt
+        target = self.depth_of(page_size)
+        table = self.root
+        for depth in range(target):
+            addr = self.slot(table, vaddr, depth)
+            raw = self.read(addr)
+            if fmt.is_unused(raw):
+                new = self.alloc_table()
+                self.write_entry(addr, fmt.new_table_at(new, self.encoding, depth))
+                table = new
+            else:
+                table = self.next_table(raw)
+                if not self.owns(table, vaddr):
+                    raise self._foreign_table(vaddr, depth, raw, table)
+        return self.slot(table, vaddr, target)
+
+    def leaf_flags(self, raw: int, depth: int) -> MappingFlags | str:
+        """`read_flags` (or the seed's panic message), memoised per class of entries: entries
+        that differ only in free address bits read back the same flags."""
+        memo, key = self._flags_memo[depth], raw & self.keep[depth]
+        flags = memo.get(key)
+        if flags is None:
+            if len(memo) >= 1 << 14:
+                memo.clear()
+            try:
+                flags = self.fmt.read_flags(raw, self.encoding, depth)
+            except SeedPanic as panic:
+                flags = str(panic)
+            memo[key] = flags
+        return flags
+
+    def _flags_of(self, raw: int, depth: int) -> MappingFlags:
+        flags = self.leaf_flags(raw, depth)
+        if isinstance(flags, str):
+            raise PagingError(
+                "InvalidRequest",
+                f"the seed panics reading this entry back ({flags}); raw {raw:#018x}",
+            )
+        return flags
+
+    # ------------------------------------------------------- one entry (the seed's cursor)
+
+    def map(self, vaddr: int, paddr: int, page_size: int, flags: MappingFlags | str) -> None:
+        """Map one page; `paddr` is aligned down to `page_size`, `vaddr` picks the slot."""
+        flags = MappingFlags.parse(flags)
+        self.check_vaddr(vaddr)
+        self.check_paddr(paddr)
+        with self.atomic():
+            addr = self.get_entry_or_create(vaddr, page_size)
+            if not self.fmt.is_unused(self.read(addr)):
+                raise PagingError("AlreadyMapped", f"{vaddr:#x} is already mapped")
+            self.write_entry(
+                addr,
+                self.fmt.new_page(
+                    paddr & ~(page_size - 1), flags, page_size != PAGE_SIZE, self.encoding
+                ),
+            )
+            self.record_flush(vaddr)
+
+    def remap(self, vaddr: int, paddr: int, flags: MappingFlags | str) -> int:
+        """Replace address and flags of the leaf (present or not); returns the page size."""
+        flags = MappingFlags.parse(flags)
+        self.check_vaddr(vaddr)
+        self.check_paddr(paddr)
+        with self.atomic():
+            addr, size = self.get_entry(vaddr)
+            raw = self.fmt.set_paddr(self.read(addr), paddr)
+            self.write_entry(addr, self.fmt.set_flags(raw, flags, size != PAGE_SIZE, self.encoding))
+            self.record_flush(vaddr)
+        return size
+
+    def protect(self, vaddr: int, flags: MappingFlags | str) -> int:
+        """Rebuild a present leaf's flags (address kept); returns the page size."""
+        flags = MappingFlags.parse(flags)
+        self.check_vaddr(vaddr)
+        with self.atomic():
+            addr, size = self.get_entry(vaddr)
+            raw = self.read(addr)
+            if not self.fmt.seed_present(raw):
+                raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
+            self.write_entry(addr, self.fmt.set_flags(raw, flags, size != PAGE_SIZE, self.encoding))
+            self.record_flush(vaddr)
+        return size
+
+    def unmap(self, vaddr: int) -> tuple[int, MappingFlags, int]:
+        """Clear the leaf holding `vaddr` (a whole huge page); returns (base, flags, size)."""
+        self.check_vaddr(vaddr)
+        with self.atomic():
+            addr, size = self.get_entry(vaddr)
+            raw = self.read(addr)
+            if not self.fmt.seed_present(raw):
+                raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
+            flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
+            self.write_entry(addr, 0)
+            self.record_flush(vaddr)
+        return self.fmt.entry_paddr(raw), flags, size
+
+    def query_full(self, vaddr: int) -> tuple[int, MappingFlags, int]:
+        """`query` step by step, as the seed: where the fast path stops, and for the errors."""
+        self.check_vaddr(vaddr)
+        addr, size = self.get_entry(vaddr, changing=False)
+        raw = self.read(addr)
+        if not self.fmt.seed_present(raw):
+            raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
+        flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
+        return self.fmt.entry_paddr(raw) + (vaddr & (size - 1)), flags, size
+
+    @staticmethod
+    def require_whole(va: int, remaining: int, page: int, op: str) -> None:
+        """The seed's two `assert!`s, as errors raised before anything is kept."""
+        if va % page or page > remaining:
+            raise PagingError(
+                "MappedToHugePage" if page > PAGE_SIZE else "NotAligned",
+                f"{op} covers only part of the {page:#x}-byte page at {va & ~(page - 1):#x} "
+                f"(the seed asserts here after changing the whole page)",
+            )
+
+    def free_subtree(self, raw: int, depth: int) -> None:
+        fmt = self.fmt
+        paddr = fmt.entry_paddr(raw)
+        if depth > fmt.leaf_depth or paddr == 0 or fmt.seed_huge(raw) or paddr not in self.tables:
+            return
+        if depth < fmt.leaf_depth:
+            for i in range(fmt.levels[depth].entries):
+                self.free_subtree(self.read(paddr + i * 8), depth + 1)
+        del self.tables[paddr]
+        self.alloc.free(paddr)

@@ -121,7 +121,7 @@ async def linked_diff(browser: Browser, url: str, out: Path) -> None:
     await page.wait_for_text("step 7/23")
     await command(page, "diff 6 7")
     await page.wait_for_text("the panels show point 7")
-    for _ in range(17):  # to the stale combined TLB entry: the panels follow it
+    for _ in range(19):  # to the stale combined TLB entry: the panels follow it
         await page.press(*DOWN)
     await page.wait_for_text("! TLB stale")
     await shoot(page, out / "classroom-diff.png")

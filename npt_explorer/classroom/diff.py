@@ -73,7 +73,9 @@ class StateDiff:
     a: MachineState
     b: MachineState
     entries: tuple[EntryChange, ...]
-    permissions: tuple[PermChange, ...]
+    permissions: tuple[PermChange, ...]  # the leaves' own grants (as the regions panel)
+    effective: tuple[PermChange, ...]  # with the table entries' limits folded in, per stage
+    nested: tuple[PermChange, ...]  # gVA ranges: "stage 1 / stage 2" effective
     tlb_added: tuple[TlbLine, ...]
     tlb_removed: tuple[TlbLine, ...]
     tlb_stale: tuple[TlbLine, ...]  # in B stale, and not stale (or absent) in A
@@ -87,6 +89,8 @@ class StateDiff:
         return not (
             self.entries
             or self.permissions
+            or self.effective
+            or self.nested
             or self.tlb_added
             or self.tlb_removed
             or self.tlb_stale
@@ -104,6 +108,8 @@ class StateDiff:
             "arch": self.b.arch,
             "entries": [c.to_json() for c in self.entries],
             "permissions": [p.to_json() for p in self.permissions],
+            "effective_permissions": [p.to_json() for p in self.effective],
+            "nested_permissions": [p.to_json() for p in self.nested],
             "tlb": {
                 "added": [_tlb_json(t) for t in self.tlb_added],
                 "removed": [_tlb_json(t) for t in self.tlb_removed],
@@ -169,12 +175,12 @@ def _perms_at(ranges: list[Range], starts: list[int], addr: int) -> str | None:
     return None
 
 
-def _perm_changes(a: MachineState, b: MachineState) -> list[PermChange]:
+def _perm_changes(a: tuple[Range, ...], b: tuple[Range, ...]) -> list[PermChange]:
     """Where the permissions differ, as maximal ranges with one (before, after) pair."""
     out: list[PermChange] = []
     for stage in (1, 2):
-        ra = [r for r in a.ranges if r.stage == stage]
-        rb = [r for r in b.ranges if r.stage == stage]
+        ra = [r for r in a if r.stage == stage]
+        rb = [r for r in b if r.stage == stage]
         sa, sb = [r.start for r in ra], [r.start for r in rb]
         cuts = sorted({x for r in ra + rb for x in (r.start, r.end)})
         for lo, hi in zip(cuts, cuts[1:], strict=False):
@@ -203,7 +209,9 @@ def diff(a: MachineState, b: MachineState) -> StateDiff:
         a,
         b,
         tuple(_entry_changes(a, b)),
-        tuple(_perm_changes(a, b)),
+        tuple(_perm_changes(a.ranges, b.ranges)),
+        tuple(_perm_changes(a.effective, b.effective)),
+        tuple(_perm_changes(a.nested, b.nested)),
         tuple(t for k, t in sorted(b.tlb.items()) if k not in a.tlb),
         tuple(t for k, t in sorted(a.tlb.items()) if k not in b.tlb),
         stale,
@@ -255,14 +263,19 @@ def diff_lines(d: StateDiff) -> list[str]:
                 f"  {_SIGN[c.change]} stage {e.stage} {c.level_name} (depth {e.depth}) "
                 f"for {space} {_hx(e.input)}: {raws}" + (f"  [{fields}]" if fields else "")
             )
-    if d.permissions:
-        lines.append("permissions:")
-        for p in d.permissions:
-            space = "gVA" if p.stage == 1 else "gPA"
-            lines.append(
-                f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}: "
-                f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"
-            )
+    for title, group in (
+        ("permissions (the leaves' grants)", d.permissions),
+        ("effective permissions (with the table entries' limits)", d.effective),
+        ("through both stages (gVA: stage 1 / stage 2)", d.nested),
+    ):
+        if group:
+            lines.append(f"{title}:")
+            for p in group:
+                space = "gVA" if p.stage == 1 else "gPA"
+                lines.append(
+                    f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}: "
+                    f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"
+                )
     for label, group in (
         ("TLB entries became stale", d.tlb_stale),
         ("TLB entries added", d.tlb_added),

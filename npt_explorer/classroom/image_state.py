@@ -80,6 +80,7 @@ def capture_image(machine: ImageMachine) -> MachineState:
         formats={1: w.s1, 2: w.s2},
         entries=entries,
         ranges=ranges,
+        effective=ranges,  # `image ranges` reads each leaf's permissions off its walk's accumulator
         tlb={},
         host_frames=frozenset(readers[2].frames),
         guest_frames=frozenset(readers[1].tables),

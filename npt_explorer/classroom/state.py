@@ -9,9 +9,12 @@ from a memory image.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 from ..engine import (
+    Access,
+    AccessRequest,
     EntryKind,
     Machine,
     PageTable,
@@ -82,24 +85,80 @@ class MachineState:
     tlb: dict[TlbKey, TlbLine]
     host_frames: frozenset[int]  # hPAs of the frames stage-2 tables and alloc backends hold
     guest_frames: frozenset[int]  # gPAs of the guest frames holding the guest's tables
+    #: per stage, what a walk through each leaf grants: the table entries' limits on the way
+    #: down (x86 R/W, U/S, XD at every level; Arm APTable/XNTable) folded in, in the format's
+    #: own words (`describe_perms`: "rwx u", "el1 rw- el0 ---")
+    effective: tuple[Range, ...] = ()
+    #: gVA ranges (stage 1), labelled "stage-1 effective / stage-2 effective" of the gPA
+    #: behind them ("-" where stage 2 maps nothing): what the guest can do through both stages
+    nested: tuple[Range, ...] = ()
 
 
-def _entries(pt: PageTable, stage: int, out: dict[EntryKey, EntryAt]) -> None:
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    start: int  # input, as shown (stage 1 canonical)
+    size: int
+    out: int
+    perms: str
+
+
+#: the access the effective permissions are folded for (any: only the accumulator is kept)
+_READ = AccessRequest(Access.READ)
+
+
+def _entries(pt: PageTable, stage: int, out: dict[EntryKey, EntryAt], leaves: list[_Leaf]) -> None:
     fmt = pt.fmt
     signed = stage == 1 and fmt.signed_input
 
-    def visit(table: int, depth: int, base: int) -> None:
+    def visit(table: int, depth: int, base: int, acc: object) -> None:
         shift = fmt.levels[depth].shift
         for e in table_entries(pt, table, depth):
             start = base + (e.index << shift)
             shown = sign_extend(fmt, start) if signed else start
             entry = EntryAt(stage, depth, shown, table, e.index, e.raw)
             out[entry.key] = entry
-            if e.decoded.kind == EntryKind.TABLE and e.paddr is not None:
-                if depth < fmt.leaf_depth:
-                    visit(e.paddr, depth + 1, start)
+            kind, paddr = e.decoded.kind, e.paddr
+            if kind == EntryKind.TABLE and paddr is not None and depth < fmt.leaf_depth:
+                visit(paddr, depth + 1, start, fmt.descend(acc, e.decoded, _READ).acc)
+            elif kind == EntryKind.LEAF and paddr is not None:
+                perms = fmt.describe_perms(fmt.leaf(acc, e.decoded, _READ).acc)
+                leaves.append(_Leaf(shown, 1 << shift, paddr, perms))
 
-    visit(pt.root, 0, 0)
+    visit(pt.root, 0, 0, fmt.start())
+
+
+def _merged(stage: int, pieces: list[tuple[int, int, str]]) -> tuple[Range, ...]:
+    """Consecutive pieces (start, end, label) with one label as one range."""
+    out: list[Range] = []
+    for start, end, label in sorted(pieces):
+        last = out[-1] if out else None
+        if last is not None and last.end == start and last.perms == label:
+            out[-1] = Range(stage, last.start, end, label)
+        else:
+            out.append(Range(stage, start, end, label))
+    return tuple(out)
+
+
+def _nested(s1: list[_Leaf], s2: list[_Leaf]) -> tuple[Range, ...]:
+    """Each stage-1 leaf's gVA range cut where the stage-2 leaves behind its gPAs change."""
+    s2 = sorted(s2, key=lambda lf: lf.start)
+    starts = [lf.start for lf in s2]
+    pieces = []
+    for a in s1:
+        gpa, end = a.out, a.out + a.size
+        i = max(bisect.bisect_right(starts, gpa) - 1, 0)
+        while gpa < end:
+            b = s2[i] if i < len(s2) else None
+            if b is not None and b.start + b.size <= gpa:
+                i += 1
+                continue
+            if b is None or b.start > gpa:  # a hole in stage 2 up to the next leaf
+                hi, label = min(end, b.start if b else end), f"{a.perms} / -"
+            else:
+                hi, label = min(end, b.start + b.size), f"{a.perms} / {b.perms}"
+            pieces.append((a.start + gpa - a.out, a.start + hi - a.out, label))
+            gpa = hi
+    return _merged(1, pieces)
 
 
 def _tlb_line(e: TlbEntry) -> TlbLine:
@@ -109,10 +168,11 @@ def _tlb_line(e: TlbEntry) -> TlbLine:
 def capture(machine: Machine) -> MachineState:
     """The state of `machine` now (reads only)."""
     entries: dict[EntryKey, EntryAt] = {}
+    leaves: dict[int, list[_Leaf]] = {1: [], 2: []}
     guest = stage_table(machine, 1)
     if guest is not None:
-        _entries(guest, 1, entries)
-    _entries(machine.npt, 2, entries)
+        _entries(guest, 1, entries, leaves[1])
+    _entries(machine.npt, 2, entries, leaves[2])
     ranges = tuple(
         Range(r.stage, r.start, r.end, r.flags.short())
         for r in machine_regions(machine, contiguous=False)
@@ -125,4 +185,12 @@ def capture(machine: Machine) -> MachineState:
         tlb={line.key: line for line in map(_tlb_line, machine.tlb_entries())},
         host_frames=frozenset(machine.host_frames.frames()),
         guest_frames=frozenset(machine.guest_frames.frames()),
+        effective=tuple(
+            r
+            for stage in (1, 2)
+            for r in _merged(
+                stage, [(lf.start, lf.start + lf.size, lf.perms) for lf in leaves[stage]]
+            )
+        ),
+        nested=_nested(leaves[1], leaves[2]),
     )

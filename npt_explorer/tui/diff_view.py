@@ -74,10 +74,10 @@ def _entry_row(c: EntryChange) -> DiffRow:
     )
 
 
-def _perm_row(p: PermChange) -> DiffRow:
+def _perm_row(label: str, p: PermChange) -> DiffRow:
     return DiffRow(
         (
-            Text("± permissions", "magenta"),
+            Text(f"± {label}", "magenta"),
             _stage(p.stage),
             Text(f"{(p.end - p.start) >> 10} KiB"),
             Text(f"{_SPACE[p.stage]} {_hx(p.start)}–{_hx(p.end)}"),
@@ -119,7 +119,12 @@ def _frame_row(space: str, gained: bool, addr: int) -> DiffRow:
 def diff_rows(d: StateDiff) -> list[DiffRow]:
     """The rows of the diff view, in the headless diff's order."""
     rows = [_entry_row(c) for c in d.entries]
-    rows += [_perm_row(p) for p in d.permissions]
+    for label, group in (
+        ("leaf grants", d.permissions),
+        ("effective", d.effective),
+        ("gVA S1 / S2", d.nested),
+    ):
+        rows += [_perm_row(label, p) for p in group]
     for label, style, group in (
         ("! TLB stale", "bold yellow", d.tlb_stale),
         ("+ TLB", "green", d.tlb_added),
@@ -225,8 +230,9 @@ class DiffPanel(Vertical):
         self.border_subtitle = "↑↓ linked to the panels · esc closes"
         counts = (
             f"entries {d.count('added')} added, {d.count('removed')} removed, "
-            f"{d.count('changed')} changed · {len(d.permissions)} permission range(s) · TLB "
-            f"{len(d.tlb_stale)} stale, {len(d.tlb_added)} added, {len(d.tlb_removed)} removed"
+            f"{d.count('changed')} changed · {len(d.effective)} effective permission range(s)"
+            f" · TLB {len(d.tlb_stale)} stale, {len(d.tlb_added)} added, "
+            f"{len(d.tlb_removed)} removed"
             f" · frames +{len(d.host_gained) + len(d.guest_gained)} "
             f"-{len(d.host_lost) + len(d.guest_lost)}"
         )

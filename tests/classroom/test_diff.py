@@ -11,7 +11,7 @@ import pytest
 from npt_explorer.classroom.diff import diff, diff_lines
 from npt_explorer.classroom.state import capture
 from npt_explorer.cli import main
-from npt_explorer.scenario import load, run
+from npt_explorer.scenario import load, loads, run
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 X86_03 = SCENARIOS / "x86_03_ept_dirty_logging.toml"  # step 7 = protect 64K r, 8 = invept
@@ -32,6 +32,20 @@ def test_the_dirty_logging_protect_clears_w_on_exactly_the_16_ept_leaves():
     [perm] = d.permissions
     assert (perm.stage, perm.start, perm.end) == (2, 0x20_0000, 0x21_0000)
     assert (perm.before, perm.after) == ("R+W", "R")
+    # effective: the same range, in the EPT's words (describe_perms: r w x letters)
+    [eff] = d.effective
+    assert (eff.stage, eff.start, eff.end, eff.before, eff.after) == (
+        2,
+        0x20_0000,
+        0x21_0000,
+        "rw-",
+        "r--",
+    )
+    # through both stages: the guest's 64K at gVA 0x4000_0000 (step 4 maps it onto gPA
+    # 0x200000) is now kernel rw at stage 1 but read-only at stage 2
+    [both] = d.nested
+    assert (both.start, both.end) == (0x4000_0000, 0x4001_0000)
+    assert (both.before, both.after) == ("rw- s / rw-", "rw- s / r--")
 
 
 def test_the_protect_without_invept_leaves_the_cached_write_entry_stale():
@@ -59,6 +73,51 @@ def test_handle_fault_adds_one_ept_leaf_and_gains_one_host_frame():
     assert added.after is not None and added.after.raw >> 12 == d.host_gained[0] >> 12
     [perm] = d.permissions
     assert (perm.before, perm.after, perm.end - perm.start) == (None, "R+W", 0x1000)
+
+
+UPPER_LEVEL = """
+[scenario]
+title = "a read-only PDE over writable PTEs"
+arch = "x86_64"
+
+[[step]]
+op = "map"
+stage = 2
+gpa = "0x200000"
+size = "2M"
+flags = "rwx"
+hpa = "0x80000000"
+
+[[step]]
+op = "map"
+stage = 1
+gva = "0x40000000"
+gpa = "0x200000"
+size = "8K"
+flags = "rw"
+
+[[step]]
+op = "poke"
+stage = 1
+gva = "0x40000000"
+depth = 2
+fields = { RW = 0 }
+"""
+
+
+def test_a_read_only_table_entry_changes_the_effective_permissions_not_the_leaves():
+    # Intel SDM Vol. 3A 4.6.1: a write needs R/W=1 in every paging-structure entry of the
+    # translation, so R/W=0 in the PDE makes both 4K pages under it read-only
+    scenario = loads(UPPER_LEVEL)
+    d = diff(capture(run(scenario, 2).machine), capture(run(scenario, 3).machine))
+    [pde] = d.entries
+    assert (pde.where.depth, pde.fields) == (2, (("RW", 1, 0),))
+    assert not d.permissions  # the leaves (PTEs) still say R+W
+    [eff] = d.effective
+    assert (eff.stage, eff.start, eff.end) == (1, 0x4000_0000, 0x4000_2000)
+    assert (eff.before, eff.after) == ("rw- s", "r-- s")
+    [both] = d.nested
+    assert (both.before, both.after) == ("rw- s / rwx", "r-- s / rwx")
 
 
 def test_a_state_against_itself_has_no_differences():
@@ -95,6 +154,12 @@ def test_diff_json_has_the_documented_sections(capsys):
     }
     assert doc["permissions"] == [
         {"stage": 2, "start": "0x200000", "end": "0x210000", "before": "R+W", "after": "R"}
+    ]
+    assert doc["effective_permissions"] == [
+        {"stage": 2, "start": "0x200000", "end": "0x210000", "before": "rw-", "after": "r--"}
+    ]
+    assert [(p["start"], p["after"]) for p in doc["nested_permissions"]] == [
+        ("0x40000000", "rw- s / r--")
     ]
     assert "0x40000000" in [t["base"] for t in doc["tlb"]["became_stale"]]
     assert set(doc["frames"]) == {"host", "guest"}

@@ -164,10 +164,11 @@ async def test_diff_rows_are_linked_to_the_entry_tables_regions_and_tlb_panels(a
         assert len(app.session.log) == 7
         assert "the panels show point 7" in str(panel.border_title)
         rows = panel.rows
-        # 16 EPT PTEs W 1→0, one permission range, one stale TLB entry (x86_03 steps 6→7)
+        # 16 EPT PTEs W 1→0, one range in each permission view, two stale TLB entries (6→7)
         assert [r.entry is not None for r in rows].count(True) == 16
         assert all("W 1→0" in str(r.cells[5]) for r in rows[:16])
-        assert [str(r.cells[0]) for r in rows[16:]] == ["± permissions"] + ["! TLB stale"] * 2
+        labels = ["± leaf grants", "± effective", "± gVA S1 / S2", "! TLB stale", "! TLB stale"]
+        assert [str(r.cells[0]) for r in rows[16:]] == labels
         assert app.focused is panel.table
         # the first row (under the cursor) is the EPT PTE for gPA 0x200000: decoded and
         # found in the page-table tree
@@ -177,7 +178,7 @@ async def test_diff_rows_are_linked_to_the_entry_tables_regions_and_tlb_panels(a
         await pilot.press("down")
         assert app.entry.target == EntryTarget(2, 0x20_1000, 3)
         tlb = app.query_one(TlbPanel)
-        await pilot.press(*["down"] * 17)  # the last row, the stale stage-2 TLB entry
+        await pilot.press(*["down"] * 19)  # the last row, the stale stage-2 TLB entry
         await settle(pilot)
         assert app.entry.target == EntryTarget(2, 0x20_0000, 3)
         assert (tlb.selected_entry().kind, tlb.selected_entry().base) == ("stage2", 0x20_0000)
@@ -185,9 +186,13 @@ async def test_diff_rows_are_linked_to_the_entry_tables_regions_and_tlb_panels(a
         await settle(pilot)
         assert app.entry.target == EntryTarget(1, 0x4000_0000, 3)
         assert (tlb.selected_entry().kind, tlb.selected_entry().base) == ("combined", 0x4000_0000)
-        await pilot.press("up")  # the permission range: the regions panel's range
-        await settle(pilot)
         regions = app.query_one(RegionsPanel)
+        await pilot.press("up")  # the gVA range through both stages: its stage-1 range
+        await settle(pilot)
+        r = regions.shown[regions.table.cursor_row]
+        assert (r.stage, r.start) == (1, 0x4000_0000)
+        await pilot.press("up")  # the effective stage-2 range: the regions panel's range
+        await settle(pilot)
         r = regions.shown[regions.table.cursor_row]
         assert (r.stage, r.start) == (2, 0x20_0000)
         await pilot.press("escape")
@@ -203,8 +208,8 @@ async def test_the_diff_view_after_the_dirty_logging_protect(app_factory, snapsh
         await settle(pilot)
         await pilot.press(*"]]]]]]]")
         panel = await open_diff(pilot, "diff 6 7")
-        assert len(panel.rows) == 19
-        await pilot.press(*["down"] * 17)  # the stale combined TLB entry: linked to its S1 PTE
+        assert len(panel.rows) == 21
+        await pilot.press(*["down"] * 19)  # the stale combined TLB entry: linked to its S1 PTE
         await settle(pilot, for_screenshot=True)
         assert svg(name="diff") == app.export_screenshot()
         await type_command(pilot, "access gva=0x40000000 access=read")

@@ -85,7 +85,8 @@ class CommandRunner:
             if op in FILE_COMMANDS:  # the file name: the first word that is not an --option
                 first = next((i for i, a in enumerate(args) if not a.startswith("--")), None)
                 if first is not None:
-                    args = [*args[:first], self.files.resolve(args[first]), *args[first + 1 :]]
+                    name = self.files.resolve(args[first], reading=op == "load")
+                    args = [*args[:first], name, *args[first + 1 :]]
             if op == "save":
                 self.save(args)
             elif op == "load":

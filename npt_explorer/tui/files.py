@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..scenario.commands import CommandError
+from ..scenario.library import bundled_matches
 
 #: the UI commands whose first argument names a file
 FILE_COMMANDS = ("save", "load", "export-walk", "screenshot")
@@ -18,12 +19,18 @@ FILE_COMMANDS = ("save", "load", "export-walk", "screenshot")
 class FileRoot:
     root: Path | None = None  # None: the local TUI, any path
 
-    def resolve(self, name: str) -> str:
-        """`name` as the command should use it; raises `CommandError` outside the root."""
+    def resolve(self, name: str, *, reading: bool = False) -> str:
+        """`name` as the command should use it; raises `CommandError` outside the root.
+        `reading` (`load`): a bare lesson name (`x86_03`) that is no file of the session
+        names the bundled lesson, read-only, as it does in the local TUI."""
         if self.root is None:
             return name
         root = self.root.resolve()
         path = (root / name).resolve()
+        if reading and "/" not in name and not path.exists():
+            lessons = bundled_matches(name)
+            if len(lessons) == 1:
+                return str(lessons[0])
         if not path.is_relative_to(root):
             raise CommandError(
                 f"outside this session's scratch directory (served sessions keep their files "

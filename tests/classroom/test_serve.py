@@ -196,3 +196,41 @@ def test_a_symlink_out_of_the_scratch_directory_is_refused(tmp_path):
         FileRoot(scratch).resolve("door/out.toml")
     assert FileRoot(scratch).resolve("in.toml") == str(scratch.resolve() / "in.toml")
     assert FileRoot().resolve("/anywhere.toml") == "/anywhere.toml"  # the local TUI
+
+
+def test_a_served_load_finds_a_bundled_lesson_by_its_short_name_read_only(tmp_path):
+    from npt_explorer.scenario.library import bundled_matches
+
+    scratch = tmp_path / "session"
+    scratch.mkdir()
+    files = FileRoot(scratch)
+    [lesson] = bundled_matches("x86_03")
+    assert files.resolve("x86_03", reading=True) == str(lesson)
+    # only for reading, and only a bare name: saving writes to the scratch directory
+    assert files.resolve("x86_03") == str(scratch.resolve() / "x86_03")
+    with pytest.raises(CommandError, match="outside"):
+        files.resolve("../x86_03", reading=True)
+    # a file of the session's own comes first
+    (scratch / "x86_03").write_text("")
+    assert files.resolve("x86_03", reading=True) == str(scratch.resolve() / "x86_03")
+
+
+async def test_a_served_tui_loads_a_lesson_by_name_and_refuses_a_path_out(tmp_path):
+    from npt_explorer.tui.app import make_app
+
+    scratch = tmp_path / "session"
+    scratch.mkdir()
+    app = make_app(arch="x86_64")
+    app.files = FileRoot(scratch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for line in ("load /etc/passwd", "load x86_03"):
+            await pilot.press("colon")
+            app.command_line.input.value = line
+            await pilot.press("enter")
+            await pilot.pause()
+            if line.startswith("load /"):
+                hint = str(app.command_line.query_one("#cmd-hint").render())
+                assert "outside this session's scratch directory" in hint
+                assert app.session.mode == "demo"
+        assert app.session.mode == "scenario"
+        assert app.session.scenario.title.startswith("x86_64: EPT write protection")

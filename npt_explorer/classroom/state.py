@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ..engine import (
     Access,
     AccessRequest,
+    Decoded,
     EntryKind,
     Machine,
     PageTable,
@@ -121,10 +122,43 @@ def _entries(pt: PageTable, stage: int, out: dict[EntryKey, EntryAt], leaves: li
             if kind == EntryKind.TABLE and paddr is not None and depth < fmt.leaf_depth:
                 visit(paddr, depth + 1, start, fmt.descend(acc, e.decoded, _READ).acc)
             elif kind == EntryKind.LEAF and paddr is not None:
-                perms = fmt.describe_perms(fmt.leaf(acc, e.decoded, _READ).acc)
-                leaves.append(_Leaf(shown, 1 << shift, paddr, perms))
+                leaves.append(_Leaf(shown, 1 << shift, paddr, perms(acc, e.decoded, depth)))
+
+    memo: dict[tuple[object, int, int], str] = {}
+
+    def perms(acc: object, dec: Decoded, depth: int) -> str:
+        """The leaf's effective permissions; the address bits do not change them, so pages
+        whose other bits match under one table are worked out once."""
+        key = (acc, depth, dec.raw & ~fmt.addr_mask)
+        try:
+            return memo[key]
+        except KeyError:
+            text = memo[key] = fmt.describe_perms(fmt.leaf(acc, dec, _READ).acc)
+            return text
+        except TypeError:  # an accumulator that cannot be a key
+            return fmt.describe_perms(fmt.leaf(acc, dec, _READ).acc)
 
     visit(pt.root, 0, 0, fmt.start())
+    _join(leaves)
+
+
+def _join(leaves: list[_Leaf]) -> None:
+    """Merge, in place, leaves whose inputs and outputs both follow on with one label (a
+    100k-page guest is a handful of runs for the range views)."""
+    leaves.sort(key=lambda lf: lf.start)
+    out: list[_Leaf] = []
+    for lf in leaves:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.start + last.size == lf.start
+            and last.out + last.size == lf.out
+            and last.perms == lf.perms
+        ):
+            out[-1] = _Leaf(last.start, last.size + lf.size, last.out, last.perms)
+        else:
+            out.append(lf)
+    leaves[:] = out
 
 
 def _merged(stage: int, pieces: list[tuple[int, int, str]]) -> tuple[Range, ...]:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from ..classroom.diff import diff
+from ..classroom.diff import StateDiff, diff
 from ..classroom.quiz import ANY_MODE, QUIZ_ARCHES, TOPICS, generate, modes
 from ..classroom.quiz_run import QuizRun, Verdict
 from ..classroom.quiz_text import part_lines
@@ -274,27 +274,41 @@ class ClassroomCommands:
         return check_point(self.session, parse_number(word, "point"), self._last_point())
 
     def _diff(self, args: list[str]) -> None:
+        """`diff [A] [B]`: both points are rebuilt and compared off the event loop (a big
+        machine takes seconds); the view opens when they are, at point B."""
         if len(args) > 2:
             raise CommandError("diff takes at most two points: diff [A] [B]")
         now = self._present()
         numbers = [self._point(a) for a in args]
         a = numbers[0] if numbers else max(0, now - 1)
         b = numbers[1] if len(numbers) > 1 else now
-        d = diff(capture(self._machine(a)), capture(self._machine(b)))
-        if b != now:
-            self._travel(b)
+        session, points = self.session, list(self.timeline.points(self.session))
         app: Any = self
+
+        def compare() -> None:
+            d = diff(
+                capture(machine_at(session, a, points)), capture(machine_at(session, b, points))
+            )
+            app.call_from_thread(self._show_diff, d, a, b, (session, now))
+
+        app.run_worker(compare, thread=True, exclusive=True, group="diff", exit_on_error=False)
+        self.command_line.show_ok(f"diff {a} {b}: comparing the two points …")
+
+    def _show_diff(self, d: StateDiff, a: int, b: int, asked_at: tuple[Session, int]) -> None:
+        app: Any = self
+        if asked_at != (self.session, self._present()):
+            self.command_line.show_error(
+                "the session changed while the diff was computed: diff again"
+            )
+            return
+        if b != self._present():
+            self._travel(b)
         app.main.query(DiffPanel).remove()
         panel = DiffPanel(d, a, b, id="diff-panel")
         app.main.mount(panel, before="#caption")
         self._diff_at = (self.session, len(self.session.log))
         app.call_after_refresh(lambda: panel.table.focus() if panel.rows else None)
         self.command_line.show_ok(f"diff {a} {b}: {len(panel.rows)} change(s)")
-
-    def _machine(self, point: int) -> Any:
-        if point == self._present():
-            return self.session.machine
-        return machine_at(self.session, point, self.timeline.points(self.session))
 
     def _travel(self, point: int) -> None:
         """To `point`: back (a new session; the later points stay reachable) or forward."""

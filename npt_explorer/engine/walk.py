@@ -16,7 +16,7 @@ from .faults import FINAL, GUEST_WALK, Fault, finish
 from .flags import Access, Priv
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
 from .memory import Frames
-from .readings import Readings
+from .readings import Outcome, Readings
 
 
 @dataclass(slots=True)
@@ -238,85 +238,82 @@ class Walker:
 
     def _walk(self, walk: Walk, side_effects: bool, s2_lookup: S2Lookup | None) -> None:
         s1, r1, gva = self.s1, self.r1, walk.gva
+        reqs = self._reqs(walk.access, walk.priv, walk.ac, walk.via)
         if self.guest_root is None:  # stage 1 off: gPA = gVA
             walk.gpa, walk.s1_size = gva, BARE_SIZE
             walk.hpa, walk.s2_acc, walk.s2_size = self._stage2(
-                walk, gva, self._reqs(walk.access, walk.priv, walk.ac, walk.via).final, None,
-                FINAL, side_effects,
-                purpose="translate the final gPA",
-            )  # fmt: skip
+                walk, gva, reqs.final, None, FINAL, side_effects, "translate the final gPA"
+            )
             return
         reason = s1.check_input(gva)
         if reason is not None:
             raise _Stop(self._fault(walk, 1, reason, None))
-        reqs = self._reqs(walk.access, walk.priv, walk.ac, walk.via)
-        req, read_req = reqs.s1, reqs.read
-        peek, steps = self.memory.peek_frame, walk.steps
-        outcomes, keep = r1._outcomes, r1.keep
-        amask, ashift = r1.addr_mask, r1.addr_shift
-        acc = r1.start
-        table = self.guest_root
-        for depth, (shift, mask, where, purpose, s2_purpose) in enumerate(self._s1_levels):
-            index = (gva >> shift) & mask
+        req, acc, table = reqs.s1, r1.start, self.guest_root
+        for depth, level in enumerate(self._s1_levels):
             if depth == 0 and s1.root_registers:  # PAE PDPTEs: no memory reference, no A bit
-                raw = self.root_registers[index] if index < len(self.root_registers) else 0
-                out = r1.outcome(depth, raw, acc, req)
-                if out.reason is not None:
-                    raise _Stop(self._fault(walk, 1, out.reason, depth, req=req, acc=acc, raw=raw))
-                acc, table = out.acc, (raw & amask) << ashift
-                continue
-            entry_gpa = table + index * 8
-            hpa = self._stage2(
-                walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose
-            )[0]
-            words = peek(hpa >> 12)
-            if words is None and self._strict:
-                raise _Stop(self._no_memory(walk, 1, depth, hpa, entry_gpa))
-            raw = 0 if words is None else words.item((hpa & 0xFFF) >> 3)
-            memo = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
-            out = r1.outcome(depth, raw, acc, req) if memo is None or memo.exact else memo
-            label = "fault" if out.reason is not None else out.label
-            step = WalkStep(
-                1, depth, where, purpose, table, hpa - index * 8, index, entry_gpa, hpa, raw, r1,
-                label,
-            )  # fmt: skip
-            steps.append(step)
+                raw, step = self._root_register(walk, level), None
+            else:
+                raw, step = self._s1_entry(walk, depth, level, table, reqs.read, side_effects)
+            out = r1.outcome(depth, raw, acc, req)  # the one verdict on this entry
+            if step is not None:
+                step.outcome = "fault" if out.reason is not None else out.label
             if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
-                raise _Stop(
-                    self._fault(
-                        walk,
-                        1,
-                        out.reason,
-                        depth,
-                        req=req,
-                        acc=acc if out.bad else out.acc,
-                        raw=raw,
-                    )  # fmt: skip
-                )
-            if out.set_bits is not None:  # A/D: a guest-physical write stage 2 must allow
-                value = (raw & out.wb_keep) | out.set_bits
-                self._stage2(walk, entry_gpa, reqs.write_back, depth, GUEST_WALK, side_effects,
-                             record=False)  # fmt: skip
+                bad_acc = acc if out.bad or step is None else out.acc
+                raise _Stop(self._fault(walk, 1, out.reason, depth, req=req, acc=bad_acc, raw=raw))
+            if out.set_bits is not None and step is not None:  # A/D: stage 2 must allow it
+                self._s2_write_check(walk, step, reqs.write_back, side_effects)
                 if side_effects:
-                    self.memory.write_u64(hpa, value)
-                    walk.writes += 1
-                    step.written = value
+                    self._write_back(walk, step.entry_hpa, (raw & out.wb_keep) | out.set_bits, step)
             acc = out.acc
             if out.kind is _LEAF:
                 size = out.page_size
                 assert size is not None
-                walk.gpa, walk.s1_size, walk.s1_acc = (
-                    (
-                        out.exact_paddr
-                        if out.exact_paddr is not None
-                        else (raw & amask) << ashift & ~(size - 1)
-                    )
-                    + (gva & (size - 1)),
-                    size,
-                    acc,
-                )
+                walk.gpa = _leaf_base(out, r1, raw, size) + (gva & (size - 1))
+                walk.s1_size, walk.s1_acc = size, acc
                 break
-            table = out.exact_paddr if out.exact_paddr is not None else (raw & amask) << ashift
+            table = _next_table(out, r1, raw)
+        self._final(walk, acc, reqs, side_effects, s2_lookup)
+
+    def _root_register(self, walk: Walk, level: tuple[int, int, str, str, str]) -> int:
+        """The root entry the CPU holds in a register (PAE PDPTE n); 0 past the last one."""
+        index = (walk.gva >> level[0]) & level[1]
+        return self.root_registers[index] if index < len(self.root_registers) else 0
+
+    def _s1_entry(
+        self,
+        walk: Walk,
+        depth: int,
+        level: tuple[int, int, str, str, str],
+        table: int,
+        read_req: AccessRequest,
+        side_effects: bool,
+    ) -> tuple[int, WalkStep]:
+        """Read the guest entry at `depth`: its gPA through stage 2 first (hardware.md §1.1;
+        a stage-2 fault here beats any stage-1 problem, §1.4), then the entry; the step."""
+        shift, mask, where, purpose, s2_purpose = level
+        index = (walk.gva >> shift) & mask
+        entry_gpa = table + index * 8
+        hpa = self._stage2(walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose)
+        raw = self._read(walk, 1, depth, hpa[0], entry_gpa)
+        step = WalkStep(
+            1, depth, where, purpose, table, hpa[0] - index * 8, index, entry_gpa, hpa[0], raw,
+            self.r1, "",
+        )  # fmt: skip
+        walk.steps.append(step)
+        return raw, step
+
+    def _s2_write_check(
+        self, walk: Walk, step: WalkStep, req: AccessRequest, side_effects: bool
+    ) -> None:
+        """A guest A/D write-back is a guest-physical write: stage 2 must allow it (no steps)."""
+        self._stage2(walk, step.entry_addr, req, step.depth, GUEST_WALK, side_effects, record=False)
+
+    def _final(
+        self, walk: Walk, acc: Any, reqs: _Requests, side_effects: bool, s2_lookup: S2Lookup | None
+    ) -> None:
+        """The final gPA: stage 1's output check, then stage 2 (or a stage-2-only TLB entry)
+        with the guest page's U/S."""
+        s1 = self.s1
         assert walk.gpa is not None
         if not s1.check_output(walk.gpa):
             raise _Stop(self._fault(walk, 1, FaultReason.ADDRESS_SIZE, s1.leaf_depth, acc=acc))
@@ -330,13 +327,7 @@ class Walker:
             res = (hpa, s2_acc, size)
         else:
             res = self._stage2(
-                walk,
-                walk.gpa,
-                final_req,
-                None,
-                FINAL,
-                side_effects,
-                purpose="translate the final gPA",
+                walk, walk.gpa, final_req, None, FINAL, side_effects, "translate the final gPA"
             )
         walk.hpa, walk.s2_acc, walk.s2_size = res
 
@@ -362,21 +353,12 @@ class Walker:
             reason = s2.check_input(gpa)
             if reason is not None:
                 raise _Stop(self._fault(walk, 2, reason, None, gpa=gpa, during=during, req=req))
-        peek, steps = self.memory.peek_frame, walk.steps
-        outcomes, keep = r2._outcomes, r2.keep
-        amask, ashift = r2.addr_mask, r2.addr_shift
-        acc = r2.start
-        table: int = self.npt_root
+        acc, table = r2.start, self.npt_root
         for depth, (shift, mask, name) in enumerate(self._s2_levels):
             index = (gpa >> shift) & mask
             addr = table + index * 8
-            words = peek(addr >> 12)
-            if words is None and self._strict:
-                raise _Stop(self._no_memory(walk, 2, depth, addr, gpa, during))
-            raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
-            out = outcomes.get((depth, raw & keep[depth], id(acc), id(req)))
-            if out is None or out.exact:
-                out = r2.outcome(depth, raw, acc, req)
+            raw = self._read(walk, 2, depth, addr, gpa, during)
+            out = r2.outcome(depth, raw, acc, req)  # the one verdict on this entry
             step = None
             if record:
                 label = "fault" if out.reason is not None else out.label
@@ -384,54 +366,44 @@ class Walker:
                     2, depth, name, purpose, table, table, index, addr, addr, raw, r2, label,
                     for_depth,
                 )  # fmt: skip
-                steps.append(step)
+                walk.steps.append(step)
             if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
-                raise _Stop(
-                    self._fault(
-                        walk,
-                        2,
-                        out.reason,
-                        depth,
-                        gpa=gpa,
-                        during=during,
-                        req=req,
-                        acc=None if out.bad else out.acc,
-                        raw=raw,
-                    )
-                )
+                bad_acc = None if out.bad else out.acc
+                raise _Stop(self._fault(walk, 2, out.reason, depth, gpa=gpa, during=during,
+                                        req=req, acc=bad_acc, raw=raw))  # fmt: skip
             if out.set_bits is not None and side_effects:
-                value = (raw & out.wb_keep) | out.set_bits
-                self.memory.write_u64(addr, value)
-                walk.writes += 1
-                if step is not None:
-                    step.written = value
+                self._write_back(walk, addr, (raw & out.wb_keep) | out.set_bits, step)
             acc = out.acc
             if out.kind is _LEAF:
                 size = out.page_size
                 assert size is not None
-                base = (
-                    out.exact_paddr
-                    if out.exact_paddr is not None
-                    else (raw & amask) << ashift & ~(size - 1)
-                )
-                hpa = base + (gpa & (size - 1))
+                hpa = _leaf_base(out, r2, raw, size) + (gpa & (size - 1))
                 if hpa >= self._s2_output_limit and not s2.check_output(hpa):
-                    raise _Stop(
-                        self._fault(
-                            walk,
-                            2,
-                            FaultReason.ADDRESS_SIZE,
-                            depth,
-                            gpa=gpa,
-                            during=during,
-                            req=req,
-                            acc=acc,
-                            raw=raw,
-                        )
-                    )
+                    raise _Stop(self._fault(walk, 2, FaultReason.ADDRESS_SIZE, depth, gpa=gpa,
+                                            during=during, req=req, acc=acc, raw=raw))  # fmt: skip
                 return hpa, acc, size
-            table = out.exact_paddr if out.exact_paddr is not None else (raw & amask) << ashift
+            table = _next_table(out, r2, raw)
         raise AssertionError("a walk always ends in a leaf or a fault")
+
+    # ------------------------------------------------------------------ memory
+
+    def _read(
+        self, walk: Walk, stage: int, depth: int, hpa: int, gpa: int, during: str | None = None
+    ) -> int:
+        """The entry at `hpa`; a frame the memory lacks reads as 0, or faults when strict."""
+        words = self.memory.peek_frame(hpa >> 12)
+        if words is None:
+            if self._strict:
+                raise _Stop(self._no_memory(walk, stage, depth, hpa, gpa, during))
+            return 0
+        return words.item((hpa & 0xFFF) >> 3)
+
+    def _write_back(self, walk: Walk, hpa: int, value: int, step: WalkStep | None) -> None:
+        """Write A/D/AF back into the entry at `hpa` (a walk with side effects only)."""
+        self.memory.write_u64(hpa, value)
+        walk.writes += 1
+        if step is not None:
+            step.written = value
 
     # ------------------------------------------------------------------ faults
 
@@ -482,3 +454,13 @@ class Walker:
             control=fmt.control,
             guest_acc=walk.s1_acc if stage == 2 and during == FINAL else None,
         )
+
+
+def _next_table(out: Outcome, readings: Readings, raw: int) -> int:
+    """The next table's address: the class's address shape, or an exact entry's own."""
+    return out.exact_paddr if out.exact_paddr is not None else readings.paddr(raw)
+
+
+def _leaf_base(out: Outcome, readings: Readings, raw: int, size: int) -> int:
+    """The leaf's output base (page-aligned), or an exact entry's decoded address as is."""
+    return out.exact_paddr if out.exact_paddr is not None else readings.paddr(raw) & ~(size - 1)

@@ -53,6 +53,8 @@ class TraceStats:
     served: dict[str, int] = field(default_factory=dict)  # walk cache -> references served
     walk_hist: list[int] = field(default_factory=lambda: [0] * (HIST_MAX + 1))
     series: list[float] = field(default_factory=list)  # memory refs per access, per WINDOW
+    # the same for the accesses to pages of each size (None: no access to one in that window)
+    series_by_size: dict[int, list[float | None]] = field(default_factory=dict)
     distinct_pages: int = 0
     native: bool = False
     seconds: float = 0.0
@@ -96,6 +98,10 @@ class TraceStats:
             "mem_refs_per_walk_histogram": list(self.walk_hist),
             "series_window": WINDOW,
             "mem_refs_per_access_series": [round(x, 4) for x in self.series],
+            "mem_refs_per_access_series_by_size": {
+                f"{size:#x}": [None if x is None else round(x, 4) for x in values]
+                for size, values in sorted(self.series_by_size.items())
+            },
             "distinct_pages": self.distinct_pages,
             "native": self.native,
             "seconds": round(self.seconds, 4),
@@ -184,7 +190,8 @@ class TraceReplay:
         self._tracked: dict[tuple[int, int, int], bool] = {}
         self._written1: set[int] = set()  # combined keys whose leaf D a write has set
         self._written2: set[int] = set()  # stage-2-only keys likewise
-        self._sums: list[float] = []  # memory references per WINDOW accesses
+        self._accesses_by: dict[tuple[int, int], int] = {}  # (window, log2 size) -> accesses
+        self._mem_by: dict[tuple[int, int], float] = {}  # ... -> memory references
         self.stats = TraceStats(native=native)
         self._start = time.perf_counter()
 
@@ -304,7 +311,7 @@ class TraceReplay:
             keys[seg].tolist(), sets[seg].tolist(), write[rows].tolist(), pid[seg].tolist()
         )
         st.hits += n - len(walked)
-        self._series(offset + rows[walked], mem)
+        self._series(offset, shift, length, rows[walked], shift[seg[walked]], mem)
 
     def _run(
         self, keys: list[int], sets: list[int], writes: list[bool], pids: list[int]
@@ -379,28 +386,46 @@ class TraceReplay:
         st.walk_hist = [a + b for a, b in zip(st.walk_hist, hist, strict=True)]
         return np.array(walked, dtype=np.int64), mem_at
 
-    def _series(self, positions: np.ndarray, mem: np.ndarray) -> None:
-        """Memory references per access over windows of WINDOW accesses (`positions`: where in
-        the whole trace the references `mem` were made)."""
-        if not len(positions):
-            return
-        window = positions // WINDOW
-        low = int(window[0])
-        sums = np.bincount(window - low, weights=mem).tolist()
-        totals = self._sums
-        totals.extend([0.0] * (low + len(sums) - len(totals)))
-        for k, value in enumerate(sums):
-            totals[low + k] += value
+    def _series(
+        self,
+        offset: int,
+        shift: np.ndarray,
+        length: np.ndarray,
+        walked: np.ndarray,
+        walked_shift: np.ndarray,
+        mem: np.ndarray,
+    ) -> None:
+        """Accesses and memory references per window of WINDOW accesses and page size: the
+        chunk starts at `offset` in the trace, runs of `length` accesses to pages of
+        2**`shift` bytes; the walks at positions `walked` (in the chunk) made `mem` references
+        to memory."""
+        n = int(length.sum())
+        low = offset // WINDOW
+        window = (offset + np.arange(n, dtype=np.int64)) // WINDOW - low
+        counts = np.bincount(window * 64 + np.repeat(shift, length))
+        sums = np.bincount(((offset + walked) // WINDOW - low) * 64 + walked_shift, weights=mem)
+        for code in np.flatnonzero(counts).tolist():
+            at = (low + code // 64, code % 64)
+            self._accesses_by[at] = self._accesses_by.get(at, 0) + int(counts[code])
+        for code in np.flatnonzero(sums).tolist():
+            at = (low + code // 64, code % 64)
+            self._mem_by[at] = self._mem_by.get(at, 0.0) + float(sums[code])
 
     def finish(self) -> TraceStats:
-        """The totals so far (a partial last window joins the series)."""
+        """The totals so far: the series per window (a partial last window too), overall and
+        by page size."""
         st = self.stats
         windows = -(-st.accesses // WINDOW)
-        self._sums.extend([0.0] * (windows - len(self._sums)))
-        last = st.accesses - (windows - 1) * WINDOW
-        st.series = (
-            [m / WINDOW for m in self._sums[:-1]] + [self._sums[-1] / last] if windows else []
-        )
+        mem = [0.0] * windows
+        accesses = [0] * windows
+        by_size: dict[int, list[float | None]] = {}
+        for (window, shift), n in sorted(self._accesses_by.items()):
+            refs = self._mem_by.get((window, shift), 0.0)
+            mem[window] += refs
+            accesses[window] += n
+            by_size.setdefault(1 << shift, [None] * windows)[window] = refs / n
+        st.series = [m / a for m, a in zip(mem, accesses, strict=True)]
+        st.series_by_size = by_size
         st.distinct_pages = len(self.plans)
         st.seconds = time.perf_counter() - self._start
         return st

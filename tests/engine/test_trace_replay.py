@@ -121,3 +121,33 @@ def test_long_replays_with_locality_count_what_machine_access_counts(accesses, w
     stats = replay.finish()
     assert stats.hits == sum(w.tlb == "hit" for w in walks)
     assert stats.mem_refs == sum(w.mem_refs for w in walks)
+
+
+def test_the_series_by_page_size_averages_each_windows_walks_over_its_accesses():
+    # windows of 4 accesses; pages 0-1023 are 4 KiB, 1024.. one 2 MiB page at both stages: each
+    # window's value per size = memory references of that size's walks / accesses to that
+    # size, as Machine.access counts them
+    live, replayed = (machine("x86_64", False, (8, 2), None) for _ in range(2))
+    for m in (live, replayed):
+        m.map(2, 0x400_0000, 0x20_0000, "rwx", backend="linear", hpa=0x9000_0000, huge=True)
+        m.map(1, GVA + 0x40_0000, 0x20_0000, "rwx", gpa=0x400_0000, huge=True)
+    pages = [0, 1024, 1, 1025, 0, 0, 1100, 2, 3, 4]
+    addrs = np.array([GVA + p * 0x1000 for p in pages], dtype=np.uint64)
+    walks = [live.access(int(a), "read") for a in addrs]
+    expected: dict[int, list] = {}
+    for w in range(3):
+        for size in {walk.page_size for walk in walks}:
+            mine = [x for x in walks[4 * w : 4 * w + 4] if x.page_size == size]
+            value = sum(x.mem_refs for x in mine) / len(mine) if mine else None
+            expected.setdefault(size, []).append(value)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trace, "WINDOW", 4)
+        replay = TraceReplay(replayed)
+        replay.feed(addrs[:5])
+        replay.feed(addrs[5:])
+        stats = replay.finish()
+    assert set(expected) == {0x1000, 0x20_0000}
+    assert stats.series_by_size == expected
+    assert stats.series == [sum(x.mem_refs for x in walks[k : k + 4]) / 4 for k in (0, 4)] + [
+        sum(x.mem_refs for x in walks[8:]) / 2
+    ]

@@ -103,6 +103,10 @@ class CommandRunner:
                 self.action_screenshot_svg(args[0] if args else None)
             elif op == "help":
                 self.show_help(args[0] if args else None)
+            elif op == "cost":
+                from .cost_view import CostView, trace_costs  # plotext: only when asked for
+
+                self.push_screen(CostView(trace_costs([e.result for e in self.session.log])))
             elif op in CLASSROOM_COMMANDS:
                 return self.classroom_command(op, args)
         except (CommandError, PagingError) as err:

@@ -16,6 +16,8 @@ UI_COMMANDS: dict[str, str] = {
     "running NAME's demo",
     "export-walk": "export-walk [FILE]: write the walk on screen as JSON",
     "screenshot": "screenshot [FILE]: save an SVG of the screen",
+    "cost": "cost: plot the traces run so far (memory references per access over time, by "
+    "page size; references per TLB miss, all and to memory)",
     "help": "help [OP]: the command reference (scrolls; also ? in the command line); "
     "help OP: that command's keys",
     **CLASSROOM_COMMANDS,

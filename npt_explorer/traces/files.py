@@ -24,7 +24,7 @@ import numpy as np
 FORMATS = ("lackey", "text", "npy")
 #: accesses per chunk handed to the engine
 CHUNK = 1 << 20
-_BLOCK = 1 << 24  # bytes read at a time from a text file
+_BLOCK = 1 << 22  # bytes read at a time from a text file
 READ, WRITE, EXEC = 0, 1, 2
 _HEX = np.full(256, 255, dtype=np.uint8)
 for _i, _c in enumerate(b"0123456789abcdef"):
@@ -33,6 +33,9 @@ for _i, _c in enumerate(b"ABCDEF"):
     _HEX[_c] = 10 + _i
 _LACKEY_KIND = {ord("L"): READ, ord("S"): WRITE, ord("M"): WRITE}
 _TEXT_KIND = {"R": READ, "W": WRITE, "X": EXEC}
+_KIND_OF = np.full(256, 255, dtype=np.uint8)  # a text line's kind letter -> kind (255: none)
+for _c, _k in _TEXT_KIND.items():
+    _KIND_OF[ord(_c)] = _KIND_OF[ord(_c.lower())] = _k
 
 Chunk = tuple[np.ndarray, np.ndarray]
 
@@ -145,36 +148,72 @@ def _lackey(path: Path, chunk: int) -> Iterator[Chunk]:
 
 
 def _text(path: Path, chunk: int) -> Iterator[Chunk]:
+    """Lines in the plain forms (``[K ]ADDR`` or ``ADDR[ K]``, one space, no comment) are read
+    with numpy; the others (comments, blank lines, tabs, commas, bad lines) line by line."""
     for block, first in _blocks(path):
-        addrs: list[int] = []
-        kinds: list[int] = []
-        for n, raw in enumerate(block.decode("utf-8", "replace").splitlines()):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            words = line.replace(",", " ").split()
-            kind = READ
-            if len(words) == 2 and words[0].upper() in _TEXT_KIND:
-                kind, word = _TEXT_KIND[words[0].upper()], words[1]
-            elif len(words) == 2 and words[1].upper() in _TEXT_KIND:
-                word, kind = words[0], _TEXT_KIND[words[1].upper()]
-            elif len(words) == 1:
-                word = words[0]
-            else:
-                raise TraceFileError(
-                    str(path), first + n, f"{raw.strip()[:40]!r}: expected ADDR [R|W|X]"
-                )
-            try:
-                value = int(word, 16)
-            except ValueError:
-                value = -1
-            if not 0 <= value < 1 << 64:
-                raise TraceFileError(
-                    str(path), first + n, f"{word[:40]!r} is not a 64-bit hex address"
-                )
-            addrs.append(value)
-            kinds.append(kind)
-        yield from _split(np.array(addrs, dtype=np.uint64), np.array(kinds, dtype=np.uint8), chunk)
+        buf = np.frombuffer(block, dtype=np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        padded = np.concatenate((buf, np.zeros(24, dtype=np.uint8)))
+        lengths = ends - starts
+        c0, last = padded[starts], padded[np.maximum(ends - 1, 0)]
+        prefix = _KIND_OF[c0] != 255
+        prefix &= (padded[starts + 1] == 32) & (lengths >= 3)
+        suffix = ~prefix & (_KIND_OF[last] != 255)
+        suffix &= (padded[np.maximum(ends - 2, 0)] == 32) & (lengths >= 3)
+        at = starts + 2 * prefix
+        at += 2 * ((padded[at] == ord("0")) & ((padded[at + 1] | 32) == ord("x")))
+        width = ends - 2 * suffix - at
+        plain = (width >= 1) & (width <= 16)
+        addrs, bad = _hex_digits(padded, at, np.where(plain, width, 0))
+        plain &= ~bad
+        kinds = np.where(prefix, _KIND_OF[c0], np.where(suffix, _KIND_OF[last], READ))
+        kinds = kinds.astype(np.uint8)
+        if not plain.all():
+            for i in np.flatnonzero(~plain).tolist():
+                parsed = text_line(block[starts[i] : ends[i]], str(path), first + i)
+                if parsed is not None:
+                    addrs[i], kinds[i] = parsed
+                    plain[i] = True
+            addrs, kinds = addrs[plain], kinds[plain]
+        yield from _split(addrs, kinds, chunk)
+
+
+def _hex_digits(padded: np.ndarray, at: np.ndarray, width: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The hex numbers of `width` digits at `at` (uint64), and which have a non-hex digit."""
+    values = np.zeros(len(at), dtype=np.uint64)
+    bad = np.zeros(len(at), dtype=bool)
+    for col in range(int(width.max(initial=0))):
+        live = col < width
+        digit = _HEX[padded[at + col]]
+        bad |= live & (digit == 255)
+        values = np.where(live, (values << np.uint64(4)) | digit.astype(np.uint64), values)
+    return values, bad
+
+
+def text_line(raw: bytes, file: str, number: int) -> tuple[int, int] | None:
+    """One line of a text trace the vector path did not take: (address, kind), or None."""
+    text = raw.decode("utf-8", "replace")
+    line = text.split("#", 1)[0].strip()
+    if not line:
+        return None
+    words = line.replace(",", " ").split()
+    kind = READ
+    if len(words) == 2 and words[0].upper() in _TEXT_KIND:
+        kind, word = _TEXT_KIND[words[0].upper()], words[1]
+    elif len(words) == 2 and words[1].upper() in _TEXT_KIND:
+        word, kind = words[0], _TEXT_KIND[words[1].upper()]
+    elif len(words) == 1:
+        word = words[0]
+    else:
+        raise TraceFileError(file, number, f"{text.strip()[:40]!r}: expected ADDR [R|W|X]")
+    try:
+        value = int(word, 16)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 1 << 64:
+        raise TraceFileError(file, number, f"{word[:40]!r} is not a 64-bit hex address")
+    return value, kind
 
 
 def _npy(path: Path, chunk: int) -> Iterator[Chunk]:

@@ -7,8 +7,10 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from npt_explorer.traces.files import TraceFileError, guess_format, prefetch, read
+from npt_explorer.traces.files import TraceFileError, guess_format, prefetch, read, text_line
 
 LACKEY = """==2563== Lackey, an example Valgrind tool
 ==2563== Command: ls /
@@ -127,3 +129,40 @@ def test_prefetch_stops_its_reader_when_the_replay_stops_early():
     next(reader)
     reader.close()  # joins the reader thread: it must notice and return
     assert not [t for t in threading.enumerate() if t.name == "trace-reader"]
+
+
+_LINE = st.builds(
+    lambda before, zx, digits, after, tail: f"{before}{zx}{digits}{after}{tail}",
+    st.sampled_from(["", "W ", "r ", "X ", "x ", " ", "\t", "R,", "q "]),
+    st.sampled_from(["", "0x", "0X"]),
+    st.text("0123456789abcdefABCDEF", min_size=0, max_size=18),
+    st.sampled_from(["", " W", " x", " R", "  w", ",X", " z", "\r"]),
+    st.sampled_from(["", "", " # note", "#"]),
+)
+
+
+@given(lines=st.lists(_LINE, min_size=1, max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_the_vector_text_reader_reads_what_the_line_reader_reads(tmp_path_factory, lines):
+    # every line through the one-line reader (the rules) against the block reader (numpy for
+    # plain lines): the same accesses, or the same error on the same line
+    path = tmp_path_factory.mktemp("t") / "t.txt"
+    path.write_text("\n".join(lines) + "\n")
+    expected, error = [], None
+    for n, line in enumerate(lines, 1):
+        try:
+            parsed = text_line(line.encode(), str(path), n)
+        except TraceFileError as err:
+            error = str(err)
+            break
+        if parsed is not None:
+            expected.append(parsed)
+    if error is None and not expected:
+        error = "no accesses"
+    if error is not None:
+        with pytest.raises(TraceFileError) as got:
+            accesses(path, "text")
+        assert error in str(got.value) or str(got.value).endswith(error)
+    else:
+        addrs, kinds = accesses(path, "text")
+        assert list(zip(addrs, kinds, strict=True)) == expected

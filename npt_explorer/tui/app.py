@@ -122,6 +122,10 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
+        # the layout's class before the panels are styled: set on mount instead, it would
+        # restyle every widget and lay the screen out once more (~0.1 s of the first screen)
+        layout = layout_for(self.size.width, self.size.height)
+        self.screen.add_class(f"-{layout}")
         yield Header(icon="⇶")
         yield PanelBar(id="panel-bar")
         with Container(id="panels"):
@@ -135,7 +139,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             yield TlbPanel(id="tlb", classes="panel")
         yield CaptionBar(id="caption")
         yield CommandLine(lambda: self.session.arch, scenario_files, id="command-line")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=layout == "wide")
 
     @property
     def main(self) -> Screen[object]:
@@ -160,7 +164,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         return self.main.query_one(CommandLine)
 
     def on_mount(self) -> None:
-        self._apply_size(self.size.width, self.size.height)
+        self._apply_size(self.size.width, self.size.height, first=True)
         self.post_message(MachineChanged(reset=True))
         self.focus_panel("walk")
 
@@ -175,16 +179,18 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     def layout_name(self) -> str:
         return next((n for n, _, _ in LAYOUTS if self.screen.has_class(f"-{n}")), "narrow")
 
-    def _apply_size(self, width: int, height: int) -> None:
-        name = next(n for n, w, h in LAYOUTS if width >= w and height >= h)
-        if self.screen.has_class(f"-{name}"):
+    def _apply_size(self, width: int, height: int, first: bool = False) -> None:
+        name = layout_for(width, height)
+        if self.screen.has_class(f"-{name}") and not first:
             return  # restyling the screen costs tens of ms: only when it changes
         for other, _, _ in LAYOUTS:
             self.screen.set_class(other == name, f"-{other}")
-        for footer in self.main.query(Footer):
-            footer.show_command_palette = name == "wide"  # ctrl+p still works (? help)
         self.walk.fit(grid_height=name != "narrow")
         self._set_current(self.current_panel)
+        if first:
+            return  # compose gave the screen and the footer this layout's classes and keys
+        for footer in self.main.query(Footer):
+            footer.show_command_palette = name == "wide"  # ctrl+p still works (? help)
         self.refresh_bindings()
 
     def shows(self, panel: str, current: str) -> bool:
@@ -472,6 +478,11 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         ]
         if reads and self.walk.index not in reads:  # the walk read this entry: go there
             self.walk.select(reads[0], post=False)
+
+
+def layout_for(width: int, height: int) -> str:
+    """The name of the layout (LAYOUTS) a terminal of `width`×`height` gets."""
+    return next(n for n, w, h in LAYOUTS if width >= w and height >= h)
 
 
 def walk_title(walk: Walk, op: str) -> str:

@@ -18,9 +18,10 @@ async def settle(pilot: Pilot, *, for_screenshot: bool = False) -> None:
     let DataTables re-measure (on idle) and repaint."""
     app = pilot.app
     await pilot.pause()
-    if app.workers:
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+    for _ in range(2):  # the regions fold starts only after the next refresh (regions_panel)
+        if app.workers:
+            await app.workers.wait_for_complete()
+        await pilot.pause(0.01)
     if for_screenshot:
         await pilot.pause(0.05)
         await pilot.pause()

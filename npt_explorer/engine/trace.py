@@ -321,8 +321,7 @@ class TraceReplay:
         tlb_sets, ways_max, plans, caches = self.tlb.sets, self.tlb.ways, self.plans, self.caches
         written1, written2 = self._written1, self._written2
         vmid, asid, served_count = self.vmid, self.asid, self.stats.served
-        walked: list[int] = []
-        mems: list[int] = []
+        mems = [-1] * len(keys)  # memory references of each access that walked
         refs_total = faults = 0
         for row, key, index, w, pid in zip(count(), keys, sets, writes, pids):
             if tlb_sets:  # TlbReplay.hit, inlined: this loop runs once per access that may miss
@@ -353,8 +352,7 @@ class TraceReplay:
                 refs_total += plan.n_s2hit if s2hit else plan.n_refs
             else:
                 mem = plan.n_s2hit if s2hit else plan.n_refs
-            walked.append(row)
-            mems.append(mem)
+            mems[row] = mem
             if not plan.ok:
                 faults += 1
                 continue
@@ -367,24 +365,27 @@ class TraceReplay:
             dirty = w or (not s2hit and s2_dirty and (not plan.s1_tracked or key in written1))
             if not tlb_sets:
                 continue
-            ways = tlb_sets[index]  # TlbReplay.fill, inlined (twice)
-            if ways.pop(key, None) is None and len(ways) >= ways_max:
+            # TlbReplay.fill, inlined (twice); the look-ups above took both keys out already
+            ways = tlb_sets[index]
+            if len(ways) >= ways_max:
                 del ways[next(iter(ways))]
             ways[key] = dirty
             if s2_key >= 0 and not s2hit:
                 ways = tlb_sets[plan.s2_set]
-                if ways.pop(s2_key, None) is None and len(ways) >= ways_max:
+                if len(ways) >= ways_max:
                     del ways[next(iter(ways))]
                 ways[s2_key] = s2_dirty
         st = self.stats
-        mem_at = np.array(mems, dtype=np.int64)
+        every = np.array(mems, dtype=np.int64)
+        walked = np.flatnonzero(every >= 0)
+        mem_at = every[walked]
         st.walks += len(walked)
         st.faults += faults
         st.mem_refs += int(mem_at.sum())
         st.refs += refs_total if caches is not None else int(mem_at.sum())
         hist = np.bincount(np.minimum(mem_at, HIST_MAX), minlength=HIST_MAX + 1).tolist()
         st.walk_hist = [a + b for a, b in zip(st.walk_hist, hist, strict=True)]
-        return np.array(walked, dtype=np.int64), mem_at
+        return walked, mem_at
 
     def _series(
         self,

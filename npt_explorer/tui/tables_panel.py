@@ -3,6 +3,8 @@ expanded (never the whole tree), each entry with its raw value and a compact fla
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -80,6 +82,32 @@ def legend(s1: PagingFormat, s2: PagingFormat) -> Text:
     return text
 
 
+class TableTree(Tree[Slot]):
+    """A Tree that lays its lines out once for a table's entries, not once per entry (a
+    table read adds up to 512 nodes, each of which would invalidate the whole tree)."""
+
+    _adding = 0  # nesting depth of `adding()`
+    _stale = False
+
+    @contextmanager
+    def adding(self) -> Iterator[None]:
+        """Nodes added or expanded inside invalidate the tree once, at the end."""
+        self._adding += 1
+        try:
+            yield
+        finally:
+            self._adding -= 1
+            if not self._adding and self._stale:
+                self._stale = False
+                self._invalidate()
+
+    def _invalidate(self) -> None:
+        if self._adding:
+            self._stale = True
+        else:
+            super()._invalidate()
+
+
 class PageTablesPanel(Vertical):
     HELP = HELP
 
@@ -91,15 +119,15 @@ class PageTablesPanel(Vertical):
         self.border_title = "Page tables"
 
     def compose(self) -> ComposeResult:
-        tree: Tree[Slot] = Tree("tables", id="pt-tree")
+        tree = TableTree("tables", id="pt-tree")
         tree.show_root = False
         tree.guide_depth = 2
         yield tree
         yield Static(id="pt-legend")
 
     @property
-    def tree(self) -> Tree[Slot]:
-        return self.query_one("#pt-tree", Tree)
+    def tree(self) -> TableTree:
+        return self.query_one("#pt-tree", TableTree)
 
     def _table(self, stage: int) -> tuple[PageTable, PagingFormat]:
         assert self.machine is not None
@@ -200,10 +228,11 @@ class PageTablesPanel(Vertical):
 
     def _expand(self, node: TreeNode[Slot]) -> None:
         """Load and open `node` (expanding an open node would rebuild the tree's lines)."""
-        self._load(node)
-        if not node.is_expanded:
-            node.expand()
-            self._reshaped = True
+        with self.tree.adding():
+            self._load(node)
+            if not node.is_expanded:
+                node.expand()
+                self._reshaped = True
 
     def _load(self, node: TreeNode[Slot]) -> None:
         """Read the table under `node` (once) and add a child per non-zero entry."""
@@ -217,29 +246,32 @@ class PageTablesPanel(Vertical):
         shift = fmt.levels[depth].shift
         base = slot.addr & ((1 << fmt.input_bits) - 1)
         space = "gVA" if slot.stage == 1 else "gPA"
-        for entry in table_entries(pt, slot.child_table, depth):
-            index, raw, dec, paddr = entry.index, entry.raw, entry.decoded, entry.paddr
-            va = base + (index << shift)
-            addr = sign_extend(fmt, va) if slot.stage == 1 else va
-            label = Text(f"[{index:>3}] ", "dim")
-            label.append(f"{raw:#018x} ")
-            label.append_text(flag_string(dec))
-            if dec.kind == EntryKind.TABLE:
-                label.append(f" → table {paddr:#x}")
-            elif dec.kind == EntryKind.LEAF:
-                label.append(f" → {paddr:#x} ({(dec.page_size or 0) >> 10}K)", "yellow")
-            else:
-                label.append(
-                    f" {dec.kind}" + (f" ({dec.reason})" if dec.reason else ""), FAULT_STYLE
+        with self.tree.adding():  # one layout of the tree's lines for the whole table
+            for entry in table_entries(pt, slot.child_table, depth):
+                index, raw, dec, paddr = entry.index, entry.raw, entry.decoded, entry.paddr
+                va = base + (index << shift)
+                addr = sign_extend(fmt, va) if slot.stage == 1 else va
+                label = Text(f"[{index:>3}] ", "dim")
+                label.append(f"{raw:#018x} ")
+                label.append_text(flag_string(dec))
+                if dec.kind == EntryKind.TABLE:
+                    label.append(f" → table {paddr:#x}")
+                elif dec.kind == EntryKind.LEAF:
+                    label.append(f" → {paddr:#x} ({(dec.page_size or 0) >> 10}K)", "yellow")
+                else:
+                    label.append(
+                        f" {dec.kind}" + (f" ({dec.reason})" if dec.reason else ""), FAULT_STYLE
+                    )
+                label.append(f"  {space} {addr:#x}", "dim")
+                child_table = (
+                    paddr if dec.kind == EntryKind.TABLE and depth < fmt.leaf_depth else None
                 )
-            label.append(f"  {space} {addr:#x}", "dim")
-            child_table = paddr if dec.kind == EntryKind.TABLE and depth < fmt.leaf_depth else None
-            child = node.add(
-                label,
-                Slot(slot.stage, depth, index, addr, raw, child_table),
-                allow_expand=child_table is not None,
-            )
-            slot.children[index] = child
+                child = node.add(
+                    label,
+                    Slot(slot.stage, depth, index, addr, raw, child_table),
+                    allow_expand=child_table is not None,
+                )
+                slot.children[index] = child
 
     # ------------------------------------------------------------------ following
 

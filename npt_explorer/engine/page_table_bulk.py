@@ -256,7 +256,7 @@ def _map_pages(
     """A region whose addresses come from a function: page by page, in the seed's order (the
     function may allocate), with the leaf writes buffered per frame; a page that is not the
     plain case goes through `map` itself."""
-    fmt, enc = pt.fmt, pt.encoding
+    fmt = pt.fmt
     tree = TableTree(pt)
     tables: dict[tuple[int, int], int] = {}
     sizes_info: dict[int, tuple[PageTemplate, int, int, int, int]] = {}
@@ -268,16 +268,7 @@ def _map_pages(
         page = _choose(va, pa, remaining, allow_huge, sizes)
         info = sizes_info.get(page)
         if info is None:
-            target = pt.depth_of(page)
-            level = fmt.levels[target]
-            template = fmt.page_template(flags, page != PAGE_SIZE, enc)
-            info = sizes_info[page] = (
-                template,
-                target,
-                level.shift + level.bits,
-                level.shift,
-                level.entries - 1,
-            )
+            info = sizes_info[page] = _page_info(pt, page, flags)
         template, target, table_shift, shift, mask = info
         va_now, remaining = va, remaining - page
         va += page
@@ -308,6 +299,17 @@ def _map_pages(
             pt.write_entry(slot, template.scalar(pa & ~(page - 1)))  # raises as `map` would
             pt.record_flush(va_now)
     run.flush()
+
+
+def _page_info(
+    pt: TableCore, page: int, flags: MappingFlags
+) -> tuple[PageTemplate, int, int, int, int]:
+    """For pages of `page` bytes: (leaf template, depth, shift of one leaf table's span, index
+    shift, index mask)."""
+    target = pt.depth_of(page)
+    level = pt.fmt.levels[target]
+    template = pt.fmt.page_template(flags, page != PAGE_SIZE, pt.encoding)
+    return template, target, level.shift + level.bits, level.shift, level.entries - 1
 
 
 def _tree_path(pt: TableCore, tree: TableTree, va: int, target: int) -> bool:

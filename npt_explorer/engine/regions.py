@@ -215,28 +215,6 @@ def merge(
     run: _Run | None = None
     run_area: Area | None = None
 
-    def close() -> None:
-        if run is None:
-            return
-        f = run.first
-        out.append(
-            Region(
-                stage=f.stage,
-                start=f.start,
-                size=run.end - f.start,
-                out=f.out,
-                contiguous=run.contiguous,
-                flags=f.flags,
-                seed_flags=f.seed_flags,
-                page_sizes=tuple(sorted(run.sizes)),
-                pages=run.pages,
-                depth=f.depth,
-                backend=run_area.backend if run_area else "",
-                area=(run_area.name if run_area else "unbacked"),
-                problems=run.problems,
-            )
-        )
-
     for leaf in items:
         where = leaf.start if leaf.stage == 2 else leaf.out
         area = (
@@ -259,13 +237,35 @@ def merge(
             run.out_end = leaf.out + leaf.extent
             run.contiguous &= out_follows
         else:
-            close()
+            if run is not None:
+                out.append(_region(run, run_area))
             run, run_area = _Run(leaf, leaf.start + leaf.extent, leaf.out + leaf.extent, True), area
         run.sizes.add(leaf.size)
         run.pages += leaf.pages
         run.problems |= leaf.problems
-    close()
+    if run is not None:
+        out.append(_region(run, run_area))
     return out
+
+
+def _region(run: _Run, area: Area | None) -> Region:
+    """The region one run of leaves makes (`area`: what backs it, if anything)."""
+    f = run.first
+    return Region(
+        stage=f.stage,
+        start=f.start,
+        size=run.end - f.start,
+        out=f.out,
+        contiguous=run.contiguous,
+        flags=f.flags,
+        seed_flags=f.seed_flags,
+        page_sizes=tuple(sorted(run.sizes)),
+        pages=run.pages,
+        depth=f.depth,
+        backend=area.backend if area else "",
+        area=(area.name if area else "unbacked"),
+        problems=run.problems,
+    )
 
 
 def stage_table(machine: Machine, stage: int) -> PageTable | None:

@@ -320,7 +320,6 @@ class TraceReplay:
         memory references of each walk)."""
         tlb_sets, ways_max, plans, caches = self.tlb.sets, self.tlb.ways, self.plans, self.caches
         written1, written2 = self._written1, self._written2
-        vmid, asid, served_count = self.vmid, self.asid, self.stats.served
         mems = [-1] * len(keys)  # memory references of each access that walked
         refs_total = faults = 0
         for row, key, index, w, pid in zip(count(), keys, sets, writes, pids):
@@ -340,15 +339,7 @@ class TraceReplay:
                     ways2[s2_key] = dirty
                     s2hit = True
             if caches is not None:
-                served, _ = caches.account(
-                    plan.refs_s2hit if s2hit else plan.refs, plan.gva, vmid, asid
-                )
-                mem = served.count(None)
-                for name in served:
-                    if name is not None:
-                        served_count[name] = served_count.get(name, 0) + 1
-                if plan.s1_fault:
-                    caches.forget(plan.gva, vmid, asid)
+                mem = self._cached_walk(caches, plan, s2hit)
                 refs_total += plan.n_s2hit if s2hit else plan.n_refs
             else:
                 mem = plan.n_s2hit if s2hit else plan.n_refs
@@ -375,17 +366,35 @@ class TraceReplay:
                 if len(ways) >= ways_max:
                     del ways[next(iter(ways))]
                 ways[s2_key] = s2_dirty
-        st = self.stats
         every = np.array(mems, dtype=np.int64)
         walked = np.flatnonzero(every >= 0)
         mem_at = every[walked]
-        st.walks += len(walked)
+        self._count(len(walked), faults, mem_at, refs_total if caches is not None else None)
+        return walked, mem_at
+
+    def _cached_walk(self, caches: WalkCaches, plan: _Plan, s2hit: bool) -> int:
+        """One walk through the walk caches: the references that went to memory."""
+        served, _ = caches.account(
+            plan.refs_s2hit if s2hit else plan.refs, plan.gva, self.vmid, self.asid
+        )
+        counts = self.stats.served
+        for name in served:
+            if name is not None:
+                counts[name] = counts.get(name, 0) + 1
+        if plan.s1_fault:
+            caches.forget(plan.gva, self.vmid, self.asid)
+        return served.count(None)
+
+    def _count(self, walks: int, faults: int, mem_at: np.ndarray, refs: int | None) -> None:
+        """Add one batch of walks to the statistics (`refs` None: no walk cache, so every
+        reference went to memory)."""
+        st = self.stats
+        st.walks += walks
         st.faults += faults
         st.mem_refs += int(mem_at.sum())
-        st.refs += refs_total if caches is not None else int(mem_at.sum())
+        st.refs += int(mem_at.sum()) if refs is None else refs
         hist = np.bincount(np.minimum(mem_at, HIST_MAX), minlength=HIST_MAX + 1).tolist()
         st.walk_hist = [a + b for a, b in zip(st.walk_hist, hist, strict=True)]
-        return walked, mem_at
 
     def _series(
         self,

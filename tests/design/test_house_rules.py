@@ -84,3 +84,17 @@ def test_there_are_no_import_cycles_among_the_packages_modules():
 def test_the_cycle_finder_reports_a_three_module_cycle_and_not_what_merely_points_into_it():
     edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert cycles(edges) == [["a", "b", "c"]]
+
+
+def test_no_function_in_the_engine_is_over_60_lines():
+    # a newcomer reads each engine function on one screen (issue 12, "Must show")
+    long = []
+    for name, path in modules().items():
+        if not name.startswith("npt_explorer.engine"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{name}:{node.lineno} {node.name} ({lines} lines)")
+    assert long == []

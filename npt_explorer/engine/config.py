@@ -29,7 +29,12 @@ class ArchSpec:
 ARCHES: dict[str, ArchSpec] = {
     "x86_64": ArchSpec(
         name="x86_64",
-        guests={"4-level": ("x86-64", {}), "5-level": ("x86-64-la57", {}), "pae": ("x86-pae", {})},
+        guests={
+            "4-level": ("x86-64", {}),
+            "5-level": ("x86-64-la57", {}),
+            "pae": ("x86-pae", {}),
+            "32-bit": ("x86-32", {}),  # CR4.PAE=0: 4-byte entries, 4 MiB pages with CR4.PSE
+        },
         npts={
             "ept4": ("ept", {"levels": 4}),
             "ept5": ("ept", {"levels": 5}),

@@ -53,8 +53,15 @@ X86_BITS: tuple[ControlBit, ...] = (
     _f("cr0", "PE", 0, 0, "protected mode; paging needs it", f"{_SDM} 2.5", modelled=(1,)),
     _b("cr0", "WP", 16, "0: supervisor writes to read-only pages succeed", f"{_SDM} 4.6.1"),
     _f("cr0", "PG", 31, 31, "paging on (0: not modelled)", f"{_SDM} 4.1.1", modelled=(1,)),
+    _b("cr4", "PSE", 4, "32-bit paging: PDE.PS=1 maps a 4 MiB page (0: PS ignored)", f"{_SDM} 4.3"),
     _f(
-        "cr4", "PAE", 5, 5, "64-bit entries; IA-32e paging needs it", f"{_SDM} 4.1.1", modelled=(1,)
+        "cr4",
+        "PAE",
+        5,
+        5,
+        "64-bit entries; IA-32e paging needs it (0: 32-bit paging, guest '32-bit')",
+        f"{_SDM} 4.1.1",
+        modelled=(0, 1),
     ),
     _b(
         "cr4",
@@ -107,8 +114,8 @@ X86_BITS: tuple[ControlBit, ...] = (
         f"{_SDM} 4.4",
         modelled=(0,),
     ),
-    _f("efer", "LME", 8, 8, "IA-32e mode enable", f"{_SDM} 2.2.1", modelled=(1,)),
-    _f("efer", "LMA", 10, 10, "IA-32e mode active", f"{_SDM} 2.2.1", modelled=(1,)),
+    _f("efer", "LME", 8, 8, "IA-32e mode enable", f"{_SDM} 2.2.1", modelled=(0, 1)),
+    _f("efer", "LMA", 10, 10, "IA-32e mode active", f"{_SDM} 2.2.1", modelled=(0, 1)),
     _b(
         "efer",
         "NXE",
@@ -330,7 +337,11 @@ DEFAULTS: dict[str, dict[str, int]] = {
 #: (guest | npt) → mode → the register fields the mode name stands for
 MODE_FIELDS: dict[str, dict[str, dict[str, dict[tuple[str, str], int]]]] = {
     "x86_64": {
-        "guest": {"4-level": {("cr4", "LA57"): 0}, "5-level": {("cr4", "LA57"): 1}},
+        "guest": {  # 32-bit first: its registers also have LA57=0
+            "32-bit": {("cr4", "PAE"): 0, ("efer", "LME"): 0, ("efer", "LMA"): 0},
+            "4-level": {("cr4", "LA57"): 0},
+            "5-level": {("cr4", "LA57"): 1},
+        },
         "npt": {},
     },
     "aarch64": {
@@ -355,6 +366,11 @@ MODE_FIELDS: dict[str, dict[str, dict[str, dict[tuple[str, str], int]]]] = {
             "sv39": {("hgatp", "MODE"): 8},
         },
     },
+}
+
+#: fields a mode sets by default without standing for it (a scenario may change them)
+MODE_DEFAULTS: dict[str, dict[str, dict[str, dict[tuple[str, str], int]]]] = {
+    "x86_64": {"guest": {"32-bit": {("cr4", "PSE"): 1}}},  # 4 MiB pages, as Linux i386 sets
 }
 
 #: features that stand for register bits (a feature turns the bits on in the defaults)
@@ -421,7 +437,8 @@ def default_control(
     values = dict(DEFAULTS.get(arch, {}))
     control = Control(arch, values)
     for kind, mode in (("guest", guest), ("npt", npt)):
-        for (register, name), value in _modes(arch, kind).get(mode, {}).items():
+        extra = MODE_DEFAULTS.get(arch, {}).get(kind, {}).get(mode, {})
+        for (register, name), value in {**_modes(arch, kind).get(mode, {}), **extra}.items():
             control = Control(arch, _put(control, register, name, value))
     for feature in features:
         for register, name in FEATURE_BITS.get(feature, ()):

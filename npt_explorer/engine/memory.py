@@ -67,6 +67,35 @@ def table_words(mem: Frames, table: int, count: int) -> np.ndarray:
     return out[first : first + count]
 
 
+#: numpy's word for an entry of each width (x86 32-bit paging's tables hold 4-byte entries)
+ENTRY_DTYPES = {4: np.uint32, 8: np.uint64}
+
+
+def read_entry(mem: Frames, paddr: int, size: int) -> int:
+    """The `size`-byte little-endian entry at `paddr` (8, or 4 for 32-bit paging), read
+    through the u64 word that holds it: every backend gets 4-byte entries for free."""
+    word = mem.read_u64(paddr & ~7)
+    return word if size == 8 else (word >> ((paddr & 7) * 8)) & ((1 << (8 * size)) - 1)
+
+
+def write_entry(mem: Frames, paddr: int, value: int, size: int) -> None:
+    """Write a `size`-byte entry at `paddr`, keeping the rest of its u64 word."""
+    if size == 8:
+        mem.write_u64(paddr, value)
+        return
+    at, shift, mask = paddr & ~7, (paddr & 7) * 8, (1 << (8 * size)) - 1
+    mem.write_u64(at, (mem.read_u64(at) & ~(mask << shift)) | (value & mask) << shift)
+
+
+def entry_words(mem: Frames, table: int, count: int, size: int) -> np.ndarray:
+    """`table_words` for entries of `size` bytes: the `count` entries at `table` (read-only)."""
+    if size == 8:
+        return table_words(mem, table, count)
+    skip = (table & 7) // size
+    words = table_words(mem, table & ~7, -(-(skip + count) * size // 8))
+    return words.view(ENTRY_DTYPES[size])[skip : skip + count]
+
+
 class PhysicalMemory:
     """Sparse host physical memory: a frame exists once written; unwritten memory reads as 0."""
 

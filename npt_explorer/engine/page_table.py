@@ -120,10 +120,10 @@ class PageTable(TableCore):
         last = self.fmt.index(start + size - 1, 0)
         with self.atomic():
             for index in range(first, last + 1):
-                addr = self.root + index * 8
+                addr = self.root + index * self.fmt.entry_bytes
                 if index not in self._borrowed:
                     self.free_subtree(self.read(addr), 1)
-                self.write_entry(addr, other.read(other.root + index * 8))
+                self.write_entry(addr, other.read(other.root + index * self.fmt.entry_bytes))
             self.last_flush = None
         self._borrowed.update(range(first, last + 1))
 
@@ -141,7 +141,7 @@ class PageTable(TableCore):
     def _walk(self, table: int, depth: int, base: int) -> Iterator[tuple[int, int, int, int]]:
         fmt = self.fmt
         for index in range(fmt.levels[depth].entries):
-            raw = self.read(table + index * 8)
+            raw = self.read(table + index * fmt.entry_bytes)
             if not fmt.seed_present(raw):
                 continue
             va = base + (index << fmt.levels[depth].shift)
@@ -162,7 +162,7 @@ class PageTable(TableCore):
         table = self.root
         for depth in range(fmt.depth_count):
             index = fmt.index(vaddr, depth)
-            addr = table + index * 8
+            addr = table + index * fmt.entry_bytes
             raw = self.read(addr)
             out.append(EntryRef(depth, table, index, addr, raw))
             dec = fmt.decode(raw, depth)

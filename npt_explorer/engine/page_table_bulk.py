@@ -88,7 +88,7 @@ def map_region(
         pt.check_paddr(paddr)
         pt.check_paddr(paddr + size - 1)
         get_paddr = _linear(vaddr, paddr)
-    sizes = [s for s in (1 << 30, 1 << 21) if pt.fmt.depth_for_size(s) is not None]
+    sizes = sorted((s for s in pt.fmt.page_sizes if s != PAGE_SIZE), reverse=True)
     with pt.atomic():
         start = vaddr
         if vectorised and size // PAGE_SIZE > SMALL_REGION and vectorisable(pt):
@@ -316,7 +316,7 @@ def _tree_path(pt: TableCore, tree: TableTree, va: int, target: int) -> bool:
     """Does the walk to `va`'s slot at `target` go through a tree of our own tables?"""
     fmt, table = pt.fmt, pt.root
     for depth in range(target):
-        slot = table + fmt.index(va, depth) * 8
+        slot = table + fmt.index(va, depth) * fmt.entry_bytes
         table = fmt.entry_paddr(pt.read(slot))
         if not tree.enter(slot, table):
             return False

@@ -16,6 +16,7 @@ import numpy as np
 
 from .formats import Decoded, EntryKind, PagingFormat
 from .machine import Machine
+from .memory import ENTRY_DTYPES
 from .page_table import PageTable
 from .regions import (
     Leaf,
@@ -125,7 +126,9 @@ class RegionFolder:
         self, pt: PageTable, stage: int, at: _Child, words: bytes, bounds: tuple[int, ...]
     ) -> tuple[Leaf | _Child, ...]:
         fmt, depth = pt.fmt, at.depth
-        raws_all = np.frombuffer(words, dtype=np.uint64)
+        raws_all = np.frombuffer(words, dtype=ENTRY_DTYPES[fmt.entry_bytes]).astype(
+            np.uint64, copy=False
+        )
         index = np.flatnonzero(raws_all)
         if not index.size:
             return ()

@@ -22,7 +22,7 @@ from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Decoded, EntryKind, PagingFormat
 from .machine import Machine
-from .memory import PAGE_SIZE, table_words
+from .memory import PAGE_SIZE, entry_words
 from .page_table import PageTable
 
 _U64 = (1 << 64) - 1
@@ -84,9 +84,10 @@ class Region:
 
 
 def read_table(pt: PageTable, table: int, depth: int) -> np.ndarray:
-    """The entries of the table at `table` (in `pt`'s own address space) as uint64 words;
-    an unbacked frame reads as zeros."""
-    return table_words(pt.mem, table, pt.fmt.levels[depth].entries)
+    """The entries of the table at `table` (in `pt`'s own address space) as unsigned words of
+    the format's entry width; an unbacked frame reads as zeros."""
+    fmt = pt.fmt
+    return entry_words(pt.mem, table, fmt.levels[depth].entries, fmt.entry_bytes)
 
 
 def sign_extend(fmt: PagingFormat, addr: int) -> int:

@@ -23,8 +23,16 @@ import numpy as np
 
 from .errors import PagingError, SeedPanic
 from .flags import MappingFlags
-from .formats import SEED_PAGE_SIZES_BY_SHIFT, Encoding, PagingFormat, get_format
-from .memory import PAGE_SIZE, FrameAllocator, Frames, PhysicalMemory
+from .formats import Encoding, PagingFormat, get_format
+from .memory import (
+    DEFAULT_POOL_BASE,
+    PAGE_SIZE,
+    FrameAllocator,
+    Frames,
+    PhysicalMemory,
+    read_entry,
+    write_entry,
+)
 
 #: TlbFlusher: up to 32 recorded addresses, then one full flush (seed-crates.md §1.9)
 SMALL_FLUSH_THRESHOLD = 32
@@ -54,7 +62,11 @@ class TableCore:
         if allocator is None:
             if not isinstance(memory, PhysicalMemory):
                 raise PagingError("InvalidRequest", "a custom memory needs its own allocator")
-            allocator = FrameAllocator(memory)
+            # the default pool (1 TiB) where the format's entries can point at it
+            top = 1 << self.fmt.output_bits
+            allocator = FrameAllocator(
+                memory, DEFAULT_POOL_BASE if DEFAULT_POOL_BASE < top else top >> 2
+            )
         try:
             self.encoding = Encoding(encoding)
         except ValueError:
@@ -101,16 +113,17 @@ class TableCore:
     # ----------------------------------------------------------------- raw access
 
     def read(self, addr: int) -> int:
-        return self.mem.read_u64(addr)
+        return read_entry(self.mem, addr, self.fmt.entry_bytes)
 
     def write_entry(self, addr: int, value: int) -> None:
         """Write one entry; the journal records it only once the write has happened, so a
         write that fails (an unbacked guest table frame) leaves nothing to roll back."""
+        size = self.fmt.entry_bytes
         if self._journal is None:
-            self.mem.write_u64(addr, value)
+            write_entry(self.mem, addr, value, size)
         else:
-            old = self.mem.read_u64(addr)
-            self.mem.write_u64(addr, value)
+            old = read_entry(self.mem, addr, size)
+            write_entry(self.mem, addr, value, size)
             self._journal.append((addr, old))
         self.generation += 1
 
@@ -130,6 +143,9 @@ class TableCore:
 
     def alloc_table(self) -> int:
         paddr = self.alloc.alloc(1)
+        if not self.fmt.check_output(paddr):  # an entry could not point at it (x86-32: 4 GiB)
+            self.alloc.free(paddr)
+            self.check_paddr(paddr)
         self.tables[paddr] = 1
         if self._txn_frames is not None:
             self._txn_frames.append((paddr, 1))
@@ -152,7 +168,7 @@ class TableCore:
                 if isinstance(old, np.ndarray):
                     self.mem.frame(addr >> 12)[:] = old
                 else:
-                    self.mem.write_u64(addr, old)
+                    write_entry(self.mem, addr, old, self.fmt.entry_bytes)
             for paddr, count in self._txn_frames:
                 del self.tables[paddr]
                 self.alloc.free(paddr, count)
@@ -203,12 +219,8 @@ class TableCore:
 
     def depth_of(self, page_size: int) -> int:
         depth = self.fmt.depth_for_size(page_size)
-        if page_size not in SEED_PAGE_SIZES_BY_SHIFT.values() or depth is None:
-            sizes = ", ".join(
-                f"{s:#x}"
-                for s in SEED_PAGE_SIZES_BY_SHIFT.values()
-                if self.fmt.depth_for_size(s) is not None
-            )
+        if page_size not in self.fmt.page_sizes or depth is None:
+            sizes = ", ".join(f"{s:#x}" for s in sorted(self.fmt.page_sizes))
             raise PagingError(
                 "InvalidRequest",
                 f"page size {page_size:#x} not supported by {self.fmt.name} (allowed: {sizes})",
@@ -216,15 +228,14 @@ class TableCore:
         return depth
 
     def huge_depth(self, depth: int) -> bool:
-        """Depths where the seed looks for a huge leaf (its p3/p2: 1 GiB and 2 MiB)."""
-        return depth < self.fmt.leaf_depth and self.fmt.levels[depth].shift in (
-            SEED_PAGE_SIZES_BY_SHIFT.keys()
-        )
+        """Depths where the seed looks for a huge leaf (its p3/p2: 1 GiB and 2 MiB; a format
+        the seed lacks declares its own `page_sizes`)."""
+        return depth < self.fmt.leaf_depth and self.fmt.span(depth) in self.fmt.page_sizes
 
     # ----------------------------------------------------------------- seed walks
 
     def slot(self, table: int, vaddr: int, depth: int) -> int:
-        return table + self.fmt.index(vaddr, depth) * 8
+        return table + self.fmt.index(vaddr, depth) * self.fmt.entry_bytes
 
     def next_table(self, raw: int) -> int:
         """The seed's `next_table`: address field 0 → NotMapped; is_huge → MappedToHugePage."""
@@ -398,6 +409,6 @@ class TableCore:
             return
         if depth < fmt.leaf_depth:
             for i in range(fmt.levels[depth].entries):
-                self.free_subtree(self.read(paddr + i * 8), depth + 1)
+                self.free_subtree(self.read(paddr + i * fmt.entry_bytes), depth + 1)
         del self.tables[paddr]
         self.alloc.free(paddr)

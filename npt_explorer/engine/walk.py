@@ -15,7 +15,7 @@ from typing import Any
 from .faults import FINAL, GUEST_WALK, Fault, finish
 from .flags import Access, Priv
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
-from .memory import Frames
+from .memory import Frames, write_entry
 from .readings import Outcome, Readings
 
 
@@ -292,11 +292,12 @@ class Walker:
         a stage-2 fault here beats any stage-1 problem, §1.4), then the entry; the step."""
         shift, mask, where, purpose, s2_purpose = level
         index = (walk.gva >> shift) & mask
-        entry_gpa = table + index * 8
+        size = self.s1.entry_bytes
+        entry_gpa = table + index * size
         hpa = self._stage2(walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose)
         raw = self._read(walk, 1, depth, hpa[0], entry_gpa)
         step = WalkStep(
-            1, depth, where, purpose, table, hpa[0] - index * 8, index, entry_gpa, hpa[0], raw,
+            1, depth, where, purpose, table, hpa[0] - index * size, index, entry_gpa, hpa[0], raw,
             self.r1, "",
         )  # fmt: skip
         walk.steps.append(step)
@@ -356,7 +357,7 @@ class Walker:
         acc, table = r2.start, self.npt_root
         for depth, (shift, mask, name) in enumerate(self._s2_levels):
             index = (gpa >> shift) & mask
-            addr = table + index * 8
+            addr = table + index * s2.entry_bytes
             raw = self._read(walk, 2, depth, addr, gpa, during)
             out = r2.outcome(depth, raw, acc, req)  # the one verdict on this entry
             step = None
@@ -390,17 +391,22 @@ class Walker:
     def _read(
         self, walk: Walk, stage: int, depth: int, hpa: int, gpa: int, during: str | None = None
     ) -> int:
-        """The entry at `hpa`; a frame the memory lacks reads as 0, or faults when strict."""
+        """The entry at `hpa` (of the stage's entry width); a frame the memory lacks reads as 0,
+        or faults when strict."""
         words = self.memory.peek_frame(hpa >> 12)
         if words is None:
             if self._strict:
                 raise _Stop(self._no_memory(walk, stage, depth, hpa, gpa, during))
             return 0
-        return words.item((hpa & 0xFFF) >> 3)
+        raw: int = words.item((hpa & 0xFFF) >> 3)
+        if (self.s1 if stage == 1 else self.s2).entry_bytes == 4:  # its half of the u64 word
+            raw = (raw >> ((hpa & 4) << 3)) & 0xFFFF_FFFF
+        return raw
 
     def _write_back(self, walk: Walk, hpa: int, value: int, step: WalkStep | None) -> None:
         """Write A/D/AF back into the entry at `hpa` (a walk with side effects only)."""
-        self.memory.write_u64(hpa, value)
+        fmt = self.s2 if step is None or step.stage == 2 else self.s1
+        write_entry(self.memory, hpa, value, fmt.entry_bytes)
         walk.writes += 1
         if step is not None:
             step.written = value

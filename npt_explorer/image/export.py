@@ -8,6 +8,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from typing import Any, BinaryIO
 
+from .errors import ImageError
 from .files import ROOTS_NOTE
 
 ET_CORE, PT_LOAD, PT_NOTE = 4, 1, 4
@@ -98,6 +99,13 @@ _FLAGS = {
 }
 
 
+#: guest modes IMAGES.md gives no roots for: exporting them is refused with this reason
+NO_IMAGE_GUESTS = {
+    "32-bit": "32-bit paging (CR4.PAE=0, 4-byte entries): IMAGES.md names no roots for it, "
+    "so it is not exported",
+}
+
+
 def machine_roots(
     arch: str, guest: str, npt: str, features: frozenset[str], control: Mapping[str, int],
     guest_root: int, npt_root: int, vmid: int = 0, asid: int = 0,
@@ -105,6 +113,8 @@ def machine_roots(
 ) -> dict[str, int]:  # fmt: skip
     """The registers a CPU would hold for this machine (decoded back by `roots.decode`):
     its roots, and its control registers as they are."""
+    if guest in NO_IMAGE_GUESTS:
+        raise ImageError("guest", NO_IMAGE_GUESTS[guest])
     regs = {CONTROL_FLAGS.get(k, k): control[k] for k in _FLAGS[arch] if k in control}
     if arch == "x86_64":
         ad = 1 << 6 if "ept-ad" in features else 0

@@ -38,16 +38,18 @@ no TLB, no A/D writes), so you see at once what the change does.
 
 
 def bit_ruler(dec: Decoded) -> Text:
-    """Bit numbers, then the 64 bits in groups of 8, coloured by field role."""
+    """Bit numbers, then the entry's bits (64, or 32 for a 4-byte entry) in groups of 8,
+    coloured by field role."""
     role_of: dict[int, tuple[Field, bool]] = {}
     for fv in dec.fields:
         for bit in range(fv.field.lo, fv.field.hi + 1):
             role_of[bit] = (fv.field, fv.flagged)
     head = Text()
     bits = Text()
-    for group in range(8):
-        hi = 63 - group * 8
-        head.append(f"{hi:<4}{hi - 7:>4}" + (" " if group < 7 else ""), "dim")
+    groups = (max(role_of, default=63) + 8) // 8  # the fields cover the whole entry
+    for group in range(groups):
+        hi = groups * 8 - 1 - group * 8
+        head.append(f"{hi:<4}{hi - 7:>4}" + (" " if group < groups - 1 else ""), "dim")
         for bit in range(hi, hi - 8, -1):
             value = dec.raw >> bit & 1
             field, flagged = role_of.get(bit, (None, False))
@@ -58,7 +60,7 @@ def bit_ruler(dec: Decoded) -> Text:
             else:
                 style = ROLE_STYLE[field.role] if value else "dim"
             bits.append(str(value), style)
-        if group < 7:
+        if group < groups - 1:
             bits.append(" ")
     return Text.assemble(head, "\n", bits)
 

@@ -11,6 +11,7 @@ import pytest
 
 from npt_explorer.cli import main
 from npt_explorer.image import open_images
+from npt_explorer.image.export import NO_IMAGE_GUESTS
 from npt_explorer.image.machine import ImageMachine
 from npt_explorer.image.roots import decode
 from npt_explorer.image_cli import export_machine
@@ -38,6 +39,8 @@ def test_an_exported_scenario_walks_as_replay_translates(path: Path, tmp_path: P
     scenario = load(path)
     if scenario.arch not in IMAGE_ARCHES:
         pytest.skip(f"{scenario.arch}: IMAGES.md names no registers for its roots")
+    if scenario.config.guest in NO_IMAGE_GUESTS:
+        pytest.skip(NO_IMAGE_GUESTS[scenario.config.guest])
     accesses = [
         (n, c.args) for n, c in enumerate(scenario.steps) if c.op in ("access", "translate")
     ]

@@ -1,14 +1,17 @@
 """SVG snapshots of the architectures issue 15 added: the LoongArch demo (la64 at both stages),
 160×48 with the walk stepped to reference 6, so the walk grid, the tables tree and the entry
-ruler (a bare-address directory entry) show one linked selection. After a deliberate change,
-look at the report and run `pytest tests/tui --snapshot-update`."""
+ruler (a bare-address directory entry) show one linked selection; a 32-bit x86 guest's walk.
+After a deliberate change, look at the report and run `pytest tests/tui --snapshot-update`."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from tui_helpers import no_blink, settle
 
 pytestmark = pytest.mark.snapshot
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 async def _stepped(pilot) -> None:
@@ -21,3 +24,17 @@ async def _stepped(pilot) -> None:
 @pytest.mark.parametrize("arch", ["loongarch64"])
 def test_wide_new_architecture(snap_compare, app_factory, arch: str) -> None:
     assert snap_compare(app_factory(arch=arch), terminal_size=(160, 48), run_before=_stepped)
+
+
+async def _pte_of_the_32bit_walk(pilot) -> None:
+    no_blink(pilot.app)
+    await settle(pilot)
+    await pilot.press(*"]]]]]]]", *"nnnnnnnnn")  # run the cold read, select reference 10
+    await settle(pilot, for_screenshot=True)
+
+
+def test_wide_32bit_guest_walk_and_4_byte_entry_ruler(snap_compare, app_factory) -> None:
+    # the walk grid of a 32-bit guest under EPT (14 references) with the S1 PTE selected: the
+    # entry ruler shows its 32 bits (Table 4-6)
+    app = app_factory(file=SCENARIOS / "x86_13_32bit_guest.toml")
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_pte_of_the_32bit_walk)

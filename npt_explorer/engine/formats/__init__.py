@@ -27,6 +27,7 @@ FORMAT_NAMES = (
     "x86-64",
     "x86-64-la57",
     "x86-pae",
+    "x86-32",
     "ept",
     "npt",
     "aarch64-s1",

@@ -239,6 +239,12 @@ class PagingFormat(ABC):
         """4 KiB frames in the (possibly concatenated or widened) root table."""
         return max(1, self.levels[0].entries * self.entry_bytes // PAGE_4K)
 
+    @property
+    def page_sizes(self) -> frozenset[int]:
+        """The page sizes `PageTable.map` takes: the seed's (4 KiB, 2 MiB, 1 GiB) where a level
+        has that span; a format the seed lacks declares its own."""
+        return frozenset(s for s in SEED_PAGE_SIZES if self.depth_for_size(s) is not None)
+
     def level_name(self, depth: int) -> str:
         return self.levels[depth].name
 

@@ -1,5 +1,5 @@
-"""The x86_64 family: IA-32e guest paging (`x86-64`, `x86-64-la57`), Intel EPT (`ept`) and AMD
-nested paging (`npt`)."""
+"""The x86_64 family: IA-32e guest paging (`x86-64`, `x86-64-la57`), PAE and 32-bit guest
+paging (`x86-pae`, `x86-32`), Intel EPT (`ept`) and AMD nested paging (`npt`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable
 from ..errors import PagingError
 from ..faults import register_reporter
 from .base import PagingFormat
+from .x86_32 import X86Paging32
 from .x86_ept import EptFormat
 from .x86_faults import explain, syndrome
 from .x86_guest import X86Paging
@@ -43,6 +44,7 @@ FORMATS: dict[str, Callable[..., PagingFormat]] = {
     "ept": _ept,
     "npt": _npt,
     "x86-pae": lambda *, features: X86Pae(features=features),
+    "x86-32": lambda *, features: X86Paging32(features=features),
 }
 
 register_reporter(ARCH, syndrome, explain)

@@ -10,7 +10,8 @@ from ..faults import GUEST_WALK, Fault
 from ..flags import Access, Priv
 from . import x86_npt_faults
 from .base import FaultReason
-from .x86_common import LEVEL_NAMES, X86Family
+from .x86_32 import X86Paging32
+from .x86_common import X86Family
 from .x86_ept import EptAccess, EptFormat
 from .x86_guest import GuestAccess, X86Controls, X86Paging
 from .x86_npt import NPT_MODE
@@ -113,13 +114,19 @@ def _hx(value: int | None) -> str:
     return "?" if value is None else f"{value:#x}"
 
 
+CR4_PAE = 1 << 5
+
+
 @cache
 def _reader(
     stage: int, features: frozenset[str], registers: tuple[tuple[str, int], ...] = ()
 ) -> X86Family:
-    """A 5-level format: its depths cover every level name a fault can carry."""
+    """A 5-level format: its depths cover every level name a fault can carry (32-bit paging,
+    CR4.PAE=0, reads its own PDE and PTE)."""
     fmt: X86Family
-    if stage == 1:
+    if stage == 1 and not dict(registers).get("cr4", CR4_PAE) & CR4_PAE:
+        fmt = X86Paging32(features=features)
+    elif stage == 1:
         fmt = X86Paging(levels_count=5, features=features)
     else:
         fmt = EptFormat(levels_count=5, features=features)
@@ -135,11 +142,12 @@ def _registers(fault: Fault) -> tuple[tuple[str, int], ...]:
 
 def rule_words(fault: Fault) -> str:
     """The reserved bit or encoding that made the faulting entry unusable."""
-    name = (fault.level_name or "").removeprefix("EPT ")
-    if fault.raw is None or name not in LEVEL_NAMES:
-        return "a reserved bit or encoding"
     reader = _reader(fault.stage, fault.features, _registers(fault))
-    reading = reader.classify(fault.raw, LEVEL_NAMES.index(name))
+    names = [level.name.removeprefix("EPT ") for level in reader.levels]
+    name = (fault.level_name or "").removeprefix("EPT ")
+    if fault.raw is None or name not in names:
+        return "a reserved bit or encoding"
+    reading = reader.classify(fault.raw, names.index(name))
     return "; ".join(reading.words) or "a reserved bit or encoding"
 
 

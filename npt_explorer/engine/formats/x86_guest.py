@@ -83,7 +83,7 @@ class X86Controls:
             control.on("cr0", "WP"),
             control.on("cr4", "SMEP"),
             control.on("cr4", "SMAP"),
-            control.on("efer", "NXE"),
+            control.on("efer", "NXE") and control.on("cr4", "PAE"),  # §4.1.1: XD needs PAE
             control.on("cr4", "PKE"),
             control.get("pkru", "PKRU"),
             control.get("maxphyaddr", "MAXPHYADDR"),
@@ -159,10 +159,10 @@ class X86Paging(X86Family):
 
     def new_page(self, paddr: int, flags: MappingFlags, huge: bool, encoding: Encoding) -> int:
         if encoding is Encoding.SEED:
-            return _seed_attr(flags) | (paddr & ADDR_MASK) | (PS if huge else 0)
+            return seed_attr(flags) | (paddr & ADDR_MASK) | (PS if huge else 0)
         if not flags:
             return fixed_address(paddr, huge)
-        return _fixed_attr(flags) | fixed_address(paddr, huge) | (PS if huge else 0)
+        return fixed_attr(flags) | fixed_address(paddr, huge) | (PS if huge else 0)
 
     def seed_flags(self, raw: int) -> MappingFlags:
         if not raw & P:
@@ -325,7 +325,7 @@ def _rights(flags: MappingFlags) -> int:
     return bits | (US if MappingFlags.USER in flags else 0)
 
 
-def _seed_attr(flags: MappingFlags) -> int:
+def seed_attr(flags: MappingFlags) -> int:
     """X64PTE's `From<MappingFlags>`: P always, NX without EXECUTE, DEVICE/UNCACHED → PCD|PWT."""
     if not flags:
         return 0
@@ -333,7 +333,7 @@ def _seed_attr(flags: MappingFlags) -> int:
     return _rights(flags) | (0 if cached else PCD | PWT)
 
 
-def _fixed_attr(flags: MappingFlags) -> int:
+def fixed_attr(flags: MappingFlags) -> int:
     """DEVICE → UC (PCD|PWT), UNCACHED alone → UC- (PCD) under the default PAT."""
     if MappingFlags.DEVICE in flags:
         return _rights(flags) | PCD | PWT

@@ -29,7 +29,9 @@ def test_wide_new_architecture(snap_compare, app_factory, arch: str) -> None:
 async def _pte_of_the_32bit_walk(pilot) -> None:
     no_blink(pilot.app)
     await settle(pilot)
-    await pilot.press(*"]]]]]]]", *"nnnnnnnnn")  # run the cold read, select reference 10
+    for key in "]]]]]]]nnnnnnnnn":  # run the cold read, select reference 10
+        await pilot.press(key)
+        await settle(pilot)
     await settle(pilot, for_screenshot=True)
 
 

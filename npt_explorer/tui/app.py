@@ -34,7 +34,7 @@ from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .entry_panel import EntryPanel
 from .files import FileRoot, remove_scratch, scratch_session
 from .log_panel import LogPanel
-from .messages import EntrySelected, MachineChanged, StepSelected
+from .messages import EntrySelected, MachineChanged, StepSelected, step_target
 from .palette import GuardedPalette, NptCommands
 from .regions_panel import RegionsPanel
 from .session import Session
@@ -118,6 +118,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         self._discard_asked: tuple[str, int] | None = None  # (what, unsaved) last warned of
         self._overwrite_asked: Path | None = None
         self._walk_rows = 0  # the wide layout's top row
+        self._linked: tuple[int, int] | None = None  # (id(walk), index) the panels show
 
     # ------------------------------------------------------------------ layout
 
@@ -248,14 +249,24 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             return parameters[-1] == self.screen.has_class("-wide")
         return True
 
+    def move_walk(self, index: int) -> None:
+        """The walk cursor to reference `index` and the linked panels with it, in one frame
+        (the keys and the player; StepSelected still goes out, and is then already done)."""
+        panel = self.walk
+        with self.batch_update():
+            panel.select(index)
+            walk = panel.walk
+            if walk is not None and walk.steps and self._linked != (id(walk), panel.index):
+                self._link_step(walk, panel.index)
+
     def action_step(self, delta: int) -> None:
-        self.walk.step(delta)
+        self.move_walk(self.walk.index + delta)
 
     def action_first(self) -> None:
-        self.walk.first()
+        self.move_walk(0)
 
     def action_last(self) -> None:
-        self.walk.last()
+        self.move_walk(self.walk.count - 1)
 
     def action_fault(self) -> None:
         index = self.walk.fault_index()
@@ -268,16 +279,16 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             )
             self.notify(why, timeout=3)
             if walk is not None and walk.fault is not None:
-                self.walk.last()
+                self.move_walk(self.walk.count - 1)
             return
-        self.walk.select(index)
+        self.move_walk(index)
 
     def action_play(self) -> None:
         if self._player is not None:
             self._stop_playing()
             return
         if self.walk.at_end:
-            self.walk.first()
+            self.move_walk(0)
         self._player = self.set_interval(self.play_seconds, self._tick)
         self.notify("playing the walk (space pauses)", timeout=2)
 
@@ -298,7 +309,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         if self.walk.at_end:
             self._stop_playing()
         else:
-            self.walk.step(1)
+            self.move_walk(self.walk.index + 1)
 
     def _stop_playing(self) -> None:
         if self._player is not None:
@@ -432,6 +443,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         walk_result = s.walk_result
         if event.reset or walk_result is not self._shown_walk:
             self._shown_walk = walk_result
+            self._linked = None  # a new walk: nothing of it is linked yet
             walk = walk_result.walk if walk_result is not None else None
             op = walk_result.command.op if walk_result else None
             title = walk_title(walk, op) if op and walk else ""
@@ -454,8 +466,17 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
 
     @on(StepSelected)
     def step_selected(self, event: StepSelected) -> None:
-        target = event.target
-        self.entry.show(self.session.machine, target, walk_raw=event.step.raw)
+        panel = self.walk
+        if event.walk is not panel.walk or event.index != panel.index:
+            return  # the cursor has moved on since (keys in one burst): that move links
+        if self._linked != (id(event.walk), event.index):
+            self._link_step(event.walk, event.index)
+
+    def _link_step(self, walk: Walk, index: int) -> None:
+        """The entry decoder and the page-table tree on what reference `index` read."""
+        self._linked = (id(walk), index)
+        target = step_target(walk, index)
+        self.entry.show(self.session.machine, target, walk_raw=walk.steps[index].raw)
         self.tables.follow(target)
 
     @on(EntrySelected)

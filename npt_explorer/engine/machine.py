@@ -184,9 +184,12 @@ class Machine:
 
     @property
     def tag_vmid(self) -> int:
-        """The stage-2 tag: VMID (ARM, RISC-V) or EPTP (x86: root | WB | walk length | A/D)."""
+        """The stage-2 tag: VMID (ARM, RISC-V), EPTP (Intel: root | WB | walk length | A/D) or
+        nCR3 (AMD: the nested table's root, APM Vol. 2 §15.25.3)."""
         if self.arch != "x86_64":
             return self.vmid
+        if self.s2.name == "npt":
+            return self.npt.root
         ad = 1 << 6 if "ept-ad" in self.s2.features else 0
         return self.npt.root | ad | ((self.s2.depth_count - 1) << 3) | 6
 

@@ -20,8 +20,9 @@ The translations the TLB caches, as the hardware tags them:
 
 * **combined** entries cache a whole gVA → hPA translation; **stage2** entries cache
   gPA → hPA (used for the final gPA of a walk).
-* Tags: x86 **VPID** and **EPTP**; AArch64 **ASID** and **VMID**; RISC-V **ASID** and
-  **VMID**. `G` marks a global entry (matches every ASID/VPID).
+* Tags: x86 **VPID** and **EPTP** (AMD nested paging: **ASID** and **nCR3**); AArch64
+  **ASID** and **VMID**; RISC-V **ASID** and **VMID**. `G` marks a global entry (matches
+  every ASID/VPID).
 * **perms** are both stages' permissions as cached (stage 1 / stage 2); **D** an entry
   filled by a write.
 * **stale** (yellow): the tables no longer agree with the entry (after a `poke`,
@@ -38,6 +39,9 @@ _TAGS = {
     "riscv64": ("ASID", "VMID"),
     "loongarch64": ("ASID", "GID"),  # LVZ tags guest entries with the GID
 }
+#: AMD nested paging: the guest's entries are tagged by the VMCB's ASID (APM Vol. 2 §15.16);
+#: the nested table is named by nCR3, which stands where Intel's EPTP does
+_NPT_TAGS = ("ASID", "nCR3")
 
 
 class TlbPanel(Vertical):
@@ -78,7 +82,8 @@ class TlbPanel(Vertical):
                 )
                 for k in spec.flushes
             )
-        asid_name, vmid_name = _TAGS[machine.arch]
+        npt = machine.arch == "x86_64" and machine.config.npt.startswith("npt")
+        asid_name, vmid_name = _NPT_TAGS if npt else _TAGS[machine.arch]
         stats = self.query_one("#tlb-stats", Static)
         tlb = machine.tlb
         if tlb is None:

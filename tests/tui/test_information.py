@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from tui_helpers import plain, settle, shown, typed
 
@@ -207,3 +208,17 @@ def test_sizes_and_arch_names_read_as_words():
         assert "a aarch64" not in err.message and "aarch64's stage-1 modes" in err.message
     else:
         raise AssertionError("sv39 is not an aarch64 guest mode")
+
+
+async def test_an_amd_machine_names_its_tlb_tags_asid_and_ncr3(app_factory):
+    # AMD APM Vol. 2 §15.16: the guest's TLB entries are tagged by the VMCB's ASID; nCR3
+    # (§15.25.3) names the nested table where Intel's EPTP would
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "x86_10_amd_npt_walk.toml"
+    app = app_factory(file=scenario)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        table = app.query_one("#tlb-table")
+        labels = [str(column.label) for column in table.columns.values()]
+        assert "ASID" in labels and "nCR3" in labels and "EPTP" not in labels
+        root = app.session.machine.npt.root
+        assert f"now nCR3 {root:#x} ASID" in shown(app, "#tlb-stats")

@@ -26,7 +26,9 @@ before it can be read**, and so is the final gPA.
 
 * **Grid**: a row per guest level (and the final gPA), a column per stage-2 level, then
   the guest entry read. Each cell is one memory reference, numbered in the order the
-  hardware makes it: a 4-level guest over a 4-level EPT costs 4×(4+1)+4 = 24.
+  hardware makes it: a 4-level guest over a 4-level EPT costs 4×(4+1)+4 = 24. A PAE
+  guest starts from one of its four PDPTE registers (row `PDPTEn reg`, loaded when CR3 was
+  written, no reference): 2×(4+1)+4 = 14.
 * **Cursor** = the current reference. Done references are coloured, later ones dim.
   Colours: {colour_key()}. With `[machine] walk_caches`, a reference a walk cache
   served is grey and names the cache (`PDE`, `EPT PDE`, `PWC`, `NTLB`): it never went
@@ -168,7 +170,9 @@ class WalkPanel(Vertical):
         rows = []
         for row in range(self.s1.depth_count + 1):
             label = (
-                Text(f"S1 {short_level(self.s1.level_name(row))}", STAGE_STYLE[1])
+                Text(f"S1 {self._register_name()}", STAGE_STYLE[1])
+                if row == 0 and self.s1.root_registers
+                else Text(f"S1 {short_level(self.s1.level_name(row))}", STAGE_STYLE[1])
                 if row < self.s1.depth_count
                 else Text(f"final {INTERMEDIATE.get(self.s2.name, 'gPA')}", "bold")
             )
@@ -178,10 +182,19 @@ class WalkPanel(Vertical):
         grid.set_rows(rows)
         self.fit(grid_height=not self.screen.has_class("-narrow"))
 
+    def _register_name(self) -> str:
+        """The root register a walk starts from (PAE: the PDPTE its gVA bits 31:30 pick)."""
+        assert self.s1 is not None
+        name = short_level(self.s1.level_name(0))
+        return name if self.walk is None else f"{name}{self.s1.index(self.walk.gva, 0)} reg"
+
     def _cell_text(self, row: int, col: int) -> Text:
         assert self.s1 is not None and self.s2 is not None
         i = self._at.get((row, col))
         walk = self.walk
+        if i is None and row == 0 and self.s1.root_registers:  # loaded with CR3, never read
+            last = col == self.s2.depth_count
+            return Text("register" if last else "—", STAGE_STYLE[1] if last else "dim")
         if i is None:
             if (
                 walk is not None

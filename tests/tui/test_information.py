@@ -222,3 +222,21 @@ async def test_an_amd_machine_names_its_tlb_tags_asid_and_ncr3(app_factory):
         assert "ASID" in labels and "nCR3" in labels and "EPTP" not in labels
         root = app.session.machine.npt.root
         assert f"now nCR3 {root:#x} ASID" in shown(app, "#tlb-stats")
+
+
+async def test_a_pae_walk_starts_from_its_pdpte_register_not_an_empty_row(app_factory):
+    # SDM Vol. 3A §4.4.1: the four PDPTEs are loaded with CR3; a walk reads none of them, so
+    # the PDPTE row names the register gVA bits 31:30 pick and holds no reference
+    scenario = Path(__file__).resolve().parents[2] / "scenarios" / "x86_11_pae_guest.toml"
+    app = app_factory(file=scenario)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        for _ in range(7):  # to the cold read of gVA 0x4000_1008 (PDPTE 1)
+            await pilot.press("]")
+            await settle(pilot)
+        walk = app.walk
+        assert walk.count == 14
+        assert walk._register_name() == "PDPTE1 reg"
+        cells = [walk._cell_text(0, col).plain for col in range(5)]
+        assert cells == ["—", "—", "—", "—", "register"]
+        assert walk._cell_text(1, 4).plain.strip() == "5 table"  # the PDE is the first read

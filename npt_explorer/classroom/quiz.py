@@ -259,17 +259,20 @@ class _Draw:
         huge_s2: bool = False,
         pages: int = 4,
     ) -> list[Command]:
-        """A stage-2 region (linear; 2 MiB when a stage maps huge, else 64 KiB) and a stage-1
-        map of `pages` pages (or 2 MiB) in it."""
+        """A stage-2 region (linear; a huge page's size when a stage maps huge, else 64 KiB)
+        and a stage-1 map of `pages` pages (or one guest huge page) in it. The guest's huge
+        page is 2 MiB but for a 32-bit guest (4 MiB, CR4.PSE)."""
         r = self.rng
-        region = r.randrange(1, 256) << 21  # above the guest page-table pool at 1 MiB
-        self.hpa = 0x8000_0000 + (r.randrange(0, 512) << 21)
-        self.gva = r.randrange(1, 1 << (self.va_bits - 21)) << 21
+        huge = max(self.guest_huge, 0x20_0000)
+        scale = huge >> 21  # 1 but for 4 MiB: the same draws, 4 MiB-aligned
+        region = r.randrange(1, 256 // scale) << (20 + scale)  # above the guest pool at 1 MiB
+        self.hpa = 0x8000_0000 + (r.randrange(0, 512 // scale) << (20 + scale))
+        self.gva = r.randrange(1, 1 << (self.va_bits - 20 - scale)) << (20 + scale)
         big = huge_s1 or huge_s2
         first = 0 if huge_s1 else r.randrange(0, (512 if big else 16) - pages)
         self.gpa = region + (first << 12)
-        self.size = 0x20_0000 if huge_s1 else pages << 12
-        s2_size = "2M" if big else "64K"
+        self.size = huge if huge_s1 else pages << 12
+        s2_size = f"{huge >> 20}M" if big else "64K"
         s2 = f"map stage=2 gpa={region:#x} size={s2_size} flags={s2_flags} hpa={self.hpa:#x}"
         s1 = f"map stage=1 gva={self.gva:#x} gpa={self.gpa:#x} size={self.size:#x} flags={s1_flags}"
         self.hpa += first << 12
@@ -277,6 +280,14 @@ class _Draw:
             parse_line(s2 + (" huge=true" if huge_s2 else "")),
             parse_line(s1 + (" huge=true" if huge_s1 else "")),
         ]
+
+    @property
+    def guest_huge(self) -> int:
+        """The guest mode's smallest page above 4 KiB (its leaf's parent level)."""
+        spec = ARCHES[self.arch]
+        name, options = spec.guests[self.guest or spec.default_guest]
+        fmt = get_format(name, **options)
+        return 1 << fmt.levels[fmt.leaf_depth - 1].shift
 
     @property
     def va_bits(self) -> int:

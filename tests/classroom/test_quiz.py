@@ -84,6 +84,21 @@ def test_every_paging_mode_of_every_arch_gets_problems_that_replay_confirms(arch
                     _check_against_replay(problem)
 
 
+def test_a_32_bit_guest_huge_problem_maps_one_4_mib_page():
+    # Intel SDM Vol. 3A 4.3: with CR4.PSE a 32-bit PDE with PS=1 maps 4 MiB, so the walk
+    # reads one guest entry (the PDE) and the final gPA, each behind an EPT walk of 4
+    # entries (3 when stage 2 maps 2 MiB too): 1 + 4 + 4 = 9, or 1 + 3 + 3 = 7
+    for problem in generate(seed=1, count=6, arch="x86_64", topic="huge", guest="32-bit"):
+        s1 = problem.steps[1]
+        if s1.args.get("huge"):
+            assert s1.args["size"] == 0x40_0000 and s1.args["gva"] % 0x40_0000 == 0
+            refs = next(p for p in problem.parts if p.key == "refs")
+            s2_walk = 3 if problem.steps[0].args.get("huge") else 4
+            assert refs.answer == 1 + 2 * s2_walk
+            return
+    raise AssertionError("no stage-1 huge problem in six draws")
+
+
 def test_any_mode_draws_each_problems_modes_from_the_arch_and_is_seeded():
     problems = generate(seed=6, count=30, arch="x86_64", guest=ANY_MODE, npt=ANY_MODE)
     assert {p.config.guest for p in problems} == set(modes("x86_64", "guest"))

@@ -469,11 +469,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _tui(args: list[str]) -> int:
+    from .image.files import is_image_command
+
+    if is_image_command(args):  # `npt-explorer IMAGE... ROOTS`: the TUI on a memory image
+        from .tui.app import run_app
+
+        return run_app(file=args[0], options=tuple(args[1:]))
     p = argparse.ArgumentParser(
         prog="npt-explorer",
         description=(
-            "Explore nested paging. Verbs: replay, decode, encode, scenarios, quiz, diff, "
-            "serve, image, trace (npt-explorer VERB --help). Settings: "
+            "Explore nested paging (npt-explorer IMAGE... ROOTS: the TUI on a memory image, "
+            "roots as `image walk` takes them). Verbs: replay, decode, encode, scenarios, "
+            "quiz, diff, serve, image, trace (npt-explorer VERB --help). Settings: "
             "$XDG_CONFIG_HOME/npt-explorer/config.toml (theme, play_seconds)."
         ),
     )

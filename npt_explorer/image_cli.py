@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .engine import ARCHES, PagingError
 from .image.errors import ImageError
@@ -38,8 +38,10 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _parser(sub: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"npt-explorer image {sub}")
+def _parser(
+    sub: str, kind: type[argparse.ArgumentParser] = argparse.ArgumentParser
+) -> argparse.ArgumentParser:
+    p = kind(prog=f"npt-explorer image {sub}")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     if sub == "export":
         p.add_argument("scenario", metavar="FILE.toml")
@@ -142,9 +144,22 @@ def _machine(ns: argparse.Namespace, specs: list[str]) -> ImageMachine:
 def image_machine(args: Sequence[str]) -> ImageMachine:
     """A machine over images given as `image ranges` takes them (files, RAW@BASE, root
     options); for other verbs (the classroom's `diff`). Raises `ImageError`."""
-    ns = _parser("ranges").parse_intermixed_args(list(args))
+    return image_setup(args)[0]
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    """A bad option is an `ImageError` (the TUI shows it), not an exit."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ImageError(self.prog, message)
+
+
+def image_setup(args: Sequence[str]) -> tuple[ImageMachine, list[str]]:
+    """`image_machine`, and the image arguments it opened (for a caller that must never
+    write over them: the TUI's `save`)."""
+    ns = _parser("ranges", _RaisingParser).parse_intermixed_args(list(args))
     specs, _ = _split(ns.items, numbers=False)
-    return _machine(ns, specs)
+    return _machine(ns, specs), specs
 
 
 # ---------------------------------------------------------------------------- verbs

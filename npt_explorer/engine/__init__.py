@@ -2,7 +2,7 @@
 
 from .config import ARCHES, ArchSpec, MachineConfig
 from .control import BITS as CONTROL_BITS
-from .control import Control, ControlBit, build_control
+from .control import Control, ControlBit, build_control, mode_from_registers
 from .errors import ERROR_KINDS, PagingError, SeedPanic
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
@@ -20,7 +20,7 @@ from .formats import (
 )
 from .machine import Event, Machine
 from .memory import FrameAllocator, Frames, MemoryHole, PhysicalMemory, table_words
-from .page_table import PageTable
+from .page_table import EntryRef, PageTable
 from .readings import Readings
 from .region_fold import RegionFolder, machine_regions
 from .regions import (
@@ -53,6 +53,7 @@ __all__ = [
     "Decoded",
     "ERROR_KINDS",
     "Encoding",
+    "EntryRef",
     "EntryKind",
     "Event",
     "FILTER_HELP",
@@ -93,6 +94,7 @@ __all__ = [
     "decode_syndrome",
     "get_format",
     "machine_regions",
+    "mode_from_registers",
     "parse_filter",
     "parse_walk_caches",
     "read_table",

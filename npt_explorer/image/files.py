@@ -9,6 +9,7 @@ import mmap
 import os
 import stat
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,3 +195,22 @@ def open_images(specs: list[str]) -> tuple[ImageMemory, list[ImageFile]]:
     """Every image's segments as one memory (their ranges must not overlap)."""
     files = [open_image(spec) for spec in specs]
     return ImageMemory([s for f in files for s in f.segments]), files
+
+
+def is_image_file(path: str) -> bool:
+    """An ELF core or a LiME file by its magic, or a raw `PATH@BASE`."""
+    if "@" in path and not os.path.exists(path):
+        return True
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block the read
+            return False
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head == ELF_MAGIC or int.from_bytes(head.ljust(4, b"\0"), "little") == LIME_MAGIC
+
+
+def is_image_command(args: Sequence[str]) -> bool:
+    """Does a TUI command line (`npt-explorer ARGS`, `load ARGS`) name an image?"""
+    return any(is_image_file(a) for a in args if not a.startswith("-"))

@@ -48,6 +48,7 @@ class ImageMachine:
     regime: Regime
     walker: Walker
     control: Control
+    config: MachineConfig
 
     @classmethod
     def build(cls, memory: ImageMemory, regime: Regime) -> ImageMachine:
@@ -62,11 +63,18 @@ class ImageMachine:
             )
         except PagingError as err:
             raise ImageError("registers", err.message) from None
+        return cls.rooted(memory, regime, config, config.control)
+
+    @classmethod
+    def rooted(
+        cls, memory: ImageMemory, regime: Regime, config: MachineConfig, control: Control
+    ) -> ImageMachine:
+        """The walker over `memory` at the regime's roots, its formats read `control`."""
+        spec = ARCHES[regime.arch]
         s1_name, s1_opts = spec.guests[config.guest]
         s2_name, s2_opts = spec.npts[config.npt]
         s1 = get_format(s1_name, features=config.features, **s1_opts)
         s2 = get_format(s2_name, features=config.features, **s2_opts)
-        control = config.control
         s1.configure(control)
         s2.configure(control)
         walker = Walker(regime.arch, s1, s2, memory, regime.guest_root, regime.npt_root)
@@ -74,7 +82,11 @@ class ImageMachine:
             walker.root_registers = regime.pdptes or _root_registers(
                 walker, memory, regime.guest_root
             )
-        return cls(memory, regime, walker, control)
+        return cls(memory, regime, walker, control, config)
+
+    def with_control(self, control: Control) -> ImageMachine:
+        """The same image and roots, walked under other control bits (the overlay kept)."""
+        return ImageMachine.rooted(self.memory, self.regime, self.config, control)
 
     @property
     def arch(self) -> str:

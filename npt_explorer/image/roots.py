@@ -39,6 +39,8 @@ class Regime:
     ttbr1_range: bool = False
     #: x86 PAE: the PDPTE registers (VMCS GUEST_PDPTE0-3); None: load them from the image
     pdptes: tuple[int, ...] | None = None
+    #: the registers as given (what a roots note carries to root the same regime again)
+    registers: dict[str, int] = field(default_factory=dict)
 
 
 def bits(value: int, hi: int, lo: int) -> int:
@@ -207,7 +209,7 @@ def decode(arch: str, regs: Mapping[str, int], features: set[str] | None = None)
             raise ImageError(f"--{name}", f"not a {arch} register (allowed: {', '.join(allowed)})")
         if not 0 <= regs[name] <= U64:
             raise ImageError(f"--{name}", f"{regs[name]:#x} does not fit in 64 bits")
-    regime = Regime(arch, features=set(features or ()))
+    regime = Regime(arch, features=set(features or ()), registers=dict(regs))
     _DECODERS[arch](regs, regime)
     if regime.guest is None and regime.npt is None:
         raise ImageError(

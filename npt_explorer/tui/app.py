@@ -8,6 +8,7 @@ The app is the coordinator (ARCHITECTURE.md): panels post `StepSelected`, `Entry
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from .control_panel import ControlPanel
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .entry_panel import EntryPanel
 from .files import FileRoot, remove_scratch, scratch_session
+from .image_regions import regions_panel_class
+from .image_source import open_session
 from .log_panel import LogPanel
 from .messages import EntrySelected, MachineChanged, StepSelected, step_target
 from .palette import GuardedPalette, NptCommands
@@ -135,7 +138,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             yield WalkPanel(id="walk", classes="panel")
             yield PageTablesPanel(id="tables", classes="panel")
             yield EntryPanel(id="entry", classes="panel")
-            yield RegionsPanel(id="regions", classes="panel")
+            yield regions_panel_class(self.session)(id="regions", classes="panel")
             yield LogPanel(id="log", classes="panel")
             yield TlbPanel(id="tlb", classes="panel")
         yield CaptionBar(id="caption")
@@ -370,7 +373,21 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     def replace_session(self, session: Session) -> None:
         self._stop_playing()
         self.session = session
-        self.post_message(MachineChanged(reset=True))
+        old = self.main.query_one(RegionsPanel)
+        want = regions_panel_class(session)  # an image's Regions panel is `image ranges`
+        if type(old) is want:
+            self.post_message(MachineChanged(reset=True))
+            return
+
+        async def swap() -> None:
+            await old.remove()
+            await self.main.query_one("#panels").mount(
+                want(id="regions", classes="panel"), after=self.main.query_one("#entry")
+            )
+            self._set_current(self.current_panel)
+            self.post_message(MachineChanged(reset=True))
+
+        self.call_later(swap)
 
     def switch_arch(self, arch: str, config: MachineConfig | None = None) -> bool:
         if not self.may_discard("arch", "switch again to drop them"):
@@ -379,9 +396,10 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         self.notify(f"{arch}: {ARCHES[arch].title}", timeout=3)
         return True
 
-    def load_scenario(self, path: str | Path) -> bool:
+    def load_scenario(self, path: str | Path, *options: str) -> bool:
+        """A scenario, a memory image with its root options, or an image's patch file."""
         try:
-            session = Session.from_file(path)
+            session = open_session([str(path), *options])
         except ScenarioError as err:
             self.command_line.show_error(str(err))
             self.notify(str(err), severity="error", timeout=6)
@@ -399,8 +417,10 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         self.push_screen(MachinePicker(self.session.machine.config), chosen)
 
     def action_pick_scenario(self, _arg: int = 0, _shown: bool = True) -> None:
-        def chosen(path: Path | None) -> None:
-            if path is not None:
+        def chosen(path: Path | str | None) -> None:
+            if isinstance(path, str):  # typed: a file, or an image and its root options
+                self.load_scenario(*shlex.split(path))
+            elif path is not None:
                 self.load_scenario(path)
 
         self.push_screen(ScenarioPicker(), chosen)
@@ -434,9 +454,11 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             cfg = m.config
             features = f" +{','.join(sorted(cfg.features))}" if cfg.features else ""
             encoding = "" if cfg.encoding is Encoding.FIXED else f" · {cfg.encoding} encoding"
-            self.sub_title = f"{m.arch} · {cfg.guest} × {cfg.npt}{features}{encoding} · {s.mode}"
+            npt = cfg.npt if stage_table(m, 2) is not None else "stage 2 off"  # an image's
+            self.sub_title = f"{m.arch} · {cfg.guest} × {npt}{features}{encoding} · {s.mode}"
         self.tables.show(m)
-        self.main.query_one(RegionsPanel).show(m)
+        for regions in self.main.query(RegionsPanel):  # none while an image's is swapped in
+            regions.show(m)
         self.main.query_one(TlbPanel).show(m)
         self.main.query_one(LogPanel).show(s.log)
         self.main.query_one(CaptionBar).show(s)
@@ -516,10 +538,12 @@ def make_app(
     arch: str | None = None,
     theme: str | None = None,
     play_seconds: float = PLAY_SECONDS,
+    options: tuple[str, ...] = (),
 ) -> NptExplorerApp:
-    """The app on `file` (scenario mode) or on `arch`'s demo (x86_64 by default), in the
-    Textual `theme`. Raises `ScenarioError` for a bad file."""
-    session = Session.from_file(file) if file else Session.demo(arch or "x86_64")
+    """The app on `file` (scenario mode; a memory image with its root `options`, or an
+    image's patch file) or on `arch`'s demo (x86_64 by default), in the Textual `theme`.
+    Raises `ScenarioError` for a bad file."""
+    session = open_session([str(file), *options]) if file else Session.demo(arch or "x86_64")
     return NptExplorerApp(session, theme=theme, play_seconds=play_seconds)
 
 
@@ -528,6 +552,7 @@ def run_app(
     arch: str | None = None,
     served_root: str | None = None,
     settings: Settings | None = None,
+    options: tuple[str, ...] = (),
 ) -> int:
     """The TUI with `settings` (config.py: theme, play speed); with `served_root` (one
     browser tab of `serve`) it works in a scratch directory of its own under that root,
@@ -539,6 +564,7 @@ def run_app(
             arch=arch,
             theme=settings.textual_theme,
             play_seconds=settings.play_seconds,
+            options=options,
         )
     except ScenarioError as err:
         print(f"npt-explorer: error: {err}", file=sys.stderr)

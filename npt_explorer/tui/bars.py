@@ -57,7 +57,12 @@ class CaptionBar(VerticalScroll):
     def show(self, session: Session) -> None:
         s = session.scenario
         line = Text()
-        if session.mode == "demo":
+        if session.mode == "image":  # tui/image_source.py: the machine is a memory image's
+            line.append("Image ", "bold reverse")
+            line.append(f" {s.title}", "bold")
+            line.append(f"   overlay: {session.machine.pokes} frame(s) changed", "bold")
+            line.append("   translate gva=… · poke · save FILE.toml|FILE.elf · ? help", "dim")
+        elif session.mode == "demo":
             line.append("Demo ", "bold reverse")
             line.append(f" {s.title}", "bold")
             line.append("   o open a scenario · a arch · ? help", "dim")

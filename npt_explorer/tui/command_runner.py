@@ -81,6 +81,10 @@ class CommandRunner:
 
     def run_ui_command(self, op: str, args: list[str]) -> bool:
         line = self.command_line
+        refused = self.session.ui_refusal(op)
+        if refused is not None:
+            line.show_error(refused)
+            return False
         try:
             if op in FILE_COMMANDS:  # the file name: the first word that is not an --option
                 first = next((i for i, a in enumerate(args) if not a.startswith("--")), None)
@@ -92,7 +96,7 @@ class CommandRunner:
             elif op == "load":
                 if not args:
                     raise CommandError("load needs a file: load scenarios/NAME.toml")
-                return self.load_scenario(args[0])
+                return self.load_scenario(*args)  # an image takes its root options too
             elif op == "arch":
                 if not self.switch_arch(*arch_config(args)):
                     return False
@@ -138,8 +142,7 @@ class CommandRunner:
             self._overwrite_asked = target
             raise
         self._overwrite_asked = None
-        what = " with the observed results as expectations" if expect else ""
-        self.command_line.show_ok(f"saved {len(self.session.kept)} commands{what} to {path}")
+        self.command_line.show_ok(self.session.saved_line(path, expect))
 
     def show_help(self, op: str | None) -> None:
         """`help`: the command reference in the help panel (the line keeps the focus);

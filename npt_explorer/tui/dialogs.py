@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, Label, OptionList, Select, SelectionL
 from textual.widgets.option_list import Option
 
 from ..engine import ARCHES, Encoding, MachineConfig, PagingError
+from ..image.files import is_image_command
 from ..scenario import bundled_dir
 from ..scenario.loader import ScenarioError, load
 from .session import DEMO_DIR
@@ -122,10 +123,12 @@ def matches(info: ScenarioInfo, query: str) -> bool:
     return all(word in text for word in query.casefold().split())
 
 
-class ScenarioPicker(Dialog[Path]):
+class ScenarioPicker(Dialog[Path | str]):
     """Titles and summaries of the scenario files. Typing filters them (every word typed
     must appear in the title, arch, file name or summary); up/down/page keys move in the
-    list while the filter keeps the focus; enter loads the highlighted one."""
+    list while the filter keeps the focus; enter loads the highlighted one. Typed text that
+    matches no scenario but names a file (a scenario, or a memory image and its root
+    options: `dump.elf --cr3 V`) is answered as typed."""
 
     BINDINGS = [
         Binding("down", "move(1)", show=False),
@@ -143,7 +146,10 @@ class ScenarioPicker(Dialog[Path]):
             yield Label(
                 Text("Load a scenario (type to filter, enter: load, escape: cancel)", "bold")
             )
-            yield Input(placeholder="filter: x86 tlb, aarch64 fault, …", id="scenario-filter")
+            yield Input(
+                placeholder="filter: x86 tlb, aarch64 fault, … or a file: dump.elf --cr3 V",
+                id="scenario-filter",
+            )
             yield Static(id="scenario-none").set_styles("display: none;")
             yield PagedOptionList(*self._options(""), id="scenario-list")
 
@@ -195,8 +201,10 @@ class ScenarioPicker(Dialog[Path]):
     def submit(self, event: Input.Submitted) -> None:
         event.stop()
         listing = self.listing
-        if listing.highlighted is None:
-            return  # nothing matches: the filter stays open for another try
+        if listing.highlighted is None:  # no scenario matches: a file or an image (+ roots)
+            if is_image_command(event.value.split()) or Path(event.value.strip()).is_file():
+                self.answer(event.value.strip())
+            return  # else the filter stays open for another try
         option = listing.get_option_at_index(listing.highlighted)
         if not option.disabled:
             self.answer(self.scenarios[int(option.id or 0)].path)

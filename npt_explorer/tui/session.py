@@ -168,6 +168,14 @@ class Session:
         body = "\n\n".join(c.relative_to(folder).to_toml() for c in commands)
         return "\n".join(lines) + "\n\n" + body + ("\n" if body else "")
 
+    def ui_refusal(self, op: str) -> str | None:
+        """Why a typed UI command cannot run on this session (None: it can)."""
+        return None
+
+    def saved_line(self, path: Path, expect: bool = False) -> str:
+        what = " with the observed results as expectations" if expect else ""
+        return f"saved {len(self.kept)} commands{what} to {path}"
+
     @staticmethod
     def save_path(path: str | Path) -> Path:
         """Where `save(path)` writes (`~` expanded, `.toml` added)."""

@@ -160,6 +160,8 @@ class PageTablesPanel(Vertical):
                 head.append(
                     f" · guest {machine.s1.name}: no table yet (its page-table pool "
                     "is not backed at stage 2)"
+                    if stage == 1
+                    else " · off (no stage-2 root: gPA = hPA)"  # a memory image's
                 )
                 tree.root.add_leaf(head)
                 continue

@@ -1,0 +1,357 @@
+"""An image as the TUI's machine (IMAGES.md "Verbs", the TUI on an image): the `Machine`
+methods the panels and the scenario runner call, answered from the dump's own tables.
+
+`translate` walks without writing; `access` walks with the hardware's A/D write-backs, which go
+to the overlay; `poke` edits an entry in the overlay; `control` toggles a modelled control bit
+and re-roots nothing. What would change the dump's mappings wholesale (`map`, `unmap`,
+`protect`, `handle-fault`, TLB flushes, `trace`) is refused with a message: the tables are the
+dump's, not ours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..engine import (
+    Access,
+    Control,
+    Decoded,
+    EntryKind,
+    EntryRef,
+    Event,
+    MachineConfig,
+    MemoryHole,
+    PagingError,
+    PagingFormat,
+    Priv,
+    Walk,
+    Walker,
+    mode_from_registers,
+)
+from .machine import ImageMachine
+
+PAGE_SHIFT = 12
+
+#: commands that make no sense on a dump, and why (the message the TUI shows)
+REFUSED = {
+    "map": "an image's tables are the dump's: map cannot add to them (poke edits one entry)",
+    "unmap": "an image's tables are the dump's: unmap cannot remove from them (poke edits one "
+    "entry)",
+    "protect": "an image's tables are the dump's: protect cannot rewrite them (poke edits one "
+    "entry)",
+    "handle-fault": "no hypervisor runs on an image to handle a fault",
+    "flush": "an image has no TLB (every walk reads the tables)",
+    "context": "an image's VMID/ASID come from its registers",
+    "trace": "a trace maps its own pages: run it on a scenario machine",
+    "query": "query reads our own page tables: on an image, translate GVA shows the walk",
+}
+
+
+class GuestFrames:
+    """Guest-physical memory of an image: each guest frame read through the image's stage 2
+    (gPA = hPA when stage 2 is off), the `Frames` protocol the table readers take. A frame that
+    stage 2 does not map, or that is outside the image, is None (no memory)."""
+
+    strict = True
+
+    def __init__(self, machine: ImageMachine) -> None:
+        self.machine = machine
+        self._hosts: dict[int, int | None] = {}
+
+    def forget(self) -> None:
+        """Stage 2 may have changed (a poke, a control bit): look every frame up again."""
+        self._hosts.clear()
+
+    def host_frame(self, gfn: int) -> int | None:
+        try:
+            return self._hosts[gfn]
+        except KeyError:
+            walk = self.machine.walker.translate_gpa(gfn << PAGE_SHIFT, Access.READ)
+            host = self._hosts[gfn] = None if walk.hpa is None else walk.hpa >> PAGE_SHIFT
+            return host
+
+    def hpa(self, gpa: int) -> int:
+        host = self.host_frame(gpa >> PAGE_SHIFT)
+        if host is None:
+            raise MemoryHole(gpa)
+        return host << PAGE_SHIFT | (gpa & 0xFFF)
+
+    def peek_frame(self, gfn: int) -> np.ndarray | None:
+        host = self.host_frame(gfn)
+        return None if host is None else self.machine.memory.peek_frame(host)
+
+    def read_u64(self, gpa: int) -> int:
+        return self.machine.memory.read_u64(self.hpa(gpa))
+
+    def write_u64(self, gpa: int, value: int) -> None:
+        self.machine.memory.write_u64(self.hpa(gpa), value)
+
+    def frame(self, gfn: int) -> np.ndarray:
+        return self.machine.memory.frame(self.hpa(gfn << PAGE_SHIFT) >> PAGE_SHIFT)
+
+
+@dataclass(slots=True)
+class ImageTable:
+    """One stage's tables in an image, as the panels read a `PageTable`: its format, root and
+    memory (`read_table`, `table_entries`), and `locate` for the entry on an address's path."""
+
+    fmt: PagingFormat
+    root: int
+    mem: Any  # ImageMemory (stage 2, or stage 1 without stage 2) or GuestFrames
+
+    def read(self, addr: int) -> int:
+        try:
+            return self.mem.read_u64(addr)
+        except MemoryHole as hole:
+            raise PagingError("NotMapped", f"no memory at {addr:#x} (outside the image)") from (
+                hole
+            )
+
+    def locate(self, vaddr: int, depth: int) -> EntryRef:
+        """The entry at `depth` on `vaddr`'s path, following the entries as the hardware
+        decodes them; NotMapped where the path stops above `depth`."""
+        fmt = self.fmt
+        if not 0 <= depth < fmt.depth_count:
+            raise PagingError(
+                "InvalidRequest",
+                f"depth {depth} out of range for {fmt.name} (0..{fmt.leaf_depth})",
+            )
+        table = self.root
+        for d in range(depth + 1):
+            index = fmt.index(vaddr, d)
+            addr = table + 8 * index
+            raw = self.read(addr)
+            if d == depth:
+                return EntryRef(d, table, index, addr, raw)
+            dec = fmt.decode(raw, d)
+            if dec.kind != EntryKind.TABLE or dec.paddr is None:
+                raise PagingError(
+                    "NotMapped",
+                    f"the walk for {vaddr:#x} stops at depth {d} ({fmt.level_name(d)}, raw "
+                    f"{raw:#x}); no entry at depth {depth}",
+                )
+            table = dec.paddr
+        raise AssertionError("unreachable")
+
+
+class ImageWorkbench:
+    """The TUI's machine over an image: what `Machine` offers the panels and the runner."""
+
+    tlb = None
+    walk_caches = None
+    frames_in_use = 0
+
+    def __init__(self, image: ImageMachine, config: MachineConfig) -> None:
+        self.image = image
+        self.config = config
+        self.guest_frames = GuestFrames(image)
+        self.log: list[Event] = []
+        self.last_fault = None
+        self.vmid = self.asid = 1
+        self.pcid = 0
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def arch(self) -> str:
+        return self.image.arch
+
+    @property
+    def walker(self) -> Walker:
+        return self.image.walker
+
+    @property
+    def s1(self) -> PagingFormat:
+        return self.image.walker.s1
+
+    @property
+    def s2(self) -> PagingFormat:
+        return self.image.walker.s2
+
+    @property
+    def control(self) -> Control:
+        return self.image.control
+
+    @property
+    def memory(self) -> Any:
+        return self.image.memory
+
+    @property
+    def root_registers(self) -> tuple[int, ...]:
+        return self.image.walker.root_registers
+
+    @property
+    def guest_pt_frames(self) -> int:
+        """1 when stage 1 is on (the panels ask whether the guest has a table)."""
+        return 0 if self.image.walker.guest_root is None else 1
+
+    @property
+    def tag_vmid(self) -> int:
+        return self.vmid
+
+    def table(self, stage: int) -> ImageTable | None:
+        """The stage's tables, or None when that stage is off."""
+        w = self.image.walker
+        if stage == 1:
+            if w.guest_root is None:
+                return None
+            mem = self.image.memory if w.npt_root is None else self.guest_frames
+            return ImageTable(w.s1, w.guest_root, mem)
+        if stage == 2:
+            return None if w.npt_root is None else ImageTable(w.s2, w.npt_root, self.image.memory)
+        raise PagingError("InvalidRequest", f"stage must be 1 or 2 (got {stage!r})")
+
+    def _table(self, stage: int) -> ImageTable:
+        pt = self.table(stage)
+        if pt is None:
+            raise PagingError("NotMapped", f"stage {stage} is off in this image (no root)")
+        return pt
+
+    def areas(self) -> list[Any]:
+        return []  # an image has no stage-2 areas: its tables are all there is
+
+    def tlb_entries(self) -> list[Any]:
+        return []
+
+    def _log(self, kind: str, text: str, **data: Any) -> Event:
+        event = Event(len(self.log) + 1, kind, text, data)
+        self.log.append(event)
+        return event
+
+    # ------------------------------------------------------------------ entries
+
+    def locate(self, stage: int, addr: int, depth: int) -> EntryRef:
+        return self._table(stage).locate(addr, depth)
+
+    def entry(self, stage: int, addr: int, depth: int) -> tuple[EntryRef, Decoded]:
+        ref = self.locate(stage, addr, depth)
+        fmt = self.s1 if stage == 1 else self.s2
+        return ref, fmt.decode(ref.raw, depth)
+
+    def poke(
+        self,
+        stage: int,
+        addr: int,
+        depth: int,
+        *,
+        value: int | None = None,
+        set: int = 0,
+        clear: int = 0,
+        fields: dict[str, int] | None = None,
+    ) -> tuple[int, int]:
+        """Write an entry's raw bits into the overlay (never the image); returns (old, new)."""
+        pt = self._table(stage)
+        ref = pt.locate(addr, depth)
+        fmt = pt.fmt
+        new = ref.raw if value is None else value
+        new = (new | set) & ~clear
+        for name, v in (fields or {}).items():
+            try:
+                new = fmt.field_by_name(depth, ref.raw, name).put(new, v)
+            except (KeyError, ValueError) as err:
+                raise PagingError("InvalidRequest", str(err).strip('"')) from None
+        if not 0 <= new < 1 << 64:
+            raise PagingError("InvalidRequest", f"value {new:#x} does not fit in 64 bits")
+        try:
+            pt.mem.write_u64(ref.addr, new)
+        except MemoryHole as hole:
+            raise PagingError("NotMapped", f"no memory at {hole.paddr:#x}") from None
+        self.guest_frames.forget()
+        self._log(
+            "poke",
+            f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: {ref.raw:#x} → {new:#x} "
+            "(overlay)",
+            stage=stage,
+        )
+        return ref.raw, new
+
+    @property
+    def pokes(self) -> int:
+        """Frames the overlay holds (pokes and A/D write-backs)."""
+        return len(self.image.memory.overlay)
+
+    # ------------------------------------------------------------------ walks
+
+    def _walk(self, gva: int, access: Any, priv: Any, ac: bool, via: str, write: bool) -> Walk:
+        if self.image.regime.ttbr1_range and gva >> 55 & 1:  # Arm ARM D8.2.2
+            raise PagingError(
+                "InvalidRequest", f"{gva:#x} is in TTBR1's range: TTBR1 walks not modelled yet"
+            )
+        return self.image.walker.translate(
+            gva, Access.parse(access), Priv.parse(priv), side_effects=write, ac=ac, via=via
+        )
+
+    def translate(self, gva: int, access: Any, priv: Any = Priv.KERNEL, *, ac: bool = False,
+                  via: str = "") -> Walk:  # fmt: skip
+        """The walk the hardware would do, nothing written."""
+        walk = self._walk(gva, access, priv, ac, via, write=False)
+        self._record(walk, "translate")
+        return walk
+
+    def access(self, gva: int, access: Any, priv: Any = Priv.KERNEL, *, ac: bool = False,
+               via: str = "") -> Walk:  # fmt: skip
+        """The walk with the hardware's accessed/dirty write-backs, into the overlay."""
+        walk = self._walk(gva, access, priv, ac, via, write=True)
+        if walk.writes:
+            self.guest_frames.forget()
+        self._record(walk, "access")
+        return walk
+
+    def _record(self, walk: Walk, kind: str) -> None:
+        if walk.fault is not None:
+            self._log("fault", f"{kind} {walk.access} gVA {walk.gva:#x}: "
+                      f"{walk.fault.explanation}", fault=walk.fault)  # fmt: skip
+        else:
+            self._log(kind, f"{kind} {walk.access} gVA {walk.gva:#x} → gPA {walk.gpa:#x} → "
+                      f"hPA {walk.hpa:#x} ({walk.refs} refs, no TLB: an image)")  # fmt: skip
+
+    # ------------------------------------------------------------------ control state
+
+    def set_register(self, register: str, field: str | None, value: int) -> None:
+        """A control bit toggled (the `control` command, the control-state panel): the formats
+        read it again; the roots stay the image's."""
+        if field is None:
+            control = self.control.with_registers({register: value})
+        else:
+            control = self.control.with_field(register, field, value)
+        for kind in ("guest", "npt"):
+            said = mode_from_registers(self.arch, kind, control.values)
+            if said is not None and said != getattr(self.config, kind):
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{register} selects {kind} {said!r}; this image is walked as "
+                    f"{getattr(self.config, kind)!r} (reopen it with other registers)",
+                )
+        self.image = self.image.with_control(control)
+        self.guest_frames = GuestFrames(self.image)
+        self._log("control", f"control state: {register}" + (f".{field}" if field else "")
+                  + f" = {value:#x}")  # fmt: skip
+
+    # ------------------------------------------------------------------ refused
+
+    def _refuse(self, op: str) -> PagingError:
+        return PagingError("InvalidRequest", f"{op}: {REFUSED[op]}")
+
+    def map(self, *_args: Any, **_kwargs: Any) -> None:
+        raise self._refuse("map")
+
+    def unmap(self, *_args: Any) -> None:
+        raise self._refuse("unmap")
+
+    def protect(self, *_args: Any) -> None:
+        raise self._refuse("protect")
+
+    def query(self, *_args: Any) -> Any:
+        raise self._refuse("query")
+
+    def flush(self, *_args: Any, **_kwargs: Any) -> Any:
+        raise self._refuse("flush")
+
+    def handle_fault(self) -> bool:
+        raise self._refuse("handle-fault")
+
+    def set_context(self, *_args: Any) -> None:
+        raise self._refuse("context")

@@ -1,0 +1,204 @@
+"""The TUI on a memory image (issue #13 item 4, IMAGES.md "Verbs"): the same panels, the
+Regions panel is `image ranges`, pokes edit the overlay and re-walk (the file never changes),
+map/unmap and the other table-building commands are refused with a message, and `save`
+writes a patch file or a new ELF, never over an input. On the committed real Linux dump
+(tests/image/data, QEMU `dump-guest-memory`) and on an exported scenario."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import lzma
+from pathlib import Path
+
+import pytest
+from tui_helpers import no_blink, settle
+
+from npt_explorer.cli import main
+from npt_explorer.image import decode, open_images
+from npt_explorer.image.machine import ImageMachine
+from npt_explorer.image.ranges import ranges
+from npt_explorer.scenario.loader import ScenarioError, load
+from npt_explorer.scenario.replay import run
+from npt_explorer.scenario.runner import walk_json
+from npt_explorer.tui.image_regions import ImageRegionsPanel
+from npt_explorer.tui.image_source import ImageSession, open_session
+from npt_explorer.tui.regions_panel import RegionsPanel
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "image" / "data"
+ANSWERS = json.loads((DATA / "linux_x86_64.qemu.json").read_text())
+KERNEL_TEXT = 0xFFFFFFFF81000000  # Linux x86_64 __START_KERNEL_map + 16 MiB
+
+
+@pytest.fixture(scope="module")
+def dump(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("dump") / "linux.elf"
+    path.write_bytes(lzma.decompress((DATA / "linux_x86_64.elf.xz").read_bytes()))
+    return path
+
+
+def _fingerprint(path: Path) -> tuple[str, int]:
+    return hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
+
+
+def _qemu_machine(dump: Path) -> ImageMachine:
+    memory, _ = open_images([str(dump)])
+    regs = {k: int(v, 16) for k, v in ANSWERS["registers"].items()}
+    return ImageMachine.build(memory, decode("x86_64", regs))
+
+
+async def test_the_real_linux_dump_opens_from_the_command_line_with_image_ranges_as_regions(
+    app_factory, dump: Path
+) -> None:
+    app = app_factory(file=dump)  # no root flags: the QEMU note of vCPU 0 holds CR0/CR3/CR4
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert isinstance(app.session, ImageSession)
+        panel = app.query_one(RegionsPanel)
+        assert isinstance(panel, ImageRegionsPanel)
+        # stage 1 only (no stage-2 root in a plain kernel's dump): `image ranges --stage 1`
+        expected, _ = ranges(_qemu_machine(dump), "1")
+        assert panel.runs == expected and panel.table.row_count == len(expected) == 119
+        gva = next(g for g, a in ANSWERS["gva2gpa"].items() if a.startswith("gpa: 0x"))
+        assert app.run_text(f"translate gva={gva}")
+        await settle(pilot)
+        walk = app.session.walk_result.walk
+        assert f"gpa: {walk.gpa:#x}" == ANSWERS["gva2gpa"][gva]  # QEMU's own gva2gpa answer
+        assert app.walk.walk is walk  # the Walk panel shows it
+
+
+async def test_a_poke_changes_the_overlay_and_the_walk_never_the_file(
+    app_factory, dump: Path
+) -> None:
+    before = _fingerprint(dump)
+    app = app_factory(file=dump)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert app.run_text(f"translate gva={KERNEL_TEXT:#x}")
+        walk = app.session.walk_result.walk
+        assert walk.ok and walk.hpa == 0x100_0000 and walk.page_size == 2 << 20
+        leaf = walk.steps[-1]  # the kernel text's 2 MiB PDE (depth 2)
+        assert app.run_text(f"poke stage=1 gva={KERNEL_TEXT:#x} depth=2 clear=1")  # P = 0
+        await settle(pilot)
+        assert app.session.machine.pokes == 1
+        assert app.run_text(f"translate gva={KERNEL_TEXT:#x}")
+        faulted = app.session.walk_result.walk
+        assert faulted.fault is not None and faulted.fault.reason == "not-present"
+        overlay = app.session.machine.image.memory.overlay
+        assert int(overlay[leaf.entry_hpa >> 12][(leaf.entry_hpa & 0xFFF) >> 3]) == leaf.raw & ~1
+    assert _fingerprint(dump) == before
+
+
+@pytest.mark.parametrize(
+    ("line", "word"),
+    [
+        ("map stage=1 gva=0x1000 gpa=0x2000 size=0x1000 flags=rw", "map:"),
+        ("unmap stage=1 gva=0xffffffff81000000 size=0x1000", "unmap:"),
+        ("protect stage=1 gva=0xffffffff81000000 size=0x1000 flags=r", "protect:"),
+        ("flush kind=invlpg addr=0x1000", "flush:"),
+        ("handle-fault", "handle-fault:"),
+    ],
+)
+async def test_commands_that_build_tables_are_refused_on_an_image_with_a_message(
+    app_factory, dump: Path, line: str, word: str
+) -> None:
+    app = app_factory(file=dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert not app.run_text(line)
+        error = app.session.log[-1].result.error
+        assert error is not None and error.message.startswith(word) and "image" in error.message
+        assert app.session.machine.pokes == 0
+
+
+async def test_save_writes_a_patch_that_reopens_to_the_same_walk_and_never_over_the_input(
+    app_factory, dump: Path, tmp_path: Path
+) -> None:
+    before = _fingerprint(dump)
+    app = app_factory(file=dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.run_text(f"poke stage=1 gva={KERNEL_TEXT:#x} depth=2 set=0x8000000000000000")
+        assert app.run_text(f"translate gva={KERNEL_TEXT:#x} access=exec")
+        nx_walk = walk_json(app.session.walk_result.walk)
+        assert nx_walk["fault"]["reason"] == "permission"  # XD set by the poke
+        assert not app.run_text(f"save {dump}")  # the input: refused
+        assert "input" in str(app.command_line.query_one("#cmd-hint").render())
+        assert app.run_text(f"save {tmp_path / 'fix.toml'}")
+        assert app.run_text(f"save {tmp_path / 'fixed.elf'}")
+    assert _fingerprint(dump) == before
+    reopened = open_session([str(tmp_path / "fix.toml")])  # the patch: image + commands
+    assert walk_json(reopened.walk_result.walk) == nx_walk
+    elf = open_session([str(tmp_path / "fixed.elf")])  # the new ELF: roots note, overlay in it
+    assert walk_json(elf.machine.translate(KERNEL_TEXT, "exec")) == nx_walk
+
+
+async def test_the_open_dialog_opens_an_image_with_its_roots(app_factory, dump: Path) -> None:
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("#open-path").value = f"{dump} --cr3 {ANSWERS['registers']['cr3']}"
+        app.screen.query_one("#open-path").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.session, ImageSession)
+        await settle(pilot)
+        assert isinstance(app.query_one(RegionsPanel), ImageRegionsPanel)  # swapped in
+        assert app.query_one(RegionsPanel).table.row_count == 119
+        await pilot.press("o")
+        await settle(pilot)
+        app.screen.query_one("#open-path").value = "x86_01"  # back to a scenario
+        app.screen.query_one("#open-path").focus()
+        await pilot.press("enter")
+        await settle(pilot)
+        assert type(app.query_one(RegionsPanel)) is RegionsPanel
+
+
+async def test_an_exported_scenario_walks_in_the_tui_as_replay_translates(
+    app_factory, tmp_path: Path
+) -> None:
+    scenario = ROOT / "scenarios" / "x86_03_ept_dirty_logging.toml"
+    out = tmp_path / "x86_03.elf"
+    assert main(["image", "export", str(scenario), "-o", str(out)]) == 0
+    machine = run(load(scenario)).machine
+    steps = [c for c in load(scenario).steps if c.op in ("access", "translate")]
+    assert steps
+    app = app_factory(file=out)  # the roots note roots both stages: no flags
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        assert app.session.machine.table(2) is not None  # the EPT tables are in the tree
+        for command in steps:
+            gva, access = command.args["gva"], command.args.get("access", "read")
+            assert app.run_text(f"translate gva={gva:#x} access={access}")
+            expected = walk_json(machine.translate(gva, access))
+            assert walk_json(app.session.walk_result.walk) == expected
+        await settle(pilot)
+        panel = app.query_one(RegionsPanel)
+        assert {r.stage for r in panel.runs} == {"1", "2"}
+
+
+def test_a_bad_image_command_line_exits_2_with_one_line(dump: Path, capsys) -> None:
+    assert main([str(dump), "--cr3", "0xzz"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--cr3" in err[0] and "not a number" in err[0]
+
+
+def test_a_scenario_takes_no_image_options() -> None:
+    with pytest.raises(ScenarioError, match="takes no options"):
+        open_session([str(ROOT / "scenarios" / "x86_01_first_walk.toml"), "--cr3", "0x1000"])
+
+
+@pytest.mark.snapshot
+def test_snapshot_of_the_real_linux_dump(snap_compare, app_factory, dump: Path) -> None:
+    async def walked(pilot) -> None:
+        no_blink(pilot.app)
+        await settle(pilot)
+        pilot.app.run_text(f"translate gva={KERNEL_TEXT:#x}")
+        await settle(pilot)
+        await pilot.press("n", "n")
+        await settle(pilot, for_screenshot=True)
+
+    assert snap_compare(app_factory(file=dump), terminal_size=(160, 48), run_before=walked)

@@ -1,5 +1,6 @@
 """The page-table engine: numpy only, no UI. Usable as a library on its own."""
 
+from .batch_walk import BatchWalk, Stages, walk_many
 from .config import ARCHES, ArchSpec, MachineConfig
 from .control import BITS as CONTROL_BITS
 from .control import Control, ControlBit, build_control, mode_from_registers
@@ -46,6 +47,7 @@ __all__ = [
     "AccessRequest",
     "ArchSpec",
     "BARE_SIZE",
+    "BatchWalk",
     "COMBINED",
     "CONTROL_BITS",
     "Control",
@@ -82,6 +84,7 @@ __all__ = [
     "SIZES",
     "STAGE2",
     "SeedPanic",
+    "Stages",
     "TlbEntry",
     "TraceMapper",
     "TraceReplay",
@@ -104,4 +107,5 @@ __all__ = [
     "stage_table",
     "table_entries",
     "table_words",
+    "walk_many",
 ]

@@ -13,14 +13,14 @@ entry class without the address shape) are answered by the scalar path.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .errors import PagingError
-from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT
+from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT, Frames
 from .table_core import TableCore
 
 U64 = np.uint64
@@ -63,7 +63,19 @@ class FrameIndex:
         return self.flat[offsets + ((addrs >> U64(3)) & U64(ENTRIES_PER_FRAME - 1)).view(np.int64)]
 
 
-def table_index(pt: TableCore) -> FrameIndex:
+class TableFrames(Protocol):
+    """What batch walks read of the stage-2 table: its root and its frames (first hPA → frame
+    count) in `mem`. A `TableCore`, or a memory image's tables as found by walking them."""
+
+    @property
+    def root(self) -> int: ...
+    @property
+    def tables(self) -> Mapping[int, int]: ...
+    @property
+    def mem(self) -> Frames: ...
+
+
+def table_index(pt: TableFrames | TableCore) -> FrameIndex:
     """The frames of every table `pt` owns, in its own address space."""
     pfns = [(paddr >> PAGE_SHIFT) + n for paddr, count in pt.tables.items() for n in range(count)]
     return FrameIndex(pfns, [pt.mem.peek_frame(p) for p in pfns])

@@ -21,6 +21,7 @@ from .batch import (
     U64,
     FrameIndex,
     Lanes,
+    TableFrames,
     classes,
     input_ok,
     pick,
@@ -47,7 +48,7 @@ class Stages:
     (first gPAs) and host memory."""
 
     walker: Walker
-    npt: TableCore
+    npt: TableFrames | TableCore
     guest_tables: Collection[int]
     memory: Frames
 

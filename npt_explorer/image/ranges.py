@@ -78,9 +78,10 @@ def _attrs(fmt: PagingFormat, readings: Readings, raw: int, depth: int) -> str:
 
 
 class _Lister:
-    def __init__(self, machine: ImageMachine, stage: int) -> None:
+    def __init__(self, machine: ImageMachine, stage: int, tables_only: bool = False) -> None:
         w = machine.walker
         self.machine, self.stage = machine, stage
+        self.tables_only = tables_only  # find the tables, list no leaf (a leaf table is read)
         self.fmt: PagingFormat = w.s1 if stage == 1 else w.s2
         self.readings = w.r1 if stage == 1 else w.r2
         self.req = self.readings.intern(AccessRequest(Access.READ, Priv.KERNEL))
@@ -120,6 +121,8 @@ class _Lister:
             )
             return
         self.seen[table] = via
+        if self.tables_only and depth == self.fmt.leaf_depth:
+            return
         level = self.fmt.levels[depth]
         words = self._read(table, level.entries)
         if words is None:
@@ -177,23 +180,43 @@ def stage_leaves(machine: ImageMachine, stage: int) -> tuple[list[Leaf], list[st
     return leaves, lister.problems
 
 
-def table_frames(machine: ImageMachine, stage: int) -> list[int]:
-    """The host frame of every table of a stage reachable from its root (each once)."""
+def table_addresses(machine: ImageMachine, stage: int) -> list[int]:
+    """Every frame of the stage's tables reachable from its root, in the stage's own address
+    space (stage 1: gPAs; a root of concatenated tables spans several frames)."""
     root = machine.walker.guest_root if stage == 1 else machine.walker.npt_root
     if root is None:
         return []
-    lister = _Lister(machine, stage)
+    lister = _Lister(machine, stage, tables_only=True)
     for _ in lister.leaves(root):
         pass
-    frames = set()
     fmt = machine.walker.s1 if stage == 1 else machine.walker.s2
-    for table in lister.seen:  # a root of concatenated tables spans several frames
+    out = set()
+    for table in lister.seen:
         entries = fmt.levels[0].entries if table == root else 512
-        for n in range(max(1, entries * 8 // 0x1000)):
-            hpa = lister.table_hpa(table + n * 0x1000)
-            if hpa is not None:
-                frames.add(hpa & ~0xFFF)
-    return sorted(frames)
+        out.update(table + n * 0x1000 for n in range(max(1, entries * 8 // 0x1000)))
+    return sorted(out)
+
+
+@dataclass(slots=True)
+class HostTables:
+    """An image's stage-2 tables as the vector walker reads them (`engine.Stages.npt`): the
+    root and every table frame reachable from it, in the image's memory."""
+
+    root: int
+    tables: dict[int, int]
+    mem: Any
+
+    def __init__(self, machine: ImageMachine) -> None:
+        assert machine.walker.npt_root is not None
+        self.root, self.mem = machine.walker.npt_root, machine.memory
+        self.tables = {hpa: 1 for hpa in table_addresses(machine, 2)}
+
+
+def table_frames(machine: ImageMachine, stage: int) -> list[int]:
+    """The host frame of every table of a stage reachable from its root (each once)."""
+    lister = _Lister(machine, stage)
+    frames = {lister.table_hpa(addr) for addr in table_addresses(machine, stage)}
+    return sorted(hpa & ~0xFFF for hpa in frames if hpa is not None)
 
 
 def merge(stage: str, leaves: list[Leaf]) -> list[Run]:

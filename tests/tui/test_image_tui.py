@@ -140,8 +140,8 @@ async def test_the_open_dialog_opens_an_image_with_its_roots(app_factory, dump: 
         await settle(pilot)
         await pilot.press("o")
         await settle(pilot)
-        app.screen.query_one("#open-path").value = f"{dump} --cr3 {ANSWERS['registers']['cr3']}"
-        app.screen.query_one("#open-path").focus()
+        app.screen.query_one("#scenario-filter").value = f"{dump} --cr3 {ANSWERS['registers']['cr3']}"
+        app.screen.query_one("#scenario-filter").focus()
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.session, ImageSession)
@@ -150,8 +150,8 @@ async def test_the_open_dialog_opens_an_image_with_its_roots(app_factory, dump: 
         assert app.query_one(RegionsPanel).table.row_count == 119
         await pilot.press("o")
         await settle(pilot)
-        app.screen.query_one("#open-path").value = "x86_01"  # back to a scenario
-        app.screen.query_one("#open-path").focus()
+        app.screen.query_one("#scenario-filter").value = "x86_01"  # back to a scenario
+        app.screen.query_one("#scenario-filter").focus()
         await pilot.press("enter")
         await settle(pilot)
         assert type(app.query_one(RegionsPanel)) is RegionsPanel

@@ -140,7 +140,8 @@ async def test_the_open_dialog_opens_an_image_with_its_roots(app_factory, dump: 
         await settle(pilot)
         await pilot.press("o")
         await settle(pilot)
-        app.screen.query_one("#scenario-filter").value = f"{dump} --cr3 {ANSWERS['registers']['cr3']}"
+        cr3 = ANSWERS["registers"]["cr3"]
+        app.screen.query_one("#scenario-filter").value = f"{dump} --cr3 {cr3}"
         app.screen.query_one("#scenario-filter").focus()
         await pilot.press("enter")
         await settle(pilot)

@@ -79,6 +79,9 @@ def _x86(regs: Mapping[str, int], r: Regime) -> None:
     elif "cr3" in regs and paging:
         cr3 = regs["cr3"]
         _check_zero("cr3", cr3, (("above MAXPHYADDR", 63, 52),))
+        if "cr4" in regs and not bits(cr4, 5, 5):  # SDM 4.1.1: IA-32e mode needs CR4.PAE
+            raise refuse("cr4", "CR4.PAE (bit 5)", 0, "4-/5-level paging (EFER.LMA=1, the "
+                         "default without --efer) requires CR4.PAE=1")  # fmt: skip
         r.guest = "5-level" if bits(cr4, 12, 12) else "4-level"
         r.guest_root = cr3 & 0xF_FFFF_FFFF_F000  # PCID / PWT / PCD in 11:0 do not move it
         r.control.update({k: regs[k] for k in ("cr0", "cr4", "efer") if k in regs})

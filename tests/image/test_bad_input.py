@@ -194,7 +194,7 @@ def test_reserved_bits_in_x86_roots_are_refused(tmp_path: Path, capsys, flags, n
         ("aarch64", ["--ttbr0", "0x1010", "--tcr", "16"], "BADDR below the table alignment"),
         ("aarch64", ["--ttbr0", "0x1000"], "needs --tcr"),
         ("x86_64", ["--cr3", "0x1000", "--cr4", str(1 << 5 | 1 << 23)], "cr4.CET (bit 23) = 1"),
-        ("x86_64", ["--cr3", "0x1000", "--cr4", "0"], "cr4.PAE (bit 5) = 0 is not modelled"),
+        ("x86_64", ["--cr3", "0x1000", "--cr4", "0"], "CR4.PAE (bit 5) = 0x0: 4-/5-level"),
         ("x86_64", ["--cr3", "0x1000", "--efer", "0"], "CR4.PAE (bit 5) = 0x0: 32-bit paging"),
         ("x86_64", ["--satp", "0"], "not a x86_64 register"),
         ("x86_64", [], "no stage is on"),

@@ -1,6 +1,7 @@
 """Regenerate the real-dump fixture: a Debian Linux kernel booted under QEMU TCG, its page
 tables (built by the kernel itself) dumped with the monitor's `dump-guest-memory`, and QEMU's
-own answers recorded beside it (`info registers`, `info mem`, `gva2gpa` on a sample).
+own answers recorded beside it (`info registers`, `info mem`, `info tlb`, `gva2gpa` on a
+sample). `--name linux_x86_64_tlb` wrote the second fixture (a second boot, with `info tlb`).
 
     python3 tests/image/make_linux_dump.py [--vmlinuz PATH] [--gdb-pt-dump DIR]
 
@@ -125,6 +126,7 @@ def boot_and_dump(vmlinuz: Path, tmp: Path, tool: Path | None) -> tuple[Path, di
             k.lower(): int(v, 16) for k, v in re.findall(r"\b(CR[034]|EFER)=([0-9a-f]+)", registers)
         }
         info_mem = m("info mem")
+        info_tlb = m("info tlb")
         sample = _sample(info_mem)
         gva2gpa = {hex(a): m(f"gva2gpa {a:#x}") for a in sample}
         pt = gdb_pt_dump(tool, port) if tool else None
@@ -138,6 +140,7 @@ def boot_and_dump(vmlinuz: Path, tmp: Path, tool: Path | None) -> tuple[Path, di
         "kernel": vmlinuz.name,
         "registers": {k: hex(v) for k, v in regs.items()},
         "info_mem": info_mem.splitlines(),
+        "info_tlb": info_tlb.splitlines(),
         "gva2gpa": gva2gpa,
         **({"gdb_pt_dump": pt} if pt else {}),
         "panic": [ln for ln in serial.read_text(errors="replace").splitlines()
@@ -193,6 +196,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vmlinuz")
     ap.add_argument("--gdb-pt-dump", type=Path, help="a gdb-pt-dump checkout")
+    ap.add_argument("--name", default="linux_x86_64", help="fixture name (linux_x86_64_tlb: "
+                    "the second boot, whose answers include `info tlb`)")  # fmt: skip
     ns = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -200,8 +205,8 @@ def main() -> int:
         reduced = tmp / "reduced.elf"
         loads = reduce(full, answers, reduced)
         data = HERE / "data"
-        (data / "linux_x86_64.elf.xz").write_bytes(lzma.compress(reduced.read_bytes()))
-        (data / "linux_x86_64.qemu.json").write_text(json.dumps(answers, indent=1) + "\n")
+        (data / f"{ns.name}.elf.xz").write_bytes(lzma.compress(reduced.read_bytes()))
+        (data / f"{ns.name}.qemu.json").write_text(json.dumps(answers, indent=1) + "\n")
         print(f"full dump {full.stat().st_size >> 20} MiB → {reduced.stat().st_size >> 10} KiB, "
               f"{loads} PT_LOADs; {len(answers['info_mem'])} info mem lines")  # fmt: skip
     return 0

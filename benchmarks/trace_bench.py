@@ -7,13 +7,17 @@
 stage} x {no caches, intel-psc, amd-pwc-ntlb} (markdown on stdout).
 --throughput: Lackey parsing, and the replay through TLB + walk caches of the first 10 M
 accesses (parsing excluded), with resident memory after 1 M and after 10 M accesses.
+--end-to-end [RUNS]: `npt-explorer trace FILE --walk-caches intel-psc --json` as a process,
+wall and CPU seconds and peak RSS per run (what a user waits for: start-up, parse, replay).
 Measurements, not tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -89,12 +93,34 @@ def throughput(path: str, addrs: np.ndarray, kinds: np.ndarray, parse_s: float) 
               f"{n / 1e6:.0f} M", flush=True)  # fmt: skip
 
 
+def end_to_end(path: str, runs: int) -> None:
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": root}
+    argv = [sys.executable, "-m", "npt_explorer", "trace", path, "--walk-caches", "intel-psc"]
+    for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        out = subprocess.run([*argv, "--json"], env=env, capture_output=True, check=True)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        n = int(out.stdout.split(b'"accesses": ')[1].split(b",")[0])
+        print(f"end to end {n:,} accesses: wall {wall:.2f} s = {n / wall / 1e6:.2f} M/s, CPU "
+              f"{cpu:.2f} s = {n / cpu / 1e6:.2f} M/s, peak RSS {after.ru_maxrss / 1024:.0f} MB "
+              f"(load average {os.getloadavg()[0]:.1f})", flush=True)  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("trace")
     p.add_argument("--table", action="store_true")
     p.add_argument("--throughput", action="store_true")
+    p.add_argument("--end-to-end", type=int, nargs="?", const=3, metavar="RUNS")
     a = p.parse_args()
+    if a.end_to_end:
+        end_to_end(a.trace, a.end_to_end)
+        if not (a.table or a.throughput):
+            return
     addrs, kinds, parse_s = load(a.trace)
     if a.throughput or not a.table:
         throughput(a.trace, addrs, kinds, parse_s)

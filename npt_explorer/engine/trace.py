@@ -149,11 +149,6 @@ class _Plan:
     s2_tracked: bool
     s1_fault: bool
 
-    @property
-    def key(self) -> int:
-        """The combined TLB entry's key (`TlbReplay.key`)."""
-        return TlbReplay.key(self.gva & ~(self.size - 1), self.size)
-
 
 class TraceReplay:
     """Replays chunks of a trace over `machine`'s tables with its TLB geometry and walk caches
@@ -184,9 +179,6 @@ class TraceReplay:
         self._known_pid = np.empty(0, dtype=np.int64)
         self._shift = np.empty(0, dtype=np.int64)  # log2 of the TLB entry's size
         self._ok = np.empty(0, dtype=bool)
-        self._s2_set = np.empty(0, dtype=np.int64)  # set of the stage-2-only entry (-1: none)
-        self._entry = np.empty(0, dtype=np.int64)  # number of the plan's TLB entry
-        self._entry_of: dict[int, int] = {}  # TLB key -> its number
         self._tracked: dict[tuple[int, int, int], bool] = {}
         self._written1: set[int] = set()  # combined keys whose leaf D a write has set
         self._written2: set[int] = set()  # stage-2-only keys likewise
@@ -245,10 +237,6 @@ class TraceReplay:
         self.plans.extend(plans)
         self._shift = np.append(self._shift, [p.size.bit_length() - 1 for p in plans])
         self._ok = np.append(self._ok, [p.ok for p in plans])
-        self._s2_set = np.append(self._s2_set, [p.s2_set for p in plans])
-        entry_of = self._entry_of
-        entries = [entry_of.setdefault(p.key, len(entry_of)) for p in plans]
-        self._entry = np.append(self._entry, entries)
         pid = np.concatenate((self._known_pid, np.arange(first, len(self.plans))))
         merged = np.concatenate((known, new))
         order = np.argsort(merged, kind="stable")
@@ -295,34 +283,39 @@ class TraceReplay:
         head[1:] = (keys[1:] != keys[:-1]) | (wfirst[1:] & ~write[first[1:] - 1])
         rows_mask = np.zeros(n, dtype=bool)
         rows_mask[first[head | ~ok]] = True
-        if self.tlb.nsets == 0:  # no TLB: every access walks
+        if self.tlb.nsets == 0 or self.tlb.ways == 1:  # every access walks, or may: one way
+            # holds the combined or the stage-2-only entry of a walk, not both
             rows_mask[:] = True
         elif not ok.all():  # every access to a faulting page walks
             rows_mask |= np.repeat(~ok, length)
         rows = np.flatnonzero(rows_mask)
-        seg = (np.cumsum(cut) - 1)[rows]
-        if self.tlb.nsets and self.tlb.ways >= 2:
-            p = pid[seg]
-            keep = ~_settled(
-                self._entry[p], sets[seg], self._s2_set[p], write[rows], ok[seg], self.tlb.ways
-            )
+        seg_of = np.cumsum(cut) - 1
+        seg = seg_of[rows]
+        # rows whose next access, left out above, hits the same entry: after a miss it makes
+        # the combined entry more recent than the stage-2-only one filled after it
+        then_hit = np.zeros(n, dtype=bool)
+        then_hit[:-1] = keys[seg_of[1:]] == keys[seg_of[:-1]]
+        then_hit[:-1] &= ~rows_mask[1:]
+        if self.tlb.ways >= 3:
+            keep = ~_alternating(keys[seg], write[rows], ok[seg])
             rows, seg = rows[keep], seg[keep]
         walked, mem = self._run(
-            keys[seg].tolist(), sets[seg].tolist(), write[rows].tolist(), pid[seg].tolist()
-        )
+            keys[seg].tolist(), sets[seg].tolist(), write[rows].tolist(), pid[seg].tolist(),
+            then_hit[rows].tolist(),
+        )  # fmt: skip
         st.hits += n - len(walked)
         self._series(offset, shift, length, rows[walked], shift[seg[walked]], mem)
 
     def _run(
-        self, keys: list[int], sets: list[int], writes: list[bool], pids: list[int]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The accesses that may miss, in order: (the positions of those that walked, the
-        memory references of each walk)."""
+        self, keys: list[int], sets: list[int], writes: list[bool], pids: list[int],
+        then_hit: list[bool],
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Accesses that may miss, in order → (those that walked, memory refs of each walk)."""
         tlb_sets, ways_max, plans, caches = self.tlb.sets, self.tlb.ways, self.plans, self.caches
         written1, written2 = self._written1, self._written2
         mems = [-1] * len(keys)  # memory references of each access that walked
         refs_total = faults = 0
-        for row, key, index, w, pid in zip(count(), keys, sets, writes, pids):
+        for row, key, index, w, pid, bump in zip(count(), keys, sets, writes, pids, then_hit):
             if tlb_sets:  # TlbReplay.hit, inlined: this loop runs once per access that may miss
                 ways = tlb_sets[index]
                 dirty = ways.pop(key, None)
@@ -366,6 +359,8 @@ class TraceReplay:
                 if len(ways) >= ways_max:
                     del ways[next(iter(ways))]
                 ways[s2_key] = s2_dirty
+                if bump and plan.s2_set == index and key in ways:  # `then_hit`: the next
+                    ways[key] = ways.pop(key)  # access hits the combined entry, most recent
         every = np.array(mems, dtype=np.int64)
         walked = np.flatnonzero(every >= 0)
         mem_at = every[walked]
@@ -441,64 +436,25 @@ class TraceReplay:
         return st
 
 
-def _settled(
-    kid: np.ndarray,
-    sets: np.ndarray,
-    s2_sets: np.ndarray,
-    write: np.ndarray,
-    ok: np.ndarray,
-    ways: int,
-) -> np.ndarray:
-    """Accesses (in order, one chunk's, each possibly a miss) whose replay can be skipped: a
-    sure hit that leaves the LRU state as replaying it would. `kid` numbers the TLB entry each
-    access uses (small integers), `s2_sets` is the set of its stage-2-only entry (-1: none).
+def _alternating(keys: np.ndarray, write: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """Accesses in an A B A B … run that need no simulation (a set of 3 or more ways).
 
-    LRU (≥ 2 ways): after an access to a page that does not fault, its entry is in its set; it
-    is still there at the next access to it if fewer than `ways` other entries entered or
-    moved in that set in between — each access in between touches at most its own entry in its
-    set and (on a miss) its stage-2-only entry in that one's set, so counting those touches
-    bounds it. A write hits for sure only if the access before on this entry wrote too (D set).
-    Skipping a sure hit leaves A's recency stale; that is harmless when the next access to A
-    comes before any access that may fill A's set (only a miss fills and evicts), so every
-    eviction sees the same order as the full replay."""
-    n = len(kid)
+    An access to A at i is a sure hit when A was accessed at i-2 and only B at i-1: B (and, on
+    B's miss, its stage-2-only entry) entered A's set since, so with 3+ ways A is still there
+    (it can be filled, and it is no write that may find a clean entry: its predecessor on A
+    was a write). Skipping it leaves A's recency stale, which is harmless when nothing may
+    evict before A's next access: the access between is B again, which hits (only A moved
+    since B's last access) — so an access is skipped inside A B A B A, not A B A C A (C's fill
+    could evict A where the skipped access would have saved it)."""
+    n = len(keys)
     skip = np.zeros(n, dtype=bool)
-    if n < 3:
+    if n < 5:
         return skip
-    by_key = np.argsort(_small(kid), kind="stable")
-    same = kid[by_key[1:]] == kid[by_key[:-1]]
-    prev = np.full(n, -1, dtype=np.int64)
-    prev[by_key[1:][same]] = by_key[:-1][same]
-    nxt = np.full(n, -1, dtype=np.int64)
-    nxt[by_key[:-1][same]] = by_key[1:][same]
-    # the touches in time order: access j touches its set at 2j and may touch its stage-2-only
-    # entry's at 2j+1; sorted stably by set, the rank difference of two touches in one set
-    # counts the touches of that set between them
-    touch_set = np.empty(2 * n, dtype=np.int64)
-    touch_set[0::2] = sets
-    touch_set[1::2] = np.where(s2_sets >= 0, s2_sets, sets.max() + 1)
-    by_set = np.argsort(_small(touch_set), kind="stable")
-    rank = np.empty(2 * n, dtype=np.int64)
-    rank[by_set] = np.arange(2 * n)
-
-    p = np.flatnonzero(prev >= 0)
-    q = prev[p]
-    between = rank[2 * p] - rank[2 * q] - 1  # q's own stage-2-only fill included
-    sure = np.zeros(n, dtype=bool)
-    sure[p] = (between < ways) & ok[p] & ok[q] & (~write[p] | write[q])
-
-    r = np.flatnonzero(sure & (nxt >= 0))
-    t = nxt[r]
-    unsure = np.repeat(~sure, 2)[by_set]
-    may_fill = np.concatenate(([0], np.cumsum(unsure)))
-    fills = may_fill[rank[2 * t]] - may_fill[rank[2 * r] + 1]
-    skip[r[fills == 0]] = True
+    same = np.zeros(n, dtype=bool)  # keys[i] == keys[i-2] != keys[i-1], a hit for sure
+    same[2:] = (keys[2:] == keys[:-2]) & (keys[2:] != keys[1:-1]) & ok[2:] & ok[:-2]
+    same[2:] &= ~write[2:] | write[:-2]
+    skip[2:-2] = same[2:-2] & same[4:] & (keys[1:-3] == keys[3:-1])
     return skip
-
-
-def _small(values: np.ndarray) -> np.ndarray:
-    """Non-negative integers as uint16 when they fit (numpy sorts those stably by radix)."""
-    return values.astype(np.uint16) if len(values) and values.max() < 1 << 16 else values
 
 
 def run_trace(

@@ -307,6 +307,8 @@ BITS: dict[str, tuple[ControlBit, ...]] = {
     "riscv64": RISCV_BITS,
 }
 
+X86_CR4_PAE = 1 << 5
+X86_EFER_LM = 1 << 8 | 1 << 10  # LME, LMA
 _X86_CR4 = 1 << 5 | 1 << 7  # PAE, PGE: the machine's assumption before control state existed
 #: register → value the machine assumes (SCENARIO_FORMAT.md "Register state the machine assumes")
 DEFAULTS: dict[str, dict[str, int]] = {
@@ -475,6 +477,12 @@ def _checked(arch: str, values: dict[str, int]) -> Control:
                 f"{row.register}.{row.name} (bit{'s' if row.hi > row.lo else ''} {row.bits}) "
                 f"= {got} is not modelled (allowed: {allowed})",
             )
+    if arch == "x86_64" and not values["cr4"] & X86_CR4_PAE and values["efer"] & X86_EFER_LM:
+        raise PagingError(  # SDM 4.1.1: IA-32e paging needs PAE; guest '32-bit' clears all three
+            "InvalidRequest",
+            "cr4.PAE (bit 5) = 0 is not modelled with efer.LME/LMA = 1: IA-32e paging needs "
+            "PAE (guest '32-bit' has PAE = LME = LMA = 0)",
+        )
     if arch == "riscv64":  # WARL: henvcfg.ADUE reads 0 while menvcfg.ADUE is 0 (Svadu)
         adue = 1 << 61
         if not values["menvcfg"] & adue:

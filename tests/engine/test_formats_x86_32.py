@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from npt_explorer.engine import Machine, MachineConfig, PageTable, get_format
+import pytest
+
+from npt_explorer.engine import Machine, MachineConfig, PageTable, PagingError, get_format
 
 K4, M4 = 0x1000, 0x40_0000
 
@@ -60,3 +62,18 @@ def test_a_user_fetch_sets_id_only_with_smep():
     m.set_control(m.control.toggled("cr4", "SMEP"))
     fault = m.translate(0x4000_0000, "exec", "kernel").fault  # SMEP: a user page
     assert fault.syndrome["error_code"] == 0b1_0001  # P | I/D
+
+
+def test_a_cold_4k_read_under_amd_npt4_also_costs_14_references():
+    # AMD APM Vol. 2 §15.25: each guest table read is a nested (gPA) walk, as under EPT
+    m = Machine(MachineConfig(arch="x86_64", guest="32-bit", npt="npt4"))
+    m.map(2, 0x20_0000, 0x80_0000, "rwxu", backend="linear", hpa=0x8020_0000)
+    m.map(1, 0x4000_0000, 0x2000, "rw", gpa=0x20_0000)
+    assert m.translate(0x4000_1008, "read").refs == 2 * (4 + 1) + 4
+
+
+def test_pae_clear_with_long_mode_on_is_refused_not_walked_as_some_mode():
+    # SDM Vol. 3A §4.1.1: IA-32e paging needs CR4.PAE=1; only guest '32-bit' clears all three
+    m = _machine()
+    with pytest.raises(PagingError, match="IA-32e paging needs PAE"):
+        m.set_control(m.control.with_registers({"efer": 0xD00, "cr4": 0}))

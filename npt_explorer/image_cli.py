@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
-from .engine import ARCHES, PagingError, Stages, walk_many
+from .engine import ARCHES, PagingError, Stages, mode_clash, walk_many
 from .image.errors import ImageError
 from .image.export import E_MACHINE, machine_roots, roots_note, write_elf
 from .image.files import ImageFile, open_images
@@ -135,11 +135,12 @@ def _machine(ns: argparse.Namespace, specs: list[str]) -> ImageMachine:
     arch, regs, features, note = _regime_inputs(ns, files)
     regime = decode(arch, regs, features)
     if note is not None:  # the note names modes no register can (the seed's G-stage sv39)
-        spec = ARCHES[arch]
-        if regime.guest is not None and note.get("guest") in spec.guests:
-            regime.guest = note["guest"]
-        if regime.npt is not None and note.get("npt") in spec.npts:
-            regime.npt = note["npt"]
+        spec, regs_now = ARCHES[arch], regime.control
+        for kind, modes in (("guest", spec.guests), ("npt", spec.npts)):
+            named = note.get(kind)
+            if getattr(regime, kind) is not None and named in modes:
+                if not mode_clash(arch, kind, named, regs_now):  # a label the registers allow
+                    setattr(regime, kind, named)
     return ImageMachine.build(memory, regime)
 
 

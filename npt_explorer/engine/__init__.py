@@ -3,7 +3,7 @@
 from .batch_walk import BatchWalk, Stages, walk_many
 from .config import ARCHES, ArchSpec, MachineConfig
 from .control import BITS as CONTROL_BITS
-from .control import Control, ControlBit, build_control, mode_from_registers
+from .control import Control, ControlBit, build_control, mode_clash, mode_from_registers
 from .errors import ERROR_KINDS, PagingError, SeedPanic
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
@@ -19,6 +19,7 @@ from .formats import (
     Role,
     get_format,
 )
+from .formats.arm import arm_s2_start_problem
 from .machine import Event, Machine
 from .memory import FrameAllocator, Frames, MemoryHole, PhysicalMemory, table_words
 from .page_table import EntryRef, PageTable
@@ -93,10 +94,12 @@ __all__ = [
     "WalkCaches",
     "WalkStep",
     "Walker",
+    "arm_s2_start_problem",
     "build_control",
     "decode_syndrome",
     "get_format",
     "machine_regions",
+    "mode_clash",
     "mode_from_registers",
     "parse_filter",
     "parse_walk_caches",

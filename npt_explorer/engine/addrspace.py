@@ -111,27 +111,34 @@ class AddrSpace:
             self.areas = areas
             for page, frame in self._txn_new:
                 del self._frames[page]
-                self.allocator.free(frame)
+                self.allocator.free(frame, self._page_frames)
             for page, frame in self._txn_dead:
                 self._frames[page] = frame
             raise
         else:
             for _page, frame in self._txn_dead:
-                self.allocator.free(frame)
+                self.allocator.free(frame, self._page_frames)
         finally:
             self._txn_new = self._txn_dead = None
 
     def _new_frame(self, page: int) -> int:
         """A data frame for the Alloc page at `page`, owned by the space (not found by reading
         entries, so a poked or non-present entry never hides it)."""
-        frame = self.allocator.alloc()
+        n = self._page_frames
+        frame = self.allocator.alloc(n, align=n)
         self._frames[page] = frame
         assert self._txn_new is not None
         self._txn_new.append((page, frame))
         return frame
 
+    @property
+    def _page_frames(self) -> int:
+        """4 KiB frames in one page of stage 2's granule (16 for 64 KiB)."""
+        return self.pt.fmt.granule // PAGE_SIZE
+
     def _check(self, gpa: int, size: int, hpa: int | None = None) -> None:
-        """The seed's order: range first, then 4 KiB alignment."""
+        """The seed's order: range first, then alignment to the granule (4 KiB but for AArch64
+        16/64 KiB stage 2)."""
         if size <= 0:
             raise PagingError("InvalidRequest", f"region size {size:#x} must be positive")
         if not self.contains_range(gpa, size):
@@ -141,8 +148,11 @@ class AddrSpace:
                 f"[{self.base:#x}, {self.end:#x})",
             )
         for what, value in (("gpa", gpa), ("size", size), ("hpa", hpa or 0)):
-            if value % PAGE_SIZE:
-                raise PagingError("NotAligned", f"{what} {value:#x} is not 4 KiB aligned")
+            if value % self.pt.fmt.granule:
+                raise PagingError(
+                    "NotAligned",
+                    f"{what} {value:#x} is not {self.pt.fmt.granule >> 10} KiB aligned",
+                )
 
     def _check_free(self, gpa: int, size: int) -> None:
         for area in self.areas:
@@ -244,7 +254,7 @@ class AddrSpace:
                     raise
         self.pt.clear_region(cut.start, cut.size)
         assert self._txn_dead is not None
-        for page in range(cut.start, cut.end, PAGE_SIZE):
+        for page in range(cut.start, cut.end, self.pt.fmt.granule):
             frame = self._frames.pop(page, None)
             if frame is not None:
                 self._txn_dead.append((page, frame))
@@ -257,7 +267,7 @@ class AddrSpace:
             except PagingError:
                 continue
             raw = self.pt.read(addr)
-            if page == PAGE_SIZE or edge % page == 0 or not self.pt.fmt.seed_present(raw):
+            if page == self.pt.fmt.granule or edge % page == 0 or not self.pt.fmt.seed_present(raw):
                 continue
             base = edge & ~(page - 1)
             hpa, flags, _ = self.pt.unmap(base)
@@ -277,7 +287,7 @@ class AddrSpace:
         """Return every frame: the Alloc areas' data frames, then the tables. No entry needs
         clearing (the tables go too), so no poked or odd entry can make it fail."""
         for frame in self._frames.values():
-            self.allocator.free(frame)
+            self.allocator.free(frame, self._page_frames)
         self._frames.clear()
         self.areas = []
         self.pt.destroy()
@@ -336,7 +346,7 @@ class AddrSpace:
             return False
         if area.backend != "alloc" or area.populate:
             return False
-        page = gpa & ~(PAGE_SIZE - 1)
+        page = gpa & ~(self.pt.fmt.granule - 1)
         if page in self._frames:
             return False  # already backed: not a population fault (the seed would leak a frame)
         with self._txn():

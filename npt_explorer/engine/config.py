@@ -6,9 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .control import Control, build_control, mode_from_registers, mode_words
+from .control import Control, build_control, mode_clash, mode_from_registers, mode_words
 from .errors import PagingError
-from .formats import Encoding
+from .formats import Encoding, PagingFormat, get_format, options_from_control
 from .walk_cache import CacheSpec
 
 
@@ -191,7 +191,16 @@ class MachineConfig:
                 f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
             )
 
-        self.control  # noqa: B018 - validates the registers
+        self.format_for("guest")  # validates the registers and the geometry they give
+        self.format_for("npt")
+
+    def format_for(self, kind: str) -> PagingFormat:
+        """A new format for stage 1 (`guest`) or 2 (`npt`): the mode's, with the geometry the
+        registers give (AArch64 T0SZ/TG0/SL0)."""
+        modes = self.spec.guests if kind == "guest" else self.spec.npts
+        name, options = modes[self.guest if kind == "guest" else self.npt]
+        options = {**options, **options_from_control(name, self.control)}
+        return get_format(name, features=self.features, **options)
 
     def _modes_from_registers(self) -> None:
         """Registers decide the modes; a `guest`/`npt` that disagrees is an error naming both."""
@@ -199,6 +208,13 @@ class MachineConfig:
         for kind in ("guest", "npt"):
             said = mode_from_registers(self.arch, kind, registers)
             given = getattr(self, kind)
+            clash = mode_clash(self.arch, kind, given, registers) if given else ""
+            if clash:
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{kind} {given!r} ({mode_words(self.arch, kind, given)}) disagrees with "
+                    f"[machine.registers] ({clash})",
+                )
             if said is None:
                 continue
             if given and given != said and mode_words(self.arch, kind, given):

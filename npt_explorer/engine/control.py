@@ -153,9 +153,9 @@ AARCH64_BITS: tuple[ControlBit, ...] = (
         "T0SZ",
         5,
         0,
-        "TTBR0 input size 64-T0SZ (16: va48, 25: va39)",
+        "TTBR0 input size 64-T0SZ (16: va48, 25: va39); the levels follow with TG0",
         f"{_ARM} D8.1.7",
-        modelled=(16, 25),
+        modelled=tuple(range(16, 40)),
     ),
     _b(
         "tcr_el1",
@@ -169,9 +169,9 @@ AARCH64_BITS: tuple[ControlBit, ...] = (
         "TG0",
         15,
         14,
-        "TTBR0 granule (0: 4 KiB; 16/64 KiB not modelled yet)",
-        f"{_ARM} D8.2.6",
-        modelled=(0,),
+        "TTBR0 granule (0: 4 KiB, 2: 16 KiB, 1: 64 KiB): page, table and block sizes",
+        f"{_ARM} D8.2, D19 TCR_EL1.TG0",
+        modelled=(0, 1, 2),
     ),
     _f(
         "tcr_el1",
@@ -211,26 +211,26 @@ AARCH64_BITS: tuple[ControlBit, ...] = (
         5,
         0,
         "IPA size 64-T0SZ (24: ipa40, 25: ipa39, 20: ipa44, 16: ipa48)",
-        f"{_ARM} D8.1.8",
-        modelled=(16, 20, 24, 25),
+        f"{_ARM} D8.1.7",
+        modelled=tuple(range(16, 40)),
     ),
     _f(
         "vtcr_el2",
         "SL0",
         7,
         6,
-        "stage-2 start level (1: L1, 2: L0 with a 4 KiB granule)",
-        f"{_ARM} D8.2.7",
-        modelled=(1, 2),
+        "stage-2 start level: 2-SL0 (4 KiB granule) or 3-SL0 (16/64 KiB); a root index wider "
+        "than a table is up to 16 concatenated tables",
+        f"{_ARM} D8.2, AArch64.S2StartLevel",
     ),
     _f(
         "vtcr_el2",
         "TG0",
         15,
         14,
-        "stage-2 granule (0: 4 KiB; 16/64 KiB not modelled yet)",
-        f"{_ARM} D8.2.6",
-        modelled=(0,),
+        "stage-2 granule (0: 4 KiB, 2: 16 KiB, 1: 64 KiB)",
+        f"{_ARM} D8.2, D19 VTCR_EL2.TG0",
+        modelled=(0, 1, 2),
     ),
     _b("vtcr_el2", "HA", 21, "stage 2: hardware sets AF", f"{_ARM} D8.4.5"),
     _b("vtcr_el2", "HD", 22, "stage 2: hardware dirty state via DBM (needs HA)", f"{_ARM} D8.4.6"),
@@ -508,6 +508,21 @@ def mode_from_registers(arch: str, kind: str, registers: Mapping[str, int]) -> s
             if all(_row(arch, r, n).get(registers[r]) == v for (r, n), v in fields.items()):
                 return mode
     return None
+
+
+#: field values that turn a stage off rather than name another mode (vsatp.MODE = Bare)
+STAGE_OFF = {("vsatp", "MODE"): 0}
+
+
+def mode_clash(arch: str, kind: str, mode: str, registers: Mapping[str, int]) -> str:
+    """`tcr_el1.T0SZ=22`: the fields of `mode` the given registers set otherwise ("" if none;
+    a register that turns the stage off does not clash)."""
+    out = []
+    for (r, n), v in _modes(arch, kind).get(mode, {}).items():
+        got = _row(arch, r, n).get(registers[r]) if r in registers else v
+        if got != v and STAGE_OFF.get((r, n)) != got:
+            out.append(f"{r}.{n}={got}")
+    return ", ".join(out)
 
 
 def mode_words(arch: str, kind: str, mode: str) -> str:

@@ -84,27 +84,46 @@ class GuestPoolAllocator:
         return len(self._in_use)
 
     def alloc(self, count: int = 1, align: int = 1) -> int:
-        if count != 1:
-            raise PagingError("InvalidRequest", "guest page-table frames come one at a time")
+        """The lowest `count` free frames in a row, aligned to `align` frames (an AArch64
+        16/64 KiB-granule table is 4/16 frames, aligned to its size), zeroed."""
         if not self._free:
-            raise PagingError(
-                "NoMemory",
-                f"guest_pt_pool [{self.base:#x}, {self.base + self.size:#x}) is full "
-                f"({self.in_use} frames); give [machine] guest_pt_pool a larger size",
-            )
+            raise self._full()
         pfn = self._free[0]
-        gpa = pfn << PAGE_SHIFT
-        if self.ram.space.translate(gpa) is None:
-            raise PagingError(
-                "NotMapped",
-                f"the guest's next page-table frame, gPA {gpa:#x} in guest_pt_pool, is not "
-                "backed by stage 2 (map_pool = false): map it at stage 2 first",
-            )
-        heapq.heappop(self._free)
-        self._in_use.add(pfn)
-        hpa = self.ram.hpa(gpa)
-        self.ram.memory.frame(hpa >> PAGE_SHIFT)[:] = 0
-        return gpa
+        if count > 1 or align > 1:
+            free = set(self._free)
+            start = -(-pfn // align) * align
+            last = (self.base + self.size) >> PAGE_SHIFT
+            while start + count <= last and not all(start + i in free for i in range(count)):
+                start += align
+            if start + count > last:
+                raise self._full()
+            pfn = start
+        for frame in range(pfn, pfn + count):
+            gpa = frame << PAGE_SHIFT
+            if self.ram.space.translate(gpa) is None:
+                raise PagingError(
+                    "NotMapped",
+                    f"the guest's next page-table frame, gPA {gpa:#x} in guest_pt_pool, is not "
+                    "backed by stage 2 (map_pool = false): map it at stage 2 first",
+                )
+        if count == 1 and pfn == self._free[0]:
+            heapq.heappop(self._free)
+        else:
+            taken = set(range(pfn, pfn + count))
+            self._free = [f for f in self._free if f not in taken]
+            heapq.heapify(self._free)
+        for frame in range(pfn, pfn + count):
+            self._in_use.add(frame)
+            hpa = self.ram.hpa(frame << PAGE_SHIFT)
+            self.ram.memory.frame(hpa >> PAGE_SHIFT)[:] = 0
+        return pfn << PAGE_SHIFT
+
+    def _full(self) -> PagingError:
+        return PagingError(
+            "NoMemory",
+            f"guest_pt_pool [{self.base:#x}, {self.base + self.size:#x}) is full "
+            f"({self.in_use} frames); give [machine] guest_pt_pool a larger size",
+        )
 
     def free(self, paddr: int, count: int = 1) -> None:
         """Return frames to the pool, zeroed: a freed table (say one a failed map built and

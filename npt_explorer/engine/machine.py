@@ -16,7 +16,7 @@ from .control import Control, mode_from_registers, mode_words
 from .errors import PagingError
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
-from .formats import AccessRequest, Decoded, EntryKind, PagingFormat, get_format
+from .formats import AccessRequest, Decoded, EntryKind, PagingFormat
 from .guest import GuestPoolAllocator, GuestRAM
 from .memory import DEFAULT_POOL_BASE, FrameAllocator, PhysicalMemory
 from .page_table import EntryRef, PageTable
@@ -48,11 +48,8 @@ class Machine:
     def __init__(self, config: MachineConfig | None = None, **options: Any) -> None:
         self.config = config or MachineConfig(**options)
         cfg = self.config
-        spec = cfg.spec
-        s1_name, s1_opts = spec.guests[cfg.guest]
-        s2_name, s2_opts = spec.npts[cfg.npt]
-        self.s1: PagingFormat = get_format(s1_name, features=cfg.features, **s1_opts)
-        self.s2: PagingFormat = get_format(s2_name, features=cfg.features, **s2_opts)
+        self.s1: PagingFormat = cfg.format_for("guest")
+        self.s2: PagingFormat = cfg.format_for("npt")
         self.memory = PhysicalMemory()
         self.host_frames = FrameAllocator(self.memory, _host_pool_base(cfg.control))
         self.npt = PageTable(self.s2, self.memory, self.host_frames, cfg.encoding)

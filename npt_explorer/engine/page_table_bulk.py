@@ -52,8 +52,9 @@ class Handoff(Exception):
 
 
 def vectorisable(pt: TableCore) -> bool:
-    """Can `pt` take the vectorised paths (they read and write 8-byte entries)?"""
-    return pt.fmt.entry_bytes == 8
+    """Can `pt` take the vectorised paths (they read and write 8-byte entries in one-frame
+    tables of 4 KiB pages)?"""
+    return pt.fmt.entry_bytes == 8 and pt.fmt.granule == PAGE_SIZE
 
 
 # ------------------------------------------------------------------------------ map_region
@@ -75,9 +76,11 @@ def map_region(
 ) -> None:
     """`TableCore.map_region`; `vectorised=False` runs the seed's per-entry loop alone."""
     flags = MappingFlags.parse(flags)
-    if vaddr % PAGE_SIZE or size % PAGE_SIZE:
+    granule = pt.fmt.granule
+    if vaddr % granule or size % granule:
         raise PagingError(
-            "NotAligned", f"map_region({vaddr:#x}, size={size:#x}) is not 4 KiB aligned"
+            "NotAligned",
+            f"map_region({vaddr:#x}, size={size:#x}) is not {granule >> 10} KiB aligned",
         )
     if size == 0:
         return
@@ -88,7 +91,7 @@ def map_region(
         pt.check_paddr(paddr)
         pt.check_paddr(paddr + size - 1)
         get_paddr = _linear(vaddr, paddr)
-    sizes = sorted((s for s in pt.fmt.page_sizes if s != PAGE_SIZE), reverse=True)
+    sizes = sorted((s for s in pt.fmt.page_sizes if s != granule), reverse=True)
     with pt.atomic():
         start = vaddr
         if vectorised and size // PAGE_SIZE > SMALL_REGION and vectorisable(pt):
@@ -105,13 +108,16 @@ def map_region(
         _map_entries(pt, start, get_paddr, vaddr + size - start, flags, allow_huge, sizes)
 
 
-def _choose(va: int, pa: int, remaining: int, allow_huge: bool, sizes: list[int]) -> int:
-    """The seed's greedy page size: 1 GiB, then 2 MiB, where both sides are aligned."""
+def _choose(
+    va: int, pa: int, remaining: int, allow_huge: bool, sizes: list[int], page: int = PAGE_SIZE
+) -> int:
+    """The seed's greedy page size: 1 GiB, then 2 MiB, where both sides are aligned; else the
+    granule's `page`."""
     if allow_huge:
         for s in sizes:
             if va % s == 0 and pa % s == 0 and remaining >= s:
                 return s
-    return PAGE_SIZE
+    return page
 
 
 def _map_entries(
@@ -126,7 +132,7 @@ def _map_entries(
     """The seed's loop: one `map` per page."""
     while remaining:
         pa = get_paddr(va)
-        page = _choose(va, pa, remaining, allow_huge, sizes)
+        page = _choose(va, pa, remaining, allow_huge, sizes, pt.fmt.granule)
         pt.map(va, pa, page, flags)
         va += page
         remaining -= page
@@ -185,7 +191,7 @@ def _map_in(
         raw = pt.read(addr)
         if raw == 0:  # unused: a new table, as `_get_entry_or_create`
             try:
-                child = pt.alloc_table()
+                child = pt.alloc_table(depth + 1)
             except PagingError:
                 raise Handoff(va) from None
             pt.write_entry(addr, fmt.new_table_at(child, pt.encoding, depth))

@@ -54,7 +54,7 @@ def clear_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) 
                 return
             except Handoff as stop:
                 va = stop.va
-        for page in range(va, vaddr + size, PAGE_SIZE):
+        for page in range(va, vaddr + size, pt.fmt.granule):
             try:
                 addr, _ = pt.get_entry(page)
             except PagingError:
@@ -110,12 +110,12 @@ def _protect_entries(pt: TableCore, va: int, remaining: int, flags: MappingFlags
         except PagingError as err:
             if err.kind != "NotMapped":
                 raise
-            step = PAGE_SIZE
+            step = fmt.granule
         else:
             raw = pt.read(addr)
             if fmt.seed_present(raw):
                 pt.require_whole(va, remaining, page, "protect_region")
-                pt.write_entry(addr, fmt.set_flags(raw, flags, page != PAGE_SIZE, pt.encoding))
+                pt.write_entry(addr, fmt.set_flags(raw, flags, page != fmt.granule, pt.encoding))
                 pt.record_flush(va)
                 step = page
             else:  # a hole: skip to the end of its slot (the seed may assert here)

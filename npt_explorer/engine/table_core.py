@@ -141,15 +141,19 @@ class TableCore:
         self.generation += 1
         return words
 
-    def alloc_table(self) -> int:
-        paddr = self.alloc.alloc(1)
+    def alloc_table(self, depth: int) -> int:
+        """A new table for `depth`: one granule of frames, aligned to its size (Arm ARM D8.2:
+        a 64 KiB-granule table is 16 frames)."""
+        n = self.fmt.table_frames(depth)
+        paddr = self.alloc.alloc(n, align=n)
         if not self.fmt.check_output(paddr):  # an entry could not point at it (x86-32: 4 GiB)
-            self.alloc.free(paddr)
+            self.alloc.free(paddr, n)
             self.check_paddr(paddr)
-        self.tables[paddr] = 1
+        self.tables[paddr] = n
         if self._txn_frames is not None:
-            self._txn_frames.append((paddr, 1))
-            self._txn_fresh.add(paddr)
+            self._txn_frames.append((paddr, n))
+            for i in range(n):
+                self._txn_fresh.add(paddr + i * PAGE_SIZE)
         return paddr
 
     @contextmanager
@@ -292,7 +296,7 @@ class TableCore:
             addr = self.slot(table, vaddr, depth)
             raw = self.read(addr)
             if fmt.is_unused(raw):
-                new = self.alloc_table()
+                new = self.alloc_table(depth + 1)
                 self.write_entry(addr, fmt.new_table_at(new, self.encoding, depth))
                 table = new
             else:
@@ -339,7 +343,7 @@ class TableCore:
             self.write_entry(
                 addr,
                 self.fmt.new_page(
-                    paddr & ~(page_size - 1), flags, page_size != PAGE_SIZE, self.encoding
+                    paddr & ~(page_size - 1), flags, page_size != self.fmt.granule, self.encoding
                 ),
             )
             self.record_flush(vaddr)
@@ -352,7 +356,8 @@ class TableCore:
         with self.atomic():
             addr, size = self.get_entry(vaddr)
             raw = self.fmt.set_paddr(self.read(addr), paddr)
-            self.write_entry(addr, self.fmt.set_flags(raw, flags, size != PAGE_SIZE, self.encoding))
+            huge = size != self.fmt.granule
+            self.write_entry(addr, self.fmt.set_flags(raw, flags, huge, self.encoding))
             self.record_flush(vaddr)
         return size
 
@@ -365,7 +370,8 @@ class TableCore:
             raw = self.read(addr)
             if not self.fmt.seed_present(raw):
                 raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
-            self.write_entry(addr, self.fmt.set_flags(raw, flags, size != PAGE_SIZE, self.encoding))
+            huge = size != self.fmt.granule
+            self.write_entry(addr, self.fmt.set_flags(raw, flags, huge, self.encoding))
             self.record_flush(vaddr)
         return size
 
@@ -392,12 +398,11 @@ class TableCore:
         flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
         return self.fmt.entry_paddr(raw) + (vaddr & (size - 1)), flags, size
 
-    @staticmethod
-    def require_whole(va: int, remaining: int, page: int, op: str) -> None:
+    def require_whole(self, va: int, remaining: int, page: int, op: str) -> None:
         """The seed's two `assert!`s, as errors raised before anything is kept."""
         if va % page or page > remaining:
             raise PagingError(
-                "MappedToHugePage" if page > PAGE_SIZE else "NotAligned",
+                "MappedToHugePage" if page > self.fmt.granule else "NotAligned",
                 f"{op} covers only part of the {page:#x}-byte page at {va & ~(page - 1):#x} "
                 f"(the seed asserts here after changing the whole page)",
             )
@@ -410,5 +415,4 @@ class TableCore:
         if depth < fmt.leaf_depth:
             for i in range(fmt.levels[depth].entries):
                 self.free_subtree(self.read(paddr + i * fmt.entry_bytes), depth + 1)
-        del self.tables[paddr]
-        self.alloc.free(paddr)
+        self.alloc.free(paddr, self.tables.pop(paddr))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..engine import (
-    ARCHES,
     Access,
     Control,
     MachineConfig,
@@ -14,7 +13,6 @@ from ..engine import (
     Priv,
     Walk,
     Walker,
-    get_format,
 )
 from .errors import ImageError
 from .memory import ImageMemory
@@ -52,12 +50,11 @@ class ImageMachine:
 
     @classmethod
     def build(cls, memory: ImageMemory, regime: Regime) -> ImageMachine:
-        spec = ARCHES[regime.arch]
         try:
             config = MachineConfig(
                 arch=regime.arch,
-                guest=regime.guest or spec.default_guest,
-                npt=regime.npt or spec.default_npt,
+                guest=regime.guest or "",  # "": the registers decide (or the default)
+                npt=regime.npt or "",
                 features=frozenset(regime.features),
                 registers=regime.control,
             )
@@ -70,11 +67,7 @@ class ImageMachine:
         cls, memory: ImageMemory, regime: Regime, config: MachineConfig, control: Control
     ) -> ImageMachine:
         """The walker over `memory` at the regime's roots, its formats read `control`."""
-        spec = ARCHES[regime.arch]
-        s1_name, s1_opts = spec.guests[config.guest]
-        s2_name, s2_opts = spec.npts[config.npt]
-        s1 = get_format(s1_name, features=config.features, **s1_opts)
-        s2 = get_format(s2_name, features=config.features, **s2_opts)
+        s1, s2 = config.format_for("guest"), config.format_for("npt")
         s1.configure(control)
         s2.configure(control)
         walker = Walker(regime.arch, s1, s2, memory, regime.guest_root, regime.npt_root)

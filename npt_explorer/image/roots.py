@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ..engine import arm_s2_start_problem
 from .errors import ImageError
 
 U64 = (1 << 64) - 1
@@ -110,17 +111,26 @@ def _x86(regs: Mapping[str, int], r: Regime) -> None:
 
 # ---------------------------------------------------------------------------- aarch64
 
-#: 4 KiB granule (D8.2): TCR_EL1.T0SZ → mode
+#: TCR_EL1.T0SZ → mode name (a label: T0SZ and TG0 decide the walk, D8.1.7 / D8.2)
 _S1_T0SZ = {16: "va48", 25: "va39"}
-#: stage 2: (T0SZ, SL0) → mode; SL0 0/1/2 = start level 2/1/0 (D8.2.4); a 40-bit IPA
-#: starting at level 1 resolves 10 bits there: two concatenated root tables (D8.2.7)
+#: stage 2: (T0SZ, SL0) → mode name, likewise a label; SL0 and TG0 give the start level and a
+#: root of concatenated tables follows from T0SZ (D8.2, AArch64.S2StartLevel)
 _S2_MODES = {(25, 1): "ipa39", (24, 1): "ipa40", (20, 2): "ipa44", (16, 2): "ipa48"}
+_TG0 = {0: 0x1000, 1: 0x1_0000, 2: 0x4000}  # TCR_EL1.TG0 / VTCR_EL2.TG0 (D19)
 
 
 def _baddr(reg: str, value: int) -> int:
     root = value & 0x0000_FFFF_FFFF_F000  # BADDR[47:12]; ASID/VMID 63:48, CnP bit 0 ignored
     _check_zero(reg, value, (("BADDR below the table alignment", 11, 1),))
     return root
+
+
+def _granule(reg: str, name: str, value: int) -> int:
+    tg0 = bits(value, 15, 14)
+    if tg0 not in _TG0:
+        allowed = "reserved (0: 4 KiB, 1: 64 KiB, 2: 16 KiB)"
+        raise refuse(reg, f"{name}.TG0 (bits 15:14)", tg0, allowed)
+    return _TG0[tg0]
 
 
 def _arm(regs: Mapping[str, int], r: Regime) -> None:
@@ -136,9 +146,10 @@ def _arm(regs: Mapping[str, int], r: Regime) -> None:
         if tcr is None:
             raise ImageError("--ttbr0", "needs --tcr (T0SZ and TG0 decide the walk)")
         t0sz = bits(tcr, 5, 0)
-        if t0sz not in _S1_T0SZ:
-            raise refuse("tcr", "TCR_EL1.T0SZ (bits 5:0)", t0sz, "modelled: 16, 25")
-        r.guest, r.guest_root = _S1_T0SZ[t0sz], _baddr("ttbr0", regs["ttbr0"])
+        if not 16 <= t0sz <= 39:
+            raise refuse("tcr", "TCR_EL1.T0SZ (bits 5:0)", t0sz, "modelled: 16..39")
+        _granule("tcr", "TCR_EL1", tcr)
+        r.guest, r.guest_root = _S1_T0SZ.get(t0sz, ""), _baddr("ttbr0", regs["ttbr0"])
         if bits(tcr, 39, 39):  # TCR_EL1.HA: hardware AF (the formats read it as `hafdbs`)
             r.features.add("hafdbs")
     hcr = regs.get("hcr")
@@ -147,15 +158,13 @@ def _arm(regs: Mapping[str, int], r: Regime) -> None:
         if vtcr is None:
             raise ImageError("--vttbr", "needs --vtcr (T0SZ, SL0 and TG0 decide the walk)")
         t0sz, sl0 = bits(vtcr, 5, 0), bits(vtcr, 7, 6)
-        mode = _S2_MODES.get((t0sz, sl0))
-        if mode is None:
-            allowed = ", ".join(f"{t}/{s}" for t, s in _S2_MODES)
-            raise refuse(
-                "vtcr", f"VTCR_EL2.T0SZ/SL0 ({t0sz}/{sl0})", vtcr & 0xFF, f"modelled: {allowed}"
-            )
+        granule = _granule("vtcr", "VTCR_EL2", vtcr)
+        problem = arm_s2_start_problem(64 - t0sz, granule, sl0)
+        if problem:
+            raise refuse("vtcr", f"VTCR_EL2.T0SZ/SL0 ({t0sz}/{sl0})", vtcr & 0xFF, problem)
         if hcr is not None and bits(hcr, 46, 46):
             r.features.add("fwb")
-        r.npt, r.npt_root = mode, _baddr("vttbr", regs["vttbr"])
+        r.npt, r.npt_root = _S2_MODES.get((t0sz, sl0), ""), _baddr("vttbr", regs["vttbr"])
 
 
 _ARM_CONTROL = {"tcr": "tcr_el1", "sctlr": "sctlr_el1", "vtcr": "vtcr_el2", "pan": "pan"}

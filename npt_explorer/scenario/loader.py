@@ -16,7 +16,6 @@ from ..engine import (
     MachineConfig,
     PagingError,
     WalkCaches,
-    get_format,
     parse_walk_caches,
 )
 from .commands import Command, CommandError, build, op_name, parse_number
@@ -334,15 +333,10 @@ def _machine_limits(config: MachineConfig, head: int | None, lines: _Lines, fail
             "machine.guest_pt_pool",
             f"size {config.pool_size:#x} is larger than {MAX_ALLOC_SIZE >> 30} GiB",
         )
-    name, options = config.spec.npts[config.npt]
-    s2 = get_format(name, features=config.features, **options)
-    s1_name, s1_options = config.spec.guests[config.guest]
+    s2 = config.format_for("npt")
     try:
         WalkCaches.build(
-            config.walk_cache_preset,
-            config.walk_cache_specs,
-            get_format(s1_name, features=config.features, **s1_options),
-            s2,
+            config.walk_cache_preset, config.walk_cache_specs, config.format_for("guest"), s2
         )
     except PagingError as err:
         raise fail(lines.key(head, "walk_caches"), "machine.walk_caches", err.message) from None

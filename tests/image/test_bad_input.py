@@ -186,11 +186,14 @@ def test_reserved_bits_in_x86_roots_are_refused(tmp_path: Path, capsys, flags, n
         ("riscv64", ["--satp", str(5 << 60 | 1)], "= 0x5: reserved"),
         (
             "aarch64",
-            ["--ttbr0", "0x1000", "--tcr", str(16 | 1 << 14)],
-            "tcr_el1.TG0 (bits 15:14) = 1 is not modelled",
+            ["--ttbr0", "0x1000", "--tcr", str(16 | 3 << 14)],
+            "TCR_EL1.TG0 (bits 15:14) = 0x3: reserved",
         ),
-        ("aarch64", ["--ttbr0", "0x1000", "--tcr", "20"], "T0SZ (bits 5:0) = 0x14"),
-        ("aarch64", ["--vttbr", "0x1000", "--vtcr", str(24 | 2 << 6)], "T0SZ/SL0 (24/2)"),
+        ("aarch64", ["--ttbr0", "0x1000", "--tcr", "40"], "T0SZ (bits 5:0) = 0x28"),
+        # a 48-bit IPA starting at L2 would need 27 index bits there (at most 13)
+        ("aarch64", ["--vttbr", "0x1000", "--vtcr", str(16)], "T0SZ/SL0 (16/0)"),
+        # 64 KiB granule, SL0 = 3: start level 0 does not exist (AArch64.S2InvalidSL)
+        ("aarch64", ["--vttbr", "0x1000", "--vtcr", str(24 | 3 << 6 | 1 << 14)], "start level 0"),
         ("aarch64", ["--ttbr0", "0x1010", "--tcr", "16"], "BADDR below the table alignment"),
         ("aarch64", ["--ttbr0", "0x1000"], "needs --tcr"),
         ("x86_64", ["--cr3", "0x1000", "--cr4", str(1 << 5 | 1 << 23)], "cr4.CET (bit 23) = 1"),

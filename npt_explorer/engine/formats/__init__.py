@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from ..errors import PagingError
+
+if TYPE_CHECKING:
+    from ..control import Control
 from .base import (
     PAGE_1G,
     PAGE_2M,
@@ -42,6 +46,7 @@ FORMAT_NAMES = (
 )
 
 _FACTORIES: dict[str, Callable[..., PagingFormat]] = {}
+_CONTROL_OPTIONS: dict[str, Callable[[Control], dict[str, int]]] = {}
 
 
 def _load() -> None:
@@ -51,6 +56,15 @@ def _load() -> None:
 
     for module in (x86, arm, riscv, loongarch):
         _FACTORIES.update(module.FORMATS)
+    _CONTROL_OPTIONS.update(arm.CONTROL_OPTIONS)
+
+
+def options_from_control(name: str, control: Control) -> dict[str, int]:
+    """The format options a control state's registers decide (AArch64: T0SZ, TG0, SL0 give
+    the input size, the granule and the stage-2 start level); {} for the others."""
+    _load()
+    how = _CONTROL_OPTIONS.get(name)
+    return how(control) if how is not None and control.arch == "aarch64" else {}
 
 
 def get_format(name: str, *, features: Iterable[str] = (), **options: object) -> PagingFormat:
@@ -67,6 +81,7 @@ def get_format(name: str, *, features: Iterable[str] = (), **options: object) ->
 
 __all__ = [
     "FORMAT_NAMES",
+    "options_from_control",
     "PAGE_1G",
     "PAGE_2M",
     "PAGE_4K",

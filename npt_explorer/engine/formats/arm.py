@@ -1,24 +1,36 @@
-"""AArch64 formats by FMT name: ``aarch64-s1`` (va_bits 48 | 39) and ``aarch64-s2``
-(ipa_bits 39 | 40 | 44 | 48), with the aarch64 fault reporter registered on import.
+"""AArch64 formats by FMT name: ``aarch64-s1`` (va_bits 25..48, granule 4/16/64 KiB) and
+``aarch64-s2`` (ipa_bits 39 | 40 | 44 | 48, or with `granule`/`start_level` any valid VTCR_EL2
+geometry), the geometry a control state's registers give, and the aarch64 fault reporter.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..errors import PagingError
 from ..faults import register_reporter
 from . import arm_faults
+from .arm_common import GRANULE_BITS
 from .arm_s1 import ARM_EL2, AArch64Stage1
 from .arm_s1_el2 import AArch64Stage1El2
-from .arm_s2 import START_LEVEL, AArch64Stage2
+from .arm_s2 import IPA_MODES, AArch64Stage2, s2_level_of_sl0, s2_start_problem
 from .base import PagingFormat
 
+if TYPE_CHECKING:
+    from ..control import Control
+
 ARCH = arm_faults.ARCH
-VA_BITS = (48, 39)
+VA_BITS = (48, 39)  # the `va48` / `va39` modes; any 25..48 (T0SZ 16..39) is accepted
 #: the translation regime that reads stage-1 descriptors: the guest's, or the hypervisor's own
 REGIMES = ("el1", "el2")
-IPA_BITS = tuple(START_LEVEL)
+IPA_BITS = IPA_MODES
+#: input sizes without FEAT_LPA/LPA2/TTST: TxSZ 16..39 (Arm ARM D8.1.7)
+INPUT_BITS = tuple(range(25, 49))
+GRANULES = tuple(GRANULE_BITS)
+#: TCR_EL1.TG0 and VTCR_EL2.TG0 → granule; TCR_EL1.TG1 encodes differently (Arm ARM D19)
+TG0_GRANULE = {0: 0x1000, 1: 0x1_0000, 2: 0x4000}
+TG1_GRANULE = {1: 0x4000, 2: 0x1000, 3: 0x1_0000}
 
 
 def _option(name: str, value: object, allowed: tuple[int, ...]) -> int:
@@ -29,7 +41,11 @@ def _option(name: str, value: object, allowed: tuple[int, ...]) -> int:
 
 
 def stage1(
-    *, features: frozenset[str] = frozenset(), va_bits: int = 48, regime: str | None = None
+    *,
+    features: frozenset[str] = frozenset(),
+    va_bits: int = 48,
+    regime: str | None = None,
+    granule: int = 0x1000,
 ) -> AArch64Stage1:
     """Regime `el1` (EL1&0, a guest's) or `el2` (the hypervisor's own tables); by default `el2`
     exactly when the seed is built with `arm-el2`, whose tables are meant for EL2."""
@@ -37,15 +53,64 @@ def stage1(
     if regime not in REGIMES:
         raise PagingError("InvalidRequest", f"aarch64-s1 regime must be el1 | el2, not {regime!r}")
     cls = AArch64Stage1El2 if regime == "el2" else AArch64Stage1
-    return cls(va_bits=_option("aarch64-s1 va_bits", va_bits, VA_BITS), features=features)
-
-
-def stage2(*, features: frozenset[str] = frozenset(), ipa_bits: int = 40) -> AArch64Stage2:
-    return AArch64Stage2(
-        ipa_bits=_option("aarch64-s2 ipa_bits", ipa_bits, IPA_BITS), features=features
+    return cls(
+        va_bits=_option("aarch64-s1 va_bits", va_bits, INPUT_BITS),
+        features=features,
+        granule=_option("aarch64-s1 granule", granule, GRANULES),
     )
 
 
+def stage2(
+    *,
+    features: frozenset[str] = frozenset(),
+    ipa_bits: int = 40,
+    granule: int = 0x1000,
+    start_level: int | None = None,
+) -> AArch64Stage2:
+    ipa_bits = _option("aarch64-s2 ipa_bits", ipa_bits, INPUT_BITS)
+    granule = _option("aarch64-s2 granule", granule, GRANULES)
+    if start_level is not None:
+        problem = s2_start_problem(ipa_bits, granule, start_level)
+        if problem:
+            raise PagingError("InvalidRequest", f"aarch64-s2: {problem}")
+    elif granule == 0x1000:
+        ipa_bits = _option("aarch64-s2 ipa_bits", ipa_bits, IPA_BITS)
+    return AArch64Stage2(
+        ipa_bits=ipa_bits, features=features, granule=granule, start_level=start_level
+    )
+
+
+def arm_s2_start_problem(ipa_bits: int, granule: int, sl0: int) -> str:
+    """Why VTCR_EL2's T0SZ (as `ipa_bits`), TG0 (as `granule`) and SL0 give no valid
+    stage-2 start, "" when they do (Arm ARM AArch64.S2InvalidSL)."""
+    return s2_start_problem(ipa_bits, granule, s2_level_of_sl0(sl0, granule))
+
+
+def options_from_control(control: Control, stage: int) -> dict[str, int]:
+    """The geometry the registers give: stage 1 from TCR_EL1.T0SZ/TG0, stage 2 from
+    VTCR_EL2.T0SZ/TG0/SL0 (Arm ARM D8.1.7, D8.2); an invalid combination is an error naming
+    the fields."""
+    reg = "tcr_el1" if stage == 1 else "vtcr_el2"
+    t0sz, tg0 = control.get(reg, "T0SZ"), control.get(reg, "TG0")
+    granule = TG0_GRANULE[tg0]
+    if stage == 1:
+        return {"va_bits": 64 - t0sz, "granule": granule}
+    sl0 = control.get(reg, "SL0")
+    start = s2_level_of_sl0(sl0, granule)
+    problem = s2_start_problem(64 - t0sz, granule, start)
+    if problem:
+        raise PagingError(
+            "InvalidRequest",
+            f"vtcr_el2.T0SZ={t0sz}, SL0={sl0}, TG0={tg0} ({granule >> 10} KiB): {problem}",
+        )
+    return {"ipa_bits": 64 - t0sz, "granule": granule, "start_level": start}
+
+
 FORMATS: dict[str, Callable[..., PagingFormat]] = {"aarch64-s1": stage1, "aarch64-s2": stage2}
+#: format name → the options its geometry takes from the registers
+CONTROL_OPTIONS: dict[str, Callable[[Control], dict[str, int]]] = {
+    "aarch64-s1": lambda control: options_from_control(control, 1),
+    "aarch64-s2": lambda control: options_from_control(control, 2),
+}
 
 register_reporter(ARCH, arm_faults.syndrome, arm_faults.explain)

@@ -1,4 +1,5 @@
-"""What AArch64 stage 1 and stage 2 share (VMSAv8-64, 4 KiB granule, no FEAT_LPA2): the levels,
+"""What AArch64 stage 1 and stage 2 share (VMSAv8-64, 4/16/64 KiB granules, no FEAT_LPA/LPA2):
+the levels,
 the descriptor type rules, the seed's predicates, the hardware leaf checks with FEAT_HAFDBS, and
 the comparison of the seed's read-back with what the hardware does (hardware.md §4, §5).
 """
@@ -15,7 +16,6 @@ if TYPE_CHECKING:
 from ..flags import Access, MappingFlags
 from .base import (
     PAGE_1G,
-    PAGE_2M,
     PAGE_4K,
     AccessRequest,
     Decoded,
@@ -43,32 +43,55 @@ OUTPUT_BITS = 48
 PA_BITS = (32, 36, 40, 42, 44, 48)
 SAMPLE_PADDR = 0x4000_0000  # 1 GiB-aligned output for `encoding_problems`
 RWX = MappingFlags.READ | MappingFlags.WRITE | MappingFlags.EXECUTE
-_LEAF_SIZES = {1: PAGE_1G, 2: PAGE_2M, 3: PAGE_4K}
+#: granule bytes → page-offset bits; a table of one granule resolves (bits - 3) input bits
+GRANULE_BITS = {0x1000: 12, 0x4000: 14, 0x1_0000: 16}
+#: levels with block descriptors, per granule, without FEAT_LPA/LPA2 (Arm ARM D8.3.1: 4 KiB:
+#: L1 1 GiB, L2 2 MiB; 16 KiB: L2 32 MiB; 64 KiB: L2 512 MiB — an L1 block needs 52-bit OAs)
+BLOCK_LEVELS = {0x1000: (1, 2), 0x4000: (2,), 0x1_0000: (2,)}
+#: contiguous-hint run lengths, granule → (L3 pages, L2, L1, L0 blocks); 0: no block there
+#: (Arm ARM D8.6.1 "The Contiguous bit")
+CONTIG_RUNS = {0x1000: (16, 16, 16, 0), 0x4000: (128, 32, 0, 0), 0x1_0000: (32, 32, 0, 0)}
 
 
-def arm_levels(start_level: int, input_bits: int) -> tuple[Level, ...]:
+def level_shift(granule: int, number: int) -> int:
+    """Lowest input bit level `number` (0..3) indexes (Arm ARM D8.2.7-9: 4, 16, 64 KiB)."""
+    g = GRANULE_BITS[granule]
+    return g + (g - 3) * (3 - number)
+
+
+def arm_levels(start_level: int, input_bits: int, granule: int = PAGE_4K) -> tuple[Level, ...]:
     """Levels `start_level`..L3; the start level resolves the rest of the input (§5.5: a 10-bit
     L1 index for a 40-bit IPA is two concatenated tables)."""
     levels = []
     for number in range(start_level, 4):
-        shift = 12 + 9 * (3 - number)
-        bits = input_bits - shift if number == start_level else 9
-        levels.append(Level(f"L{number}", shift, bits, _LEAF_SIZES.get(number)))
+        shift = level_shift(granule, number)
+        bits = input_bits - shift if number == start_level else GRANULE_BITS[granule] - 3
+        leaf = 1 << shift if number == 3 or number in BLOCK_LEVELS[granule] else None
+        levels.append(Level(f"L{number}", shift, bits, leaf))
     return tuple(levels)
 
 
+def stage1_start_level(input_bits: int, granule: int) -> int:
+    """As many levels as the input needs beyond the page offset (Arm ARM D8.2.7-9)."""
+    g = GRANULE_BITS[granule]
+    return 4 - -(-(input_bits - g) // (g - 3))
+
+
 def size_words(size: int) -> str:
-    return f"{size >> 30} GiB" if size >= PAGE_1G else f"{size >> 20} MiB"
+    if size >= PAGE_1G:
+        return f"{size >> 30} GiB"
+    return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
 
 
-def common_fields(depth_level: int, kind: EntryKind) -> tuple[Field, ...]:
-    """VALID and TYPE (bits 1:0), whose meaning depends on the level."""
+def common_fields(depth_level: int, kind: EntryKind, granule: int = PAGE_4K) -> tuple[Field, ...]:
+    """VALID and TYPE (bits 1:0), whose meaning depends on the level and the granule."""
     if kind is EntryKind.INVALID:
         return (Field("VALID", 0, 0, Role.VALID, "0: invalid descriptor", ((0, "invalid"),)),)
     if depth_level == 3:
         types = ((0, "reserved at L3 (0b01)"), (1, "page"))
-    elif depth_level == 0:
-        types = ((0, "block: not allowed at L0 with 4 KiB granules"), (1, "table"))
+    elif depth_level not in BLOCK_LEVELS[granule]:
+        no_block = f"block: not allowed at L{depth_level} with {granule >> 10} KiB granules"
+        types = ((0, no_block), (1, "table"))
     else:
         types = ((0, "block"), (1, "table"))
     return (
@@ -112,7 +135,9 @@ TABLE_HIGH = ignored("IGNORED_58_52", 58, 52)
 
 
 class ArmFormat(PagingFormat):
-    """A VMSAv8-64 format with 4 KiB granules; subclasses give fields, encodings and permissions."""
+    """A VMSAv8-64 format with a 4, 16 or 64 KiB granule; subclasses give fields, encodings and
+    permissions. With a 16/64 KiB granule the address fields start at the granule's bit: OA
+    bits below it are RES0 in table and page descriptors (Arm ARM D8.3.1, without FEAT_LPA)."""
 
     output_bits = OUTPUT_BITS
     addr_mask = ADDR_MASK
@@ -121,11 +146,46 @@ class ArmFormat(PagingFormat):
     present_test = BitTest(VALID)
     huge_test = BitTest(TYPE, invert=True)  # seed-crates.md §4 item 15: also an all-zero entry
 
-    def __init__(self, name: str, stage: int, levels: tuple[Level, ...], features: frozenset[str]):
+    def __init__(
+        self,
+        name: str,
+        stage: int,
+        levels: tuple[Level, ...],
+        features: frozenset[str],
+        granule: int = PAGE_4K,
+    ):
         self.name = name
         self.stage = stage
         self.levels = levels
         self.features = frozenset(features)
+        if granule != PAGE_4K:
+            self.addr_mask = ADDR_MASK & ~(granule - 1)
+            self.paddr_move = BitMove(self.addr_mask, 0)
+
+    @property
+    def page_sizes(self) -> frozenset[int]:
+        """Page and block sizes `map` accepts: the granule's (the seed knows only 4 KiB)."""
+        return frozenset(lv.leaf_size for lv in self.levels if lv.leaf_size)
+
+    def granule_fields(self, fields: tuple[Field, ...], level: int) -> tuple[Field, ...]:
+        """`fields` with the address field and the contiguous run sized for the granule."""
+        g = self.granule
+        if g == PAGE_4K:
+            return fields
+        bits = GRANULE_BITS[g]
+        out: list[Field] = []
+        for f in fields:
+            if f.name == "ADDR":
+                low = reserved(f"RES0_{bits - 1}_12", bits - 1, 12, "OA bits below the granule")
+                out.append(low)
+                out.append(Field("ADDR", 47, bits, Role.ADDRESS, f"output address OA[47:{bits}]"))
+            elif f.name == "CONTIG":
+                run = CONTIG_RUNS[g][3 - level]
+                doc = f"one of {run} contiguous entries" if run else "RES0 at this level"
+                out.append(bit_field("CONTIG", 52, Role.ATTRIBUTE, "contiguous hint", "-", doc))
+            else:
+                out.append(f)
+        return tuple(out)
 
     @property
     def hafdbs(self) -> bool:
@@ -150,11 +210,11 @@ class ArmFormat(PagingFormat):
         return not raw & TYPE  # seed-crates.md §4 item 15: true for an all-zero entry
 
     def new_table(self, paddr: int, encoding: Encoding) -> int:
-        return (paddr & ADDR_MASK) | TYPE | VALID  # no table attributes, in both encodings
+        return (paddr & self.addr_mask) | TYPE | VALID  # no table attributes, in both encodings
 
     def new_page(self, paddr: int, flags: MappingFlags, huge: bool, encoding: Encoding) -> int:
         attrs = self.seed_attrs(flags) if encoding is Encoding.SEED else self.fixed_attrs(flags)
-        return attrs | AF | (0 if huge else TYPE) | (paddr & ADDR_MASK)
+        return attrs | AF | (0 if huge else TYPE) | (paddr & self.addr_mask)
 
     @abstractmethod
     def seed_attrs(self, flags: MappingFlags) -> int:
@@ -173,11 +233,12 @@ class ArmFormat(PagingFormat):
         level = self.arm_level(depth)
         if raw & TYPE:
             return (EntryKind.LEAF if level == 3 else EntryKind.TABLE), None, None
-        if level == 0:
+        if level != 3 and self.levels[depth].leaf_size is None:
             return (
                 EntryKind.MISCONFIGURED,
                 FaultReason.RESERVED,
-                "a block descriptor at L0 is invalid with 4 KiB granules (Translation fault)",
+                f"a block descriptor at L{level} is invalid with {self.granule >> 10} KiB "
+                "granules (Translation fault)",
             )
         if level == 3:
             return (
@@ -194,11 +255,11 @@ class ArmFormat(PagingFormat):
         paddr = page_size = None
         hw = MappingFlags(0)
         if kind is EntryKind.TABLE:
-            paddr, hw = raw & ADDR_MASK, self.table_flags(raw)
+            paddr, hw = raw & self.addr_mask, self.table_flags(raw)
         elif kind is EntryKind.LEAF:
             page_size = self.levels[depth].leaf_size or PAGE_4K
             paddr, hw = raw & ADDR_MASK & ~(page_size - 1), self.leaf_flags(raw)
-            if raw & ADDR_MASK & (page_size - 1):
+            if raw & self.addr_mask & (page_size - 1):
                 flagged.append("ADDR")
                 problems.append(
                     f"OA bits below the {size_words(page_size)} block size are RES0: the hardware "

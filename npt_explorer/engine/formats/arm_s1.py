@@ -29,8 +29,18 @@ from .arm_common import (
     arm_levels,
     bit_field,
     common_fields,
+    stage1_start_level,
 )
-from .base import AccessRequest, Decoded, EntryKind, FaultReason, Field, Role, StepCheck
+from .base import (
+    PAGE_4K,
+    AccessRequest,
+    Decoded,
+    EntryKind,
+    FaultReason,
+    Field,
+    Role,
+    StepCheck,
+)
 
 if TYPE_CHECKING:
     from ..control import Control
@@ -254,11 +264,14 @@ def _table_acc(acc: S1Acc, raw: int) -> S1Acc:
 
 
 class AArch64Stage1(ArmFormat):
-    """VMSAv8-64 stage 1 (EL1&0) with a 48-bit (L0..L3) or 39-bit (L1..L3) TTBR0 range."""
+    """VMSAv8-64 stage 1 (EL1&0) with a 48-bit (L0..L3) or 39-bit (L1..L3) TTBR0 range, or
+    any T0SZ and granule (`va_bits`, `granule`)."""
 
-    def __init__(self, *, va_bits: int = 48, features: frozenset[str] = frozenset()) -> None:
-        start = 0 if va_bits == 48 else 1  # 4 - ceil((va_bits - 12) / 9), §4.1
-        super().__init__("aarch64-s1", 1, arm_levels(start, va_bits), features)
+    def __init__(
+        self, *, va_bits: int = 48, features: frozenset[str] = frozenset(), granule: int = PAGE_4K
+    ) -> None:
+        start = stage1_start_level(va_bits, granule)  # 4 - ceil((va_bits - 12) / 9), §4.1
+        super().__init__("aarch64-s1", 1, arm_levels(start, va_bits, granule), features, granule)
 
     def check_input(self, addr: int) -> FaultReason | None:
         """Outside TTBR0's range (the gap or the TTBR1 half): Translation fault, level 0 (§4.1)."""
@@ -305,7 +318,12 @@ class AArch64Stage1(ArmFormat):
     # -------------------------------------------------------------- the hardware's reading
 
     def field_table(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
-        head = common_fields(self.arm_level(depth), kind)
+        fields = self._fields_4k(depth, kind)
+        return self.granule_fields(fields, self.arm_level(depth))
+
+    def _fields_4k(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
+        """The fields as laid out with a 4 KiB granule (`granule_fields` adapts them)."""
+        head = common_fields(self.arm_level(depth), kind, self.granule)
         if kind is EntryKind.INVALID:
             return (*head, INVALID_REST)
         return (*head, *(_TABLE_ATTRS if kind is EntryKind.TABLE else _LEAF_ATTRS))

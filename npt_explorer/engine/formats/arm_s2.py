@@ -14,6 +14,7 @@ from .arm_common import (
     AF_FIELD,
     AP2,
     CONTIG,
+    GRANULE_BITS,
     INVALID_REST,
     PBHA,
     RES0_OA_HI,
@@ -28,9 +29,19 @@ from .arm_common import (
     bit_field,
     common_fields,
     ignored,
+    level_shift,
     reserved,
 )
-from .base import AccessRequest, Decoded, EntryKind, FaultReason, Field, Role, StepCheck
+from .base import (
+    PAGE_4K,
+    AccessRequest,
+    Decoded,
+    EntryKind,
+    FaultReason,
+    Field,
+    Role,
+    StepCheck,
+)
 
 R, W, X, U = (MappingFlags.READ, MappingFlags.WRITE, MappingFlags.EXECUTE, MappingFlags.USER)
 S2AP_R = 1 << 6  # S2AP[0]
@@ -45,8 +56,39 @@ SEED_NORMAL, SEED_NORMAL_NC, SEED_DEVICE = 0b1111, 0b0111, 0b0000
 SEED_DECODABLE = {0b1111: MappingFlags(0), 0b0100: MappingFlags(0), 0b0000: MappingFlags.DEVICE}
 #: what the hardware needs (Linux MT_S2_*; with FEAT_FWB MT_S2_FWB_*)
 DEVICE_NGNRE, NORMAL_NC, NORMAL_WB, FWB_NORMAL_WB = 0b0001, 0b0101, 0b1111, 0b0110
-#: start level by IPA size (§5.5: L1 takes 31..43 bits, L0 40..52)
-START_LEVEL = {39: 1, 40: 1, 44: 0, 48: 0}
+#: the IPA sizes of the `ipa39`..`ipa48` modes (§5.5: L1 takes 31..43 bits, L0 40..52)
+IPA_MODES = (39, 40, 44, 48)
+
+
+def s2_level_of_sl0(sl0: int, granule: int) -> int:
+    """VTCR_EL2.SL0 → start level: 4 KiB granule 2 - SL0, 16/64 KiB 3 - SL0 (Arm ARM
+    pseudocode AArch64.S2StartLevel; QEMU target/arm/ptw.c check_s2_mmu_setup)."""
+    return (2 if granule == PAGE_4K else 3) - sl0
+
+
+def s2_start_problem(ipa_bits: int, granule: int, start: int) -> str:
+    """Why a stage-2 start level is invalid ("" when valid): the start level must resolve 1 to
+    stride + 4 bits (at most 16 concatenated tables), and with a 16/64 KiB granule it is not
+    L0 (Arm ARM pseudocode AArch64.S2InvalidSL; QEMU check_s2_mmu_setup)."""
+    stride = GRANULE_BITS[granule] - 3
+    if not 0 <= start <= 3 or (start == 0 and granule != PAGE_4K):
+        return f"start level {start} does not exist with a {granule >> 10} KiB granule"
+    bits = ipa_bits - level_shift(granule, start)
+    if not 1 <= bits <= stride + 4:
+        return (
+            f"an {ipa_bits}-bit IPA starting at L{start} leaves {bits} index bits there "
+            f"(allowed 1..{stride + 4}: up to 16 concatenated tables)"
+        )
+    return ""
+
+
+def s2_start_level(ipa_bits: int, granule: int) -> int:
+    """The deepest valid start level (the one the `ipa*` modes use with a 4 KiB granule)."""
+    for start in (3, 2, 1, 0):
+        if not s2_start_problem(ipa_bits, granule, start):
+            return start
+    raise ValueError(f"no stage-2 start level for {ipa_bits} bits")
+
 
 _CACHE = {1: "non-cacheable", 2: "write-through", 3: "write-back"}
 _DEVICE = ("nGnRnE", "nGnRE", "nGRE", "GRE")
@@ -118,10 +160,20 @@ class S2Acc:
 
 
 class AArch64Stage2(ArmFormat):
-    """Stage 2 with a 39/40/44/48-bit IPA; ipa40 = two concatenated L1 tables (§5.5)."""
+    """Stage 2 with a 39/40/44/48-bit IPA; ipa40 = two concatenated L1 tables (§5.5); any
+    VTCR_EL2 T0SZ/SL0/TG0 the Arm ARM allows (`start_level`, `granule`)."""
 
-    def __init__(self, *, ipa_bits: int = 40, features: frozenset[str] = frozenset()) -> None:
-        super().__init__("aarch64-s2", 2, arm_levels(START_LEVEL[ipa_bits], ipa_bits), features)
+    def __init__(
+        self,
+        *,
+        ipa_bits: int = 40,
+        features: frozenset[str] = frozenset(),
+        granule: int = PAGE_4K,
+        start_level: int | None = None,
+    ) -> None:
+        start = s2_start_level(ipa_bits, granule) if start_level is None else start_level
+        levels = arm_levels(start, ipa_bits, granule)
+        super().__init__("aarch64-s2", 2, levels, features, granule)
         self.fwb = "fwb" in self.features
         self.xnx = "xnx" in self.features
         xn_meanings = _xn_meanings(self.xnx)
@@ -212,7 +264,12 @@ class AArch64Stage2(ArmFormat):
     # -------------------------------------------------------------- the hardware's reading
 
     def field_table(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
-        head = common_fields(self.arm_level(depth), kind)
+        fields = self._fields_4k(depth, kind)
+        return self.granule_fields(fields, self.arm_level(depth))
+
+    def _fields_4k(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
+        """The fields as laid out with a 4 KiB granule (`granule_fields` adapts them)."""
+        head = common_fields(self.arm_level(depth), kind, self.granule)
         if kind is EntryKind.INVALID:
             return (*head, INVALID_REST)
         if kind is EntryKind.TABLE:

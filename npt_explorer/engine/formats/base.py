@@ -237,7 +237,16 @@ class PagingFormat(ABC):
     @property
     def root_frames(self) -> int:
         """4 KiB frames in the (possibly concatenated or widened) root table."""
-        return max(1, self.levels[0].entries * self.entry_bytes // PAGE_4K)
+        return self.table_frames(0)
+
+    def table_frames(self, depth: int) -> int:
+        """4 KiB frames one table at `depth` fills (16 for an AArch64 64 KiB-granule table)."""
+        return max(1, self.levels[depth].entries * self.entry_bytes // PAGE_4K)
+
+    @property
+    def granule(self) -> int:
+        """The smallest page, last level's (4 KiB; AArch64 also 16 or 64 KiB)."""
+        return 1 << self.levels[-1].shift
 
     @property
     def page_sizes(self) -> frozenset[int]:

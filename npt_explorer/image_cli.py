@@ -399,6 +399,7 @@ def export_machine(machine: Any, out: Path) -> int:
     roots = machine_roots(
         cfg.arch, cfg.guest, cfg.npt, cfg.features, machine.control.values,
         machine.guest_root, machine.npt.root, machine.vmid, machine.asid, machine.root_registers,
+        machine.walker.guest_root_hi,
     )  # fmt: skip
     note = roots_note(cfg.arch, cfg.guest, cfg.npt, cfg.features, str(cfg.encoding), roots)
     frames = {pfn: words.tobytes() for pfn, words in machine.memory.frames.items()}

@@ -215,7 +215,11 @@ class _TwoStage:
             zero[0], zero[1], np.zeros(n, bool), np.zeros(n, np.int32), zero[2], zero[3]
         )
         w = self.walker
-        ready = all(f.entry_bytes == 8 for f in (w.s1, w.s2)) and not w.s1.root_registers
+        ready = (
+            all(f.entry_bytes == 8 and f.granule == 0x1000 for f in (w.s1, w.s2))
+            and not w.s1.root_registers
+            and w.guest_root_hi is None  # one stage-1 root per batch
+        )
         guest_root = w.guest_root  # None: stage 1 off, the scalar walker's case
         if not ready or guest_root is None or w.npt_root is None:
             self._scalar(gvas, np.arange(n), res)

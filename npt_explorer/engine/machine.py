@@ -57,6 +57,7 @@ class Machine:
         self.ram = GuestRAM(self.space, self.memory)
         self.guest_frames = GuestPoolAllocator(self.ram, cfg.pool_gpa, cfg.pool_size)
         self._guest_pt: PageTable | None = None
+        self._guest_pt_hi: PageTable | None = None  # AArch64 TTBR1_EL1's table
         x86 = cfg.arch == "x86_64"
         self.tlb = Tlb(cfg.tlb_entries, cfg.tlb_ways, x86=x86) if cfg.tlb_enabled else None
         self.walk_caches = WalkCaches.build(
@@ -86,6 +87,8 @@ class Machine:
     def _new_walker(self) -> Walker:
         walker = Walker(self.arch, self.s1, self.s2, self.memory, self._guest_root(), self.npt.root)
         walker.root_registers = self.root_registers
+        if self._guest_pt_hi is not None and walker.guest_root is not None:
+            walker.guest_root_hi = self._guest_pt_hi.root
         return walker
 
     def _guest_root(self) -> int | None:
@@ -131,6 +134,14 @@ class Machine:
                     "InvalidRequest",
                     f"{mode_words(self.arch, kind, said)} selects {kind} {said!r}; this machine "
                     f"was built as {getattr(self.config, kind)!r} (start a new one to change it)",
+                )
+        rebuilt = replace(self.config, registers=tuple(sorted(control.values.items())))
+        for kind, fmt in (("guest", self.s1), ("npt", self.s2)):  # validates T1SZ/SL0 … too
+            if rebuilt.format_for(kind).levels != fmt.levels:
+                raise PagingError(
+                    "InvalidRequest",
+                    f"these registers change the {kind} geometry (levels, granule); this machine "
+                    "was built with other tables (start a new one to change it)",
                 )
         old, self.control = self.control, control
         self.s1.configure(control)
@@ -209,19 +220,37 @@ class Machine:
 
     @contextmanager
     def _stage1_call(self) -> Iterator[None]:
-        """A call that builds the guest's table on first use and then fails takes it back, so
-        the failed call changes nothing (not even `guest_pt_frames`)."""
-        fresh = self._guest_pt is None
+        """A call that builds one of the guest's tables on first use and then fails takes it
+        back, so the failed call changes nothing (not even `guest_pt_frames`)."""
+        fresh = [n for n in ("_guest_pt", "_guest_pt_hi") if getattr(self, n) is None]
         try:
             yield
         except PagingError:
-            if fresh and self._guest_pt is not None:
-                self._guest_pt.destroy()
-                self._guest_pt = None
+            for name in fresh:
+                table = getattr(self, name)
+                if table is not None:
+                    table.destroy()
+                    setattr(self, name, None)
+            self.walker.guest_root_hi = (
+                None if self._guest_pt_hi is None else self._guest_pt_hi.root
+            )
             raise
 
-    def table(self, stage: int) -> PageTable:
+    @property
+    def guest_pt_hi(self) -> PageTable:
+        """AArch64 TTBR1_EL1's table (the upper VA range), its root from the pool on first use."""
+        if self._guest_pt_hi is None:
+            self._guest_pt_hi = PageTable(
+                self.s1, self.ram, self.guest_frames, self.config.encoding
+            )
+            self.walker.guest_root_hi = self._guest_pt_hi.root
+        return self._guest_pt_hi
+
+    def table(self, stage: int, addr: int | None = None) -> PageTable:
+        """Stage 1's table for `addr` (TTBR1's for an upper-range AArch64 gVA) or stage 2's."""
         if stage == 1:
+            if addr is not None and self.s1.upper(addr):
+                return self.guest_pt_hi
             return self.guest_pt
         if stage == 2:
             return self.npt
@@ -250,7 +279,7 @@ class Machine:
             if gpa is None:
                 raise PagingError("InvalidRequest", "a stage-1 map needs gpa")
             with self._stage1_call():
-                self.guest_pt.map_region(addr, gpa, size, flags, allow_huge=huge)
+                self.table(1, addr).map_region(addr, gpa, size, flags, allow_huge=huge)
             self.load_root_registers()
             text = f"stage 1: gVA {addr:#x} → gPA {gpa:#x}, {size:#x} bytes, {flags.letters()}"
         elif stage == 2:
@@ -279,7 +308,7 @@ class Machine:
     def unmap(self, stage: int, addr: int, size: int) -> None:
         if stage == 1:
             with self._stage1_call():
-                self.guest_pt.unmap_region(addr, size)
+                self.table(1, addr).unmap_region(addr, size)
             self.load_root_registers()
         elif stage == 2:
             self.space.unmap(addr, size)
@@ -292,7 +321,7 @@ class Machine:
         flags = MappingFlags.parse(flags)
         if stage == 1:
             with self._stage1_call():
-                self.guest_pt.protect_region(addr, size, flags)
+                self.table(1, addr).protect_region(addr, size, flags)
             self.load_root_registers()
         elif stage == 2:
             self.space.protect(addr, size, flags)
@@ -307,13 +336,13 @@ class Machine:
 
     def query(self, stage: int, addr: int) -> tuple[int, MappingFlags, int]:
         with self._stage1_call():
-            return self.table(stage).query(addr)
+            return self.table(stage, addr).query(addr)
 
     # ------------------------------------------------------------------ entries
 
     def locate(self, stage: int, addr: int, depth: int) -> EntryRef:
         with self._stage1_call():
-            return self.table(stage).locate(addr, depth)
+            return self.table(stage, addr).locate(addr, depth)
 
     def entry(self, stage: int, addr: int, depth: int) -> tuple[EntryRef, Decoded]:
         ref = self.locate(stage, addr, depth)
@@ -742,8 +771,9 @@ class Machine:
 
     def destroy(self) -> None:
         """Free every frame: the guest's tables, then stage 2 (areas and tables)."""
-        if self._guest_pt is not None:
-            self._guest_pt.destroy()
+        for table in (self._guest_pt, self._guest_pt_hi):
+            if table is not None:
+                table.destroy()
         self.space.destroy()
         if self.tlb is not None:
             self.tlb.clear()

@@ -161,6 +161,8 @@ class Walker:
         self.npt_root = npt_root
         #: the root entries the CPU holds in registers (`PagingFormat.root_registers`)
         self.root_registers: tuple[int, ...] = ()
+        #: AArch64 TTBR1_EL1's table, for gVAs in the upper range (`s1.upper`); None: none
+        self.guest_root_hi: int | None = None
         self._strict = memory.strict
         self.r1 = Readings(s1)
         self.r2 = Readings(s2)
@@ -249,6 +251,8 @@ class Walker:
         if reason is not None:
             raise _Stop(self._fault(walk, 1, reason, None))
         req, acc, table = reqs.s1, r1.start, self.guest_root
+        if self.guest_root_hi is not None and gva >> 63:  # VA[55]=1: TTBR1 (Arm ARM D8.2.2)
+            table = self.guest_root_hi
         for depth, level in enumerate(self._s1_levels):
             if depth == 0 and s1.root_registers:  # PAE PDPTEs: no memory reference, no A bit
                 raw, step = self._root_register(walk, level), None

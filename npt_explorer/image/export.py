@@ -109,7 +109,7 @@ NO_IMAGE_GUESTS = {
 def machine_roots(
     arch: str, guest: str, npt: str, features: frozenset[str], control: Mapping[str, int],
     guest_root: int, npt_root: int, vmid: int = 0, asid: int = 0,
-    root_registers: tuple[int, ...] = (),
+    root_registers: tuple[int, ...] = (), guest_root_hi: int | None = None,
 ) -> dict[str, int]:  # fmt: skip
     """The registers a CPU would hold for this machine (decoded back by `roots.decode`):
     its roots, and its control registers as they are."""
@@ -128,6 +128,8 @@ def machine_roots(
             regs["eptp"] = npt_root | ad | _X86_EPT_LENGTH[npt] << 3 | 6  # WB
     elif arch == "aarch64":
         regs["ttbr0"] = asid << 48 | guest_root
+        if guest_root_hi is not None:  # the upper VA range's table (TCR_EL1.EPD1 = 0)
+            regs["ttbr1"] = asid << 48 | guest_root_hi
         regs["vttbr"] = vmid << 48 | npt_root
     else:  # the seed's G-stage `sv39` has no MODE of its own: hgatp says Sv39x4, the note sv39
         guest_mode = control["vsatp"] >> 60

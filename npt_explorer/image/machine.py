@@ -71,6 +71,8 @@ class ImageMachine:
         s1.configure(control)
         s2.configure(control)
         walker = Walker(regime.arch, s1, s2, memory, regime.guest_root, regime.npt_root)
+        if regime.guest_root is not None:
+            walker.guest_root_hi = regime.guest_root_hi
         if s1.root_registers and regime.guest_root is not None:
             walker.root_registers = regime.pdptes or _root_registers(
                 walker, memory, regime.guest_root
@@ -103,6 +105,6 @@ class ImageMachine:
             raise ImageError("GVA", f"{gva:#x} is not a 64-bit address")
         if self.regime.ttbr1_range and gva >> 55 & 1:  # VA[55] selects TTBR1 (Arm ARM D8.2.2)
             raise ImageError(
-                "GVA", f"{gva:#x} is in TTBR1's range (bit 55 set): TTBR1 walks not modelled yet"
+                "GVA", f"{gva:#x} is in TTBR1's range (bit 55 set): give --ttbr1 to walk it"
             )
         return self.walker.translate(gva, access, priv, side_effects=not translate)

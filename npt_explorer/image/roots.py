@@ -35,9 +35,11 @@ class Regime:
     features: set[str] = field(default_factory=set)
     #: the engine's control registers (`engine.control` names), validated by `MachineConfig`
     control: dict[str, int] = field(default_factory=dict)
-    #: AArch64 with TCR_EL1.EPD1=0: the upper VA range is TTBR1's, which is not modelled, so
-    #: a walk there is refused rather than answered as if TTBR1 were off
+    #: AArch64 with TCR_EL1.EPD1=0 but no --ttbr1: the upper VA range is TTBR1's, whose root
+    #: is unknown, so a walk there is refused rather than answered as if TTBR1 were off
     ttbr1_range: bool = False
+    #: AArch64 TTBR1_EL1's table (the upper VA range), with TCR_EL1.EPD1=0
+    guest_root_hi: int | None = None
     #: x86 PAE: the PDPTE registers (VMCS GUEST_PDPTE0-3); None: load them from the image
     pdptes: tuple[int, ...] | None = None
     #: the registers as given (what a roots note carries to root the same regime again)
@@ -134,12 +136,16 @@ def _granule(reg: str, name: str, value: int) -> int:
 
 
 def _arm(regs: Mapping[str, int], r: Regime) -> None:
-    if "ttbr1" in regs:
-        raise refuse("ttbr1", "TTBR1_EL1", regs["ttbr1"], "upper-range walks not modelled yet")
     r.control.update({ctl: regs[k] for k, ctl in _ARM_CONTROL.items() if k in regs})
-    if "tcr" in regs and not bits(regs["tcr"], 23, 23):  # EPD1=0: a kernel's TTBR1 is live
-        r.ttbr1_range = True
-        r.control["tcr_el1"] = regs["tcr"] | 1 << 23  # the engine walks TTBR0's range only
+    tcr = regs.get("tcr")
+    if "ttbr1" in regs and (tcr is None or bits(tcr, 23, 23)):
+        raise ImageError("--ttbr1", "needs --tcr with EPD1 (bit 23) = 0: T1SZ and TG1 decide")
+    if tcr is not None and not bits(tcr, 23, 23):  # EPD1=0: a kernel's TTBR1 is live
+        if "ttbr1" in regs:  # walked as TTBR1 (D8.2.2); T1SZ/TG1 are checked by the engine
+            r.guest_root_hi = _baddr("ttbr1", regs["ttbr1"])
+        else:  # no root given: refuse its range rather than walk as if TTBR1 were off
+            r.ttbr1_range = True
+            r.control["tcr_el1"] = tcr | 1 << 23
     sctlr = regs.get("sctlr")
     if "ttbr0" in regs and (sctlr is None or bits(sctlr, 0, 0)):  # SCTLR_EL1.M=0: no stage 1
         tcr = regs.get("tcr")

@@ -221,6 +221,18 @@ def test_an_arm_kernel_tcr_walks_ttbr0_and_refuses_ttbr1_addresses(tmp_path: Pat
     _refused(capsys, "TTBR1's range (bit 55 set)", "walk", img, *regs, "0xffff000000001000")
 
 
+def test_an_arm_kernel_with_ttbr1_walks_the_upper_range_from_it(tmp_path: Path, capsys) -> None:
+    # Arm ARM D8.2.2: VA[63:48] all ones selects TTBR1. TTBR1 = the table in the image (its
+    # L0 entry is invalid: a translation fault), TTBR0 = 0x2000, outside the image (no-memory)
+    img = _raw_pml4(tmp_path, {})
+    tcr = 16 | 16 << 16 | 2 << 30 | 5 << 32
+    regs = ["--arch", "aarch64", "--ttbr0", "0x2000", "--ttbr1", "0x1000", "--tcr", hex(tcr)]
+    rc, out, _ = _run(capsys, "walk", img, *regs, "0xffff000000001000", "--json")
+    assert rc == 0 and '"reason": "not-present"' in out and '"table": "0x1000"' in out
+    rc, out, _ = _run(capsys, "walk", img, *regs, "0x1000", "--json")
+    assert rc == 0 and '"reason": "no-memory"' in out
+
+
 def test_an_image_without_arch_asks_for_arch(tmp_path: Path, capsys) -> None:
     _refused(capsys, "give --arch", "walk", _raw_pml4(tmp_path, {}), "--cr3", "0x1000", "0x0")
 

@@ -94,6 +94,14 @@ def options_from_control(control: Control, stage: int) -> dict[str, int]:
     t0sz, tg0 = control.get(reg, "T0SZ"), control.get(reg, "TG0")
     granule = TG0_GRANULE[tg0]
     if stage == 1:
+        if not control.on(reg, "EPD1"):  # a live TTBR1 range: the same geometry as TTBR0
+            t1sz, tg1 = control.get(reg, "T1SZ"), control.get(reg, "TG1")
+            if t1sz != t0sz or TG1_GRANULE.get(tg1) != granule:
+                raise PagingError(
+                    "InvalidRequest",
+                    f"tcr_el1.T1SZ={t1sz}, TG1={tg1} with EPD1=0: a TTBR1 range of another size "
+                    f"or granule than TTBR0's (T0SZ={t0sz}, TG0={tg0}) is not modelled",
+                )
         return {"va_bits": 64 - t0sz, "granule": granule}
     sl0 = control.get(reg, "SL0")
     start = s2_level_of_sl0(sl0, granule)

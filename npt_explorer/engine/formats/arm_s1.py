@@ -273,11 +273,33 @@ class AArch64Stage1(ArmFormat):
         start = stage1_start_level(va_bits, granule)  # 4 - ceil((va_bits - 12) / 9), §4.1
         super().__init__("aarch64-s1", 1, arm_levels(start, va_bits, granule), features, granule)
 
+    #: TCR_EL1.EPD0 / EPD1: walks through TTBR0 / TTBR1 disabled (EPD1=1 unless a TTBR1 table
+    #: is live; the two ranges then share T0SZ/TG0, see `arm.options_from_control`)
+    epd0 = False
+    epd1 = True
+
     def check_input(self, addr: int) -> FaultReason | None:
-        """Outside TTBR0's range (the gap or the TTBR1 half): Translation fault, level 0 (§4.1)."""
+        """VA[63:64-TxSZ] all 0 selects TTBR0, all 1 TTBR1 (Arm ARM D8.2.2); a walk disabled by
+        EPD0/EPD1 is a Translation fault at level 0 before any read (`not-present`, D8.2.4);
+        the gap between the ranges is one too (reported `non-canonical`)."""
         if addr < 0 or addr >> 64:
             return FaultReason.ADDRESS_SIZE
-        return FaultReason.NON_CANONICAL if addr >> self.input_bits else None
+        top = addr >> self.input_bits
+        if top == 0:
+            return FaultReason.NOT_PRESENT if self.epd0 else None
+        if top == (1 << (64 - self.input_bits)) - 1:
+            return FaultReason.NOT_PRESENT if self.epd1 else None
+        return FaultReason.NON_CANONICAL
+
+    def upper(self, addr: int) -> bool:
+        """Is `addr` walked from TTBR1 (a live upper range and VA[63] = 1)?"""
+        return not self.epd1 and addr >> 63 == 1
+
+    @property
+    def input_ranges(self) -> tuple[tuple[int, int], ...]:
+        top = 1 << self.input_bits
+        lower = () if self.epd0 else ((0, top),)
+        return lower + (() if self.epd1 else (((1 << 64) - top, 1 << 64),))
 
     # ---------------------------------------------------------------------- encodings
 
@@ -388,6 +410,8 @@ class AArch64Stage1(ArmFormat):
         super().configure(control)
         if control.arch == "aarch64":
             self.ctl = S1Controls.of(control)
+            self.epd0 = control.on("tcr_el1", "EPD0")
+            self.epd1 = control.on("tcr_el1", "EPD1")
 
     def descend(self, acc: S1Acc, dec: Decoded, req: AccessRequest) -> StepCheck:
         if self.beyond_pa(dec):

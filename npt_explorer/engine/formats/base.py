@@ -463,6 +463,10 @@ class PagingFormat(ABC):
         words, for explanations and syndromes; "" when the entry bits alone say it."""
         return ""
 
+    def upper(self, addr: int) -> bool:
+        """Is `addr` translated from a second root (AArch64 TTBR1_EL1: the upper VA range)?"""
+        return False
+
     def user_page(self, acc: Any) -> bool:
         """Stage 1 only: is the page user-accessible (x86 MBEC picks XU over XS by this)?"""
         return False

@@ -29,6 +29,11 @@ class GuestRAM:
         self._hosts: dict[int, int | None] = {}  # guest frame -> host frame (None: unbacked)
         self._generation = -1
 
+    def switch(self, space: AddrSpace) -> None:
+        """Read through another stage 2 (x86: the EPT a new EPTP names)."""
+        self.space, self._generation = space, -1
+        self._hosts.clear()
+
     def host_frame(self, gfn: int) -> int | None:
         """The host frame backing guest frame `gfn`, or None."""
         generation = self.space.pt.generation

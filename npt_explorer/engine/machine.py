@@ -55,6 +55,9 @@ class Machine:
         self.npt = PageTable(self.s2, self.memory, self.host_frames, cfg.encoding)
         self.space = AddrSpace(self.npt, 0, 1 << self.s2.input_bits, self.memory, self.host_frames)
         self.ram = GuestRAM(self.space, self.memory)
+        #: x86: every EPT the machine has, by `context eptp = N` (N = 0 is the first)
+        self.epts: dict[int, AddrSpace] = {0: self.space}
+        self.eptp_index = 0
         self.guest_frames = GuestPoolAllocator(self.ram, cfg.pool_gpa, cfg.pool_size)
         self._guest_pt: PageTable | None = None
         self._guest_pt_hi: PageTable | None = None  # AArch64 TTBR1_EL1's table
@@ -515,9 +518,16 @@ class Machine:
     # ------------------------------------------------------------------ TLB
 
     def set_context(
-        self, vmid: int | None = None, asid: int | None = None, pcid: int | None = None
+        self,
+        vmid: int | None = None,
+        asid: int | None = None,
+        pcid: int | None = None,
+        eptp: int | None = None,
     ) -> None:
-        """Switch the current VMID (ARM, RISC-V), ASID/VPID (all) and PCID (x86, CR3[11:0])."""
+        """Switch the current VMID (ARM, RISC-V), ASID/VPID (all), PCID (x86, CR3[11:0]) and
+        EPT (x86: `eptp` N, made on first use)."""
+        if eptp is not None:
+            self._switch_ept(eptp)
         if vmid is not None:
             if self.arch == "x86_64":
                 raise PagingError("InvalidRequest", "x86 tags stage 2 by EPTP: set vpid only")
@@ -526,8 +536,55 @@ class Machine:
             self.asid = asid
         if pcid is not None:
             self.pcid = self._checked_pcid(pcid)
-        pcid_words = f", PCID {self.pcid}" if self.arch == "x86_64" else ""
+        pcid_words = ""
+        if self.arch == "x86_64":
+            pcid_words = f", PCID {self.pcid}"
+            if len(self.epts) > 1:
+                pcid_words += f", EPTP {self.eptp_index} ({self.tag_vmid:#x})"
         self._log("context", f"context VMID {self.vmid}, ASID/VPID {self.asid}{pcid_words}")
+
+    def _switch_ept(self, n: int) -> None:
+        """VMCS EPTP ← EPT number `n`. A new one is empty but for the guest page-table pool,
+        mapped to the same host frames as in the first EPT (the guest's own tables are the
+        same memory under every EPT). TLB and walk-cache entries are tagged by the EPTP (SDM
+        Vol. 3C 28.3: EPT-derived mappings are tagged by EP4TA), so one EPT's survive another's
+        INVEPT single-context."""
+        if self.arch != "x86_64":
+            raise PagingError("InvalidRequest", "eptp is an x86 context (use vmid)")
+        if not isinstance(n, int) or n < 0:
+            raise PagingError("InvalidRequest", f"eptp {n!r}: an EPT number 0, 1, 2, …")
+        space = self.epts.get(n)
+        if space is None:
+            npt = PageTable(self.s2, self.memory, self.host_frames, self.config.encoding)
+            space = AddrSpace(npt, 0, 1 << self.s2.input_bits, self.memory, self.host_frames)
+            try:
+                for start, hpa, size, flags in self._pool_runs():
+                    space.map_linear(start, hpa, size, flags, huge=False, name="guest page tables")
+            except PagingError:
+                space.destroy()
+                raise
+            self.epts[n] = space
+        self.space, self.npt, self.eptp_index = space, space.pt, n
+        self.ram.switch(space)
+        self.walker = self._new_walker()
+
+    def _pool_runs(self) -> list[tuple[int, int, int, MappingFlags]]:
+        """The first EPT's guest page-table pool as runs of contiguous (gPA, hPA, size, flags)."""
+        first, page = self.epts[0], self.s2.granule
+        runs: list[tuple[int, int, int, MappingFlags]] = []
+        for area in first.areas:
+            if area.name != "guest page tables":
+                continue
+            for gpa in range(area.start, area.end, page):
+                hpa = first.translate(gpa)
+                if hpa is None:
+                    continue
+                last = runs[-1] if runs else None
+                if last and last[0] + last[2] == gpa and last[1] + last[2] == hpa:
+                    runs[-1] = (last[0], last[1], last[2] + page, area.flags)
+                else:
+                    runs.append((gpa, hpa, page, area.flags))
+        return runs
 
     def _checked_pcid(self, pcid: int) -> int:
         """A PCID is 12 bits, and not 0 only with CR4.PCIDE=1 (SDM Vol. 3A 4.10.1)."""
@@ -774,7 +831,8 @@ class Machine:
         for table in (self._guest_pt, self._guest_pt_hi):
             if table is not None:
                 table.destroy()
-        self.space.destroy()
+        for space in self.epts.values():
+            space.destroy()
         if self.tlb is not None:
             self.tlb.clear()
         if self.walk_caches is not None:

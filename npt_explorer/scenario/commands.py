@@ -115,7 +115,13 @@ OPS: dict[str, tuple[Key, ...]] = {
         _k("frames_in_use", "int"),
         _k("guest_pt_frames", "int"),
     ),
-    "context": (_k("vmid", "int"), _k("asid", "int"), _k("pcid", "int"), _EXPECT),
+    "context": (
+        _k("vmid", "int"),
+        _k("asid", "int"),
+        _k("pcid", "int"),
+        _k("eptp", "int"),
+        _EXPECT,
+    ),
     "control": (
         _k("register", "str", True),
         _k("field", "str"),

@@ -360,10 +360,12 @@ def _preflight(steps: list[Command], config: MachineConfig, fail: Any, lines: _L
     """Static checks that make a file invalid (exit 2) rather than a failing step: a flush
     another architecture defines, misaligned regions, and regions that overlap one mapped
     earlier and not unmapped since."""
-    live: dict[int, list[tuple[int, int, int | None]]] = {1: [], 2: []}
-    if config.map_pool:
-        live[2].append((config.pool_gpa, config.pool_gpa + config.pool_size, None))
+    pool = [(config.pool_gpa, config.pool_gpa + config.pool_size, None)] if config.map_pool else []
+    live: dict[int, list[tuple[int, int, int | None]]] = {1: [], 2: list(pool)}
+    ept_live = {0: live[2]}  # x86 `context eptp = N`: each EPT has its own stage-2 regions
     for n, cmd in enumerate(steps, 1):
+        if cmd.op == "context" and isinstance(cmd.args.get("eptp"), int):
+            live[2] = ept_live.setdefault(cmd.args["eptp"], list(pool))
         kind = cmd.args.get("kind")
         wrong_arch = cmd.op == "flush" and kind not in config.spec.flushes
         if wrong_arch and "error" not in cmd.args.get("expect", {}):

@@ -192,7 +192,9 @@ _HANDLERS: dict[str, Callable[[Machine, dict[str, Any], StepResult], None]] = {
     "poke": _do_poke,
     "query": _do_query,
     "expect": lambda m, a, r: None,
-    "context": lambda m, a, r: m.set_context(a.get("vmid"), a.get("asid"), a.get("pcid")),
+    "context": lambda m, a, r: m.set_context(
+        a.get("vmid"), a.get("asid"), a.get("pcid"), a.get("eptp")
+    ),
     "control": lambda m, a, r: m.set_register(a["register"], a.get("field"), a["value"]),
     "trace": _do_trace,
 }

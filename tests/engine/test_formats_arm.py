@@ -97,7 +97,9 @@ def test_ipa44_root_has_32_entries():
 def test_stage1_input_outside_ttbr0_is_non_canonical():
     assert S1.check_input(0x0000_7FFF_FFFF_F000) is None
     assert S1.check_input(1 << 48) is FaultReason.NON_CANONICAL
-    assert S1.check_input(0xFFFF_8000_0000_0000) is FaultReason.NON_CANONICAL  # TTBR1 half
+    # the TTBR1 half with EPD1=1 (the default): a level-0 translation fault before any read,
+    # `not-present` (SCENARIO_FORMAT "A walk disabled by EPD0/EPD1"; Arm ARM D8.2.4)
+    assert S1.check_input(0xFFFF_8000_0000_0000) is FaultReason.NOT_PRESENT
     assert arm.stage1(va_bits=39).check_input(1 << 39) is FaultReason.NON_CANONICAL
 
 

@@ -75,9 +75,8 @@ def stage2(
             raise PagingError("InvalidRequest", f"aarch64-s2: {problem}")
     elif granule == 0x1000:
         ipa_bits = _option("aarch64-s2 ipa_bits", ipa_bits, IPA_BITS)
-    return AArch64Stage2(
-        ipa_bits=ipa_bits, features=features, granule=granule, start_level=start_level
-    )
+    geometry = {"granule": granule} | ({} if start_level is None else {"start_level": start_level})
+    return AArch64Stage2(ipa_bits=ipa_bits, features=features, **geometry)
 
 
 def arm_s2_start_problem(ipa_bits: int, granule: int, sl0: int) -> str:

@@ -164,16 +164,12 @@ class AArch64Stage2(ArmFormat):
     VTCR_EL2 T0SZ/SL0/TG0 the Arm ARM allows (`start_level`, `granule`)."""
 
     def __init__(
-        self,
-        *,
-        ipa_bits: int = 40,
-        features: frozenset[str] = frozenset(),
-        granule: int = PAGE_4K,
-        start_level: int | None = None,
+        self, *, ipa_bits: int = 40, features: frozenset[str] = frozenset(), **geometry: int
     ) -> None:
-        start = s2_start_level(ipa_bits, granule) if start_level is None else start_level
-        levels = arm_levels(start, ipa_bits, granule)
-        super().__init__("aarch64-s2", 2, levels, features, granule)
+        """`geometry`: `granule` (4 KiB) and `start_level` (the deepest valid one)."""
+        granule = geometry.get("granule", PAGE_4K)
+        start = geometry.get("start_level", s2_start_level(ipa_bits, granule))
+        super().__init__("aarch64-s2", 2, arm_levels(start, ipa_bits, granule), features, granule)
         self.fwb = "fwb" in self.features
         self.xnx = "xnx" in self.features
         xn_meanings = _xn_meanings(self.xnx)

@@ -1,11 +1,12 @@
 """The page-table engine: numpy only, no UI. Usable as a library on its own."""
 
+from .addrspace import Backend
 from .batch_walk import BatchWalk, Stages, walk_many
 from .config import ARCHES, ArchSpec, MachineConfig
 from .control import BITS as CONTROL_BITS
 from .control import Control, ControlBit, build_control, mode_clash, mode_from_registers
 from .errors import ERROR_KINDS, PagingError, SeedPanic
-from .faults import Fault
+from .faults import During, Fault
 from .flags import Access, MappingFlags, Priv
 from .formats import (
     FORMAT_NAMES,
@@ -23,7 +24,7 @@ from .formats.arm import arm_s2_start_problem
 from .machine import Event, Machine
 from .memory import FrameAllocator, Frames, MemoryHole, PhysicalMemory, table_words
 from .page_table import EntryRef, PageTable
-from .readings import Readings
+from .readings import Readings, StepOutcome
 from .region_fold import RegionFolder, machine_regions
 from .regions import (
     FILTER_HELP,
@@ -36,13 +37,17 @@ from .regions import (
     table_entries,
 )
 from .syndrome_fields import decode_syndrome
-from .tlb import COMBINED, FLUSHES, STAGE2, TlbEntry
+from .tlb import COMBINED, FLUSHES, STAGE2, TlbEntry, TlbKind
 from .trace import SIZES, TraceMapper, TraceReplay, TraceStats, replay_chunks, run_trace
 from .walk import BARE_SIZE, Walk, Walker, WalkStep
 from .walk_cache import PRESETS, WalkCaches
 from .walk_cache import parse as parse_walk_caches
 
 __all__ = [
+    "Backend",
+    "During",
+    "StepOutcome",
+    "TlbKind",
     "ARCHES",
     "Access",
     "AccessRequest",

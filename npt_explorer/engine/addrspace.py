@@ -12,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import StrEnum
 
 from .errors import PagingError
 from .flags import MappingFlags
 from .memory import PAGE_SIZE, FrameAllocator, PhysicalMemory
 from .page_table import PageTable
+
+
+class Backend(StrEnum):
+    """axaddrspace's two backends: Linear (gPA -> a fixed hPA) and Alloc (frames on demand)."""
+
+    LINEAR = "linear"
+    ALLOC = "alloc"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +34,7 @@ class Area:
     start: int
     size: int
     flags: MappingFlags
-    backend: str  # "linear" | "alloc"
+    backend: Backend
     hpa: int | None = None  # linear: the host address of `start`
     populate: bool = True  # alloc: frames now (True) or on first fault (False)
     huge: bool = True  # linear: large pages where aligned
@@ -179,7 +187,7 @@ class AddrSpace:
         flags = MappingFlags.parse(flags)
         self._check(gpa, size, hpa)
         self._check_free(gpa, size)
-        area = Area(gpa, size, flags, "linear", hpa=hpa, huge=huge, name=name)
+        area = Area(gpa, size, flags, Backend.LINEAR, hpa=hpa, huge=huge, name=name)
         with self._txn():
             self.pt.map_region(gpa, hpa, size, flags, allow_huge=huge)
             self.areas.append(area)
@@ -192,7 +200,7 @@ class AddrSpace:
         flags = MappingFlags.parse(flags)
         self._check(gpa, size)
         self._check_free(gpa, size)
-        area = Area(gpa, size, flags, "alloc", populate=populate, name=name)
+        area = Area(gpa, size, flags, Backend.ALLOC, populate=populate, name=name)
         with self._txn():
             if populate:  # page by page, each page's frame allocated just before it is mapped
                 self.pt.map_region(gpa, self._new_frame, size, flags)
@@ -231,7 +239,7 @@ class AddrSpace:
                     out.append(area)
                     continue
                 cut = area.cut(gpa, end)
-                if cut.backend == "linear":
+                if cut.backend is Backend.LINEAR:
                     self._split_huge_linear(cut)
                 self.pt.protect_region(cut.start, cut.size, flags)
                 out.append(replace(cut, flags=flags))
@@ -242,7 +250,7 @@ class AddrSpace:
             self.areas = sorted(out, key=lambda a: a.start)
 
     def _backend_unmap(self, cut: Area) -> None:
-        if cut.backend == "linear":
+        if cut.backend is Backend.LINEAR:
             self._split_huge_linear(cut)
             try:
                 self.pt.unmap_region(cut.start, cut.size)
@@ -344,7 +352,7 @@ class AddrSpace:
             return False
         if MappingFlags(access_flags) & ~area.flags:
             return False
-        if area.backend != "alloc" or area.populate:
+        if area.backend is not Backend.ALLOC or area.populate:
             return False
         page = gpa & ~(self.pt.fmt.granule - 1)
         if page in self._frames:

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from .flags import Access, Priv
 from .formats.base import FaultReason
 
-GUEST_WALK = "guest-walk"
+
+class During(StrEnum):
+    """Which stage-2 access failed: the gPA of a guest table entry (QEMU's `s1ptw`) or the
+    final gPA. The values are the JSON words."""
+
+    GUEST_WALK = "guest-walk"
+    FINAL = "final"
+
+
+GUEST_WALK, FINAL = During.GUEST_WALK, During.FINAL
+
 #: syndrome keys that hold an address or a whole register: hex strings in JSON, as every other
 #: address (SCENARIO_FORMAT.md); the small codes (exit_reason, vector, ec, fsc, scause …) stay
 #: numbers
@@ -28,7 +39,6 @@ SYNDROME_REGISTERS = frozenset(
         "htinst",
     }
 )
-FINAL = "final"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +54,7 @@ class Fault:
     reason: FaultReason
     depth: int | None
     level_name: str | None
-    during: str | None  # stage 2 only: guest-walk | final
+    during: During | None  # stage 2 only
     access: Access  # the guest's own access
     priv: Priv
     gva: int
@@ -63,6 +73,12 @@ class Fault:
     control: Any = None  # the machine's `Control` when the fault was taken
     syndrome: dict[str, int | None] = field(default_factory=dict)
     explanation: str = ""
+    #: a stage-2 fault on a stage-1 table walk (QEMU's ARMMMUFaultInfo.s1ptw; x86 EPT
+    #: exit-qualification bit 8 clear with GLA valid; RISC-V htinst pseudo-instruction)
+    s1ptw: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "s1ptw", self.stage == 2 and self.during == During.GUEST_WALK)
 
     def to_json(self) -> dict[str, Any]:
         def hx(v: int | None) -> str | None:

@@ -11,6 +11,7 @@ address or write-back does not follow the shape falls back to exact (per raw) me
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
@@ -19,12 +20,20 @@ MEMO_LIMIT = 1 << 16
 _BAD = (EntryKind.INVALID, EntryKind.MISCONFIGURED)
 
 
+class StepOutcome(StrEnum):
+    """What one entry read did to the walk (`WalkStep.outcome`, the JSON words)."""
+
+    TABLE = "table"
+    LEAF = "leaf"
+    FAULT = "fault"
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """The walker's verdict on one entry (for every entry of its class)."""
 
     kind: EntryKind
-    label: str  # `kind.value`, for `WalkStep.outcome`
+    label: StepOutcome  # for `WalkStep.outcome`
     reason: FaultReason | None  # this entry faults (decode: invalid/misconfigured; or the hook)
     page_size: int | None  # leaf only
     acc: Any  # the accumulator after the entry (the hook's, also on a hook fault)
@@ -109,10 +118,11 @@ class Readings:
         dec = self.decode(raw, depth)
         if dec.kind in _BAD:
             reason = dec.reason or FaultReason.NOT_PRESENT
-            return Outcome(dec.kind, dec.kind.value, reason, None, acc, None)
+            return Outcome(dec.kind, StepOutcome.FAULT, reason, None, acc, None)
         hook = fmt.descend if dec.kind is EntryKind.TABLE else fmt.leaf
         check = hook(acc, dec, req)
-        wb, label = check.write_back, dec.kind.value
+        wb = check.write_back
+        label = StepOutcome.FAULT if check.reason is not None else StepOutcome(dec.kind.value)
         base = self.paddr(raw)
         if dec.kind is EntryKind.LEAF and dec.page_size:
             base &= ~(dec.page_size - 1)

@@ -10,17 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from .errors import PagingError
 
-COMBINED = "combined"
-STAGE2 = "stage2"
+
+class TlbKind(StrEnum):
+    """A combined gVA -> hPA entry, or a stage-2-only gPA -> hPA one (the JSON words)."""
+
+    COMBINED = "combined"
+    STAGE2 = "stage2"
+
+
+COMBINED, STAGE2 = TlbKind.COMBINED, TlbKind.STAGE2
 
 
 @dataclass(slots=True)
 class TlbEntry:
-    kind: str  # combined | stage2
+    kind: TlbKind
     vmid: int  # VMID (ARM, RISC-V) or EPTP (x86)
     asid: int  # ASID (ARM, RISC-V) or VPID (x86); unused for stage2 entries
     global_: bool

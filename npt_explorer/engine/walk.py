@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .faults import FINAL, GUEST_WALK, Fault, finish
+from .faults import FINAL, GUEST_WALK, During, Fault, finish
 from .flags import Access, Priv
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
 from .memory import Frames, write_entry
-from .readings import Outcome, Readings
+from .readings import Outcome, Readings, StepOutcome
 
 
 @dataclass(slots=True)
@@ -34,7 +34,7 @@ class WalkStep:
     entry_hpa: int
     raw: int
     readings: Readings = field(repr=False, compare=False)
-    outcome: str  # table | leaf | fault
+    outcome: StepOutcome
     for_depth: int | None = None  # stage-2 steps: the guest depth whose entry they translate
     written: int | None = None  # the value written back (A/D/AF), if any
     cached: str | None = None  # the walk cache that served this read (None: memory)
@@ -260,7 +260,7 @@ class Walker:
                 raw, step = self._s1_entry(walk, depth, level, table, reqs.read, side_effects)
             out = r1.outcome(depth, raw, acc, req)  # the one verdict on this entry
             if step is not None:
-                step.outcome = "fault" if out.reason is not None else out.label
+                step.outcome = out.label
             if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
                 bad_acc = acc if out.bad or step is None else out.acc
                 raise _Stop(self._fault(walk, 1, out.reason, depth, req=req, acc=bad_acc, raw=raw))
@@ -302,7 +302,7 @@ class Walker:
         raw = self._read(walk, 1, depth, hpa[0], entry_gpa)
         step = WalkStep(
             1, depth, where, purpose, table, hpa[0] - index * size, index, entry_gpa, hpa[0], raw,
-            self.r1, "",
+            self.r1, StepOutcome.FAULT,  # the verdict sets it
         )  # fmt: skip
         walk.steps.append(step)
         return raw, step
@@ -344,7 +344,7 @@ class Walker:
         gpa: int,
         req: AccessRequest,
         for_depth: int | None,
-        during: str,
+        during: During,
         side_effects: bool,
         purpose: str = "stage-2",
         record: bool = True,
@@ -366,9 +366,8 @@ class Walker:
             out = r2.outcome(depth, raw, acc, req)  # the one verdict on this entry
             step = None
             if record:
-                label = "fault" if out.reason is not None else out.label
                 step = WalkStep(
-                    2, depth, name, purpose, table, table, index, addr, addr, raw, r2, label,
+                    2, depth, name, purpose, table, table, index, addr, addr, raw, r2, out.label,
                     for_depth,
                 )  # fmt: skip
                 walk.steps.append(step)
@@ -393,7 +392,7 @@ class Walker:
     # ------------------------------------------------------------------ memory
 
     def _read(
-        self, walk: Walk, stage: int, depth: int, hpa: int, gpa: int, during: str | None = None
+        self, walk: Walk, stage: int, depth: int, hpa: int, gpa: int, during: During | None = None
     ) -> int:
         """The entry at `hpa` (of the stage's entry width); a frame the memory lacks reads as 0,
         or faults when strict."""
@@ -418,7 +417,7 @@ class Walker:
     # ------------------------------------------------------------------ faults
 
     def _no_memory(
-        self, walk: Walk, stage: int, depth: int, hpa: int, gpa: int, during: str | None = None
+        self, walk: Walk, stage: int, depth: int, hpa: int, gpa: int, during: During | None = None
     ) -> Fault:
         """The entry's host frame is in no range of the memory (an image lacks it)."""
         fault = self._fault(walk, stage, FaultReason.NO_MEMORY, depth, gpa=gpa, during=during)
@@ -432,7 +431,7 @@ class Walker:
         depth: int | None,
         *,
         gpa: int | None = None,
-        during: str | None = None,
+        during: During | None = None,
         req: AccessRequest | None = None,
         acc: Any = None,
         raw: int | None = None,

@@ -17,6 +17,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.command import CommandPalette
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.events import DescendantFocus, Resize
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
@@ -496,10 +497,13 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
 
     def _link_step(self, walk: Walk, index: int) -> None:
         """The entry decoder and the page-table tree on what reference `index` read."""
-        self._linked = (id(walk), index)
         target = step_target(walk, index)
-        self.entry.show(self.session.machine, target, walk_raw=walk.steps[index].raw)
-        self.tables.follow(target)
+        try:
+            self.entry.show(self.session.machine, target, walk_raw=walk.steps[index].raw)
+            self.tables.follow(target)
+        except NoMatches:
+            return  # the app is shutting down under a playing walk: its panels are going
+        self._linked = (id(walk), index)
 
     @on(EntrySelected)
     def entry_selected(self, event: EntrySelected) -> None:

@@ -112,3 +112,16 @@ async def test_tab_with_nothing_to_complete_keeps_the_focus_in_the_line(app_fact
         assert app.command_line.input.value == "q"
         await pilot.press("tab")  # `q` completes nothing either
         assert isinstance(app.focused, CommandInput) and app.is_running
+
+
+async def test_a_player_tick_while_the_panels_are_being_removed_does_not_crash(app_factory):
+    """The fuzz's find: quitting (or any teardown) while space plays a walk — the entry
+    decoder's children were already gone when the player's next tick linked the panels."""
+    app = app_factory(play_seconds=0.6)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("space")
+        await app.entry.remove_children()  # as shutdown prunes them
+        app._tick()  # the player's next tick
+        assert app.walk.index == 1
+        await pilot.press("space")

@@ -25,7 +25,7 @@ from npt_explorer.scenario import loads, run
 #: 3 arches × 5 topics × 67 = 1,005 problems
 PER_CELL = 67
 #: problems per (guest mode, stage-2 mode, topic) beyond the defaults; NPT_QUIZ_MODES=20 for a
-#: deep run (27 mode pairs × 5 topics × 20 = 2,700 problems)
+#: deep run (every mode pair × 5 topics × 20: 3,700 problems with 37 pairs)
 PER_MODE = int(os.environ.get("NPT_QUIZ_MODES", "1"))
 
 

@@ -141,6 +141,7 @@ class ImageWorkbench:
     """The TUI's machine over an image: what `Machine` offers the panels and the runner."""
 
     tlb = None
+    no_tlb = "no TLB: an image's walks read its tables (flushes are refused)"  # the TLB panel
     walk_caches = None
     frames_in_use = 0
 

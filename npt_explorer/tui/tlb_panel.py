@@ -87,7 +87,8 @@ class TlbPanel(Vertical):
         stats = self.query_one("#tlb-stats", Static)
         tlb = machine.tlb
         if tlb is None:
-            stats.update(Text("TLB disabled ([machine] tlb = false)", "italic"))
+            why = getattr(machine, "no_tlb", "TLB disabled ([machine] tlb = false)")  # an image's
+            stats.update(Text(why, "italic"))
             self.table.clear()
             return
         s = tlb.stats

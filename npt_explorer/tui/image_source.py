@@ -245,9 +245,13 @@ def patch_commands(doc: dict[str, object], path: str) -> tuple[list[str], list[C
 
 
 def is_patch_file(path: str) -> bool:
+    """A regular file that starts with the patch header (a device or FIFO is never read:
+    `/dev/zero` has no end of line, a pipe blocks)."""
     try:
+        if not Path(path).is_file():
+            return False
         with open(path, encoding="utf-8") as f:
-            return f.readline().startswith(PATCH_HEAD[:30])
+            return f.read(len(PATCH_HEAD)).startswith(PATCH_HEAD[:30])
     except (OSError, UnicodeDecodeError):
         return False
 

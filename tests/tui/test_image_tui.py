@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
+import os
 from pathlib import Path
 
 import pytest
@@ -203,3 +204,13 @@ def test_snapshot_of_the_real_linux_dump(snap_compare, app_factory, dump: Path) 
         await settle(pilot, for_screenshot=True)
 
     assert snap_compare(app_factory(file=dump), terminal_size=(160, 48), run_before=walked)
+
+
+def test_a_device_or_a_pipe_is_never_read_as_a_patch_file(tmp_path: Path) -> None:
+    """`load /dev/zero` went through the patch-file check, whose readline never ended: the
+    process grew until the kernel's OOM killer ended it. Only regular files are read."""
+    fifo = tmp_path / "stuck.toml"
+    os.mkfifo(fifo)  # opening it for reading would block until a writer comes
+    for path in ("/dev/zero", str(fifo)):
+        with pytest.raises(ScenarioError, match="not a regular file"):
+            open_session([path])

@@ -366,10 +366,7 @@ class TableCore:
         flags = MappingFlags.parse(flags)
         self.check_vaddr(vaddr)
         with self.atomic():
-            addr, size = self.get_entry(vaddr)
-            raw = self.read(addr)
-            if not self.fmt.seed_present(raw):
-                raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
+            addr, size, raw = self.present_leaf(vaddr)
             huge = size != self.fmt.granule
             self.write_entry(addr, self.fmt.set_flags(raw, flags, huge, self.encoding))
             self.record_flush(vaddr)
@@ -379,22 +376,24 @@ class TableCore:
         """Clear the leaf holding `vaddr` (a whole huge page); returns (base, flags, size)."""
         self.check_vaddr(vaddr)
         with self.atomic():
-            addr, size = self.get_entry(vaddr)
-            raw = self.read(addr)
-            if not self.fmt.seed_present(raw):
-                raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
+            addr, size, raw = self.present_leaf(vaddr)
             flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
             self.write_entry(addr, 0)
             self.record_flush(vaddr)
         return self.fmt.entry_paddr(raw), flags, size
 
-    def query_full(self, vaddr: int) -> tuple[int, MappingFlags, int]:
-        """`query` step by step, as the seed: where the fast path stops, and for the errors."""
-        self.check_vaddr(vaddr)
-        addr, size = self.get_entry(vaddr, changing=False)
+    def present_leaf(self, vaddr: int, changing: bool = True) -> tuple[int, int, int]:
+        """(entry address, page size, raw) of the leaf holding `vaddr`; NotMapped if absent."""
+        addr, size = self.get_entry(vaddr, changing=changing)
         raw = self.read(addr)
         if not self.fmt.seed_present(raw):
             raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
+        return addr, size, raw
+
+    def query_full(self, vaddr: int) -> tuple[int, MappingFlags, int]:
+        """`query` step by step, as the seed: where the fast path stops, and for the errors."""
+        self.check_vaddr(vaddr)
+        _, size, raw = self.present_leaf(vaddr, changing=False)
         flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
         return self.fmt.entry_paddr(raw) + (vaddr & (size - 1)), flags, size
 

@@ -21,6 +21,8 @@ from .formats import (
     get_format,
 )
 from .formats.arm import arm_s2_start_problem
+from .formats.teach_geometry import GEOMETRY_KEYS as TEACH_GEOMETRY_KEYS
+from .formats.teach_geometry import PRESETS as TEACH_PRESETS
 from .machine import Event, Machine
 from .memory import FrameAllocator, Frames, MemoryHole, PhysicalMemory, table_words
 from .page_table import EntryRef, PageTable
@@ -102,6 +104,8 @@ __all__ = [
     "arm_s2_start_problem",
     "build_control",
     "decode_syndrome",
+    "TEACH_GEOMETRY_KEYS",
+    "TEACH_PRESETS",
     "get_format",
     "machine_regions",
     "mode_clash",

@@ -116,6 +116,25 @@ ARCHES: dict[str, ArchSpec] = {
         default_npt="la64",
         title="LoongArch64 with LVZ (KVM's GPA table)",
     ),
+    "teach": ArchSpec(
+        name="teach",
+        # presets (teach_geometry.PRESETS) or `custom`: the geometry given key by key
+        guests={
+            "6.823": ("teach", {"geometry": "6.823", "stage": 1}),
+            "ostep": ("teach", {"geometry": "ostep", "stage": 1}),
+            "custom": ("teach", {"stage": 1}),
+        },
+        npts={
+            "6.823": ("teach", {"geometry": "6.823", "stage": 2}),
+            "ostep": ("teach", {"geometry": "ostep", "stage": 2}),
+            "custom": ("teach", {"stage": 2}),
+        },
+        features=(),
+        flushes=("flush-all", "flush-page"),
+        default_guest="6.823",
+        default_npt="6.823",
+        title="a teaching machine: two stages of simple V/R/W/X/U tables of any geometry",
+    ),
 }
 
 DEFAULT_POOL_GPA = 0x0010_0000
@@ -145,6 +164,9 @@ class MachineConfig:
     walk_cache_specs: tuple[CacheSpec, ...] = ()  # and/or caches described one by one
     #: `[machine.registers]`: (register, value) pairs over the defaults (see `engine.control`)
     registers: tuple[tuple[str, int], ...] = ()
+    #: `teach`: a stage's geometry keys (teach_geometry.GEOMETRY_KEYS) over its mode's preset
+    guest_geometry: tuple[tuple[str, Any], ...] = ()
+    npt_geometry: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
@@ -154,6 +176,11 @@ class MachineConfig:
         spec = ARCHES[self.arch]
         if isinstance(self.registers, Mapping):
             object.__setattr__(self, "registers", tuple(sorted(self.registers.items())))
+        for kind in ("guest_geometry", "npt_geometry"):
+            given = getattr(self, kind)
+            if isinstance(given, Mapping):
+                pairs = ((k, tuple(v) if isinstance(v, list) else v) for k, v in given.items())
+                object.__setattr__(self, kind, tuple(sorted(pairs)))
         self._modes_from_registers()
         object.__setattr__(self, "guest", self.guest or spec.default_guest)
         object.__setattr__(self, "npt", self.npt or spec.default_npt)
@@ -191,15 +218,23 @@ class MachineConfig:
                 f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
             )
 
-        self.format_for("guest")  # validates the registers and the geometry they give
-        self.format_for("npt")
+        for kind in ("guest", "npt"):  # validates the registers and the geometry they give
+            if self.format_for(kind).packed_tables:
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{kind} {getattr(self, kind)!r}: its tables are smaller than a 4 KiB frame "
+                    "and packed several to a frame; a machine allocates whole frames for "
+                    "tables, so only the walker and decode/encode read such a geometry (see "
+                    "docs/scenarios.md, teach)",
+                )
 
     def format_for(self, kind: str) -> PagingFormat:
         """A new format for stage 1 (`guest`) or 2 (`npt`): the mode's, with the geometry the
         registers give (AArch64 T0SZ/TG0/SL0)."""
         modes = self.spec.guests if kind == "guest" else self.spec.npts
         name, options = modes[self.guest if kind == "guest" else self.npt]
-        options = {**options, **options_from_control(name, self.control)}
+        extra = dict(self.guest_geometry if kind == "guest" else self.npt_geometry)
+        options = {**options, **extra, **options_from_control(name, self.control)}
         return get_format(name, features=self.features, **options)
 
     def _modes_from_registers(self) -> None:

@@ -51,7 +51,7 @@ class Machine:
         self.s1: PagingFormat = cfg.format_for("guest")
         self.s2: PagingFormat = cfg.format_for("npt")
         self.memory = PhysicalMemory()
-        self.host_frames = FrameAllocator(self.memory, _host_pool_base(cfg.control))
+        self.host_frames = FrameAllocator(self.memory, _host_pool_base(cfg.control, self.s2))
         self.npt = PageTable(self.s2, self.memory, self.host_frames, cfg.encoding)
         self.space = AddrSpace(self.npt, 0, 1 << self.s2.input_bits, self.memory, self.host_frames)
         self.ram = GuestRAM(self.space, self.memory)
@@ -839,12 +839,14 @@ class Machine:
             self.walk_caches.clear()
 
 
-def _host_pool_base(control: Control) -> int:
-    """Stage-2 tables live at 1 TiB, or just below a smaller x86 MAXPHYADDR (their addresses
-    must stay below it, SDM 3C 29.3.3.1)."""
+def _host_pool_base(control: Control, s2: PagingFormat) -> int:
+    """Stage-2 tables live at 1 TiB, or half way up a narrower stage-2 output (a `teach`
+    geometry's 32 bits), or just below a smaller x86 MAXPHYADDR (their addresses must stay
+    below it, SDM 3C 29.3.3.1)."""
+    base = min(DEFAULT_POOL_BASE, 1 << (s2.output_bits - 1))
     if control.arch != "x86_64":
-        return DEFAULT_POOL_BASE
-    return min(DEFAULT_POOL_BASE, 1 << (control.get("maxphyaddr", "MAXPHYADDR") - 1))
+        return base
+    return min(base, 1 << (control.get("maxphyaddr", "MAXPHYADDR") - 1))
 
 
 def _is_global(leaf: Decoded) -> bool:

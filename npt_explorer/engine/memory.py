@@ -67,13 +67,15 @@ def table_words(mem: Frames, table: int, count: int) -> np.ndarray:
     return out[first : first + count]
 
 
-#: numpy's word for an entry of each width (x86 32-bit paging's tables hold 4-byte entries)
-ENTRY_DTYPES = {4: np.uint32, 8: np.uint64}
+#: numpy's word for an entry of each width (x86 32-bit paging's tables hold 4-byte entries, a
+#: `teach` geometry's 1, 2, 4 or 8)
+ENTRY_DTYPES = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def read_entry(mem: Frames, paddr: int, size: int) -> int:
-    """The `size`-byte little-endian entry at `paddr` (8, or 4 for 32-bit paging), read
-    through the u64 word that holds it: every backend gets 4-byte entries for free."""
+    """The `size`-byte little-endian entry at `paddr` (8; 4 for 32-bit paging; 1 or 2 for a
+    `teach` geometry), read through the u64 word that holds it: every backend gets narrow
+    entries for free."""
     word = mem.read_u64(paddr & ~7)
     return word if size == 8 else (word >> ((paddr & 7) * 8)) & ((1 << (8 * size)) - 1)
 

@@ -164,6 +164,11 @@ class Walker:
         #: AArch64 TTBR1_EL1's table, for gVAs in the upper range (`s1.upper`); None: none
         self.guest_root_hi: int | None = None
         self._strict = memory.strict
+        #: per stage, the mask of an entry narrower than 8 bytes (0: a whole u64 word)
+        self._narrow = {
+            n: 0 if f.entry_bytes == 8 else (1 << 8 * f.entry_bytes) - 1
+            for n, f in ((1, s1), (2, s2))
+        }
         self.r1 = Readings(s1)
         self.r2 = Readings(s2)
         #: per depth: (shift, index mask, level name, step purpose, stage-2 purpose)
@@ -402,8 +407,9 @@ class Walker:
                 raise _Stop(self._no_memory(walk, stage, depth, hpa, gpa, during))
             return 0
         raw: int = words.item((hpa & 0xFFF) >> 3)
-        if (self.s1 if stage == 1 else self.s2).entry_bytes == 4:  # its half of the u64 word
-            raw = (raw >> ((hpa & 4) << 3)) & 0xFFFF_FFFF
+        narrow = self._narrow[stage]  # an entry narrower than the u64 word: its bytes of it
+        if narrow:
+            raw = (raw >> ((hpa & 7) << 3)) & narrow
         return raw
 
     def _write_back(self, walk: Walk, hpa: int, value: int, step: WalkStep | None) -> None:

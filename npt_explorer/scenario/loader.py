@@ -12,6 +12,8 @@ from typing import Any
 
 from ..engine import (
     ARCHES,
+    TEACH_GEOMETRY_KEYS,
+    TEACH_PRESETS,
     Encoding,
     MachineConfig,
     PagingError,
@@ -27,6 +29,7 @@ _SCENARIO_KEYS = ("title", "summary", "arch", "tags")
 _MACHINE_KEYS = (
     "guest",
     "npt",
+    "geometry",
     "features",
     "encoding",
     "guest_pt_pool",
@@ -238,7 +241,17 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
     for key, value in table.items():
         line = lines.key(head, key)
         try:
-            if key == "guest" or key == "npt":
+            if key in ("guest", "npt") and isinstance(value, dict) and arch == "teach":
+                opts[key], opts[f"{key}_geometry"] = _teach_stage(value, key)
+            elif key == "geometry":
+                if arch != "teach" or not isinstance(value, str) or value not in spec.guests:
+                    allowed = ", ".join(m for m in ARCHES["teach"].guests if m != "custom")
+                    raise CommandError(
+                        f'{value!r}: a preset of arch = "teach" (allowed: {allowed})', key
+                    )
+                opts.setdefault("guest", value)
+                opts.setdefault("npt", value)
+            elif key == "guest" or key == "npt":
                 modes = spec.guests if key == "guest" else spec.npts
                 if str(value) not in modes:
                     raise CommandError(
@@ -313,6 +326,23 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
         raise fail(where, key, err.message) from None
     _machine_limits(config, head, lines, fail)
     return config
+
+
+def _teach_stage(value: dict[str, Any], key: str) -> tuple[str, dict[str, Any]]:
+    """`guest = { geometry = "ostep", ... }` or `{ levels, index_bits, ... }`: the mode and the
+    geometry keys over it; a bad key or value names what is allowed."""
+    geometry = dict(value)
+    preset = geometry.pop("geometry", None)
+    if preset is not None and preset not in TEACH_PRESETS:
+        raise CommandError(f"{preset!r} (allowed: {', '.join(TEACH_PRESETS)})", f"{key}.geometry")
+    unknown = sorted(set(geometry) - set(TEACH_GEOMETRY_KEYS))
+    if unknown:
+        raise CommandError(
+            f"unknown key(s) {', '.join(unknown)} (allowed: geometry, "
+            f"{', '.join(TEACH_GEOMETRY_KEYS)})",
+            key,
+        )
+    return (str(preset) if preset is not None else "custom"), geometry
 
 
 def _named_register(message: str, registers: dict[str, int]) -> str | None:

@@ -38,6 +38,8 @@ VARIANTS = [(name, {}) for name in FORMAT_NAMES] + [
     ("sv39", {"features": ["xuantie-c9xx"]}),
     ("la64", {"stage": 2}),
     ("la64", {"features": ["ptw"]}),
+    ("teach", {"geometry": "ostep"}),  # 1-byte entries, the frame number shifted up by 5
+    ("teach", {"levels": 3, "index_bits": [2, 9, 9], "offset_bits": 12, "entry_bytes": 8}),
 ]
 IDS = [name + "".join(f"-{v}" for v in opts.values()).replace("'", "") for name, opts in VARIANTS]
 
@@ -88,6 +90,6 @@ def test_input_ranges_are_what_check_input_accepts(fmt):
 
 def test_declared_addresses_fit_the_entry_width(fmt):
     width = 8 * fmt.entry_bytes
-    assert fmt.entry_bytes in (4, 8)
+    assert fmt.entry_bytes in (1, 2, 4, 8)
     assert not fmt.paddr_move.mask >> width
     assert not (fmt.present_test.mask | fmt.huge_test.mask) >> width

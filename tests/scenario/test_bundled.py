@@ -16,10 +16,16 @@ from npt_explorer.scenario import load, run
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = ROOT / "scenarios"
 FILES = sorted(SCENARIO_DIR.glob("*.toml"))
-PREFIX = {"x86_64": "x86", "aarch64": "arm", "riscv64": "rv", "loongarch64": "la"}
+PREFIX = {
+    "x86_64": "x86",
+    "aarch64": "arm",
+    "riscv64": "rv",
+    "loongarch64": "la",
+    "teach": "teach",
+}
 #: the architectures with a full library (eight lessons or more each)
 FULL = ("x86_64", "aarch64", "riscv64")
-NAME = re.compile(r"^(x86|arm|rv|la)_(\d\d)_[a-z0-9_]+\.toml$")
+NAME = re.compile(r"^(x86|arm|rv|la|teach)_(\d\d)_[a-z0-9_]+\.toml$")
 
 
 def _ids(path: Path) -> str:

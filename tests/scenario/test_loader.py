@@ -152,7 +152,7 @@ features = ["ept-ad", "hafdbs"]
         "",
         3,
         "scenario.arch",
-        "'mips64' (allowed: x86_64, aarch64, riscv64, loongarch64)",
+        "'mips64' (allowed: x86_64, aarch64, riscv64, loongarch64, teach)",
     ),
     "guest_mode_of_another_arch": (
         "aarch64",

@@ -86,9 +86,7 @@ def test_without_a_tlb_every_access_walks_4_levels_natively_and_24_nested(traces
 
 
 @pytest.mark.parametrize("name", list(PROGRAMS))
-def test_a_tlb_that_holds_every_page_walks_once_per_page_and_again_at_its_first_write(
-    traces, name
-):
+def test_a_tlb_that_holds_every_page_walks_once_per_page_and_again_at_its_first_write(traces, name):
     log = trace_of(traces, name)
     accesses = plain(log)
     # one set of 4096 ways: nothing is ever evicted. A page's first access walks (24 refs,

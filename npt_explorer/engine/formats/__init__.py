@@ -43,6 +43,7 @@ FORMAT_NAMES = (
     "sv57",
     "sv57x4",
     "la64",
+    "teach",
 )
 
 _FACTORIES: dict[str, Callable[..., PagingFormat]] = {}
@@ -52,9 +53,9 @@ _CONTROL_OPTIONS: dict[str, Callable[[Control], dict[str, int]]] = {}
 def _load() -> None:
     if _FACTORIES:
         return
-    from . import arm, loongarch, riscv, x86
+    from . import arm, loongarch, riscv, teach, x86
 
-    for module in (x86, arm, riscv, loongarch):
+    for module in (x86, arm, riscv, loongarch, teach):
         _FACTORIES.update(module.FORMATS)
     _CONTROL_OPTIONS.update(arm.CONTROL_OPTIONS)
 
@@ -69,7 +70,8 @@ def options_from_control(name: str, control: Control) -> dict[str, int]:
 
 def get_format(name: str, *, features: Iterable[str] = (), **options: object) -> PagingFormat:
     """A format instance. Options: ``ept`` levels=4|5; ``aarch64-s1`` va_bits=39|48;
-    ``aarch64-s2`` ipa_bits=39|40|44|48; ``sv39``/``sv48``/``la64`` stage=1|2."""
+    ``aarch64-s2`` ipa_bits=39|40|44|48; ``sv39``/``sv48``/``la64`` stage=1|2;
+    ``teach`` stage=1|2, geometry="6.823"|"ostep" and/or the geometry's keys (teach_geometry)."""
     _load()
     factory = _FACTORIES.get(name)
     if factory is None:

@@ -212,8 +212,11 @@ class PagingFormat(ABC):
     addr_mask: int  # the seed's PHYS_ADDR_MASK: address bits of the entry
     signed_input: bool  # stage-1 inputs must be sign-extended (canonical)
     features: frozenset[str]
-    #: bytes of one entry in a table (x86 32-bit paging: 4)
+    #: bytes of one entry in a table (x86 32-bit paging: 4; a `teach` geometry 1, 2, 4 or 8)
     entry_bytes: int = 8
+    #: tables smaller than a frame lie several to a frame, each aligned to its own size (a
+    #: `teach` geometry: OSTEP's 32-byte tables); `PageTable` cannot allocate them yet
+    packed_tables: bool = False
     #: `entry_paddr` as a bit move
     paddr_move: BitMove
     #: `seed_present` and `seed_huge` as bit tests

@@ -75,6 +75,23 @@ def test_wxn_makes_writable_pages_execute_never(green):
     green(arm(page="rwx") + access(KERNEL, "exec", result="ok"))
 
 
+def test_wxn_is_judged_at_the_accessing_el(green):
+    # D8.4.1.2 (AArch64.S1DirectBasePermissions): WXN removes execute where the accessing EL
+    # may write. AP=00 is writable at EL1 only: EL0 may still fetch (UXN=0); AP=01 is writable
+    # at EL0 too: an EL0 fetch is XN. Found against QEMU 7.2 (get_S1prot), 16/64 KiB fixtures
+    uxn0 = step("poke", stage=1, gva=KERNEL, depth=3, fields={"UXN": 0})
+    green(
+        arm({"sctlr_el1": 1 | WXN}, page="rwx")
+        + uxn0
+        + access(KERNEL, "exec", "user", result="ok")
+        + access(KERNEL, "exec", "kernel", result="fault", fault_reason="permission")
+    )
+    green(
+        arm({"sctlr_el1": 1 | WXN}, page="rwxu")
+        + access(KERNEL, "exec", "user", result="fault", fault_reason="permission")
+    )
+
+
 def test_hpd0_ignores_hierarchical_table_permissions(green):
     # D8.4.1.3: TCR_EL1.HPD0=1: APTable, PXNTable and UXNTable are ignored
     table_ro = step("poke", stage=1, gva=KERNEL, depth=2, fields={"APTABLE": 2})

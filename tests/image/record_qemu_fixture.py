@@ -9,6 +9,7 @@ range), its registers, and per access QEMU's answer:
   | ["fault", el, ec, fsc, s1ptw, far, hpfar] (AArch64) | ["other", result]
 
     python3 tests/image/record_qemu_fixture.py --seed 13 --count 200
+    python3 tests/image/record_qemu_fixture.py --arch aarch64-16k --arch aarch64-64k --count 200
 """
 
 from __future__ import annotations
@@ -20,12 +21,21 @@ import os
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ORACLE = Path(os.environ.get("QEMU_ORACLE", "/work/shared/qemu-oracle"))
 GENERATORS = {"riscv64": "gen_cases.py", "aarch64": "gen_cases_arm.py"}
+#: AArch64 with a 16/64 KiB stage-2 granule: our generator and harness window
+#: (gen_cases_arm_granules.py, oracle_arm_granules.py), the oracle's driver and stub
+GRANULES = {"aarch64-16k": 16, "aarch64-64k": 64}
 RAM = {"riscv64": (0x8000_0000, 256 << 20), "aarch64": (0x4000_0000, 256 << 20)}
+
+
+def base_arch(fixture: str) -> str:
+    """The architecture of a fixture name (`aarch64-16k` → `aarch64`)."""
+    return fixture.split("-")[0]
 
 
 def _int(v: object) -> int:
@@ -63,15 +73,33 @@ def case_memory(case: dict, result: dict, case_dir: Path) -> tuple[dict[int, int
     return words, [[a, s] for a, s in img.pattern]
 
 
-def record(arch: str, seed: int, count: int, jobs: int) -> dict:
+def _run_granule_cases(cases_dir: Path, jobs: int) -> dict[str, dict]:
+    sys.path.insert(0, str(HERE))
+    from oracle_arm_granules import run_case
+
+    paths = sorted(cases_dir.glob("*.json"))
+    with ProcessPoolExecutor(jobs) as pool:
+        cases = [json.loads(p.read_text()) for p in paths]
+        done = pool.map(run_case, cases, [cases_dir] * len(paths))
+        return {r["name"]: r for r in done}
+
+
+def record(fixture: str, seed: int, count: int, jobs: int) -> dict:
+    arch = base_arch(fixture)
     with tempfile.TemporaryDirectory() as tmp:
         cases_dir, out = Path(tmp) / "cases", Path(tmp) / "results.jsonl"
-        subprocess.run([sys.executable, str(ORACLE / GENERATORS[arch]), "--seed", str(seed),
-                        "--count", str(count), "--out", str(cases_dir)], check=True,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-        run = [sys.executable, str(ORACLE / "run_cases.py"), str(cases_dir), "-j", str(jobs)]
-        subprocess.run([*run, "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
-        results = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
+        if fixture in GRANULES:
+            gen = [str(HERE / "gen_cases_arm_granules.py"), "--granule", str(GRANULES[fixture])]
+        else:
+            gen = [str(ORACLE / GENERATORS[arch])]
+        args = ["--seed", str(seed), "--count", str(count), "--out", str(cases_dir)]
+        subprocess.run([sys.executable, *gen, *args], check=True, stdout=subprocess.DEVNULL)
+        if fixture in GRANULES:
+            results = _run_granule_cases(cases_dir, jobs)
+        else:
+            run = [sys.executable, str(ORACLE / "run_cases.py"), str(cases_dir), "-j", str(jobs)]
+            subprocess.run([*run, "-o", str(out)], check=True, stdout=subprocess.DEVNULL)
+            results = {r["name"]: r for r in map(json.loads, out.read_text().splitlines())}
         cases = []
         for path in sorted(cases_dir.glob("*.json")):
             case = json.loads(path.read_text())
@@ -90,7 +118,8 @@ def record(arch: str, seed: int, count: int, jobs: int) -> dict:
             })  # fmt: skip
     version = subprocess.run([f"qemu-system-{arch}", "--version"], capture_output=True, text=True)
     qemu = version.stdout.splitlines()[0]
-    return {"arch": arch, "seed": seed, "qemu": qemu, "ram": RAM[arch], "cases": cases}
+    return {"arch": arch, "fixture": fixture, "seed": seed, "qemu": qemu, "ram": RAM[arch],
+            "cases": cases}  # fmt: skip
 
 
 def main() -> int:
@@ -98,9 +127,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--count", type=int, default=200)
     ap.add_argument("-j", type=int, default=1)
-    ap.add_argument("--arch", choices=tuple(GENERATORS), action="append")
+    ap.add_argument("--arch", choices=(*GENERATORS, *GRANULES), action="append")
     ns = ap.parse_args()
-    for arch in ns.arch or GENERATORS:
+    for arch in ns.arch or (*GENERATORS, *GRANULES):
         data = record(arch, ns.seed, ns.count, ns.j)
         path = HERE / "data" / f"qemu_{arch}.json.xz"
         path.parent.mkdir(exist_ok=True)

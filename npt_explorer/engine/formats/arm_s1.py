@@ -242,8 +242,11 @@ class S1Controls:
 
     def denial(self, acc: S1Acc, access: Access, priv: Priv) -> str:
         """The rule that forbids the access, "" when allowed."""
-        if access is Access.EXEC and self.wxn and not acc.read_only:
-            return "WXN"  # D8.4.1.2: a writable region is execute-never at EL0 and EL1
+        writable = not acc.read_only and (acc.el0 or priv is not Priv.USER)
+        if access is Access.EXEC and self.wxn and writable:
+            # D8.4.1.2: a region writable at the accessing EL is execute-never there (EL0: AP
+            # 01; EL1: AP 00/01) — AArch64.S1DirectBasePermissions; QEMU get_S1prot agrees
+            return "WXN"
         if not acc.permits(access, priv):
             return "AP"
         if priv is not Priv.USER and access is not Access.EXEC and self.pan:

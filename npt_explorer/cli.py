@@ -49,6 +49,11 @@ def _format_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ipa-bits", type=int, help="aarch64-s2: 39, 40, 44 or 48")
     p.add_argument("--va-bits", type=int, help="aarch64-s1: 39 or 48")
     p.add_argument("--stage", type=int, help="sv39/sv48: 1 (guest) or 2 (the seed's G-stage)")
+    p.add_argument(
+        "--geometry",
+        help="teach: a preset (6.823, ostep) or key=value pairs, e.g. levels=2,index_bits=5/5,"
+        "offset_bits=5,entry_bytes=1,valid_bit=7,pfn_bit=0,perms=false",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -65,11 +70,40 @@ def _make_format(a: argparse.Namespace) -> PagingFormat:
     }
     features = [f for f in a.features.split(",") if f]
     try:
+        if a.geometry is not None:
+            opts.update(_geometry(a.geometry))
         return get_format(a.format, features=features, **opts)
     except TypeError:
         raise UsageError(f"{a.format} takes none of {', '.join(opts)}") from None
     except PagingError as err:
         raise UsageError(err.message) from None
+
+
+def _geometry(text: str) -> dict[str, object]:
+    """`--geometry`: a preset name, or `key=value` pairs (index_bits as 10/10; perms true|false)."""
+    if "=" not in text:
+        return {"geometry": text}
+    out: dict[str, object] = {}
+    for pair in filter(None, text.split(",")):
+        key, _, value = pair.partition("=")
+        if value in ("true", "false"):
+            out[key] = value == "true"
+        elif key == "geometry":
+            out[key] = value
+        else:
+            try:
+                numbers = [int(v, 0) for v in value.split("/")]
+            except ValueError:
+                raise UsageError(
+                    f"--geometry {key}={value!r}: a number (or 10/10 for a list)"
+                ) from None
+            out[key] = numbers if key == "index_bits" and "/" in value else numbers[0]
+    return out
+
+
+def _has_huge(fmt: PagingFormat) -> bool:
+    """Does any level above the last map a page (a teach geometry has no huge pages)?"""
+    return any(lv.leaf_size for lv in fmt.levels[:-1])
 
 
 def _number(text: str, what: str) -> int:
@@ -139,11 +173,12 @@ def cmd_encode(a: argparse.Namespace) -> int:
     fmt = _make_format(a)
     encoding = Encoding(a.encoding)
     if a.table:
-        paddr = _number(a.paddr, "--paddr") if a.paddr else 0x4000_0000
+        default = min(0x4000_0000, 1 << (fmt.output_bits - 1))  # OSTEP's 12-bit PA: 0x800
+        paddr = _number(a.paddr, "--paddr") if a.paddr else default
         rows = [
             _encode_row(fmt, MappingFlags(v), paddr, huge, encoding)
             for v in range(64)
-            for huge in (False, True)
+            for huge in ((False, True) if _has_huge(fmt) else (False,))
         ]
         doc = {
             "format": fmt.name,
@@ -164,6 +199,8 @@ def cmd_encode(a: argparse.Namespace) -> int:
     except PagingError as err:
         raise UsageError(err.message) from None
     paddr = _number(a.paddr, "--paddr")
+    if a.huge and not _has_huge(fmt):
+        raise UsageError(f"--huge: {fmt.name} has no huge pages (only its last level maps)")
     row = _encode_row(fmt, flags, paddr, a.huge, encoding)
     if a.json:
         print(

@@ -81,7 +81,7 @@ def test_encode_seed_matches_the_crates(capsys, seed_roundtrip):
     assert int(seed_roundtrip["aarch64-s2"]["rows"]["R+W"]["raw_4k"], 16) == 0x12345676FF
 
 
-@pytest.mark.parametrize("fmt", FORMAT_NAMES)
+@pytest.mark.parametrize("fmt", [f for f in FORMAT_NAMES if f != "teach"])  # teach: below
 def test_encode_table_has_128_rows_in_the_seeds_bit_order(capsys, fmt):
     _, out, _ = run(capsys, "encode", "--format", fmt, "--table", "--encoding", "seed", "--json")
     doc = json.loads(out)
@@ -89,6 +89,32 @@ def test_encode_table_has_128_rows_in_the_seeds_bit_order(capsys, fmt):
     assert doc["rows"][0]["flags"] == [] and doc["rows"][-1]["huge"] is True
     assert doc["rows"][2]["flags"] == ["READ"]
     assert all(set(r) == {"flags", "huge", "raw", "read_back", "problems"} for r in doc["rows"])
+
+
+def test_teach_has_no_huge_pages_so_its_encode_table_has_64_rows(capsys):
+    _, out, _ = run(capsys, "encode", "--format", "teach", "--table", "--json")
+    rows = json.loads(out)["rows"]
+    assert len(rows) == 64 and not any(r["huge"] for r in rows)
+    rw = next(r for r in rows if r["flags"] == ["READ", "WRITE"])
+    assert rw["raw"] == "0x40000007" and rw["problems"] == []  # V R W + the frame at 1 GiB
+    assert (
+        run(capsys, "encode", "--format", "teach", "--flags", "rw", "--paddr", "0", "--huge")[0]
+        == 2
+    )
+
+
+def test_teach_decodes_an_ostep_byte_and_refuses_a_bad_geometry_by_key(capsys):
+    code, out, _ = run(
+        capsys, "decode", "--format", "teach", "--geometry", "ostep", "--depth", "1", "0xb5",
+        "--json",
+    )  # fmt: skip
+    doc = json.loads(out)
+    assert code == 0 and doc["kind"] == "leaf" and doc["paddr"] == "0x6a0"  # PFN 0x35 × 32
+    code, _, err = run(
+        capsys, "decode", "--format", "teach", "--geometry", "levels=2,index_bits=5/5,"
+        "offset_bits=5,entry_bytes=3", "0x1",
+    )  # fmt: skip
+    assert code == 2 and "bad entry_bytes (allowed: 1, 2, 4 or 8)" in err
 
 
 def test_encode_table_shows_the_riscv_g_stage_u_bug_as_a_problem(capsys):

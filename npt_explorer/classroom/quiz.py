@@ -24,6 +24,11 @@ TOPICS = ("walk", "faults", "tlb", "huge", "seed-bugs")
 MIX_ARCHES = ("x86_64", "aarch64", "riscv64")
 #: every architecture with quiz problems (`--arch loongarch64` asks for LVZ's by name)
 QUIZ_ARCHES = (*MIX_ARCHES, "loongarch64")
+#: architectures with no quiz problems, and why (asking for one says so, by name)
+NO_QUIZ = {
+    "teach": "the teaching geometry has no huge pages and no syndrome to ask about: teach "
+    "with its scenarios (scenarios/teach_*.toml)",
+}
 #: a `guest=`/`npt=` value that draws the mode per problem from the arch's modes
 ANY_MODE = "any"
 _MAX_TRIES = 40
@@ -650,6 +655,8 @@ def generate(
 ) -> list[Problem]:
     """`count` problems; the same arguments give the same problems. `guest`/`npt` name the
     machine's modes (default: the arch's defaults; "any": drawn per problem)."""
+    if arch in NO_QUIZ:
+        raise ValueError(f"no quiz for arch {arch!r}: {NO_QUIZ[arch]}")
     if arch is not None and arch not in QUIZ_ARCHES:
         raise ValueError(f"unknown arch {arch!r} (allowed: {', '.join(QUIZ_ARCHES)})")
     if topic is not None and topic not in _MAKERS:

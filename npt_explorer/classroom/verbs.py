@@ -10,10 +10,12 @@ from typing import Any
 
 
 def add_quiz_args(p: argparse.ArgumentParser) -> None:
-    from .quiz import ANY_MODE, QUIZ_ARCHES, TOPICS
+    from .quiz import ANY_MODE, NO_QUIZ, QUIZ_ARCHES, TOPICS
 
     p.add_argument(
-        "--arch", choices=QUIZ_ARCHES, help="default: a mix of the three lessons' arches"
+        "--arch",
+        choices=(*QUIZ_ARCHES, *NO_QUIZ),
+        help="default: a mix of the three lessons' arches",
     )
     p.add_argument(
         "--guest",

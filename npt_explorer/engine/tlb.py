@@ -200,6 +200,12 @@ FLUSHES: dict[str, FlushScope] = {
         addr_required=True,
         doc="INVTLB_GID_ADDR (KVM kvm_flush_tlb_gpa): the GID's entries for one GPA",
     ),
+    # the teaching machine: no instruction set, so two textbook operations (the handout: the
+    # TLB caches only whole gVA => hPA translations)
+    "flush-all": FlushScope(_CS, False, False, None, doc="teach: every entry of the TLB"),
+    "flush-page": FlushScope(
+        _C, True, False, "va", addr_required=True, doc="teach: the entries of one guest page"
+    ),
     "invtlb-allgid": FlushScope(
         _CS, False, False, None, doc="INVTLB_ALLGID: every guest's gVA -> gPA and gPA -> hPA entry"
     ),

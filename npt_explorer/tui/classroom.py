@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..classroom.diff import StateDiff, diff
-from ..classroom.quiz import ANY_MODE, QUIZ_ARCHES, TOPICS, generate, modes
+from ..classroom.quiz import ANY_MODE, NO_QUIZ, QUIZ_ARCHES, TOPICS, generate, modes
 from ..classroom.quiz_run import QuizRun, Verdict
 from ..classroom.quiz_text import part_lines
 from ..classroom.state import capture
@@ -145,6 +145,8 @@ class ClassroomCommands:
         topic, arch = opts.get("topic"), opts.get("arch")
         if topic is not None and topic not in TOPICS:
             raise CommandError(f"topic={topic} (allowed: {', '.join(TOPICS)})")
+        if arch in NO_QUIZ:
+            raise CommandError(f"arch={arch}: {NO_QUIZ[arch]}")
         if arch is not None and arch not in QUIZ_ARCHES:
             raise CommandError(f"arch={arch} (allowed: {', '.join(QUIZ_ARCHES)})")
         seed = parse_number(opts.get("seed", "0"), "seed")

@@ -38,6 +38,7 @@ _TAGS = {
     "aarch64": ("ASID", "VMID"),
     "riscv64": ("ASID", "VMID"),
     "loongarch64": ("ASID", "GID"),  # LVZ tags guest entries with the GID
+    "teach": ("ASID", "VMID"),  # the teaching machine names the two tags generically
 }
 #: AMD nested paging: the guest's entries are tagged by the VMCB's ASID (APM Vol. 2 §15.16);
 #: the nested table is named by nCR3, which stands where Intel's EPTP does

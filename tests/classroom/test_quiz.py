@@ -193,6 +193,7 @@ def test_an_exported_problem_passes_replay_check(tmp_path, capsys):
         (["quiz", "--arch", "mips"], "invalid choice"),
         (["quiz", "--guest", "pae"], "guest 'pae' needs an arch"),
         (["quiz", "--arch", "aarch64", "--npt", "ept4"], "unknown aarch64 npt mode 'ept4'"),
+        (["quiz", "--arch", "teach"], "no quiz for arch 'teach': the teaching geometry"),
     ],
 )
 def test_bad_quiz_arguments_exit_2_with_one_line(argv, message, capsys):

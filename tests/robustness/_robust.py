@@ -79,6 +79,7 @@ FAMILY_FEATURES = {
     "arm": ("hafdbs", "fwb", "xnx"),
     "riscv": ("svadu", "svnapot", "svpbmt"),
     "loongarch": ("ptw",),
+    "teach": (),
 }
 
 #: (label, format name, options, family): every geometry the engine offers
@@ -103,6 +104,13 @@ FORMAT_SPECS: tuple[tuple[str, str, dict[str, int], str], ...] = (
     ("sv48x4", "sv48x4", {}, "riscv"),
     ("la64", "la64", {"stage": 1}, "loongarch"),
     ("la64 GPA table", "la64", {"stage": 2}, "loongarch"),
+    ("teach 6.823", "teach", {"geometry": "6.823"}, "teach"),  # type: ignore[dict-item]
+    (
+        "teach 3-level",
+        "teach",
+        {"levels": 3, "index_bits": [2, 9, 9], "offset_bits": 12, "entry_bytes": 8},
+        "teach",
+    ),  # type: ignore[dict-item]
 )
 
 

@@ -13,7 +13,8 @@ with `perms = false` has no such bits and allows everything (OSTEP's entries).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from ..faults import register_reporter
 from ..flags import Access, MappingFlags, Priv
@@ -76,14 +77,16 @@ class TeachFormat(PagingFormat):
         valid = Field("V", g.valid_bit, g.valid_bit, Role.VALID, "valid", ((0, "not present"),
                       (1, "present")))  # fmt: skip
         perms = tuple(
-            Field(PERM_NAMES[f], bit, bit, Role.PERMISSION, f"{(f.name or '').lower()} allowed")
+            Field(PERM_NAMES[f], bit, bit, Role.PERMISSION, f"{word} allowed",
+                  ((0, f"no {word}"), (1, f"{word} allowed")))
             for f, bit in PERM_BITS
-        )
+            for word in ((f.name or "").lower(),)
+        )  # fmt: skip
         pfn = Field("PFN", g.pfn_top - 1, g.pfn_bit, Role.ADDRESS, "frame number")
-        self._leaf_fields = (valid, *(perms if g.perms else ()), pfn)
+        self._leaf_fields = _with_gaps((valid, *(perms if g.perms else ()), pfn), g.entry_bytes)
         ignored = tuple(Field(p.name, p.hi, p.lo, Role.IGNORED, "ignored in a table entry")
                         for p in perms) if g.perms else ()  # fmt: skip
-        self._table_fields = (valid, *ignored, pfn)
+        self._table_fields = _with_gaps((valid, *ignored, pfn), g.entry_bytes)
 
     @property
     def page_sizes(self) -> frozenset[int]:
@@ -127,7 +130,9 @@ class TeachFormat(PagingFormat):
         return bits | self.paddr_move.inverse().scalar(paddr)
 
     def encoding_problems(self, flags: MappingFlags, huge: bool, encoding: Encoding) -> list[str]:
-        lost = flags & ~(_ALL if self.geometry.perms else _NONE)
+        if not self.geometry.perms:
+            return ["no permission bits in this geometry: a valid page allows every access"]
+        lost = flags & ~_ALL
         return [f"{lost.name} has no bit in a teach entry"] if lost else []
 
     # ---------------------------------------------------------- the reading
@@ -158,12 +163,22 @@ class TeachFormat(PagingFormat):
             kind=kind,
             paddr=paddr,
             page_size=size,
-            fields=decoded_fields(self.field_table(depth, kind), raw, ["V"] if reason else ()),
+            fields=self._fields(depth, kind, raw, reason is not None),
             reason=reason,
             problems=tuple(problems),
-            mapping_flags=self.seed_flags(raw) if kind is EntryKind.LEAF else None,
+            mapping_flags=self.seed_read_back(raw),
             hw_flags=hw,
         )
+
+    def _fields(self, depth: int, kind: EntryKind, raw: int, invalid: bool) -> tuple[Any, ...]:
+        """The field values; the frame number's meaning is the address it names (shifted by
+        offset_bits, not by its own position: OSTEP's PFN sits in bits 6:0)."""
+        out = []
+        for fv in decoded_fields(self.field_table(depth, kind), raw, ["V"] if invalid else ()):
+            if fv.field.role is Role.ADDRESS:
+                fv = replace(fv, meaning=f"frame {fv.value:#x} at {self.entry_paddr(raw):#x}")
+            out.append(fv)
+        return tuple(out)
 
     def _grants(self, raw: int) -> MappingFlags:
         if not self.geometry.perms:
@@ -207,6 +222,25 @@ class TeachFormat(PagingFormat):
 
     def user_page(self, acc: Perms) -> bool:
         return self.stage == 1 and U_ in acc.flags
+
+
+def _with_gaps(fields: tuple[Field, ...], entry_bytes: int) -> tuple[Field, ...]:
+    """`fields` and an ignored field for every run of bits they leave out, low to high (bits
+    past the entry's width are no part of it), so every bit of a raw value has a field."""
+    taken = sum(f.mask for f in fields)
+    out, width, bit, n = list(fields), 8 * entry_bytes, 0, 0
+    while bit < 64:
+        if taken >> bit & 1:
+            bit += 1
+            continue
+        top = bit
+        while top + 1 < 64 and not taken >> (top + 1) & 1 and (top + 1 != width):
+            top += 1
+        n += 1
+        doc = "ignored" if bit < width else f"not part of a {entry_bytes}-byte entry"
+        out.append(Field(f"IGN{n}" if n > 1 else "IGN", top, bit, Role.IGNORED, doc))
+        bit = top + 1
+    return tuple(sorted(out, key=lambda f: f.lo))
 
 
 def make_teach(

@@ -1,5 +1,5 @@
-"""SVG snapshots of the architectures issue 15 added: the LoongArch demo (la64 at both stages),
-160×48 with the walk stepped to reference 6, so the walk grid, the tables tree and the entry
+"""SVG snapshots of the architectures issue 15 added: the LoongArch demo (la64 at both stages) and
+the teach demo (the 6.823 handout's 2×2 geometry), 160×48 with the walk stepped to reference 6, so the walk grid, the tables tree and the entry
 ruler (a bare-address directory entry) show one linked selection; a 32-bit x86 guest's walk.
 After a deliberate change, look at the report and run `pytest tests/tui --snapshot-update`."""
 
@@ -21,7 +21,7 @@ async def _stepped(pilot) -> None:
     await settle(pilot, for_screenshot=True)
 
 
-@pytest.mark.parametrize("arch", ["loongarch64"])
+@pytest.mark.parametrize("arch", ["loongarch64", "teach"])
 def test_wide_new_architecture(snap_compare, app_factory, arch: str) -> None:
     assert snap_compare(app_factory(arch=arch), terminal_size=(160, 48), run_before=_stepped)
 

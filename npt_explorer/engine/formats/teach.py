@@ -225,20 +225,19 @@ class TeachFormat(PagingFormat):
 
 
 def _with_gaps(fields: tuple[Field, ...], entry_bytes: int) -> tuple[Field, ...]:
-    """`fields` and an ignored field for every run of bits they leave out, low to high (bits
-    past the entry's width are no part of it), so every bit of a raw value has a field."""
+    """`fields` and an ignored field for every run of bits they leave out, low to high, so
+    every bit of the entry has a field."""
     taken = sum(f.mask for f in fields)
     out, width, bit, n = list(fields), 8 * entry_bytes, 0, 0
-    while bit < 64:
+    while bit < width:
         if taken >> bit & 1:
             bit += 1
             continue
         top = bit
-        while top + 1 < 64 and not taken >> (top + 1) & 1 and (top + 1 != width):
+        while top + 1 < width and not taken >> (top + 1) & 1:
             top += 1
         n += 1
-        doc = "ignored" if bit < width else f"not part of a {entry_bytes}-byte entry"
-        out.append(Field(f"IGN{n}" if n > 1 else "IGN", top, bit, Role.IGNORED, doc))
+        out.append(Field(f"IGN{n}" if n > 1 else "IGN", top, bit, Role.IGNORED, "ignored"))
         bit = top + 1
     return tuple(sorted(out, key=lambda f: f.lo))
 

@@ -1,7 +1,8 @@
-"""SVG snapshots of the architectures issue 15 added: the LoongArch demo (la64 at both stages) and
-the teach demo (the 6.823 handout's 2×2 geometry), 160×48 with the walk stepped to reference 6, so the walk grid, the tables tree and the entry
-ruler (a bare-address directory entry) show one linked selection; a 32-bit x86 guest's walk.
-After a deliberate change, look at the report and run `pytest tests/tui --snapshot-update`."""
+"""SVG snapshots of the architectures issue 15 added: the LoongArch demo (la64 at both stages)
+and the teach demo (the 6.823 handout's 2x2 geometry), 160x48 with the walk stepped to
+reference 6, so the walk grid, the tables tree and the entry ruler show one linked selection;
+a 32-bit x86 guest's walk. After a deliberate change, look at the report and run
+`pytest tests/tui --snapshot-update`."""
 
 from __future__ import annotations
 

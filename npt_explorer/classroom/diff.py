@@ -50,6 +50,11 @@ class EntryChange:
         }
 
 
+#: (before, after) output addresses of a range's start; None: none there
+Outputs = tuple[int | None, int | None]
+_NO_OUTPUTS: Outputs = (None, None)
+
+
 @dataclass(frozen=True, slots=True)
 class PermChange:
     stage: int
@@ -57,15 +62,22 @@ class PermChange:
     end: int
     before: str | None  # None: unmapped
     after: str | None
+    #: through both stages only: where `start` lands before and after (running on to `end`)
+    gpa: Outputs = _NO_OUTPUTS
+    hpa: Outputs = _NO_OUTPUTS
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "stage": self.stage,
             "start": _hx(self.start),
             "end": _hx(self.end),
             "before": self.before,
             "after": self.after,
         }
+        if self.gpa != _NO_OUTPUTS:
+            out["gpa"] = [None if v is None else _hx(v) for v in self.gpa]
+            out["hpa"] = [None if v is None else _hx(v) for v in self.hpa]
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +118,8 @@ class StateDiff:
     def to_json(self) -> dict[str, Any]:
         return {
             "arch": self.b.arch,
+            # the control state the effective labels assume, per side (`state.controls_line`)
+            "controls": {"a": list(self.a.controls), "b": list(self.b.controls)},
             "entries": [c.to_json() for c in self.entries],
             "permissions": [p.to_json() for p in self.permissions],
             "effective_permissions": [p.to_json() for p in self.effective],
@@ -168,15 +182,31 @@ def _entry_changes(a: MachineState, b: MachineState) -> list[EntryChange]:
     return out
 
 
-def _perms_at(ranges: list[Range], starts: list[int], addr: int) -> str | None:
+def _range_at(ranges: list[Range], starts: list[int], addr: int) -> Range | None:
     i = bisect.bisect_right(starts, addr) - 1
     if i >= 0 and ranges[i].start <= addr < ranges[i].end:
-        return ranges[i].perms
+        return ranges[i]
     return None
 
 
+def _out(r: Range | None, addr: int, which: str) -> int | None:
+    base = None if r is None else getattr(r, which)
+    return None if base is None else base + addr - r.start  # type: ignore[union-attr]
+
+
+def _runs_on(last: PermChange, lo: int, gpa: Outputs, hpa: Outputs) -> bool:
+    """Does a piece starting at `lo` continue `last`'s outputs (or have none, like it)?"""
+    step = lo - last.start
+    return all(
+        (old is None) == (new is None) and (old is None or old + step == new)
+        for olds, news in ((last.gpa, gpa), (last.hpa, hpa))
+        for old, new in zip(olds, news, strict=True)
+    )
+
+
 def _perm_changes(a: tuple[Range, ...], b: tuple[Range, ...]) -> list[PermChange]:
-    """Where the permissions differ, as maximal ranges with one (before, after) pair."""
+    """Where the permissions differ, as maximal ranges with one (before, after) pair (and,
+    for ranges that carry them, outputs that run on)."""
     out: list[PermChange] = []
     for stage in (1, 2):
         ra = [r for r in a if r.stage == stage]
@@ -184,19 +214,21 @@ def _perm_changes(a: tuple[Range, ...], b: tuple[Range, ...]) -> list[PermChange
         sa, sb = [r.start for r in ra], [r.start for r in rb]
         cuts = sorted({x for r in ra + rb for x in (r.start, r.end)})
         for lo, hi in zip(cuts, cuts[1:], strict=False):
-            before, after = _perms_at(ra, sa, lo), _perms_at(rb, sb, lo)
+            old, new = _range_at(ra, sa, lo), _range_at(rb, sb, lo)
+            before, after = (None if r is None else r.perms for r in (old, new))
             if before == after:
                 continue
+            gpa = (_out(old, lo, "gpa"), _out(new, lo, "gpa"))
+            hpa = (_out(old, lo, "hpa"), _out(new, lo, "hpa"))
             last = out[-1] if out else None
-            if last and (last.stage, last.end, last.before, last.after) == (
-                stage,
-                lo,
-                before,
-                after,
+            if (
+                last
+                and (last.stage, last.end, last.before, last.after) == (stage, lo, before, after)
+                and _runs_on(last, lo, gpa, hpa)
             ):
-                out[-1] = PermChange(stage, last.start, hi, before, after)
+                out[-1] = PermChange(stage, last.start, hi, before, after, last.gpa, last.hpa)
             else:
-                out.append(PermChange(stage, lo, hi, before, after))
+                out.append(PermChange(stage, lo, hi, before, after, gpa, hpa))
     return out
 
 
@@ -237,6 +269,29 @@ def _frames(label: str, frames: tuple[int, ...], limit: int = 8) -> str:
     return f"  {label} ({len(frames)}): {shown}{more}"
 
 
+def _assuming(d: StateDiff) -> list[str]:
+    """The control state the effective labels are read under (kernel accesses), per side
+    when a step changed it."""
+    a, b = d.a.controls, d.b.controls
+    if a == b:
+        return [f"  (assuming {'; '.join(b)})"] if b else []
+    return [f"  (assuming before: {'; '.join(a) or '-'}; after: {'; '.join(b) or '-'})"]
+
+
+def _addr(outputs: Outputs) -> str:
+    old, new = (None if v is None else _hx(v) for v in outputs)
+    if old == new or old is None or new is None:
+        return old or new or "-"
+    return f"{old}→{new}"
+
+
+def _lands(p: PermChange) -> str:
+    """ " → gPA … → hPA …" for a range through both stages (an arrow inside where it moved)."""
+    if p.gpa == _NO_OUTPUTS:
+        return ""
+    return f" → gPA {_addr(p.gpa)} → hPA {_addr(p.hpa)}"
+
+
 def diff_lines(d: StateDiff) -> list[str]:
     """The diff as plain lines (the terminal's and the TUI's diff view)."""
     if d.empty:
@@ -266,27 +321,29 @@ def diff_lines(d: StateDiff) -> list[str]:
     for title, group in (
         ("permissions (the leaves' grants)", d.permissions),
         ("effective permissions (with the table entries' limits)", d.effective),
-        ("through both stages (gVA: stage 1 / stage 2)", d.nested),
+        ("through both stages (gVA → gPA → hPA: stage 1 / stage 2)", d.nested),
     ):
         if group:
             lines.append(f"{title}:")
+            if group is not d.permissions:
+                lines += _assuming(d)
             for p in group:
                 space = "gVA" if p.stage == 1 else "gPA"
                 lines.append(
-                    f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}: "
+                    f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}{_lands(p)}: "
                     f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"
                 )
-    for label, group in (
+    for label, tlbs in (
         ("TLB entries became stale", d.tlb_stale),
         ("TLB entries added", d.tlb_added),
         ("TLB entries removed", d.tlb_removed),
     ):
-        if group:
+        if tlbs:
             lines.append(f"{label}:")
             lines += [
                 f"  {t.kind} {_hx(t.base)} ({t.size >> 10} KiB) → gPA {_hx(t.gpa)} hPA "
                 f"{_hx(t.hpa)} [{t.perms}]" + (" STALE" if t.stale else "")
-                for t in group
+                for t in tlbs
             ]
     frames = [
         ("host frames gained", d.host_gained),

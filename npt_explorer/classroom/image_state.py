@@ -1,13 +1,25 @@
 """A memory image's state in the diff's terms: the entries of both stages read from the image
 through the roots its registers give, the permissions per range as `image ranges` lists them,
-and the frames holding each stage's tables. An image holds no TLB."""
+the gVA ranges through both stages as a machine's diff labels them, and the frames holding
+each stage's tables. An image holds no TLB."""
 
 from __future__ import annotations
 
 from ..engine import Access, EntryKind, PagingFormat, sign_extend
 from ..image import ImageMachine
+from ..image.ranges import Leaf as ImageLeaf
 from ..image.ranges import stage_leaves
-from .state import EntryAt, EntryKey, MachineState, Range
+from .state import (
+    EffectiveLabels,
+    EntryAt,
+    EntryKey,
+    Leaf,
+    MachineState,
+    Range,
+    controls_lines,
+    join_leaves,
+    nested_ranges,
+)
 
 
 class _Reader:
@@ -61,6 +73,19 @@ class _Reader:
                 self._table(dec.paddr, depth + 1, start, out)
 
 
+def _labelled(fmt: PagingFormat, leaves: list[ImageLeaf]) -> list[Leaf]:
+    labels: dict[int, str] = {}  # by accumulator: the lister shares one per class of leaves
+    labelled = EffectiveLabels(fmt)
+    out = []
+    for lf in leaves:
+        label = labels.get(id(lf.acc))
+        if label is None:
+            label = labels[id(lf.acc)] = labelled(lf.acc)
+        out.append(Leaf(lf.start, lf.size, lf.out, label))
+    join_leaves(out)
+    return out
+
+
 def capture_image(machine: ImageMachine) -> MachineState:
     """The state of an image (reads only; nothing is written to its overlay)."""
     w = machine.walker
@@ -70,11 +95,14 @@ def capture_image(machine: ImageMachine) -> MachineState:
         reader = readers[stage] = _Reader(machine, stage)
         if root is not None:
             reader.read(root, entries)
+    listed = {stage: stage_leaves(machine, stage)[0] for stage in (1, 2)}
     ranges = tuple(
         Range(stage, lf.start, lf.start + lf.size, lf.perms)
         for stage in (1, 2)
-        for lf in stage_leaves(machine, stage)[0]
+        for lf in listed[stage]
     )
+    # through both stages: each leaf's accumulator labelled as a machine's diff labels it
+    labelled = {stage: _labelled(fmt, listed[stage]) for stage, fmt in ((1, w.s1), (2, w.s2))}
     return MachineState(
         arch=machine.arch,
         formats={1: w.s1, 2: w.s2},
@@ -84,4 +112,6 @@ def capture_image(machine: ImageMachine) -> MachineState:
         tlb={},
         host_frames=frozenset(readers[2].frames),
         guest_frames=frozenset(readers[1].tables),
+        nested=nested_ranges(labelled[1], labelled[2]) if w.npt_root is not None else (),
+        controls=controls_lines((w.s1, w.s2)),
     )

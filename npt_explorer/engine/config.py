@@ -218,15 +218,14 @@ class MachineConfig:
                 f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
             )
 
-        for kind in ("guest", "npt"):  # validates the registers and the geometry they give
-            if self.format_for(kind).packed_tables:
-                raise PagingError(
-                    "InvalidRequest",
-                    f"{kind} {getattr(self, kind)!r}: its tables are smaller than a 4 KiB frame "
-                    "and packed several to a frame; a machine allocates whole frames for "
-                    "tables, so only the walker and decode/encode read such a geometry (see "
-                    "docs/scenarios.md, teach)",
-                )
+        self.format_for("guest")  # validates the registers and the geometry they give
+        if self.format_for("npt").packed_tables:
+            raise PagingError(
+                "InvalidRequest",
+                f"npt {self.npt!r}: its tables are smaller than a 4 KiB frame, packed several "
+                "to a frame, which the host's table cannot allocate (a guest may have them: "
+                "its root is the pool's first frame; see docs/scenarios.md, teach)",
+            )
 
     def format_for(self, kind: str) -> PagingFormat:
         """A new format for stage 1 (`guest`) or 2 (`npt`): the mode's, with the geometry the

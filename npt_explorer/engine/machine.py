@@ -373,8 +373,9 @@ class Machine:
                 new = fmt.field_by_name(depth, ref.raw, name).put(new, v)
             except (KeyError, ValueError) as err:
                 raise PagingError("InvalidRequest", str(err).strip('"')) from None
-        if not 0 <= new < 1 << 64:
-            raise PagingError("InvalidRequest", f"value {new:#x} does not fit in 64 bits")
+        width = 8 * fmt.entry_bytes
+        if not 0 <= new < 1 << width:
+            raise PagingError("InvalidRequest", f"value {new:#x} does not fit in {width} bits")
         self.table(stage).poke(ref.addr, new)
         self._tables_changed()
         self._log(

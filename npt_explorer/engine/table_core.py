@@ -144,6 +144,13 @@ class TableCore:
     def alloc_table(self, depth: int) -> int:
         """A new table for `depth`: one granule of frames, aligned to its size (Arm ARM D8.2:
         a 64 KiB-granule table is 16 frames)."""
+        if self.fmt.packed_tables:  # the root is a whole frame; further tables would be packed
+            raise PagingError(
+                "InvalidRequest",
+                f"{self.fmt.name}: a {self.fmt.level_name(depth)} table here is smaller than a "
+                "frame, packed several to a frame, which PageTable cannot allocate yet; point "
+                "the entry above at a table with poke (docs/scenarios.md, teach)",
+            )
         n = self.fmt.table_frames(depth)
         paddr = self.alloc.alloc(n, align=n)
         if not self.fmt.check_output(paddr):  # an entry could not point at it (x86-32: 4 GiB)

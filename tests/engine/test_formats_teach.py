@@ -115,6 +115,14 @@ def test_a_bad_geometry_names_the_key_and_what_it_allows(options, words):
     assert words in info.value.message
 
 
-def test_a_machine_refuses_packed_tables_by_name():
-    with pytest.raises(PagingError, match="smaller than a 4 KiB frame"):
-        MachineConfig(arch="teach", guest="ostep", npt="6.823")
+def test_packed_tables_a_machine_cannot_allocate_are_refused_by_name():
+    with pytest.raises(PagingError, match="npt 'ostep': its tables are smaller than a 4 KiB"):
+        MachineConfig(arch="teach", guest="6.823", npt="ostep")
+    m = Machine(MachineConfig(arch="teach", guest="ostep", npt="6.823", pool_gpa=0, pool_size=K4))
+    with pytest.raises(PagingError, match="L2 table here is smaller than a frame"):
+        m.map(1, 0x611C & ~31, 32, "rw", gpa=0x6A0)  # needs a page table: packed, refused
+    m.poke(1, 0x611C, 0, value=0xA1)  # a PDE pointing at page 33 (gPA 0x420) instead
+    m.poke(1, 0x611C, 1, value=0xB5)
+    assert m.access(0x611C, "write").gpa == 0x6BC  # no permission bits: all accesses allowed
+    with pytest.raises(PagingError, match="does not fit in 8 bits"):
+        m.poke(1, 0x611C, 1, value=0x1B5)

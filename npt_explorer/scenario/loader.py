@@ -18,6 +18,7 @@ from ..engine import (
     MachineConfig,
     PagingError,
     WalkCaches,
+    get_format,
     parse_walk_caches,
 )
 from .commands import Command, CommandError, build, op_name, parse_number
@@ -342,6 +343,11 @@ def _teach_stage(value: dict[str, Any], key: str) -> tuple[str, dict[str, Any]]:
             f"{', '.join(TEACH_GEOMETRY_KEYS)})",
             key,
         )
+    options = {**geometry, **({"geometry": preset} if preset is not None else {})}
+    try:
+        get_format("teach", **options)  # the geometry's own rules, blamed on this key
+    except PagingError as err:
+        raise CommandError(err.message, key) from None
     return (str(preset) if preset is not None else "custom"), geometry
 
 

@@ -154,6 +154,47 @@ features = ["ept-ad", "hafdbs"]
         "scenario.arch",
         "'mips64' (allowed: x86_64, aarch64, riscv64, loongarch64, teach)",
     ),
+    "teach_unknown_preset": (
+        "teach",
+        """
+[machine]
+geometry = "6.824"
+""",
+        6,
+        "machine.geometry",
+        "'6.824': a preset of arch = \"teach\" (allowed: 6.823, ostep)",
+    ),
+    "teach_bad_entry_size": (
+        "teach",
+        """
+[machine]
+guest = { levels = 2, index_bits = [5, 5], offset_bits = 5, entry_bytes = 3 }
+""",
+        6,
+        "machine.guest",
+        "bad entry_bytes (allowed: 1, 2, 4 or 8)",
+    ),
+    "teach_unknown_geometry_key": (
+        "teach",
+        """
+[machine]
+geometry = "6.823"
+npt = { geometry = "6.823", page_bits = 12 }
+""",
+        7,
+        "machine.npt",
+        "unknown key(s) page_bits (allowed: geometry, levels, index_bits",
+    ),
+    "teach_packed_host_table": (
+        "teach",
+        """
+[machine]
+npt = "ostep"
+""",
+        5,
+        "machine",
+        "npt 'ostep': its tables are smaller than a 4 KiB frame",
+    ),
     "guest_mode_of_another_arch": (
         "aarch64",
         """

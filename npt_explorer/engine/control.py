@@ -247,6 +247,16 @@ AARCH64_BITS: tuple[ControlBit, ...] = (
     ),
     _b("vtcr_el2", "HA", 21, "stage 2: hardware sets AF", f"{_ARM} D8.4.5"),
     _b("vtcr_el2", "HD", 22, "stage 2: hardware dirty state via DBM (needs HA)", f"{_ARM} D8.4.6"),
+    _f(
+        "id_aa64mmfr0_el1",
+        "PARange",
+        3,
+        0,
+        "the implemented PA size, PAMax (32/36/40/42/44/48 bits): stage-2 start levels it "
+        "allows (L0 4 KiB and L1 64 KiB need 44, L1 16 KiB 42); IPS/PS above it read as it",
+        f"{_ARM} D19 ID_AA64MMFR0_EL1, AArch64.S2InvalidSL, D8.1.8",
+        modelled=(0, 1, 2, 3, 4, 5),
+    ),
     _b(
         "pan",
         "PAN",
@@ -336,6 +346,7 @@ DEFAULTS: dict[str, dict[str, int]] = {
         "sctlr_el1": 1,
         "tcr_el1": 16 | 1 << 23 | 2 << 30 | 16 << 16 | 5 << 32,
         "vtcr_el2": 24 | 1 << 6 | 5 << 16,
+        "id_aa64mmfr0_el1": 5,  # PARange: PAMax 48 bits (no FEAT_LPA)
         "pan": 0,
     },
     "riscv64": {

@@ -91,10 +91,15 @@ _X86_EPT_LENGTH = {"ept4": 3, "ept5": 4}  # EPTP[5:3] = walk length - 1
 #: satp/hgatp MODE
 _RV_MODE = {"sv39": 8, "sv48": 9, "sv57": 10, "sv39x4": 8, "sv48x4": 9, "sv57x4": 10}
 #: the engine's control registers → the `image` flags that carry them
-CONTROL_FLAGS = {"tcr_el1": "tcr", "sctlr_el1": "sctlr", "vtcr_el2": "vtcr"}
+CONTROL_FLAGS = {
+    "tcr_el1": "tcr",
+    "sctlr_el1": "sctlr",
+    "vtcr_el2": "vtcr",
+    "id_aa64mmfr0_el1": "mmfr0",
+}
 _FLAGS = {
     "x86_64": ("cr0", "cr4", "efer"),
-    "aarch64": ("tcr_el1", "sctlr_el1", "vtcr_el2", "pan"),
+    "aarch64": ("tcr_el1", "sctlr_el1", "vtcr_el2", "pan", "id_aa64mmfr0_el1"),
     "riscv64": ("vsstatus", "sstatus", "henvcfg", "menvcfg"),
 }
 

@@ -18,7 +18,7 @@ U64 = (1 << 64) - 1
 #: the registers each architecture reads, and which stage each root belongs to
 REGISTERS = {
     "x86_64": ("cr3", "cr4", "cr0", "efer", "eptp", "ncr3", "pdpte0", "pdpte1", "pdpte2", "pdpte3"),
-    "aarch64": ("ttbr0", "ttbr1", "tcr", "sctlr", "vttbr", "vtcr", "hcr", "pan"),
+    "aarch64": ("ttbr0", "ttbr1", "tcr", "sctlr", "vttbr", "vtcr", "hcr", "pan", "mmfr0"),
     "riscv64": ("vsatp", "satp", "hgatp", "vsstatus", "sstatus", "henvcfg", "menvcfg"),
 }
 
@@ -165,15 +165,28 @@ def _arm(regs: Mapping[str, int], r: Regime) -> None:
             raise ImageError("--vttbr", "needs --vtcr (T0SZ, SL0 and TG0 decide the walk)")
         t0sz, sl0 = bits(vtcr, 5, 0), bits(vtcr, 7, 6)
         granule = _granule("vtcr", "VTCR_EL2", vtcr)
-        problem = arm_s2_start_problem(64 - t0sz, granule, sl0)
-        if problem:
-            raise refuse("vtcr", f"VTCR_EL2.T0SZ/SL0 ({t0sz}/{sl0})", vtcr & 0xFF, problem)
+        parange = bits(regs.get("mmfr0", 5), 3, 0)  # PAMax: ID_AA64MMFR0_EL1.PARange
+        pa_bits = _PARANGE_BITS.get(parange, 0)
+        problem = arm_s2_start_problem(64 - t0sz, granule, sl0, pa_bits)
+        if problem:  # AArch64.S2InvalidSL: every stage-2 lookup a Translation fault, level 0
+            raise refuse(
+                "vtcr", f"VTCR_EL2.T0SZ/SL0 ({t0sz}/{sl0})", vtcr & 0xFF,
+                f"{problem}; the CPU takes a stage-2 Translation fault at level 0 on every access",
+            )  # fmt: skip
         if hcr is not None and bits(hcr, 46, 46):
             r.features.add("fwb")
         r.npt, r.npt_root = _S2_MODES.get((t0sz, sl0), ""), _baddr("vttbr", regs["vttbr"])
 
 
-_ARM_CONTROL = {"tcr": "tcr_el1", "sctlr": "sctlr_el1", "vtcr": "vtcr_el2", "pan": "pan"}
+_ARM_CONTROL = {
+    "tcr": "tcr_el1",
+    "sctlr": "sctlr_el1",
+    "vtcr": "vtcr_el2",
+    "pan": "pan",
+    "mmfr0": "id_aa64mmfr0_el1",  # PARange (PAMax); the other ID fields do not change a walk
+}
+#: ID_AA64MMFR0_EL1.PARange → bits (D19); 6 (52 bits, FEAT_LPA) the control state refuses
+_PARANGE_BITS = {0: 32, 1: 36, 2: 40, 3: 42, 4: 44, 5: 48, 6: 52}
 
 # ---------------------------------------------------------------------------- riscv64
 

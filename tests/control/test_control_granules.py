@@ -130,6 +130,59 @@ def test_an_invalid_stage_2_start_is_refused_by_its_fields(vtcr_value, words):
     assert "vtcr_el2.T0SZ=" in err.value.message and words in err.value.message
 
 
+# VTCR_EL2 → (granule, start level) whose validity depends on the implemented PA size
+S2_L0_4K = vtcr(16, 2, 0)  # 48-bit IPA from L0: 4 KiB, SL0=2
+S2_L1_16K = vtcr(24, 2, TG0_16K)  # 40-bit IPA from L1: 16 KiB, SL0=2 (4 index bits)
+S2_L1_64K = vtcr(20, 2, TG0_64K)  # 44-bit IPA from L1: 64 KiB, SL0=2 (2 index bits)
+
+
+@pytest.mark.parametrize(
+    ("vtcr_value", "least"),
+    [(S2_L0_4K, 4), (S2_L1_16K, 3), (S2_L1_64K, 4)],  # PARange 3 = 42 bits, 4 = 44 bits
+    ids=["4k-L0-needs-44", "16k-L1-needs-42", "64k-L1-needs-44"],
+)
+def test_a_stage_2_start_level_needs_the_implemented_pa_size(vtcr_value, least):
+    # AArch64.S2InvalidSL: SL0=2 is L0 (4 KiB) or L1 (16/64 KiB), valid only when PAMax — the
+    # implemented PA size, ID_AA64MMFR0_EL1.PARange — is at least 44 / 42 / 44 bits. The manual
+    # reads PAMax, not VTCR_EL2.PS (QEMU 7.2 read PS; fixed by "Rewrite check_s2_mmu_setup").
+    # Below it every lookup is a stage-2 Translation fault at level 0: the engine refuses the
+    # machine, naming the fields and that outcome
+    regs = {"vtcr_el2": vtcr_value}
+    with pytest.raises(PagingError) as err:
+        MachineConfig(arch="aarch64", registers={**regs, "id_aa64mmfr0_el1": least - 1})
+    assert "needs a PA size of at least" in err.value.message
+    assert "Translation fault at level 0" in err.value.message
+    start = 0 if vtcr_value == S2_L0_4K else 1
+    for parange in range(least, 6):
+        config = MachineConfig(arch="aarch64", registers={**regs, "id_aa64mmfr0_el1": parange})
+        assert config.format_for("npt").levels[0].name == f"L{start}"
+
+
+def test_vtcr_ps_does_not_decide_the_start_level():
+    # the same 16 KiB L1 start with VTCR_EL2.PS = 40 bits and PAMax 48: valid (the output size
+    # is 40 bits, but S2InvalidSL reads PAMax)
+    config = MachineConfig(arch="aarch64", registers={"vtcr_el2": S2_L1_16K & ~(7 << 16) | 2 << 16})
+    s2 = config.format_for("npt")
+    assert [(lv.name, lv.bits) for lv in s2.levels] == [("L1", 4), ("L2", 11), ("L3", 11)]
+
+
+def test_an_output_size_above_pamax_reads_as_pamax(green):
+    # D8.1.8: TCR_EL1.IPS / VTCR_EL2.PS larger than the implemented PA size behave as PAMax:
+    # with PARange = 3 (42 bits) and PS = 48 bits, a stage-2 page whose output address has bit
+    # 42 set is an Address size fault at level 3 (FSC 0x03); with PARange = 5 it translates
+    def walk(parange: int, **expect: object) -> str:
+        return (
+            arm({"id_aa64mmfr0_el1": parange})
+            + step("map", stage=1, gva="0x4000_0000", gpa="0x20_0000", size="4K", flags="rw")
+            + step("poke", stage=2, gpa="0x20_0000", depth=2, set=hex(1 << 42))
+            + read("0x4000_0008", **expect)
+        )
+
+    green(walk(5, result="ok", hpa="0x400_8020_0008"))
+    replay = green(walk(3, result="fault", fault_reason="address-size"))
+    assert replay.results[-1].walk.fault.syndrome["fsc"] == 0x03
+
+
 def test_an_l1_block_with_a_64k_granule_is_a_translation_fault(green):
     # D8.3.1: without 52-bit addresses a 64 KiB granule has no level-1 block: a descriptor
     # with bits[1:0] = 0b01 there is a Translation fault, level 1 (FSC 0x05)

@@ -194,6 +194,14 @@ def test_reserved_bits_in_x86_roots_are_refused(tmp_path: Path, capsys, flags, n
         ("aarch64", ["--vttbr", "0x1000", "--vtcr", str(16)], "T0SZ/SL0 (16/0)"),
         # 64 KiB granule, SL0 = 3: start level 0 does not exist (AArch64.S2InvalidSL)
         ("aarch64", ["--vttbr", "0x1000", "--vtcr", str(24 | 3 << 6 | 1 << 14)], "start level 0"),
+        # 16 KiB granule, SL0 = 2 (start L1) with PAMax 40 (ID_AA64MMFR0_EL1.PARange = 2): the
+        # manual (AArch64.S2InvalidSL) wants at least 42 bits
+        (
+            "aarch64",
+            ["--vttbr", "0x1000", "--vtcr", str(24 | 2 << 6 | 2 << 14), "--mmfr0", "2"],
+            "needs a PA size of at least 42 bits (ID_AA64MMFR0_EL1.PARange gives 40)",
+        ),
+        ("aarch64", ["--vttbr", "0x1000", "--mmfr0", "6", "--vtcr", str(24 | 1 << 6)], "PARange"),
         ("aarch64", ["--ttbr0", "0x1010", "--tcr", "16"], "BADDR below the table alignment"),
         ("aarch64", ["--ttbr0", "0x1000"], "needs --tcr"),
         ("x86_64", ["--cr3", "0x1000", "--cr4", str(1 << 5 | 1 << 23)], "cr4.CET (bit 23) = 1"),

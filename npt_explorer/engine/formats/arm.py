@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import PagingError
 from ..faults import register_reporter
 from . import arm_faults
-from .arm_common import GRANULE_BITS
+from .arm_common import GRANULE_BITS, PA_BITS
 from .arm_s1 import ARM_EL2, AArch64Stage1
 from .arm_s1_el2 import AArch64Stage1El2
 from .arm_s2 import IPA_MODES, AArch64Stage2, s2_level_of_sl0, s2_start_problem
@@ -79,10 +79,15 @@ def stage2(
     return AArch64Stage2(ipa_bits=ipa_bits, features=features, **geometry)
 
 
-def arm_s2_start_problem(ipa_bits: int, granule: int, sl0: int) -> str:
+def arm_s2_start_problem(ipa_bits: int, granule: int, sl0: int, pa_bits: int = 48) -> str:
     """Why VTCR_EL2's T0SZ (as `ipa_bits`), TG0 (as `granule`) and SL0 give no valid
-    stage-2 start, "" when they do (Arm ARM AArch64.S2InvalidSL)."""
-    return s2_start_problem(ipa_bits, granule, s2_level_of_sl0(sl0, granule))
+    stage-2 start with a PAMax of `pa_bits`, "" when they do (Arm ARM AArch64.S2InvalidSL)."""
+    return s2_start_problem(ipa_bits, granule, s2_level_of_sl0(sl0, granule), pa_bits)
+
+
+def pa_max(control: Control) -> int:
+    """PAMax: the implemented physical address size, ID_AA64MMFR0_EL1.PARange in bits."""
+    return PA_BITS[control.get("id_aa64mmfr0_el1", "PARange")]
 
 
 def options_from_control(control: Control, stage: int) -> dict[str, int]:
@@ -104,11 +109,12 @@ def options_from_control(control: Control, stage: int) -> dict[str, int]:
         return {"va_bits": 64 - t0sz, "granule": granule}
     sl0 = control.get(reg, "SL0")
     start = s2_level_of_sl0(sl0, granule)
-    problem = s2_start_problem(64 - t0sz, granule, start)
-    if problem:
+    problem = s2_start_problem(64 - t0sz, granule, start, pa_max(control))
+    if problem:  # the hardware: a stage-2 Translation fault at level 0 on every lookup
         raise PagingError(
             "InvalidRequest",
-            f"vtcr_el2.T0SZ={t0sz}, SL0={sl0}, TG0={tg0} ({granule >> 10} KiB): {problem}",
+            f"vtcr_el2.T0SZ={t0sz}, SL0={sl0}, TG0={tg0} ({granule >> 10} KiB): {problem}; "
+            "the CPU would take a stage-2 Translation fault at level 0 on every access",
         )
     return {"ipa_bits": 64 - t0sz, "granule": granule, "start_level": start}
 

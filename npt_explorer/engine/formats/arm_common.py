@@ -361,7 +361,9 @@ class ArmFormat(PagingFormat):
         """The output size comes from TCR_EL1.IPS (stage 1) or VTCR_EL2.PS (stage 2)."""
         super().configure(control)
         reg, name = ("tcr_el1", "IPS") if self.stage == 1 else ("vtcr_el2", "PS")
-        object.__setattr__(self, "output_bits", PA_BITS[control.get(reg, name)])
+        # D8.1.8: an IPS/PS larger than the implemented PA size (PAMax) is read as PAMax
+        pa_max = PA_BITS[control.get("id_aa64mmfr0_el1", "PARange")]
+        object.__setattr__(self, "output_bits", min(PA_BITS[control.get(reg, name)], pa_max))
         # D8.4.5/6: HA and HD per stage, separately (HD without HA does nothing)
         ha = control.on(reg, "HA")
         object.__setattr__(self, "_ha", ha)

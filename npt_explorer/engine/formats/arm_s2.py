@@ -66,13 +66,27 @@ def s2_level_of_sl0(sl0: int, granule: int) -> int:
     return (2 if granule == PAGE_4K else 3) - sl0
 
 
-def s2_start_problem(ipa_bits: int, granule: int, start: int) -> str:
+#: (granule, start level) → the least PAMax (implemented PA bits) that allows it
+#: (Arm ARM pseudocode AArch64.S2InvalidSL: 4 KiB SL0=2, 64 KiB SL0=2 need PAMax >= 44,
+#: 16 KiB SL0=2 needs >= 42). The manual reads PAMax, not VTCR_EL2.PS; QEMU 7.2 read PS
+#: (fixed by "target/arm: Rewrite check_s2_mmu_setup", reverting 49ba115bb74)
+S2_START_NEEDS_PA = {(PAGE_4K, 0): 44, (0x4000, 1): 42, (0x1_0000, 1): 44}
+
+
+def s2_start_problem(ipa_bits: int, granule: int, start: int, pa_bits: int = 48) -> str:
     """Why a stage-2 start level is invalid ("" when valid): the start level must resolve 1 to
-    stride + 4 bits (at most 16 concatenated tables), and with a 16/64 KiB granule it is not
-    L0 (Arm ARM pseudocode AArch64.S2InvalidSL; QEMU check_s2_mmu_setup)."""
+    stride + 4 bits (at most 16 concatenated tables), with a 16/64 KiB granule it is not L0,
+    and L0 (4 KiB) / L1 (16/64 KiB) need a large enough implemented PA size `pa_bits`
+    (Arm ARM pseudocode AArch64.S2InvalidSL, S2InconsistentSL)."""
     stride = GRANULE_BITS[granule] - 3
     if not 0 <= start <= 3 or (start == 0 and granule != PAGE_4K):
         return f"start level {start} does not exist with a {granule >> 10} KiB granule"
+    need = S2_START_NEEDS_PA.get((granule, start), 0)
+    if pa_bits < need:
+        return (
+            f"start level {start} with a {granule >> 10} KiB granule needs a PA size of at "
+            f"least {need} bits (ID_AA64MMFR0_EL1.PARange gives {pa_bits})"
+        )
     bits = ipa_bits - level_shift(granule, start)
     if not 1 <= bits <= stride + 4:
         return (

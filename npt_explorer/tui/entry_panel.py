@@ -16,6 +16,7 @@ from ..scenario.colours import RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, colo
 from ..scenario.report import size_words
 from .dialogs import EditValue
 from .messages import CommandRequested, EntryTarget
+from .paint import set_border_title
 from .text_grid import TextGrid
 
 HELP = f"""\
@@ -135,7 +136,7 @@ class EntryPanel(Vertical):
         if target is None:
             self._set_rows([])
             self.decoded = None
-            self.border_title = "Entry"
+            set_border_title(self, "Entry")
             ruler.update(
                 Text("Select a walk reference, a page-table entry or a region.", "italic"),
                 layout=False,
@@ -154,10 +155,13 @@ class EntryPanel(Vertical):
             return
         self.decoded = dec
         space = "gPA" if target.stage == 1 else "hPA"
-        self.border_title = Text.assemble(
-            "Entry · ",
-            (f"S{target.stage} {dec.level_name}", STAGE_STYLE[target.stage]),
-            f" at {space} {ref.addr:#x}",
+        set_border_title(
+            self,
+            Text.assemble(
+                "Entry · ",
+                (f"S{target.stage} {dec.level_name}", STAGE_STYLE[target.stage]),
+                f" at {space} {ref.addr:#x}",
+            ),
         )
         ruler.update(bit_ruler(dec), layout=False)
         rows = []

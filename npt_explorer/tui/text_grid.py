@@ -18,6 +18,10 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+_EMPTY = Text("")
+#: rendered cells kept per grid (a 4-level walk's grid and list hold a few hundred)
+_CELL_CACHE = 4096
+
 
 @dataclass(frozen=True, slots=True)
 class Column:
@@ -86,6 +90,8 @@ class TextGrid(ScrollView, can_focus=True):
         self.rows: list[list[Text]] = []
         self._offsets: list[int] = []
         self._cache: dict[int, Strip] = {}
+        self._cells: dict[tuple[object, ...], list[Segment]] = {}
+        self._styles: tuple[Style, Style, Style] | None = None
 
     # ------------------------------------------------------------------ content
 
@@ -135,9 +141,26 @@ class TextGrid(ScrollView, can_focus=True):
             s.width <= region.width and s.height <= region.height for s in (size, self.virtual_size)
         ):
             self.set_reactive(Widget.virtual_size, size)
-            self._scroll_update(size)  # the scrollbars' thumbs, no layout
+            self._update_thumbs(size)  # no layout
         else:
             self.virtual_size = size
+
+    def _update_thumbs(self, size: Size) -> None:
+        """Textual's `_scroll_update` without its unconditional repaint of both scrollbars:
+        a scrollbar's own reactives repaint it when its thumb changes (the entry's fields
+        change width on most steps, their scrollbar seldom)."""
+        self._refresh_scrollbars()
+        width, height = self.container_size
+        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
+            bar = self.vertical_scrollbar
+            bar.window_virtual_size = size.height
+            bar.window_size = height - self.scrollbar_size_horizontal
+        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
+            bar = self.horizontal_scrollbar
+            bar.window_virtual_size = size.width
+            bar.window_size = width - self.scrollbar_size_vertical
+        self.scroll_x = self.validate_scroll_x(self.scroll_x)
+        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def set_cell(self, row: int, column: int, text: Text) -> None:
         if 0 <= row < len(self.rows) and 0 <= column < len(self.rows[row]):
@@ -232,36 +255,63 @@ class TextGrid(ScrollView, can_focus=True):
         cursor_style: Style | None = None,
     ) -> Strip:
         segments: list[Segment] = []
-        for i, col in enumerate(self.columns):
-            text = cells[i] if i < len(cells) else Text("")
-            pad = col.width - text.cell_len
-            cell = Text(" " * pad if col.justify == "right" else "")
-            cell.append_text(text)  # its base style becomes a span: Text.render keeps spans
-            if col.justify != "right":
-                cell.append(" " * pad)
-            if i < len(self.columns) - 1:
-                cell.append(" " * self.gap)
-            if cursor is not None and i == cursor and cursor_style is not None:
-                # beneath the cell's own colours: the cursor marks the cell, and a fault
-                # under it is still red
-                cell.stylize_before(
-                    cursor_style, 0, col.width + (1 if i < len(self.columns) - 1 else 0)
-                )
-            segments.extend(cell.render(self.app.console))
+        for i in range(len(self.columns)):
+            text = cells[i] if i < len(cells) else _EMPTY
+            segments.extend(self._cell(i, text, cursor_style if i == cursor else None))
         return Strip(segments).apply_style(style)
+
+    def _cell(self, i: int, text: Text, cursor_style: Style | None) -> list[Segment]:
+        """Column `i`'s cell holding `text`, padded to the column and its gap. Remembered:
+        a step re-renders rows whose cells (bits, field names, flags) mostly recur."""
+        col = self.columns[i]
+        last = i == len(self.columns) - 1
+        key = (text.plain, text.style, tuple(text.spans), col.width, col.justify, last)
+        key += (cursor_style,)
+        found = self._cells.get(key)
+        if found is not None:
+            return found
+        pad = col.width - text.cell_len
+        cell = Text(" " * pad if col.justify == "right" else "")
+        cell.append_text(text)  # its base style becomes a span: Text.render keeps spans
+        if col.justify != "right":
+            cell.append(" " * pad)
+        if not last:
+            cell.append(" " * self.gap)
+        if cursor_style is not None:
+            # beneath the cell's own colours: the cursor marks the cell, and a fault
+            # under it is still red
+            cell.stylize_before(cursor_style, 0, col.width + (0 if last else 1))
+        if len(self._cells) >= _CELL_CACHE:
+            self._cells.clear()
+        found = self._cells[key] = list(cell.render(self.app.console))
+        return found
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # the styles once a frame, not once a line: `rich_style` walks every ancestor
+        self._styles = None
+        return super().render_lines(crop)
+
+    def _frame_styles(self) -> tuple[Style, Style, Style]:
+        """(base, header, cursor) styles of the frame being rendered."""
+        if self._styles is None:
+            base = self.rich_style
+            self._styles = (
+                base,
+                base + self.get_component_rich_style("text-grid--header"),
+                self.get_component_rich_style("text-grid--cursor"),
+            )
+        return self._styles
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         x = self.scroll_offset.x
-        base = self.rich_style
+        base, header, cursor = self._frame_styles()
         if y == 0:
-            header = self.get_component_rich_style("text-grid--header")
-            strip = self._line([c.label for c in self.columns], base + header)
-            return strip.crop_extend(x, x + width, base + header)
+            strip = self._line([c.label for c in self.columns], header)
+            return strip.crop_extend(x, x + width, header)
         row = self.scroll_offset.y + y - 1
         if not 0 <= row < len(self.rows):
             return Strip.blank(width, base)
-        cursor = self.get_component_rich_style("text-grid--cursor")
         if row == self.row and self.cursor == "row":
             strip = Strip(
                 Segment(t, s + cursor if s else cursor, c)
@@ -280,3 +330,4 @@ class TextGrid(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._cache.clear()
+        self._cells.clear()

@@ -4,6 +4,9 @@ and the problems where they differ. Editing a field runs a `poke` command."""
 
 from __future__ import annotations
 
+from itertools import groupby
+from operator import itemgetter
+
 from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.app import ComposeResult
@@ -45,12 +48,11 @@ def bit_ruler(dec: Decoded) -> Text:
     for fv in dec.fields:
         for bit in range(fv.field.lo, fv.field.hi + 1):
             role_of[bit] = (fv.field, fv.flagged)
-    head = Text()
-    bits = Text()
     groups = (max(role_of, default=63) + 8) // 8  # the fields cover the whole entry
-    for group in range(groups):
-        hi = groups * 8 - 1 - group * 8
-        head.append(f"{hi:<4}{hi - 7:>4}" + (" " if group < groups - 1 else ""), "dim")
+    tops = range(groups * 8 - 1, -1, -8)
+    head = Text(" ".join(f"{hi:<4}{hi - 7:>4}" for hi in tops), "dim")
+    cells: list[tuple[str, str]] = []  # (bit, style), a space between groups
+    for hi in tops:
         for bit in range(hi, hi - 8, -1):
             value = dec.raw >> bit & 1
             field, flagged = role_of.get(bit, (None, False))
@@ -60,9 +62,12 @@ def bit_ruler(dec: Decoded) -> Text:
                 style = RESERVED_SET_STYLE
             else:
                 style = ROLE_STYLE[field.role] if value else "dim"
-            bits.append(str(value), style)
-        if group < groups - 1:
-            bits.append(" ")
+            cells.append((str(value), style))
+        cells.append((" ", ""))
+    bits = Text()
+    # one span per run of a style: a Static renders span by span (half the cost)
+    for style, run in groupby(cells[:-1], key=itemgetter(1)):
+        bits.append("".join(bit for bit, _ in run), style or None)
     return Text.assemble(head, "\n", bits)
 
 

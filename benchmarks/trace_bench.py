@@ -1,6 +1,7 @@
 """Issue 18: what a nested walk costs on a real program's trace, and how fast the replay runs.
 
     benchmarks/make_trace.sh /tmp/sort.lackey        # Valgrind Lackey on GNU sort (11 M accesses)
+    benchmarks/make_kv_trace.sh /tmp/kv.lackey       # CPython, a 32 MiB blob store (73.5 M)
     python benchmarks/trace_bench.py /tmp/sort.lackey [--table] [--throughput]
 
 --table: references per TLB miss and per access for {native, nested} x {4K, 2M, 1G at each
@@ -61,6 +62,9 @@ def rss_mb() -> float:
 
 
 def table(addrs: np.ndarray, kinds: np.ndarray) -> None:
+    pages = {size: np.unique(addrs >> shift).size for size, shift in (("4 KiB", 12), ("2 MiB", 21))}
+    print(f"{len(addrs):,} accesses; distinct pages: "
+          + ", ".join(f"{n:,} of {size}" for size, n in pages.items()))  # fmt: skip
     print("| walk | guest page | stage-2 page | walk caches | TLB hit rate | refs / miss |"
           " memory refs / miss | memory refs / access |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")

@@ -218,6 +218,13 @@ class MachineConfig:
                 f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
             )
 
+        for kind in ("guest", "npt"):
+            if getattr(self, kind) == "custom" and not getattr(self, f"{kind}_geometry"):
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{kind} 'custom' needs its geometry: {kind} = {{ levels, index_bits, "
+                    "offset_bits, entry_bytes }",
+                )
         self.format_for("guest")  # validates the registers and the geometry they give
         if self.format_for("npt").packed_tables:
             raise PagingError(

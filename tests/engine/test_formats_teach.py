@@ -116,6 +116,15 @@ def test_a_bad_geometry_names_the_key_and_what_it_allows(options, words):
 
 
 def test_packed_tables_a_machine_cannot_allocate_are_refused_by_name():
+    with pytest.raises(PagingError, match="guest 'custom' needs its geometry"):
+        MachineConfig(arch="teach", guest="custom")
+    custom = {"levels": 3, "index_bits": [2, 9, 9], "offset_bits": 12, "entry_bytes": 8}
+    assert (
+        Machine(MachineConfig(arch="teach", guest="custom", guest_geometry=custom))
+        .s1.levels[0]
+        .entries
+        == 4
+    )
     with pytest.raises(PagingError, match="npt 'ostep': its tables are smaller than a 4 KiB"):
         MachineConfig(arch="teach", guest="6.823", npt="ostep")
     m = Machine(MachineConfig(arch="teach", guest="ostep", npt="6.823", pool_gpa=0, pool_size=K4))
@@ -126,3 +135,17 @@ def test_packed_tables_a_machine_cannot_allocate_are_refused_by_name():
     assert m.access(0x611C, "write").gpa == 0x6BC  # no permission bits: all accesses allowed
     with pytest.raises(PagingError, match="does not fit in 8 bits"):
         m.poke(1, 0x611C, 1, value=0x1B5)
+
+
+def test_the_teaching_machine_flushes_a_page_or_everything():
+    m = _handout_machine()
+    m.map(1, 0x40_2000, K4, "rw", gpa=0x20_1000)
+    m.access(0x40_1000, "read")
+    m.access(0x40_2000, "read")
+    m.flush("flush-page", 0x40_1000)  # that guest page's combined entry only: the stage-2
+    # entry of its data page stays, so the re-walk reads both guest entries (6), not the data's
+    assert (m.access(0x40_1000, "read").refs, m.access(0x40_2000, "read").refs) == (6, 0)
+    m.flush("flush-all")
+    assert m.access(0x40_2000, "read").refs == 8
+    with pytest.raises(PagingError):
+        m.flush("invept-single")  # not a teach invalidation

@@ -176,11 +176,6 @@ class MachineConfig:
         spec = ARCHES[self.arch]
         if isinstance(self.registers, Mapping):
             object.__setattr__(self, "registers", tuple(sorted(self.registers.items())))
-        for kind in ("guest_geometry", "npt_geometry"):
-            given = getattr(self, kind)
-            if isinstance(given, Mapping):
-                pairs = ((k, tuple(v) if isinstance(v, list) else v) for k, v in given.items())
-                object.__setattr__(self, kind, tuple(sorted(pairs)))
         self._modes_from_registers()
         object.__setattr__(self, "guest", self.guest or spec.default_guest)
         object.__setattr__(self, "npt", self.npt or spec.default_npt)
@@ -218,14 +213,23 @@ class MachineConfig:
                 f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
             )
 
+        self._check_geometries()
+
+    def _check_geometries(self) -> None:
+        """`teach`'s stage geometries as tuples, a `custom` mode with its keys, then both
+        formats built (the registers and the geometry they give); a host table cannot be packed."""
         for kind in ("guest", "npt"):
+            given = getattr(self, f"{kind}_geometry")
+            if isinstance(given, Mapping):
+                pairs = ((k, tuple(v) if isinstance(v, list) else v) for k, v in given.items())
+                object.__setattr__(self, f"{kind}_geometry", tuple(sorted(pairs)))
             if getattr(self, kind) == "custom" and not getattr(self, f"{kind}_geometry"):
                 raise PagingError(
                     "InvalidRequest",
                     f"{kind} 'custom' needs its geometry: {kind} = {{ levels, index_bits, "
                     "offset_bits, entry_bytes }",
                 )
-        self.format_for("guest")  # validates the registers and the geometry they give
+        self.format_for("guest")
         if self.format_for("npt").packed_tables:
             raise PagingError(
                 "InvalidRequest",

@@ -7,6 +7,7 @@ The app is the coordinator (ARCHITECTURE.md): panels post `StepSelected`, `Entry
 
 from __future__ import annotations
 
+import gc
 import os
 import shlex
 import sys
@@ -123,6 +124,10 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         self._overwrite_asked: Path | None = None
         self._walk_rows = 0  # the wide layout's top row
         self._linked: tuple[int, int] | None = None  # (id(walk), index) the panels show
+        #: freeze the session's objects out of the collector (run_app: a real terminal; a
+        #: test process starts many apps, whose frozen objects would never be freed)
+        self.freeze_heap = False
+        self._frozen = False
 
     # ------------------------------------------------------------------ layout
 
@@ -373,6 +378,8 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
 
     def replace_session(self, session: Session) -> None:
         self._stop_playing()
+        if self._frozen:  # the old session's objects become collectable again
+            gc.unfreeze()
         self.session = session
         old = self.main.query_one(RegionsPanel)
         want = regions_panel_class(session)  # an image's Regions panel is `image ranges`
@@ -478,6 +485,18 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             self.entry.show(m, self.entry.target)
         if event.reset:
             self.refresh_bindings()  # the scenario keys come and go with scenario mode
+            if self.freeze_heap:
+                self.call_after_refresh(self._freeze)
+
+    def _freeze(self) -> None:
+        """After a session's first frame: its machine, model and panels live until the next
+        session, yet every full collection walked them (~0.15 s on the demo, a missed
+        frame every few dozen steps). `gc.freeze` moves them out of the collector's
+        generations; the garbage of the session before is collected first."""
+        if self._frozen:
+            gc.collect()
+        gc.freeze()
+        self._frozen = True
 
     @on(WalkPanel.HeightWanted)
     def walk_height(self, event: WalkPanel.HeightWanted) -> None:
@@ -573,6 +592,7 @@ def run_app(
     except ScenarioError as err:
         print(f"npt-explorer: error: {err}", file=sys.stderr)
         return 2
+    app.freeze_heap = True
     if served_root is None:
         app.run()
         return app.return_code or 0

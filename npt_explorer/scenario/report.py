@@ -112,6 +112,12 @@ def size_words(n: int | None) -> str:
     return f"{n:#x} bytes"
 
 
+def kib_text(n: int) -> str:
+    """A page size in a narrow column: whole KiB as `4K` / `2048K`, a smaller teaching page in
+    bytes (`32B`)."""
+    return f"{n >> 10}K" if n >= 1 << 10 else f"{n}B"
+
+
 def tlb_words(walk: Walk, op: str | None) -> str:
     """What the TLB did for this walk: hit or miss; a `translate` never looks it up; an
     `access` without a lookup ran on a machine with `tlb = false`."""

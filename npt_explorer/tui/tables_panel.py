@@ -26,7 +26,7 @@ from ..engine import (
     table_entries,
 )
 from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
-from ..scenario.report import flag_string
+from ..scenario.report import flag_string, kib_text
 from .messages import EntrySelected, EntryTarget
 
 HELP = """\
@@ -259,7 +259,7 @@ class PageTablesPanel(Vertical):
                 if dec.kind == EntryKind.TABLE:
                     label.append(f" → table {paddr:#x}")
                 elif dec.kind == EntryKind.LEAF:
-                    label.append(f" → {paddr:#x} ({(dec.page_size or 0) >> 10}K)", "yellow")
+                    label.append(f" → {paddr:#x} ({kib_text(dec.page_size or 0)})", "yellow")
                 else:
                     label.append(
                         f" {dec.kind}" + (f" ({dec.reason})" if dec.reason else ""), FAULT_STYLE

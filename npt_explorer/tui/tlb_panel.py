@@ -11,6 +11,7 @@ from textual.containers import HorizontalGroup, Vertical
 from textual.widgets import Button, DataTable, Static
 
 from ..engine import COMBINED, FLUSHES, Machine, TlbEntry
+from ..scenario.report import kib_text
 from .messages import CommandRequested, PrefillCommand
 
 HELP = """\
@@ -153,7 +154,7 @@ class TlbPanel(Vertical):
                 f"{e.vmid:#x}",
                 "G" if e.global_ else "",
                 f"{e.base:#x}",
-                f"{e.size >> 10}K",
+                kib_text(e.size),
                 f"{e.gpa:#x}",
                 f"{e.hpa:#x}",
                 e.perms,

@@ -41,3 +41,19 @@ def test_wide_32bit_guest_walk_and_4_byte_entry_ruler(snap_compare, app_factory)
     # entry ruler shows its 32 bits (Table 4-6)
     app = app_factory(file=SCENARIOS / "x86_13_32bit_guest.toml")
     assert snap_compare(app, terminal_size=(160, 48), run_before=_pte_of_the_32bit_walk)
+
+
+async def _pte_of_the_ostep_walk(pilot) -> None:
+    no_blink(pilot.app)
+    await settle(pilot)
+    for key in "]]]]]]]]]nnnnn":  # run to the read of VA 0x611c, select reference 6 (the PTE)
+        await pilot.press(key)
+        await settle(pilot)
+    await settle(pilot, for_screenshot=True)
+
+
+def test_wide_ostep_walk_and_1_byte_entry_ruler(snap_compare, app_factory) -> None:
+    # OSTEP's homework geometry as a teach guest: the walk grid with the guest PTE byte at gPA
+    # 0x428 selected; the entry ruler shows its 8 bits, VALID (7) and PFN 6:0
+    app = app_factory(file=SCENARIOS / "teach_02_ostep_multilevel.toml")
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_pte_of_the_ostep_walk)

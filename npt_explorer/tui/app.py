@@ -100,6 +100,8 @@ _BINDINGS: list[Binding] = [
 ]
 
 _ACTIONS = frozenset(b.action.split("(")[0] for b in _BINDINGS)
+#: keys that replace or change the session (refused while time travel rebuilds it)
+_CHANGES_SESSION = frozenset({"scenario_step", "pick_scenario", "pick_machine", "control_state"})
 
 
 class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
@@ -254,6 +256,8 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             return False
         if action == "scenario_step" and self.session.mode != "scenario":
             return False
+        if action in _CHANGES_SESSION and self.travelling is not None:
+            return False  # a worker is rebuilding the session at an earlier point
         if action in ("pick_scenario", "pick_machine", "scenario_step"):
             return parameters[-1] == self.screen.has_class("-wide")
         return True

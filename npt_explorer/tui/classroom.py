@@ -4,6 +4,7 @@ of the session, and time travel (`goto`). Mixed into the app beside `CommandRunn
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -297,14 +298,18 @@ class ClassroomCommands:
         self.command_line.show_ok(f"diff {a} {b}: comparing the two points …")
 
     def _show_diff(self, d: StateDiff, a: int, b: int, asked_at: tuple[Session, int]) -> None:
-        app: Any = self
         if asked_at != (self.session, self._present()):
             self.command_line.show_error(
                 "the session changed while the diff was computed: diff again"
             )
             return
-        if b != self._present():
-            self._travel(b)
+        if b != self._present():  # to B first: the view's linked panels show point B
+            self._travel(b, then=lambda: self._open_diff(d, a, b))
+        else:
+            self._open_diff(d, a, b)
+
+    def _open_diff(self, d: StateDiff, a: int, b: int) -> None:
+        app: Any = self
         app.main.query(DiffPanel).remove()
         panel = DiffPanel(d, a, b, id="diff-panel")
         app.main.mount(panel, before="#caption")
@@ -312,27 +317,81 @@ class ClassroomCommands:
         app.call_after_refresh(lambda: panel.table.focus() if panel.rows else None)
         self.command_line.show_ok(f"diff {a} {b}: {len(panel.rows)} change(s)")
 
-    def _travel(self, point: int) -> None:
-        """To `point`: back (a new session; the later points stay reachable) or forward."""
+    #: (target point, replayed, to replay) while a worker rebuilds the session at a point
+    travelling: tuple[int, int, int] | None = None
+
+    def _travel(self, point: int, then: Callable[[], None] | None = None) -> None:
+        """To `point`: back (a new session, rebuilt in a worker thread; the later points stay
+        reachable) or forward (the next points run again); then `then` (once there)."""
         app: Any = self
         now = self._present()
         if point < now:
-            self.replace_session(self.timeline.back(self.session, point))  # type: ignore[attr-defined]
-        elif point > now:
+            self._go_back(point, then)
+            return
+        if point > now:
             results = self.timeline.forward(self.session, point - now)
             app.post_message(MachineChanged(results[-1]))
+        self._said_where()
+        if then is not None:
+            then()
+
+    def _go_back(self, point: int, then: Callable[[], None] | None = None) -> None:
+        """Rebuild the session at `point` off the event loop (a big guest's `map` takes
+        a second to replay): the command line shows the progress and every command is
+        refused meanwhile (`refuse_while_travelling`); the panels show the present until
+        the rebuilt session replaces it."""
+        app: Any = self
+        session, timeline = self.session, self.timeline
+        self.travelling = (point, 0, 0)
+
+        def progress(done: int, total: int) -> None:
+            app.call_from_thread(self._travel_progress, point, done, total)
+
+        def rebuild() -> None:
+            try:
+                back = timeline.rebuild(session, point, progress)
+            except Exception as err:  # a command that ran once fails to replay: say so
+                app.call_from_thread(self._travel_failed, f"goto {point}: {err}")
+                return
+            app.call_from_thread(self._arrived, session, back, then)
+
+        app.run_worker(rebuild, thread=True, exclusive=True, group="travel", exit_on_error=False)
+        self.command_line.show_ok(f"going back to point {point} …")
+
+    def _travel_progress(self, point: int, done: int, total: int) -> None:
+        self.travelling = (point, done, total)
+        self.command_line.show_ok(f"going back to point {point}: replayed {done} of {total} …")
+
+    def _travel_failed(self, message: str) -> None:
+        self.travelling = None
+        self.command_line.show_error(message)
+
+    def _arrived(self, session: Session, back: Session, then: Callable[[], None] | None) -> None:
+        self.travelling = None
+        if session is not self.session:  # cannot happen: commands wait; never jump anyway
+            return
+        self.replace_session(self.timeline.arrive(session, back))  # type: ignore[attr-defined]
+        self._said_where()
+        if then is not None:
+            then()
+
+    def refuse_while_travelling(self) -> str | None:
+        """Why nothing may change the session now (None: it may)."""
+        if self.travelling is None:
+            return None
+        point, done, total = self.travelling
+        where = f" (replayed {done} of {total})" if total else ""
+        return f"going back to point {point}{where}: wait for it, then type again"
 
     def _goto(self, args: list[str]) -> None:
         if len(args) != 1:
             raise CommandError(f"goto needs one point (0 .. {self._last_point()})")
         self._travel(self._point(args[0]))
-        self._said_where()
 
     def _undo(self, args: list[str]) -> None:
         if self._present() == 0:
             raise CommandError("undo: already at point 0 (before any command)")
         self._travel(self._present() - 1)
-        self._said_where()
 
     def _redo(self, args: list[str]) -> None:
         ahead = len(self.timeline.ahead(self.session))
@@ -342,7 +401,6 @@ class ClassroomCommands:
         if not 1 <= count <= ahead:
             raise CommandError(f"redo {count}: {ahead} later point(s)")
         self._travel(self._present() + count)
-        self._said_where()
 
     def _said_where(self) -> None:
         now, last = self._present(), self._last_point()

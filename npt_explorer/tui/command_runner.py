@@ -29,6 +29,7 @@ class CommandRunner:
     session: Any
     command_line: Any
     classroom_command: Any  # ClassroomCommands'
+    refuse_while_travelling: Any  # ClassroomCommands'
     files: FileRoot = FileRoot()  # served mode: the session's scratch directory
     _overwrite_asked: Path | None  # the existing file a `save` was last refused on
 
@@ -48,6 +49,10 @@ class CommandRunner:
     def run_text(self, text: str, *, rerun_walk: bool = False) -> bool:
         """Run one command line. A bad one shows its error inline and changes nothing."""
         text = text.strip().removeprefix(":")  # ":answer 0x…" typed as the docs spell it
+        busy = self.refuse_while_travelling()
+        if busy is not None:
+            self.command_line.show_error(busy)
+            return False
         words = text.split()
         if words and words[0] in UI_COMMANDS:
             return self.run_ui_command(words[0], words[1:])

@@ -2,10 +2,14 @@
 (typed, from the scenario, or a quiz's reveal), point 0 the machine before any. Going back
 keeps the points after it as the *future*: `redo`/`goto` run them again. A command that is
 not the next point (anything typed after going back) starts a new future: the old one is
-dropped, as an editor's undo history is. No Textual."""
+dropped, as an editor's undo history is. No Textual.
+
+Going back rebuilds the session by replaying its first commands on a new machine; the app
+runs that in a worker thread (`rebuild`), then makes the result the present (`arrive`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine import Machine
@@ -42,11 +46,16 @@ def replay(session: Session, entry: LogEntry) -> StepResult:
     return result
 
 
-def session_at(session: Session, point: int) -> Session:
-    """`session` as it was at `point` (the log after it is dropped)."""
+def session_at(
+    session: Session, point: int, progress: Callable[[int, int], None] | None = None
+) -> Session:
+    """`session` as it was at `point` (the log after it is dropped); `progress(done, total)`
+    after each command replayed."""
     back = Session(session.scenario, session.mode)
-    for entry in session.log[: check_point(session, point)]:
+    for n, entry in enumerate(session.log[: check_point(session, point)], 1):
         replay(back, entry)
+        if progress is not None:
+            progress(n, point)
     return back
 
 
@@ -71,12 +80,18 @@ class Timeline:
         """Every point's entry, the present's log then the future."""
         return [*session.log, *self.ahead(session)]
 
-    def back(self, session: Session, point: int) -> Session:
-        """A new session at `point` (< now); the log after it and the old future are kept
-        as the future."""
-        now = len(session.log)
-        check_point(session, point, now)
-        back = session_at(session, point)
+    def rebuild(
+        self, session: Session, point: int, progress: Callable[[int, int], None] | None = None
+    ) -> Session:
+        """`session` at `point` (< now), a new session; `session` is not changed, so this may
+        run in a worker thread while the app only reads it. `arrive` makes it the present."""
+        check_point(session, point, len(session.log))
+        return session_at(session, point, progress)
+
+    def arrive(self, session: Session, back: Session) -> Session:
+        """`back` (rebuilt from `session`) becomes the present: the log after its point and
+        the old future become the future."""
+        point = len(back.log)
         self.future = [*session.log[point:], *self.ahead(session)]
         self.session, self.base = back, point
         return back

@@ -61,7 +61,7 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def table(addrs: np.ndarray, kinds: np.ndarray) -> None:
+def table(addrs: np.ndarray, kinds: np.ndarray, modes: tuple[str, ...]) -> None:
     pages = {size: np.unique(addrs >> shift).size for size, shift in (("4 KiB", 12), ("2 MiB", 21))}
     print(f"{len(addrs):,} accesses; distinct pages: "
           + ", ".join(f"{n:,} of {size}" for size, n in pages.items()))  # fmt: skip
@@ -71,6 +71,7 @@ def table(addrs: np.ndarray, kinds: np.ndarray) -> None:
     runs = [("native", s1, "—") for s1 in SIZES] + [
         ("nested", s1, s2) for s1 in SIZES for s2 in SIZES
     ]
+    runs = [r for r in runs if r[0] in modes]
     for mode, s1, s2 in runs:
         for preset in CACHES:
             st, _ = replay(addrs, kinds, preset, s1, "4K" if s2 == "—" else s2, mode == "native")
@@ -120,6 +121,7 @@ def main() -> None:
     p.add_argument("--table", action="store_true")
     p.add_argument("--throughput", action="store_true")
     p.add_argument("--end-to-end", type=int, nargs="?", const=3, metavar="RUNS")
+    p.add_argument("--only", choices=("native", "nested"), help="the table's rows of one mode")
     a = p.parse_args()
     if a.end_to_end:
         end_to_end(a.trace, a.end_to_end)
@@ -129,7 +131,7 @@ def main() -> None:
     if a.throughput or not a.table:
         throughput(a.trace, addrs, kinds, parse_s)
     if a.table or not a.throughput:
-        table(addrs, kinds)
+        table(addrs, kinds, (a.only,) if a.only else ("native", "nested"))
 
 
 if __name__ == "__main__":

@@ -199,7 +199,9 @@ class TraceReplay:
         if self.caches is not None:
             refs = self.caches.refs(steps, walk.gva, walk.gpa)
             s2hit = [r for r in refs if r.sub != -2]
-        size = walk.page_size if walk.ok and walk.page_size else 0x1000
+        # natively no stage 2 splits a guest page: the TLB entry covers the guest's whole page
+        covers = walk.s1_size if self.native else walk.page_size
+        size = covers if walk.ok and covers else 0x1000
         s2_key = s2_set = -1
         if walk.ok and not self.native:
             assert walk.gpa is not None and walk.s2_size is not None

@@ -75,6 +75,19 @@ def test_native_replay_counts_only_the_guest_levels():
     assert (native.finish().refs, nested.finish().refs) == (4, 24)
 
 
+def test_native_replay_caches_the_guest_page_size_whatever_stage_2_uses():
+    # natively (stage 2 off) one TLB entry covers a 2 MiB guest page (SDM Vol. 3A 4.10.2.3);
+    # nested over 4 KiB EPT pages each 4 KiB piece needs its own entry (the smaller size)
+    m = Machine(MachineConfig(arch="x86_64"))
+    m.map(2, 0x20_0000, 0x200_0000, "rwx", backend="linear", hpa=0x8020_0000, huge=False)
+    m.map(1, GVA, 0x40_0000, "rwx", gpa=0x40_0000, huge=True)
+    addrs = GVA + 0x1000 * np.arange(32, dtype=np.uint64)  # 32 pages of one 2 MiB guest page
+    native, nested = TraceReplay(m, native=True), TraceReplay(m)
+    native.feed(addrs)
+    nested.feed(addrs)
+    assert (native.finish().walks, nested.finish().walks) == (1, 32)
+
+
 @given(
     seed=st.integers(0, 2**32 - 1),
     pages=st.sampled_from([[0, 1, 2, 3, 5], [0, 1, 512, 513, 2, 40], [0, 1, 2, 3, 5, 8, 13, 40]]),

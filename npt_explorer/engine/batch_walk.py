@@ -219,6 +219,7 @@ class _TwoStage:
             all(f.entry_bytes == 8 and f.granule == 0x1000 for f in (w.s1, w.s2))
             and not w.s1.root_registers
             and w.guest_root_hi is None  # one stage-1 root per batch
+            and not w.s1.ignores_tags  # AArch64 TBI: the scalar walker untags each address
         )
         guest_root = w.guest_root  # None: stage 1 off, the scalar walker's case
         if not ready or guest_root is None or w.npt_root is None:

@@ -681,9 +681,10 @@ class Machine:
     ) -> Walk | None:
         if self.tlb is None:
             return None
-        entry = self.tlb.lookup(
-            COMBINED, gva, self.tag_vmid, self.asid, self._sizes(), pcid=self.pcid
-        )
+        entry = self.tlb.lookup(  # AArch64 TBI: the TLB never sees the tag
+            COMBINED, self.s1.untagged(gva, access), self.tag_vmid, self.asid, self._sizes(),
+            pcid=self.pcid,
+        )  # fmt: skip
         if entry is None:
             return None
         s1_on = entry.s1_acc is not None  # None: stage 1 was off (Bare, SCTLR_EL1.M=0)
@@ -745,7 +746,7 @@ class Machine:
                 self.tag_vmid,
                 self.asid,
                 global_,
-                walk.gva & ~(size - 1),
+                self.s1.untagged(walk.gva, walk.access) & ~(size - 1),
                 size,
                 walk.gpa & ~(size - 1),
                 walk.hpa & ~(size - 1),

@@ -223,6 +223,8 @@ class Walker:
         """Walk both stages for `gva`. `s2_lookup` (a stage-2-only TLB) may supply the final
         gPA's translation; the tables alone decide otherwise. `ac`: x86 EFLAGS.AC; `via`: a
         RISC-V hlv/hlvx/hsv from HS-mode."""
+        if access is Access.EXEC:  # a branch strips a tag TBI ignores: the PC has none (D8.8)
+            gva = self.s1.untagged(gva, access)
         walk = Walk(gva, access, priv, ac=ac, via=via)
         try:
             self._walk(walk, side_effects, s2_lookup)
@@ -252,11 +254,12 @@ class Walker:
                 walk, gva, reqs.final, None, FINAL, side_effects, "translate the final gPA"
             )
             return
-        reason = s1.check_input(gva)
+        va = s1.untagged(gva, walk.access)  # AArch64 TBI: a data access's tag stays in FAR
+        reason = s1.check_input(va)
         if reason is not None:
             raise _Stop(self._fault(walk, 1, reason, None))
         req, acc, table = reqs.s1, r1.start, self.guest_root
-        if self.guest_root_hi is not None and gva >> 63:  # VA[55]=1: TTBR1 (Arm ARM D8.2.2)
+        if self.guest_root_hi is not None and va >> 63:  # VA[55]=1: TTBR1 (Arm ARM D8.2.2)
             table = self.guest_root_hi
         for depth, level in enumerate(self._s1_levels):
             if depth == 0 and s1.root_registers:  # PAE PDPTEs: no memory reference, no A bit

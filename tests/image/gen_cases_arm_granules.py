@@ -5,10 +5,10 @@ oracle_arm_granules.py. The oracle's own generator (gen_cases_arm.py) builds 4 K
 Per case: stage 2 uses the case's granule (VTCR_EL2.TG0) with a random IPA size and every start
 level the Arm ARM allows for it (SL0; concatenated roots follow from T0SZ); stage 1 (TTBR0_EL1)
 uses the same granule or, in a third of the cases, another one (TCR_EL1.TG0), with a random
-input size (T0SZ). Varied TCR/SCTLR/VTCR bits: IPS (some below the IPA size: address-size
-faults), HA (hardware AF), HPD0, EPD0, WXN, VTCR_EL2.PS and HA. Pages and blocks of the
-granule at both stages (4K: 2M/1G, 16K: 32M, 64K: 512M); random AP/UXN/PXN/AF and
-S2AP/XN/AF; mutations of valid/type bits, permissions, AF, hierarchical bits, RES0
+input size (T0SZ). Varied TCR/SCTLR/VTCR bits: IPS, HA (hardware AF), HPD0, EPD0, TBI0 and
+TBID0 (a fifth of the accesses carry a tag in VA[63:56]), WXN, VTCR_EL2.PS and HA. Pages and
+blocks of the granule at both stages (4K: 2M/1G, 16K: 32M, 64K: 512M); random AP/UXN/PXN/AF
+and S2AP/XN/AF; mutations of valid/type bits, permissions, AF, hierarchical bits, RES0
 address bits below the granule, OA[51:48] in bits 15:12 (64 KiB, FEAT_LPA) and output
 addresses beyond PS/IPS; accesses from EL1 and EL0.
 
@@ -405,9 +405,12 @@ def case_json(t: Tables, rng: random.Random, name: str, accesses: list, mutation
     # driver refuses narrower ones, so a narrow IPS is never generated
     ips = rng.choice([p for p, b in PS_BITS.items() if b >= t.s2.bits])
     tcr = (64 - t.s1.bits) | 1 << 8 | 1 << 10 | 3 << 12 | TG0[t.s1.granule] << 14 | ips << 32
-    for bit, p in ((39, 0.2), (41, 0.15), (7, 0.03)):  # HA, HPD0, EPD0
-        if rng.random() < p:
+    for bit, p in ((39, 0.2), (41, 0.15), (7, 0.03), (37, 0.4), (51, 0.1)):  # HA, HPD0, EPD0,
+        if rng.random() < p:  # TBI0, TBID0
             tcr |= 1 << bit
+    for a in accesses:  # a tag in VA[63:56] (VA[55] = 0: the TTBR0 range)
+        if rng.random() < 0.2:
+            a["gva"] = hx(int(a["gva"], 16) | rng.randrange(1, 256) << 56)
     regs = {"vtcr_el2": hx(vtcr), "vttbr_el2": hx(rng.randrange(1, 256) << 48 | t.s2_root),
             "tcr_el1": hx(tcr), "ttbr0_el1": hx(rng.randrange(256) << 48 | t.s1_root_ipa),
             "mair_el1": "0xff"}  # fmt: skip

@@ -241,6 +241,21 @@ def test_an_arm_kernel_with_ttbr1_walks_the_upper_range_from_it(tmp_path: Path, 
     assert rc == 0 and '"reason": "no-memory"' in out
 
 
+def test_an_arm_tcr_with_tbi0_walks_a_tagged_address_as_its_untagged_one(
+    tmp_path: Path, capsys
+) -> None:
+    # Arm ARM D8.8: TCR_EL1.TBI0=1 (Linux arm64 sets it for user pointers): VA[63:56] is a tag.
+    # The table's L0 entry is invalid: both addresses reach it (translation fault level 0 with
+    # a read); without TBI0 the tagged one is outside the range (no read at all)
+    img = _raw_pml4(tmp_path, {})
+    tcr = 16 | 1 << 23 | 2 << 30 | 5 << 32
+    regs = ["--arch", "aarch64", "--ttbr0", "0x1000"]
+    for value, needle in ((tcr | 1 << 37, '"reason": "not-present"'), (tcr, "non-canonical")):
+        rc, out, _ = _run(capsys, "walk", img, *regs, "--tcr", hex(value), "0x5a00000000001000",
+                          "--json")  # fmt: skip
+        assert rc == 0 and needle in out, out
+
+
 def test_an_image_without_arch_asks_for_arch(tmp_path: Path, capsys) -> None:
     _refused(capsys, "give --arch", "walk", _raw_pml4(tmp_path, {}), "--cr3", "0x1000", "0x0")
 

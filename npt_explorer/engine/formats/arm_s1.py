@@ -280,6 +280,18 @@ class AArch64Stage1(ArmFormat):
     #: is live; the two ranges then share T0SZ/TG0, see `arm.options_from_control`)
     epd0 = False
     epd1 = True
+    #: TCR_EL1.TBI0/TBI1 and TBID0/TBID1, per VA range (index: VA[55])
+    tbi = (False, False)
+    tbid = (False, False)
+
+    def untagged(self, addr: int, access: Access) -> int:
+        """With TBIx for the range VA[55] selects, VA[63:56] is a tag: the walk translates the
+        address with the top byte replaced by copies of bit 55 (AArch64.AddrTop = 55). TBIDx=1
+        keeps the tag meaningful for instruction fetches (Arm ARM D8.8)."""
+        upper = addr >> 55 & 1
+        if not self.tbi[upper] or (access is Access.EXEC and self.tbid[upper]):
+            return addr
+        return addr & (1 << 56) - 1 | (0xFF << 56 if upper else 0)
 
     def check_input(self, addr: int) -> FaultReason | None:
         """VA[63:64-TxSZ] all 0 selects TTBR0, all 1 TTBR1 (Arm ARM D8.2.2); a walk disabled by
@@ -415,6 +427,9 @@ class AArch64Stage1(ArmFormat):
             self.ctl = S1Controls.of(control)
             self.epd0 = control.on("tcr_el1", "EPD0")
             self.epd1 = control.on("tcr_el1", "EPD1")
+            self.tbi = (control.on("tcr_el1", "TBI0"), control.on("tcr_el1", "TBI1"))
+            self.tbid = (control.on("tcr_el1", "TBID0"), control.on("tcr_el1", "TBID1"))
+            self.ignores_tags = any(self.tbi)
 
     def descend(self, acc: S1Acc, dec: Decoded, req: AccessRequest) -> StepCheck:
         if self.beyond_pa(dec):

@@ -278,6 +278,14 @@ class PagingFormat(ABC):
         """The input address with the sign-extension/width bits dropped (for display)."""
         return addr & ((1 << self.input_bits) - 1)
 
+    #: some addresses carry a tag `untagged` drops (the vector walkers leave them to it)
+    ignores_tags = False
+
+    def untagged(self, addr: int, access: Access) -> int:
+        """The address the walk translates: `addr` less any tag the hardware ignores (AArch64
+        TBI); the identity elsewhere."""
+        return addr
+
     def check_input(self, addr: int) -> FaultReason | None:
         """Non-canonical (stage 1) or beyond the input size (stage 2), before any entry is read."""
         if addr < 0 or addr >> 64:

@@ -123,6 +123,17 @@ class GuestPoolAllocator:
             self.ram.memory.frame(hpa >> PAGE_SHIFT)[:] = 0
         return pfn << PAGE_SHIFT
 
+    def alloc_run(self, count: int, below: int) -> list[int]:
+        """The frames `count` successive `alloc()` calls would return, stopping before the
+        first that would raise or lie at or above `below` (as `FrameAllocator.alloc_run`)."""
+        out: list[int] = []
+        while len(out) < count and self._free and self._free[0] << PAGE_SHIFT < below:
+            try:
+                out.append(self.alloc())
+            except PagingError:
+                break
+        return out
+
     def _full(self) -> PagingError:
         return PagingError(
             "NoMemory",

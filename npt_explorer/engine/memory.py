@@ -207,6 +207,28 @@ class FrameAllocator:
         self.peak = max(self.peak, len(self._in_use))
         return pfn << PAGE_SHIFT
 
+    def alloc_run(self, count: int, below: int) -> list[int]:
+        """The frames (paddrs) `count` successive `alloc()` calls would return, stopping before
+        the first that would raise or lie at or above `below` (the caller's address limit):
+        a vector path takes many single-frame tables at once, with `alloc`'s result."""
+        if self.limit is not None:
+            count = max(0, min(count, self.limit - len(self._in_use)))
+        free, limit = self._free, below >> PAGE_SHIFT
+        pfns: list[int] = []
+        while free and len(pfns) < count and free[0] < limit:  # lowest freed frame first
+            pfn = heapq.heappop(free)
+            self.memory.zero_frames(pfn)
+            pfns.append(pfn)
+        if len(pfns) < count and not free:  # then fresh frames, as `alloc` takes them
+            first = self._next_pfn
+            fresh = range(first, max(first, min(first + count - len(pfns), limit)))
+            self._next_pfn = fresh.stop
+            self.memory.zero_frames(first, len(fresh))
+            pfns.extend(fresh)
+        self._in_use.update(pfns)
+        self.peak = max(self.peak, len(self._in_use))
+        return [pfn << PAGE_SHIFT for pfn in pfns]
+
     def free(self, paddr: int, count: int = 1) -> None:
         """Return frames; freeing a frame that is not in use is a bug and raises."""
         pfn = paddr >> PAGE_SHIFT

@@ -22,6 +22,7 @@ from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 from .table_core import TableCore
 
 PaddrOf = Callable[[int], int]
+_U64 = 0xFFFF_FFFF_FFFF_FFFF  # rows start before `lo`: numpy's u64 arithmetic wraps alike
 _RAMP = np.arange(ENTRIES_PER_FRAME, dtype=np.uint64)
 #: regions of at most this many 4 KiB pages go entry by entry (as fast, nothing to derive)
 SMALL_REGION = 16
@@ -36,6 +37,19 @@ class TableTree:
     def __init__(self, pt: TableCore) -> None:
         self.owned = pt.tables  # grows as the call makes tables
         self.parent: dict[int, int | None] = {pt.root: None}
+
+    def adopt(self, slot: int, children: list[int]) -> None:
+        """New tables made for the consecutive slots from `slot` on."""
+        self.parent.update(zip(children, range(slot, slot + 8 * len(children), 8), strict=True))
+
+    def enter_all(self, slot: int, children: list[int]) -> bool:
+        """`enter` from each of the consecutive slots from `slot` on to its child."""
+        owned, parent = self.owned, self.parent
+        for child in children:
+            if child not in owned or parent.setdefault(child, slot) != slot:
+                return False
+            slot += 8
+        return True
 
     def enter(self, slot: int, child: int) -> bool:
         """May the walk go from the entry at `slot` down to the table `child`?"""
@@ -182,6 +196,9 @@ def _map_in(
     if depth == target:
         _fill_leaves(pt, table, depth, lo, hi, delta, page, template)
         return
+    if depth + 1 == target:
+        _map_leaf_tables(pt, tree, table, depth, lo, hi, delta, page, template)
+        return
     level = fmt.levels[depth]
     span, mask = 1 << level.shift, level.entries - 1
     va = lo
@@ -202,6 +219,96 @@ def _map_in(
                 raise Handoff(va)
         _map_in(pt, tree, child, depth + 1, target, va, end, delta, page, template)
         va = end
+
+
+def _map_leaf_tables(
+    pt: TableCore,
+    tree: TableTree,
+    table: int,
+    depth: int,
+    lo: int,
+    hi: int,
+    delta: int,
+    page: int,
+    template: PageTemplate,
+) -> None:
+    """`_map_in` one level above the leaves: a run of unused slots gets its leaf tables made
+    and filled at once (`_new_leaf_tables`); a slot in use leads to its table as `map` does."""
+    fmt = pt.fmt
+    shift = fmt.levels[depth].shift
+    span = 1 << shift
+    first = fmt.index(lo, depth)
+    count = ((hi - 1) >> shift) - (lo >> shift) + 1
+    raws = read_entries(pt, table, first, count)
+    used = np.flatnonzero(raws).tolist()
+    base = lo & ~(span - 1)
+    k = 0
+    for stop in [*used, count]:
+        while k < stop:  # slots k..stop-1 are unused: new tables, as `_get_entry_or_create`
+            va, end = max(lo, base + k * span), min(hi, base + stop * span)
+            made = _new_leaf_tables(pt, tree, table, depth, first + k, stop - k, va, end, delta,
+                                    page, template)  # fmt: skip
+            if not made:
+                raise Handoff(va)
+            k += made
+        if stop == count:
+            return
+        va, addr, raw = max(lo, base + stop * span), table + (first + stop) * 8, int(raws[stop])
+        child = fmt.entry_paddr(raw)
+        if not child or fmt.seed_huge(raw) or not tree.enter(addr, child):
+            raise Handoff(va)
+        _fill_leaves(pt, child, depth + 1, va, min(hi, base + (stop + 1) * span), delta, page,
+                     template)  # fmt: skip
+        k = stop + 1
+
+
+def _new_leaf_tables(
+    pt: TableCore,
+    tree: TableTree,
+    table: int,
+    depth: int,
+    first: int,
+    count: int,
+    lo: int,
+    hi: int,
+    delta: int,
+    page: int,
+    template: PageTemplate,
+) -> int:
+    """Make up to `count` leaf tables for the unused slots `first`.. of `table` (in one of its
+    frames) and write the leaves of [lo, hi) into them: one block of entries built at once,
+    one write per table. Returns how many tables were made (0: the allocator is out, `map`
+    raises there)."""
+    fmt = pt.fmt
+    in_frame = first % ENTRIES_PER_FRAME
+    count = min(count, ENTRIES_PER_FRAME - in_frame)
+    children = pt.alloc_tables(depth + 1, count)
+    if not children:
+        return 0
+    span = fmt.span(depth)
+    hi = min(hi, (lo & ~(span - 1)) + len(children) * span)
+    w0 = fmt.index(lo, depth + 1)
+    m = (hi - lo) // page
+    # row r, column c: the page at (lo - w0 * page) + (r * 512 + c) * page
+    block = np.empty((len(children), ENTRIES_PER_FRAME), np.uint64)
+    rows = _RAMP[: len(children)] * np.uint64(span) + np.uint64((lo - w0 * page + delta) & _U64)
+    np.add(rows[:, None], _RAMP * np.uint64(page), out=block)
+    if page != PAGE_SIZE or (lo + delta) % PAGE_SIZE:
+        block &= np.uint64(~(page - 1) & _U64)
+    template.vector(block, out=block)
+    flat = block.reshape(-1)
+    flat[:w0] = 0
+    flat[w0 + m :] = 0
+    # raises as `map`'s write of the table entry would (an unbacked guest table frame)
+    words = pt.words_for_write(table + (first - in_frame) * 8)
+    words[in_frame : in_frame + len(children)] = [
+        fmt.new_table_at(child, pt.encoding, depth) for child in children
+    ]
+    tree.adopt(table + first * 8, children)
+    for child, row in zip(children, block, strict=True):
+        pt.words_for_write(child)[:] = row
+    pt.record_flushes(lambda n: [lo + k * page for k in range(n)], m)
+    return len(children)
 
 
 def _fill_leaves(
@@ -245,7 +352,7 @@ def _store_leaves(
     words = writable(pt, frame, va)
     paddrs = _RAMP[:m] * np.uint64(page) + np.uint64(va + delta)
     if page != PAGE_SIZE or (va + delta) % PAGE_SIZE:
-        paddrs &= np.uint64(~(page - 1) & 0xFFFF_FFFF_FFFF_FFFF)
+        paddrs &= np.uint64(~(page - 1) & _U64)
     words[w0 : w0 + m] = template.vector(paddrs)
     pt.record_flushes(lambda n: [va + k * page for k in range(n)], m)
 

@@ -40,6 +40,7 @@ SMALL_FLUSH_THRESHOLD = 32
 
 class TableAllocator(Protocol):
     def alloc(self, count: int = 1, align: int = 1) -> int: ...
+    def alloc_run(self, count: int, below: int) -> list[int]: ...
     def free(self, paddr: int, count: int = 1) -> None: ...
 
 
@@ -141,6 +142,20 @@ class TableCore:
         self.generation += 1
         return words
 
+    def frames_for_write(self, frames: list[int], olds: np.ndarray) -> list[np.ndarray]:
+        """`words_for_write` of many frames whose words the caller already holds as a copy
+        (`olds`, one row per frame): the journal keeps those rows instead of copying again."""
+        frame = self.mem.frame
+        words = [frame(paddr >> 12) for paddr in frames]
+        if self._journal is not None:
+            saved, fresh = self._txn_saved, self._txn_fresh
+            for paddr, old in zip(frames, olds, strict=True):
+                if paddr not in saved and paddr not in fresh:
+                    saved.add(paddr)
+                    self._journal.append((paddr, old))
+        self.generation += 1
+        return words
+
     def alloc_table(self, depth: int) -> int:
         """A new table for `depth`: one granule of frames, aligned to its size (Arm ARM D8.2:
         a 64 KiB-granule table is 16 frames)."""
@@ -162,6 +177,18 @@ class TableCore:
             for i in range(n):
                 self._txn_fresh.add(paddr + i * PAGE_SIZE)
         return paddr
+
+    def alloc_tables(self, depth: int, count: int) -> list[int]:
+        """Up to `count` one-frame tables for `depth` at once: those `count` calls of
+        `alloc_table` would make before the first that fails (the caller then hands over to
+        the call that raises)."""
+        assert self.fmt.table_frames(depth) == 1
+        paddrs = self.alloc.alloc_run(count, 1 << self.fmt.output_bits)
+        self.tables.update(dict.fromkeys(paddrs, 1))
+        if self._txn_frames is not None:
+            self._txn_frames.extend((paddr, 1) for paddr in paddrs)
+            self._txn_fresh.update(paddrs)
+        return paddrs
 
     @contextmanager
     def atomic(self) -> Iterator[None]:

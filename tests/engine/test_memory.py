@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from npt_explorer.engine import Frames, Machine, PhysicalMemory, table_words
+from npt_explorer.engine import (
+    FrameAllocator,
+    Frames,
+    Machine,
+    PagingError,
+    PhysicalMemory,
+    table_words,
+)
 
 
 def _frames(mem: Frames) -> Frames:
@@ -43,3 +51,50 @@ def test_guest_ram_reads_a_guest_frame_through_stage_2():
     assert m.memory.read_u64(0x8000_0010) == 0x1234  # the write went to the backing host frame
     assert table_words(ram, 0x4000_0000, 512)[2] == 0x1234
     assert ram.peek_frame(0x5000_0000 >> 12) is None  # unbacked gPA reads as zeros
+
+
+def _alloc_one_by_one(alloc, count: int, below: int) -> list[int]:
+    out = []
+    for _ in range(count):
+        try:
+            paddr = alloc.alloc()
+        except PagingError:
+            break
+        if paddr >= below:  # `alloc_table` frees a frame an entry cannot point at, and raises
+            alloc.free(paddr)
+            break
+        out.append(paddr)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("limit", "freed", "count", "below"),
+    [(None, [], 40, 1 << 52), (None, [3, 9, 1], 40, 1 << 52), (20, [2, 5], 40, 1 << 52),
+     (None, [4, 7], 30, (0x100 + 12) << 12), (None, [], 10, 0x100 << 12)],
+)  # fmt: skip
+def test_alloc_run_takes_the_frames_one_alloc_after_another_would(limit, freed, count, below):
+    """A vector path takes many tables at once: the same frames, in the same order, and the
+    allocator left as the single calls leave it, up to where one would fail."""
+    allocs = []
+    for _ in range(2):
+        mem = PhysicalMemory()
+        alloc = FrameAllocator(mem, base=0x100 << 12, limit=limit)
+        firsts = [alloc.alloc() for _ in range(10)]
+        for n in freed:
+            alloc.free(firsts[n])
+        mem.write_u64(0x10A << 12, 5)  # a stale word in a frame the allocator hands out next
+        allocs.append((alloc, mem))
+    (run, run_mem), (single, single_mem) = allocs
+    assert run.alloc_run(count, below) == _alloc_one_by_one(single, count, below)
+    assert run.in_use == single.in_use
+    assert _alloc_one_by_one(run, 3, 1 << 52) == _alloc_one_by_one(single, 3, 1 << 52)
+    assert run_mem.read_u64(0x10A << 12) == single_mem.read_u64(0x10A << 12)
+
+
+def test_the_guest_pool_takes_a_run_of_tables_as_single_calls_would():
+    machines = [Machine(arch="x86_64", pool_size=0x8000) for _ in range(2)]
+    for m in machines:
+        m.map(2, 0x4000_0000, 0x4000_0000, "rw", hpa=0x8000_0000)
+    run, single = (m.guest_frames for m in machines)
+    assert run.alloc_run(20, 1 << 52) == _alloc_one_by_one(single, 20, 1 << 52)
+    assert run.in_use == single.in_use

@@ -26,11 +26,12 @@ class BitMove:
         x &= self.mask
         return (x << self.shift) & U64 if self.shift >= 0 else x >> -self.shift
 
-    def vector(self, x: np.ndarray) -> np.ndarray:
-        x = x & np.uint64(self.mask)
+    def vector(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The move of every word of `x` (into `out`, which may be `x` itself)."""
+        x = np.bitwise_and(x, np.uint64(self.mask), out=out)
         if self.shift >= 0:
-            return x << np.uint64(self.shift)
-        return x >> np.uint64(-self.shift)
+            return np.left_shift(x, np.uint64(self.shift), out=x)
+        return np.right_shift(x, np.uint64(-self.shift), out=x)
 
     def inverse(self) -> BitMove:
         """The move that puts the moved bits back where they came from."""
@@ -48,10 +49,11 @@ class PageTemplate:
     def scalar(self, paddr: int) -> int:
         return self.const | self.move.scalar(paddr)
 
-    def vector(self, paddrs: np.ndarray) -> np.ndarray:
-        out = self.move.vector(paddrs)
-        out |= np.uint64(self.const)
-        return out
+    def vector(self, paddrs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """The entries of `paddrs` (written into `out`, which may be `paddrs` itself)."""
+        entries = self.move.vector(paddrs, out)
+        entries |= np.uint64(self.const)
+        return entries
 
 
 @dataclass(frozen=True, slots=True)

@@ -193,17 +193,17 @@ class _Change:
         if first + count > ENTRIES_PER_FRAME:
             return False
         raws = read_entries(pt, table, first, count)
-        children = [fmt.entry_paddr(int(raw)) for raw in raws]
-        if not all(children) or self.huge.vector(raws).any():
+        if self.huge.vector(raws).any():
             return False
-        slots = [table + (first + n) * 8 for n in range(count)]
-        if not all(self.tree.enter(s, c) for s, c in zip(slots, children, strict=True)):
+        children = fmt.paddr_move.vector(raws).tolist()  # `entry_paddr` of each (declared)
+        if not all(children) or not self.tree.enter_all(table + first * 8, children):
             return False  # (the general path then stops at the first odd one)
-        tables = [pt.mem.peek_frame(c >> 12) for c in children]
+        peek = pt.mem.peek_frame
+        tables = [peek(c >> 12) for c in children]
         present_tables = [words for words in tables if words is not None]
         if len(present_tables) != len(tables):
             return False
-        stacked = np.stack(present_tables)
+        stacked = np.stack(present_tables)  # a copy: the journal keeps it as the frames' old words
         present = self.present.vector(stacked)
         if self.flags is None:
             unreadable = self.seed_check and self._unreadable(stacked, fmt.leaf_depth).any()
@@ -216,11 +216,15 @@ class _Change:
         else:
             new = self._values(stacked, present, fmt.leaf_depth)
         try:
-            targets = [pt.words_for_write(c) for c in children]
+            targets = pt.frames_for_write(children, stacked)
         except PagingError:
             return False
-        for n, words in enumerate(targets):
-            words[:] = 0 if new is None else new[n]
+        if new is None:
+            for words in targets:
+                words.fill(0)
+        else:
+            for words, row in zip(targets, new, strict=True):
+                words[:] = row
         pages = count * ENTRIES_PER_FRAME
         if self.flags is None:
             pt.record_flushes(lambda n: [lo + i * PAGE_SIZE for i in range(n)], pages)

@@ -227,34 +227,56 @@ class _TwoStage:
             return res
         stage1 = _StageWalk(w.r1, self._guest_reader(guest_root), self.reqs.s1)
         s1 = self._walk(stage1, gvas, guest_root)
-        res.refs[:] = s1.refs
-        done = np.flatnonzero(s1.state == LEAF)
-        res.gpa[done], res.s1_size[done] = s1.out[done], s1.size[done]
-        leaf_ok = s1.out[done] <= U64((1 << w.s1.output_bits) - 1)
-        done = done[leaf_ok]
-        user = np.array([w.s1.user_page(a) for a in stage1.accs], dtype=bool)[s1.acc[done]]
+        res.refs = s1.refs
+        finished = s1.state == LEAF
+        leaf_ok = s1.out <= U64((1 << w.s1.output_bits) - 1)
+        done: np.ndarray | None = None  # None: every lane
+        if finished.all():
+            res.gpa, res.s1_size = s1.out, s1.size
+            if not leaf_ok.all():
+                done = np.flatnonzero(leaf_ok)
+        else:
+            done = np.flatnonzero(finished)
+            res.gpa[done], res.s1_size[done] = s1.out[done], s1.size[done]
+            done = done[leaf_ok[done]]
+        user_of = np.array([w.s1.user_page(a) for a in stage1.accs], dtype=bool)
         scalar = [np.flatnonzero(s1.state == SCALAR)]
         for is_user, req in ((False, self.reqs.final), (True, self.reqs.final_user)):
-            lanes = done[user == is_user]
-            if not lanes.size:
+            if user_of.all() or not user_of.any():  # one kind of page for every lane
+                lanes = done if bool(user_of[0]) == is_user else np.zeros(0, np.int64)
+            else:
+                every = np.arange(n) if done is None else done
+                lanes = every[user_of[s1.acc[every]] == is_user]
+            if lanes is not None and not lanes.size:
                 continue
-            s2 = self._walk(_StageWalk(w.r2, self.host, req), res.gpa[lanes], self.m.npt.root)
-            res.refs[lanes] += s2.refs
-            good = s2.state == LEAF
-            res.hpa[lanes[good]], res.s2_size[lanes[good]] = s2.out[good], s2.size[good]
-            res.ok[lanes[good]] = True
-            scalar.append(lanes[s2.state == SCALAR])
+            stage2 = _StageWalk(w.r2, self.host, req)
+            s2 = self._walk(stage2, pick(lanes, res.gpa), self.m.npt.root)
+            scalar.append(self._finish(res, lanes, s2))
         self._scalar(gvas, np.concatenate(scalar), res)
         return res
+
+    @staticmethod
+    def _finish(res: BatchWalk, lanes: np.ndarray | None, s2: _Ends) -> np.ndarray:
+        """Stage 2's ends into `res` for `lanes` (None: all); returns its scalar lanes."""
+        good = s2.state == LEAF
+        if lanes is None:
+            res.refs += s2.refs
+            if good.all():
+                res.hpa, res.s2_size, res.ok = s2.out, s2.size, good
+                return np.zeros(0, np.int64)
+            lanes = np.arange(len(good))
+        else:
+            res.refs[lanes] += s2.refs
+        res.hpa[lanes[good]], res.s2_size[lanes[good]] = s2.out[good], s2.size[good]
+        res.ok[lanes[good]] = True
+        return lanes[s2.state == SCALAR]
 
     def _walk(self, stage: _StageWalk, addrs: np.ndarray, root: int) -> _Ends:
         """One stage for `addrs`: input check, the walk, the output check."""
         fmt = stage.fmt
-        n = len(addrs)
-        ends = _Ends(np.full(n, FAULT, np.int8), np.zeros(n, np.uint64), np.zeros(n, np.uint64),
-                     np.zeros(n, np.int32), np.zeros(n, np.int64))  # fmt: skip
-        at = np.flatnonzero(input_ok(fmt.input_ranges, addrs))
-        va = addrs[at]
+        inputs = input_ok(fmt.input_ranges, addrs)
+        at = None if inputs.all() else np.flatnonzero(inputs)
+        va = pick(at, addrs)
         leaf = fmt.leaf_depth
         lanes = walk_all(va, root, leaf, fmt.levels[leaf].shift + fmt.levels[leaf].bits, stage.step)
         out = lanes.value + (va & (lanes.size - U64(1)))
@@ -262,6 +284,11 @@ class _TwoStage:
         if fmt.stage == 2:  # stage 1's output check comes after the final gPA is known
             bad = (state == LEAF) & (out > U64((1 << fmt.output_bits) - 1))
             state[bad] = FAULT
+        if at is None:  # every lane walked: its ends are the lanes'
+            return _Ends(state, out, lanes.size, lanes.refs, lanes.acc)
+        n = len(addrs)
+        ends = _Ends(np.full(n, FAULT, np.int8), np.zeros(n, np.uint64), np.zeros(n, np.uint64),
+                     np.zeros(n, np.int32), np.zeros(n, np.int64))  # fmt: skip
         ends.state[at], ends.out[at], ends.size[at] = state, out, lanes.size
         ends.refs[at], ends.acc[at] = lanes.refs, lanes.acc
         return ends
@@ -285,6 +312,22 @@ class _TwoStage:
         read_ok = np.append(readable, False)
         read_refs = np.append(read.refs[kept], 0)
         write_ok = np.append(write.state[kept] == LEAF, False)
+
+        if (
+            kept.size
+            and read_ok[:-1].all()
+            and write_ok[:-1].all()
+            and (read_refs[:-1] == read_refs[0]).all()
+        ):
+            # every guest table frame reads alike: one verdict for every lane (a lane outside
+            # the frames is not `known`: the scalar walker answers it)
+            same = (int(read_refs[0]), np.True_, np.True_)
+
+            def uniform(entry: np.ndarray):
+                offsets = index.offsets(entry)
+                return index.words(entry, offsets), offsets != index.missing, *same
+
+            return uniform
 
         def reader(entry: np.ndarray):
             offsets = index.offsets(entry)

@@ -19,7 +19,7 @@ from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Encoding, PagingFormat
 from .memory import Frames
-from .page_table_query import EntryRef, navigate, query_plan
+from .page_table_query import EntryRef, navigate, query_plan, remember_leaf
 from .table_core import TableAllocator, TableCore
 
 
@@ -39,6 +39,26 @@ class PageTable(TableCore):
 
     def query(self, vaddr: int) -> tuple[int, MappingFlags, int]:
         """(paddr including `vaddr`'s offset in the page, flags read back, page size)."""
+        fast = self._query_plan.fast
+        if fast is not None:
+            lo, hi, lo2, hi2 = fast.inputs
+            if lo <= vaddr < hi or lo2 <= vaddr < hi2:
+                peek: Callable[[int], Any] = self.mem.peek_frame
+                pfn = self.root >> 12
+                try:  # a frame never written (None), a class not seen yet: the general way
+                    for shift, mask, tables in fast.levels:
+                        pfn = tables[peek(pfn).item((vaddr >> shift) & mask)]
+                    raw = peek(pfn).item((vaddr >> fast.leaf_shift) & fast.leaf_mask)
+                    flags = fast.flags[raw & fast.keep]
+                except (AttributeError, KeyError):
+                    pass
+                else:
+                    paddr = (raw & fast.addr_mask) << fast.addr_shift
+                    return paddr + (vaddr & (fast.size - 1)), flags, fast.size
+        return self._query_walk(vaddr)
+
+    def _query_walk(self, vaddr: int) -> tuple[int, MappingFlags, int]:
+        """`query` by the memoised walk (any table layout), `query_full` where it stops."""
         plan = self._query_plan
         if plan.inputs is None:
             if plan.levels is None or self.fmt.check_input(vaddr) is not None:
@@ -74,6 +94,8 @@ class PageTable(TableCore):
             flags = self.leaf_flags(raw, depth)
         if isinstance(flags, str):
             return self.query_full(vaddr)
+        if depth == self.fmt.leaf_depth:
+            remember_leaf(plan, raw, flags)
         return ((raw & plan.addr_mask) << plan.addr_shift) + (vaddr & (size - 1)), flags, size
 
     def query_many(self, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

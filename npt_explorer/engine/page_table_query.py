@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .flags import MappingFlags
 from .table_core import TableCore
 
 
@@ -21,6 +22,25 @@ class EntryRef:
     index: int
     addr: int
     raw: int
+
+
+@dataclass(frozen=True, slots=True)
+class FastQuery:
+    """`query`'s path for the plain case, one dictionary look-up per entry: per level above
+    the leaf (shift, index mask, memo raw → frame number of the next table, tables only), the
+    leaf level's shift, index mask and page size, and the memo of the leaf classes that read
+    as mapped (raw & keep → flags). Anything not in a memo goes the general way, which fills
+    them. Only for tables that sit in one 4 KiB frame each (the index is the frame's word)."""
+
+    inputs: tuple[int, int, int, int]  # two [lo, hi) ranges
+    levels: tuple[tuple[int, int, dict[int, int]], ...]
+    leaf_shift: int
+    leaf_mask: int
+    size: int
+    keep: int
+    flags: dict[int, MappingFlags]
+    addr_mask: int  # the output address: (raw & addr_mask) << addr_shift
+    addr_shift: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +58,7 @@ class QueryPlan:
     present_invert: bool = False
     addr_mask: int = 0
     addr_shift: int = 0
+    fast: FastQuery | None = None
 
 
 def query_plan(pt: TableCore) -> QueryPlan:
@@ -63,6 +84,26 @@ def query_plan(pt: TableCore) -> QueryPlan:
         present.invert,
         move.mask,
         move.shift,
+        _fast_query(pt, inputs),
+    )
+
+
+def _fast_query(pt: TableCore, inputs: tuple[int, int, int, int] | None) -> FastQuery | None:
+    fmt = pt.fmt
+    aligned = not (fmt.paddr_move.mask << fmt.paddr_move.shift) & 0xFFF  # tables at 4 KiB
+    if inputs is None or not aligned or any(lv.entries > 512 for lv in fmt.levels):
+        return None
+    last = fmt.levels[-1]
+    return FastQuery(
+        inputs,
+        tuple((lv.shift, lv.entries - 1, {}) for lv in fmt.levels[:-1]),
+        last.shift,
+        last.entries - 1,
+        fmt.span(fmt.leaf_depth),
+        pt.keep[fmt.leaf_depth],
+        {},
+        fmt.paddr_move.mask,
+        fmt.paddr_move.shift,
     )
 
 
@@ -76,7 +117,21 @@ def navigate(pt: TableCore, plan: QueryPlan, depth: int, raw: int) -> int:
         step = 0 if not table or fmt.seed_huge(raw) else table
     assert plan.levels is not None
     nav = plan.levels[depth][3]
+    tables = None if plan.fast is None else plan.fast.levels[depth][2]
     if len(nav) >= 1 << 16:
         nav.clear()
+        if tables is not None:
+            tables.clear()
     nav[raw] = step
+    if step > 0 and tables is not None:
+        tables[raw] = step >> 12
     return step
+
+
+def remember_leaf(plan: QueryPlan, raw: int, flags: MappingFlags) -> None:
+    """A leaf that reads as mapped with `flags`: `query`'s fast path answers its class."""
+    if plan.fast is not None:
+        memo = plan.fast.flags
+        if len(memo) >= 1 << 14:
+            memo.clear()
+        memo[raw & plan.fast.keep] = flags

@@ -157,3 +157,47 @@ def test_translate_many_checks_permissions_and_leaves_the_machine_alone():
     _, _, ok = m.translate_many(gvas, "write")  # stage 2 is read-only
     assert not ok.any()
     assert len(m.log) == log and m.entry(1, 0x10_0000_0000, 3)[1].field("A") == a_bit
+
+
+@pytest.mark.parametrize(("name", "opts"), FORMATS, ids=IDS)
+@given(data=st.data(), encoding=st.sampled_from(list(Encoding)))
+@cases
+def test_query_answers_as_the_seeds_step_by_step_descent_also_once_memoised(
+    name, opts, data, encoding
+):
+    """`query`'s fast path (a dictionary look-up per entry, memos filled by the general
+    walk) against `query_full`, before and after each address's classes are known, and
+    after the table changes under the memos."""
+    pt = PageTable(name, encoding=encoding, **opts)
+    top = 1 << pt.fmt.input_bits
+    bases = [0, G1 - M2, (1 << 64) - (top >> 1) if pt.fmt.signed_input else top - 4 * M2]
+
+    def outcome(query, va):
+        try:
+            return query(va)
+        except PagingError as err:
+            return err.kind
+
+    for _ in range(data.draw(st.integers(1, 3))):
+        va = data.draw(st.sampled_from(bases)) + data.draw(st.integers(0, 1023)) * K4
+        pa = data.draw(st.integers(0, 1 << 30)) * K4
+        flags = MappingFlags(data.draw(st.integers(0, 63)))
+        try:
+            pt.map_region(va, pa, data.draw(st.sampled_from([K4, 600 * K4, 2 * M2])), flags,
+                          allow_huge=data.draw(st.booleans()))  # fmt: skip
+        except PagingError:
+            pass
+        vaddrs = _scatter(data.draw, bases, 40).tolist()
+        for _ in range(2):
+            for va in vaddrs:
+                assert outcome(pt.query, va) == outcome(pt.query_full, va), hex(va)
+        try:
+            ref = pt.locate(data.draw(st.sampled_from(bases)), data.draw(st.integers(0, 3)))
+            pt.poke(ref.addr, data.draw(st.integers(0, U64)))
+        except PagingError:
+            pass
+        if data.draw(st.booleans()):  # a leaf the memos have seen goes away
+            try:
+                pt.unmap(data.draw(st.sampled_from(vaddrs)))
+            except PagingError:
+                pass

@@ -367,10 +367,15 @@ class Walker:
             if reason is not None:
                 raise _Stop(self._fault(walk, 2, reason, None, gpa=gpa, during=during, req=req))
         acc, table = r2.start, self.npt_root
+        peek, size_of_entry, wide = self.memory.peek_frame, s2.entry_bytes, s2.entry_bytes == 8
         for depth, (shift, mask, name) in enumerate(self._s2_levels):
             index = (gpa >> shift) & mask
-            addr = table + index * s2.entry_bytes
-            raw = self._read(walk, 2, depth, addr, gpa, during)
+            addr = table + index * size_of_entry
+            words = peek(addr >> 12) if wide else None  # `_read`'s common case, inline
+            if words is None:
+                raw = self._read(walk, 2, depth, addr, gpa, during)
+            else:
+                raw = words.item((addr & 0xFFF) >> 3)
             out = r2.outcome(depth, raw, acc, req)  # the one verdict on this entry
             step = None
             if record:
@@ -394,7 +399,7 @@ class Walker:
                     raise _Stop(self._fault(walk, 2, FaultReason.ADDRESS_SIZE, depth, gpa=gpa,
                                             during=during, req=req, acc=acc, raw=raw))  # fmt: skip
                 return hpa, acc, size
-            table = _next_table(out, r2, raw)
+            table = out.exact_paddr if out.exact_paddr is not None else r2.paddr(raw)
         raise AssertionError("a walk always ends in a leaf or a fault")
 
     # ------------------------------------------------------------------ memory

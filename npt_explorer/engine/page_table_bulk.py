@@ -196,7 +196,7 @@ def _map_in(
     if depth == target:
         _fill_leaves(pt, table, depth, lo, hi, delta, page, template)
         return
-    if depth + 1 == target:
+    if depth + 1 == target and fmt.levels[target].entries == ENTRIES_PER_FRAME:
         _map_leaf_tables(pt, tree, table, depth, lo, hi, delta, page, template)
         return
     level = fmt.levels[depth]

@@ -182,7 +182,8 @@ class TableCore:
         """Up to `count` one-frame tables for `depth` at once: those `count` calls of
         `alloc_table` would make before the first that fails (the caller then hands over to
         the call that raises)."""
-        assert self.fmt.table_frames(depth) == 1
+        if self.fmt.packed_tables or self.fmt.table_frames(depth) != 1:
+            return [self.alloc_table(depth)]  # (which refuses packed tables, by name)
         paddrs = self.alloc.alloc_run(count, 1 << self.fmt.output_bits)
         self.tables.update(dict.fromkeys(paddrs, 1))
         if self._txn_frames is not None:

@@ -132,13 +132,8 @@ class TableCore:
         """The words of one table frame, to change in place: the journal keeps a copy of the
         whole frame on its first change in a transaction (none for tables made in it)."""
         words = self.mem.frame(frame_paddr >> 12)
-        if (
-            self._journal is not None
-            and frame_paddr not in self._txn_saved
-            and frame_paddr not in self._txn_fresh
-        ):
-            self._txn_saved.add(frame_paddr)
-            self._journal.append((frame_paddr, words.copy()))
+        if self._journal is not None:
+            self._frame_written(self._journal, frame_paddr, words, copy=True)
         self.generation += 1
         return words
 
@@ -148,13 +143,19 @@ class TableCore:
         frame = self.mem.frame
         words = [frame(paddr >> 12) for paddr in frames]
         if self._journal is not None:
-            saved, fresh = self._txn_saved, self._txn_fresh
             for paddr, old in zip(frames, olds, strict=True):
-                if paddr not in saved and paddr not in fresh:
-                    saved.add(paddr)
-                    self._journal.append((paddr, old))
+                self._frame_written(self._journal, paddr, old, copy=False)
         self.generation += 1
         return words
+
+    def _frame_written(
+        self, journal: list[tuple[int, int | np.ndarray]], frame: int, old: np.ndarray, copy: bool
+    ) -> None:
+        """In a transaction: the frame is about to change; the journal keeps its words from
+        before its first change (`old`, copied unless the caller's is a copy already)."""
+        if frame not in self._txn_saved and frame not in self._txn_fresh:
+            self._txn_saved.add(frame)
+            journal.append((frame, old.copy() if copy else old))
 
     def alloc_table(self, depth: int) -> int:
         """A new table for `depth`: one granule of frames, aligned to its size (Arm ARM D8.2:

@@ -52,15 +52,19 @@ def usable_flags(fmt: PagingFormat, encoding: Encoding) -> list[MappingFlags]:
     """Flags whose 4 KiB and huge entries are present, read back without the seed's panic,
     and whose huge entries the seed's `is_huge` recognises (the ones the page model covers)."""
     out = []
+    huge_depth = fmt.depth_for_size(M2)  # None: no huge pages (teach), only 4 KiB entries count
     for value in range(64):
         flags = MappingFlags(value)
         small = fmt.new_page(0x4000_0000, flags, False, encoding)
         huge = fmt.new_page(0x4000_0000, flags, True, encoding)
-        if not (fmt.seed_present(small) and fmt.seed_present(huge) and fmt.seed_huge(huge)):
+        if not fmt.seed_present(small) or (
+            huge_depth is not None and not (fmt.seed_present(huge) and fmt.seed_huge(huge))
+        ):
             continue
         try:
             fmt.read_flags(small, encoding, fmt.leaf_depth)
-            fmt.read_flags(huge, encoding, fmt.depth_for_size(M2))
+            if huge_depth is not None:
+                fmt.read_flags(huge, encoding, huge_depth)
         except SeedPanic:
             continue
         out.append(flags)

@@ -22,6 +22,8 @@ from npt_explorer.classroom.diff import diff  # noqa: E402
 from npt_explorer.classroom.quiz import MIX_ARCHES, TOPICS, generate  # noqa: E402
 from npt_explorer.classroom.state import capture  # noqa: E402
 from npt_explorer.engine import Machine, MachineConfig  # noqa: E402
+from npt_explorer.tui.session import Session  # noqa: E402
+from npt_explorer.tui.timeline import Timeline  # noqa: E402
 
 GVA, GPA = 0x10_0000_0000, 0x4000_0000
 
@@ -67,6 +69,20 @@ def main() -> None:
         wall, cpu = timed(runs, lambda a=a, b=b: diff(a, b))
         row = f"diff of two captures, {pages:,} pages (16 PTEs changed)"
         print(f"| {row} | {wall:.2f} s | {cpu:.2f} s |")
+    session = Session.demo("x86_64")  # the TUI's goto/undo: a 100k-page map, then undo
+    session.run_line("map stage=2 gpa=0x4000_0000 size=512M flags=rwx hpa=0x1_0000_0000")
+    session.run_line(f"map stage=1 gva={GVA:#x} gpa={GPA:#x} size={100_000 * 0x1000:#x} flags=rw")
+    session.run_line(f"access gva={GVA + 8:#x} access=read")
+    back = len(session.log) - 1
+    wall, cpu = timed(runs, lambda: Timeline().rebuild(session, back))
+    row = "undo after a 100,000-page map (replay from point 0, in a worker thread)"
+    print(f"| {row} | {wall:.2f} s | {cpu:.2f} s |")
+    session.run_line("map stage=2 gpa=0x2_0000_0000 size=8G flags=rw hpa=0x20_0000_0000")
+    session.run_line(f"access gva={GVA + 8:#x} access=read")
+    back = len(session.log) - 1
+    wall, cpu = timed(runs, lambda: Timeline().rebuild(session, back))
+    row = "undo after that and an 8 GiB map of 4 KiB pages at stage 2 (2,097,152 leaves)"
+    print(f"| {row} | {wall:.2f} s | {cpu:.2f} s |")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ class CommandSuggester(Suggester):
         self.files = files
 
     async def get_suggestion(self, value: str) -> str | None:
-        return complete(value, self.arch(), self.files())
+        return complete(value, self.arch(), self.files)
 
 
 class CommandInput(Input):
@@ -131,14 +131,14 @@ class CommandLine(Vertical):
         if event.input is self.input and event.value:
             self.remove_class("-error", "-fault")
             self.query_one("#cmd-hint", Static).update(
-                Text(hint(event.value, self._arch(), self._files()), "dim"), layout=False
+                Text(hint(event.value, self._arch(), self._files), "dim"), layout=False
             )
 
     def on_command_input_nothing_to_complete(self) -> None:
         hint_line = self.query_one("#cmd-hint", Static)
         hint_line.update(
             Text(
-                f"nothing to complete · {hint(self.input.value, self._arch(), self._files())}",
+                f"nothing to complete · {hint(self.input.value, self._arch(), self._files)}",
                 "dim",
             ),
             layout=False,
@@ -147,7 +147,7 @@ class CommandLine(Vertical):
     def on_descendant_focus(self) -> None:
         if not self.input.value and not str(self.query_one("#cmd-hint", Static).render()):
             self.query_one("#cmd-hint", Static).update(
-                Text(hint("", self._arch(), self._files()), "dim"), layout=False
+                Text(hint("", self._arch(), self._files), "dim"), layout=False
             )
 
     def show_error(self, message: str) -> None:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from ..engine import ARCHES, Encoding
 from ..scenario.commands import OPS, Key
 from .classroom import CLASSROOM_COMMANDS, CLASSROOM_KEYS
@@ -24,9 +26,11 @@ UI_COMMANDS: dict[str, str] = {
 }
 
 _ARCH_KEYS = ("guest", "npt", "features", "encoding")
+#: what `load` completes to, asked for only when completing `load`
+Files = Callable[[], Sequence[str]]
 
 
-def _value_choices(op: str, key: str, arch: str, files: list[str]) -> list[str]:
+def _value_choices(op: str, key: str, arch: str) -> list[str]:
     if op == "arch":
         spec = ARCHES.get(arch)
         if key == "guest" and spec:
@@ -53,8 +57,10 @@ def _value_choices(op: str, key: str, arch: str, files: list[str]) -> list[str]:
     return []
 
 
-def candidates(text: str, arch: str, files: list[str] = ()) -> tuple[str, list[str]]:
-    """(the word being typed, every word that could complete it)."""
+def candidates(text: str, arch: str, files: Files = tuple) -> tuple[str, list[str]]:
+    """(the word being typed, every word that could complete it). `files` lists what `load`
+    completes to; it is called only after `load` (it reads directories: on every keystroke
+    it cost 3-14 ms, twice, and a pasted command queued those behind its Enter)."""
     words = text.split(" ")
     word = words[-1]
     if len(words) == 1:
@@ -63,7 +69,7 @@ def candidates(text: str, arch: str, files: list[str] = ()) -> tuple[str, list[s
     if op == "save" and word.startswith("-"):
         return word, [o for o in ("--expect",) if o.startswith(word)]
     if op in ("save", "load", "export-walk", "screenshot"):
-        return word, [f for f in files if f.startswith(word)] if op == "load" else []
+        return word, [f for f in files() if f.startswith(word)] if op == "load" else []
     if op == "arch" and len(words) == 2:
         return word, [a for a in ARCHES if a.startswith(word)]
     if op == "arch" and words[1] in ARCHES:
@@ -72,7 +78,7 @@ def candidates(text: str, arch: str, files: list[str] = ()) -> tuple[str, list[s
         return _classroom_candidates(CLASSROOM_KEYS[op], words)
     if "=" in word:
         key, _, value = word.partition("=")
-        values = _value_choices(op, key, arch, list(files))
+        values = _value_choices(op, key, arch)
         return value, [v for v in values if v.startswith(value)]
     used = {w.partition("=")[0] for w in words[1:-1]}
     keys = sorted(OPS.get(op, ()), key=lambda k: not k.required)  # required keys first
@@ -91,7 +97,7 @@ def _classroom_candidates(
     return word, [f"{n}=" for n in keys if n not in used and n.startswith(word)]
 
 
-def complete(text: str, arch: str, files: list[str] = ()) -> str | None:
+def complete(text: str, arch: str, files: Files = tuple) -> str | None:
     """The whole line completed with the first candidate (the Input's ghost suggestion)."""
     if not text or text.endswith(" ") and text.strip() == "":
         return None
@@ -104,7 +110,7 @@ def complete(text: str, arch: str, files: list[str] = ()) -> str | None:
     return completion
 
 
-def hint(text: str, arch: str, files: list[str] = ()) -> str:
+def hint(text: str, arch: str, files: Files = tuple) -> str:
     """One line under the command line: what can come next."""
     words = text.split()
     all_ops = " ".join((*OPS, *UI_COMMANDS))

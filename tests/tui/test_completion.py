@@ -45,7 +45,7 @@ def test_keys_already_given_are_not_offered_again() -> None:
 
 
 def test_load_completes_file_names() -> None:
-    assert complete("load sc", "x86_64", ["scenarios/a.toml"]) == "load scenarios/a.toml"
+    assert complete("load sc", "x86_64", lambda: ["scenarios/a.toml"]) == "load scenarios/a.toml"
 
 
 def test_hints_name_required_keys_and_values() -> None:
@@ -53,3 +53,25 @@ def test_hints_name_required_keys_and_values() -> None:
     assert hint("flush kind=", "aarch64").startswith("values: tlbi-ipas2e1is")
     assert "unknown op 'mpa'" in hint("mpa ", "x86_64")
     assert hint("save ", "x86_64") == UI_COMMANDS["save"]
+
+
+async def test_typing_lists_the_scenario_files_only_to_complete_load(monkeypatch) -> None:
+    """Listing the scenario folders took 3-14 ms; the hint and the suggester did it on every
+    keystroke, so a pasted `access …` queued a second of work ahead of its Enter on a busy
+    machine. Only `load` completes to file names: only `load` lists them."""
+    from tui_helpers import settle
+
+    from npt_explorer.tui import app as app_module
+
+    listed: list[int] = []
+    monkeypatch.setattr(app_module, "scenario_files", lambda: listed.append(1) or ["x86_02"])
+    app = app_module.make_app(arch="x86_64")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", *"access gva=0x4000_0000 access=read")
+        await settle(pilot)
+        assert not listed
+        await pilot.press("escape", "colon", *"load x8")
+        await settle(pilot)
+        assert listed and app.command_line.input.value == "load x8"
+        assert app.command_line.input._suggestion == "load x86_02"

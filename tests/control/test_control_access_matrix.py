@@ -9,7 +9,10 @@ access.c, from SDM Vol. 3A 4.6.1: CR4.SMAP with EFLAGS.AC.
 access.c's legality rules apply (fetch and write are exclusive; PKRU bits only with CR4.PKE;
 pde.13 only with PSE; one reserved bit at a time; no user access with SMEP), and, as access.c
 does when MAXPHYADDR >= 37, bit 36 is not a reserved bit (MAXPHYADDR = 40 here, so bit 51 is).
-The default run checks a seeded sample; NPT_ACCESS_MATRIX=N checks N cases.
+Two runs: issue 14's matrix whole (user/supervisor × read/write/fetch × U/S, R/W, XD in PTE
+and PDE × CR0.WP, CR4.SMEP/SMAP/PKE, EFER.NXE: 8,064 legal cases), and a seeded sample of the
+whole flag space (A/D, reserved bits, PDPTE, protection keys, EFLAGS.AC, PSE: 2^30 sets, too
+many to enumerate); NPT_ACCESS_MATRIX=N draws N instead of 1,000.
 """
 
 from __future__ import annotations

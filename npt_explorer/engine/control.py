@@ -279,10 +279,12 @@ AARCH64_BITS: tuple[ControlBit, ...] = (
         "PARange",
         3,
         0,
-        "the implemented PA size, PAMax (32/36/40/42/44/48 bits): stage-2 start levels it "
-        "allows (L0 4 KiB and L1 64 KiB need 44, L1 16 KiB 42); IPS/PS above it read as it",
-        f"{_ARM} D19 ID_AA64MMFR0_EL1, AArch64.S2InvalidSL, D8.1.8",
-        modelled=(0, 1, 2, 3, 4, 5),
+        "the implemented PA size, PAMax (32/36/40/42/44/48/52 bits): stage-2 start levels "
+        "it allows (L0 4 KiB and L1 64 KiB need 44, L1 16 KiB 42); IPS/PS above it read as "
+        "it; 6 = 52 bits (FEAT_LPA): 64 KiB level-1 blocks (4 TiB) exist (IPS/PS 52 bits, "
+        "OA[51:48] in bits 15:12: not modelled)",
+        f"{_ARM} D19 ID_AA64MMFR0_EL1, AArch64.S2InvalidSL, AArch64.BlockDescSupported, D8.1.8",
+        modelled=(0, 1, 2, 3, 4, 5, 6),
     ),
     _b(
         "pan",

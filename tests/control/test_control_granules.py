@@ -195,6 +195,21 @@ def test_an_l1_block_with_a_64k_granule_is_a_translation_fault(green):
     )  # fmt: skip
 
 
+def test_with_feat_lpa_a_64k_level_1_block_is_4_tib(green):
+    # AArch64.BlockDescSupported: a 64 KiB level-1 block exists when PAMax = 52 (FEAT_LPA,
+    # ID_AA64MMFR0_EL1.PARange = 6, as QEMU's -cpu max). The same poked descriptor is then a
+    # block: the L1 table descriptor had no AF, so an Access flag fault, level 1 (FSC 0x09);
+    # QEMU 7.2 gives the same (tests/image, 64 KiB fixture)
+    replay = green(
+        arm({"tcr_el1": tcr(16, TG0_64K), "id_aa64mmfr0_el1": 6})
+        + step("map", stage=1, gva="0x4000_0000", gpa="0x20_0000", size="64K", flags="rw")
+        + step("poke", stage=1, gva="0x4000_0000", depth=0, clear="0x2")
+        + read("0x4000_0000", result="fault", fault_stage=1, fault_reason="access-flag",
+               fault_depth=0, syndrome={"fsc": 0x09})
+    )  # fmt: skip
+    assert replay.machine.s1.levels[0].leaf_size == 1 << 42
+
+
 def test_a_map_smaller_than_the_granule_is_not_aligned(green):
     # the smallest page is the granule: 4 KiB cannot be mapped with a 16 KiB stage 1
     green(

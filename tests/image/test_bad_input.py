@@ -201,7 +201,7 @@ def test_reserved_bits_in_x86_roots_are_refused(tmp_path: Path, capsys, flags, n
             ["--vttbr", "0x1000", "--vtcr", str(24 | 2 << 6 | 2 << 14), "--mmfr0", "2"],
             "needs a PA size of at least 42 bits (ID_AA64MMFR0_EL1.PARange gives 40)",
         ),
-        ("aarch64", ["--vttbr", "0x1000", "--mmfr0", "6", "--vtcr", str(24 | 1 << 6)], "PARange"),
+        ("aarch64", ["--vttbr", "0x1000", "--mmfr0", "7", "--vtcr", str(24 | 1 << 6)], "PARange"),
         ("aarch64", ["--ttbr0", "0x1010", "--tcr", "16"], "BADDR below the table alignment"),
         ("aarch64", ["--ttbr0", "0x1000"], "needs --tcr"),
         ("x86_64", ["--cr3", "0x1000", "--cr4", str(1 << 5 | 1 << 23)], "cr4.CET (bit 23) = 1"),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from ..errors import PagingError
 from ..faults import register_reporter
 from . import arm_faults
-from .arm_common import GRANULE_BITS, PA_BITS
+from .arm_common import GRANULE_BITS, PARANGE_BITS
 from .arm_s1 import ARM_EL2, AArch64Stage1
 from .arm_s1_el2 import AArch64Stage1El2
 from .arm_s2 import IPA_MODES, AArch64Stage2, s2_level_of_sl0, s2_start_problem
@@ -46,6 +46,7 @@ def stage1(
     va_bits: int = 48,
     regime: str | None = None,
     granule: int = 0x1000,
+    lpa: int = 0,
 ) -> AArch64Stage1:
     """Regime `el1` (EL1&0, a guest's) or `el2` (the hypervisor's own tables); by default `el2`
     exactly when the seed is built with `arm-el2`, whose tables are meant for EL2."""
@@ -57,6 +58,7 @@ def stage1(
         va_bits=_option("aarch64-s1 va_bits", va_bits, INPUT_BITS),
         features=features,
         granule=_option("aarch64-s1 granule", granule, GRANULES),
+        lpa=bool(lpa),
     )
 
 
@@ -66,6 +68,7 @@ def stage2(
     ipa_bits: int = 40,
     granule: int = 0x1000,
     start_level: int | None = None,
+    lpa: int = 0,
 ) -> AArch64Stage2:
     ipa_bits = _option("aarch64-s2 ipa_bits", ipa_bits, INPUT_BITS)
     granule = _option("aarch64-s2 granule", granule, GRANULES)
@@ -75,7 +78,8 @@ def stage2(
             raise PagingError("InvalidRequest", f"aarch64-s2: {problem}")
     elif granule == 0x1000:
         ipa_bits = _option("aarch64-s2 ipa_bits", ipa_bits, IPA_BITS)
-    geometry = {"granule": granule} | ({} if start_level is None else {"start_level": start_level})
+    geometry = {"granule": granule, "lpa": lpa}
+    geometry |= {} if start_level is None else {"start_level": start_level}
     return AArch64Stage2(ipa_bits=ipa_bits, features=features, **geometry)
 
 
@@ -87,7 +91,7 @@ def arm_s2_start_problem(ipa_bits: int, granule: int, sl0: int, pa_bits: int = 4
 
 def pa_max(control: Control) -> int:
     """PAMax: the implemented physical address size, ID_AA64MMFR0_EL1.PARange in bits."""
-    return PA_BITS[control.get("id_aa64mmfr0_el1", "PARange")]
+    return PARANGE_BITS[control.get("id_aa64mmfr0_el1", "PARange")]
 
 
 def options_from_control(control: Control, stage: int) -> dict[str, int]:
@@ -106,7 +110,7 @@ def options_from_control(control: Control, stage: int) -> dict[str, int]:
                     f"tcr_el1.T1SZ={t1sz}, TG1={tg1} with EPD1=0: a TTBR1 range of another size "
                     f"or granule than TTBR0's (T0SZ={t0sz}, TG0={tg0}) is not modelled",
                 )
-        return {"va_bits": 64 - t0sz, "granule": granule}
+        return {"va_bits": 64 - t0sz, "granule": granule, "lpa": _lpa(control, granule)}
     sl0 = control.get(reg, "SL0")
     start = s2_level_of_sl0(sl0, granule)
     problem = s2_start_problem(64 - t0sz, granule, start, pa_max(control))
@@ -116,7 +120,13 @@ def options_from_control(control: Control, stage: int) -> dict[str, int]:
             f"vtcr_el2.T0SZ={t0sz}, SL0={sl0}, TG0={tg0} ({granule >> 10} KiB): {problem}; "
             "the CPU would take a stage-2 Translation fault at level 0 on every access",
         )
-    return {"ipa_bits": 64 - t0sz, "granule": granule, "start_level": start}
+    lpa = _lpa(control, granule)
+    return {"ipa_bits": 64 - t0sz, "granule": granule, "start_level": start, "lpa": lpa}
+
+
+def _lpa(control: Control, granule: int) -> int:
+    """1 when FEAT_LPA changes this granule's descriptors: PAMax = 52 with 64 KiB."""
+    return int(pa_max(control) == 52 and granule == 0x1_0000)
 
 
 FORMATS: dict[str, Callable[..., PagingFormat]] = {"aarch64-s1": stage1, "aarch64-s2": stage2}

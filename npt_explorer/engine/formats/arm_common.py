@@ -41,6 +41,8 @@ OUTPUT_BITS = 48
 #: TCR_EL1.IPS / VTCR_EL2.PS → the physical address size in bits (Arm ARM D8.1.8); 6 (52 bits)
 #: needs FEAT_LPA, not modelled
 PA_BITS = (32, 36, 40, 42, 44, 48)
+#: ID_AA64MMFR0_EL1.PARange → PAMax in bits; 6 (52 bits) is FEAT_LPA
+PARANGE_BITS = (*PA_BITS, 52)
 SAMPLE_PADDR = 0x4000_0000  # 1 GiB-aligned output for `encoding_problems`
 RWX = MappingFlags.READ | MappingFlags.WRITE | MappingFlags.EXECUTE
 #: granule bytes → page-offset bits; a table of one granule resolves (bits - 3) input bits
@@ -48,6 +50,14 @@ GRANULE_BITS = {0x1000: 12, 0x4000: 14, 0x1_0000: 16}
 #: levels with block descriptors, per granule, without FEAT_LPA/LPA2 (Arm ARM D8.3.1: 4 KiB:
 #: L1 1 GiB, L2 2 MiB; 16 KiB: L2 32 MiB; 64 KiB: L2 512 MiB — an L1 block needs 52-bit OAs)
 BLOCK_LEVELS = {0x1000: (1, 2), 0x4000: (2,), 0x1_0000: (2,)}
+
+
+def block_levels(granule: int, lpa: bool = False) -> tuple[int, ...]:
+    """Levels with blocks: with PAMax = 52 (FEAT_LPA) a 64 KiB granule adds level 1, 4 TiB
+    (pseudocode AArch64.BlockDescSupported: `level == 1 && AArch64.PAMax() == 52`)."""
+    return (1, *BLOCK_LEVELS[granule]) if lpa and granule == 0x1_0000 else BLOCK_LEVELS[granule]
+
+
 #: contiguous-hint run lengths, granule → (L3 pages, L2, L1, L0 blocks); 0: no block there
 #: (Arm ARM D8.6.1 "The Contiguous bit")
 CONTIG_RUNS = {0x1000: (16, 16, 16, 0), 0x4000: (128, 32, 0, 0), 0x1_0000: (32, 32, 0, 0)}
@@ -59,14 +69,16 @@ def level_shift(granule: int, number: int) -> int:
     return g + (g - 3) * (3 - number)
 
 
-def arm_levels(start_level: int, input_bits: int, granule: int = PAGE_4K) -> tuple[Level, ...]:
+def arm_levels(
+    start_level: int, input_bits: int, granule: int = PAGE_4K, lpa: bool = False
+) -> tuple[Level, ...]:
     """Levels `start_level`..L3; the start level resolves the rest of the input (§5.5: a 10-bit
     L1 index for a 40-bit IPA is two concatenated tables)."""
     levels = []
     for number in range(start_level, 4):
         shift = level_shift(granule, number)
         bits = input_bits - shift if number == start_level else GRANULE_BITS[granule] - 3
-        leaf = 1 << shift if number == 3 or number in BLOCK_LEVELS[granule] else None
+        leaf = 1 << shift if number == 3 or number in block_levels(granule, lpa) else None
         levels.append(Level(f"L{number}", shift, bits, leaf))
     return tuple(levels)
 
@@ -83,13 +95,15 @@ def size_words(size: int) -> str:
     return f"{size >> 20} MiB" if size >= 1 << 20 else f"{size >> 10} KiB"
 
 
-def common_fields(depth_level: int, kind: EntryKind, granule: int = PAGE_4K) -> tuple[Field, ...]:
+def common_fields(
+    depth_level: int, kind: EntryKind, granule: int = PAGE_4K, lpa: bool = False
+) -> tuple[Field, ...]:
     """VALID and TYPE (bits 1:0), whose meaning depends on the level and the granule."""
     if kind is EntryKind.INVALID:
         return (Field("VALID", 0, 0, Role.VALID, "0: invalid descriptor", ((0, "invalid"),)),)
     if depth_level == 3:
         types = ((0, "reserved at L3 (0b01)"), (1, "page"))
-    elif depth_level not in BLOCK_LEVELS[granule]:
+    elif depth_level not in block_levels(granule, lpa):
         no_block = f"block: not allowed at L{depth_level} with {granule >> 10} KiB granules"
         types = ((0, no_block), (1, "table"))
     else:
@@ -146,6 +160,10 @@ class ArmFormat(PagingFormat):
     present_test = BitTest(VALID)
     huge_test = BitTest(TYPE, invert=True)  # seed-crates.md §4 item 15: also an all-zero entry
 
+    #: FEAT_LPA with the 64 KiB granule (PAMax = 52): level-1 blocks. Bits 15:12 as OA[51:48]
+    #: matter only with a 52-bit IPS/PS, which is not modelled (QEMU 7.2 reads them only then)
+    lpa = False
+
     def __init__(
         self,
         name: str,
@@ -153,8 +171,10 @@ class ArmFormat(PagingFormat):
         levels: tuple[Level, ...],
         features: frozenset[str],
         granule: int = PAGE_4K,
+        lpa: bool = False,
     ):
         self.name = name
+        self.lpa = lpa and granule == 0x1_0000
         self.stage = stage
         self.levels = levels
         self.features = frozenset(features)
@@ -362,7 +382,7 @@ class ArmFormat(PagingFormat):
         super().configure(control)
         reg, name = ("tcr_el1", "IPS") if self.stage == 1 else ("vtcr_el2", "PS")
         # D8.1.8: an IPS/PS larger than the implemented PA size (PAMax) is read as PAMax
-        pa_max = PA_BITS[control.get("id_aa64mmfr0_el1", "PARange")]
+        pa_max = PARANGE_BITS[control.get("id_aa64mmfr0_el1", "PARange")]
         object.__setattr__(self, "output_bits", min(PA_BITS[control.get(reg, name)], pa_max))
         # D8.4.5/6: HA and HD per stage, separately (HD without HA does nothing)
         ha = control.on(reg, "HA")

@@ -271,10 +271,16 @@ class AArch64Stage1(ArmFormat):
     any T0SZ and granule (`va_bits`, `granule`)."""
 
     def __init__(
-        self, *, va_bits: int = 48, features: frozenset[str] = frozenset(), granule: int = PAGE_4K
+        self,
+        *,
+        va_bits: int = 48,
+        features: frozenset[str] = frozenset(),
+        granule: int = PAGE_4K,
+        lpa: bool = False,
     ) -> None:
         start = stage1_start_level(va_bits, granule)  # 4 - ceil((va_bits - 12) / 9), §4.1
-        super().__init__("aarch64-s1", 1, arm_levels(start, va_bits, granule), features, granule)
+        levels = arm_levels(start, va_bits, granule, lpa)
+        super().__init__("aarch64-s1", 1, levels, features, granule, lpa)
 
     #: TCR_EL1.EPD0 / EPD1: walks through TTBR0 / TTBR1 disabled (EPD1=1 unless a TTBR1 table
     #: is live; the two ranges then share T0SZ/TG0, see `arm.options_from_control`)
@@ -360,7 +366,7 @@ class AArch64Stage1(ArmFormat):
 
     def _fields_4k(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
         """The fields as laid out with a 4 KiB granule (`granule_fields` adapts them)."""
-        head = common_fields(self.arm_level(depth), kind, self.granule)
+        head = common_fields(self.arm_level(depth), kind, self.granule, self.lpa)
         if kind is EntryKind.INVALID:
             return (*head, INVALID_REST)
         return (*head, *(_TABLE_ATTRS if kind is EntryKind.TABLE else _LEAF_ATTRS))

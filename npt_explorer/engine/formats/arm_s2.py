@@ -180,10 +180,11 @@ class AArch64Stage2(ArmFormat):
     def __init__(
         self, *, ipa_bits: int = 40, features: frozenset[str] = frozenset(), **geometry: int
     ) -> None:
-        """`geometry`: `granule` (4 KiB) and `start_level` (the deepest valid one)."""
-        granule = geometry.get("granule", PAGE_4K)
+        """`geometry`: `granule` (4 KiB), `start_level` (the deepest valid one), `lpa` (0)."""
+        granule, lpa = geometry.get("granule", PAGE_4K), bool(geometry.get("lpa", 0))
         start = geometry.get("start_level", s2_start_level(ipa_bits, granule))
-        super().__init__("aarch64-s2", 2, arm_levels(start, ipa_bits, granule), features, granule)
+        levels = arm_levels(start, ipa_bits, granule, lpa)
+        super().__init__("aarch64-s2", 2, levels, features, granule, lpa)
         self.fwb = "fwb" in self.features
         self.xnx = "xnx" in self.features
         xn_meanings = _xn_meanings(self.xnx)
@@ -279,7 +280,7 @@ class AArch64Stage2(ArmFormat):
 
     def _fields_4k(self, depth: int, kind: EntryKind) -> tuple[Field, ...]:
         """The fields as laid out with a 4 KiB granule (`granule_fields` adapts them)."""
-        head = common_fields(self.arm_level(depth), kind, self.granule)
+        head = common_fields(self.arm_level(depth), kind, self.granule, self.lpa)
         if kind is EntryKind.INVALID:
             return (*head, INVALID_REST)
         if kind is EntryKind.TABLE:

@@ -94,7 +94,10 @@ def pty_big_access(size: tuple[int, int], cwd: Path, count: int = 8) -> list[flo
             read_until(fd, b"\x00never", 0.3)
             sent = time.monotonic()
             os.write(fd, b"\r")
-            _, seen = read_until(fd, f"access gva={gva:#x} access=read".encode(), timeout=30)
+            # the result line (the typed text itself is on screen already: a redraw of the
+            # input line would match it at once)
+            done = f"✓ access gva={gva:#x} access=read".encode()
+            _, seen = read_until(fd, done, timeout=30)
             if seen is None:  # seen on a loaded machine: reported, not timed
                 print(f"access {i}: its result never showed as one piece of text", file=sys.stderr)
             else:

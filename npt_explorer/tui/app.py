@@ -21,6 +21,7 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.events import DescendantFocus, Resize
 from textual.screen import ModalScreen, Screen
+from textual.theme import Theme
 from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, Header, Input, RichLog, Tree
@@ -31,7 +32,7 @@ from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
 from .classroom import PROJECTOR_PANELS, ClassroomCommands
 from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
-from .config import PLAY_SECONDS, Settings
+from .config import PLAY_SECONDS, THEMES, ConfigError, Settings, remember_theme
 from .control_panel import ControlPanel
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .entry_panel import EntryPanel
@@ -130,6 +131,9 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         #: test process starts many apps, whose frozen objects would never be freed)
         self.freeze_heap = False
         self._frozen = False
+        #: a theme picked in the palette is written to the settings file (run_app, not in
+        #: served mode: a browser tab must not rewrite the server's settings)
+        self.remember_theme = False
 
     # ------------------------------------------------------------------ layout
 
@@ -176,6 +180,8 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         return self.main.query_one(CommandLine)
 
     def on_mount(self) -> None:
+        if self.remember_theme:
+            self.theme_changed_signal.subscribe(self, self._theme_chosen)
         self._apply_size(self.size.width, self.size.height, first=True)
         self.post_message(MachineChanged(reset=True))
         self.focus_panel("walk")
@@ -492,6 +498,20 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             if self.freeze_heap:
                 self.call_after_refresh(self._freeze)
 
+    def _theme_chosen(self, theme: Theme) -> None:
+        """The theme changed (the palette's Theme command): remember it as `--theme` is;
+        F5's high contrast is for the room, not a choice."""
+        if self.projector:
+            return
+        try:
+            kept = remember_theme(theme.name)
+        except (ConfigError, OSError) as err:
+            self.notify(f"theme not remembered: {err}", severity="warning", timeout=6)
+            return
+        if kept is None:
+            names = " or ".join(THEMES)
+            self.notify(f"{theme.name}: for this session (the settings file keeps {names})")
+
     def _freeze(self) -> None:
         """After a session's first frame: its machine, model and panels live until the next
         session, yet every full collection walked them (~0.15 s on the demo, a missed
@@ -597,6 +617,7 @@ def run_app(
         print(f"npt-explorer: error: {err}", file=sys.stderr)
         return 2
     app.freeze_heap = True
+    app.remember_theme = served_root is None
     if served_root is None:
         app.run()
         return app.return_code or 0

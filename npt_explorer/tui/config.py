@@ -4,7 +4,8 @@
     theme = "high-contrast"     # or "dark" (the default)
     play_seconds = 0.3          # space plays the walk: seconds per reference (0.05 to 10)
 
-`npt-explorer --theme T` / `--play-seconds S` use a value and remember it there. A file that
+`npt-explorer --theme T` / `--play-seconds S` use a value and remember it there, and so does
+a theme picked in the TUI's command palette (`remember_theme`). A file that
 is not valid is refused with one line naming it, the key and the allowed values (exit 2).
 No Textual here: the command line reads it before the app starts."""
 
@@ -113,3 +114,17 @@ def settings_for(theme: str | None, play_seconds: float | None) -> Settings:
         except OSError as err:  # a read-only home: use the values, say they are not kept
             print(f"npt-explorer: warning: not remembered: {err}", file=sys.stderr)
     return settings
+
+
+def remember_theme(textual_theme: str) -> str | None:
+    """A theme picked in the running TUI (the command palette): written to the settings file
+    when it is one the file can name and not already the saved one. Returns the file's name
+    for it (None: a Textual theme the file cannot name). Raises ConfigError (a bad file: it
+    is never rewritten) or OSError (it cannot be written)."""
+    key = next((k for k, v in THEMES.items() if v == textual_theme), None)
+    if key is None:
+        return None
+    saved = load_settings()
+    if saved.theme != key:
+        save_settings(replace(saved, theme=key))
+    return key

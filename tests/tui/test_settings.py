@@ -10,7 +10,7 @@ from tui_helpers import settle
 import npt_explorer.tui.app as tui_app
 from npt_explorer.cli import main
 from npt_explorer.tui.app import make_app
-from npt_explorer.tui.config import Settings, config_path
+from npt_explorer.tui.config import Settings, config_path, load_settings
 
 
 @pytest.fixture
@@ -105,3 +105,27 @@ async def test_plus_and_minus_change_the_play_speed_and_a_running_play_follows(a
         assert app._player is not None and app._player._interval == 0.3
         await pilot.press("space")
         assert app._player is None
+
+
+async def test_a_theme_picked_in_the_palette_is_remembered_but_not_the_projectors(
+    monkeypatch, tmp_path
+) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    path = tmp_path / "config" / "npt-explorer" / "config.toml"
+    app = make_app(theme="textual-dark")
+    app.remember_theme = True  # as run_app sets it for a terminal
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        assert not path.exists()  # starting writes nothing
+        await pilot.press("f5")  # the projector's high contrast is not a choice
+        await settle(pilot)
+        assert app.theme == "npt-high-contrast" and not path.exists()
+        await pilot.press("f5")
+        await settle(pilot)
+        app.theme = "npt-high-contrast"  # what the palette's Theme command does
+        await settle(pilot)
+        assert 'theme = "high-contrast"' in path.read_text()
+        app.theme = "nord"  # a Textual theme the file cannot name: used, not kept
+        await settle(pilot)
+        assert 'theme = "high-contrast"' in path.read_text()
+    assert load_settings().theme == "high-contrast"

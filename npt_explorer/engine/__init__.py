@@ -39,7 +39,8 @@ from .regions import (
     table_entries,
 )
 from .syndrome_fields import decode_syndrome
-from .tlb import COMBINED, FLUSHES, STAGE2, TlbEntry, TlbKind
+from .table_core import Flush
+from .tlb import COMBINED, FLUSHES, STAGE2, EntryRead, TlbEntry, TlbKind
 from .trace import SIZES, TraceMapper, TraceReplay, TraceStats, replay_chunks, run_trace
 from .walk import BARE_SIZE, Walk, Walker, WalkStep
 from .walk_cache import PRESETS, WalkCaches
@@ -63,11 +64,13 @@ __all__ = [
     "Decoded",
     "ERROR_KINDS",
     "Encoding",
+    "EntryRead",
     "EntryRef",
     "EntryKind",
     "Event",
     "FILTER_HELP",
     "FLUSHES",
+    "Flush",
     "FORMAT_NAMES",
     "Fault",
     "FaultReason",

@@ -18,6 +18,7 @@ from .errors import PagingError
 from .flags import MappingFlags
 from .memory import PAGE_SIZE, FrameAllocator, PhysicalMemory
 from .page_table import PageTable
+from .table_core import Change, Flush
 
 
 class Backend(StrEnum):
@@ -109,12 +110,12 @@ class AddrSpace:
         return None
 
     @contextmanager
-    def _txn(self) -> Iterator[None]:
+    def _txn(self) -> Iterator[Change]:
         areas = list(self.areas)
         self._txn_new, self._txn_dead = [], []
         try:
-            with self.pt.atomic():
-                yield
+            with self.pt.atomic() as change:
+                yield change
         except BaseException:
             self.areas = areas
             for page, frame in self._txn_new:
@@ -182,38 +183,39 @@ class AddrSpace:
         *,
         huge: bool = True,
         name: str = "",
-    ) -> Area:
-        """A fixed-offset region (huge pages where aligned unless `huge=False`)."""
+    ) -> Flush:
+        """A fixed-offset region (huge pages where aligned unless `huge=False`). Every change
+        here returns its stage-2 table's `Flush`."""
         flags = MappingFlags.parse(flags)
         self._check(gpa, size, hpa)
         self._check_free(gpa, size)
         area = Area(gpa, size, flags, Backend.LINEAR, hpa=hpa, huge=huge, name=name)
-        with self._txn():
+        with self._txn() as change:
             self.pt.map_region(gpa, hpa, size, flags, allow_huge=huge)
             self.areas.append(area)
-        return area
+        return change.flush
 
     def map_alloc(
         self, gpa: int, size: int, flags: MappingFlags | str, populate: bool, *, name: str = ""
-    ) -> Area:
+    ) -> Flush:
         """Frames from the allocator, now (`populate`) or on the first fault."""
         flags = MappingFlags.parse(flags)
         self._check(gpa, size)
         self._check_free(gpa, size)
         area = Area(gpa, size, flags, Backend.ALLOC, populate=populate, name=name)
-        with self._txn():
+        with self._txn() as change:
             if populate:  # page by page, each page's frame allocated just before it is mapped
                 self.pt.map_region(gpa, self._new_frame, size, flags)
             else:  # the seed builds every table now, with empty-flag placeholder leaves
                 self.pt.map_region(gpa, lambda _va: 0, size, MappingFlags(0), allow_huge=False)
             self.areas.append(area)
-        return area
+        return change.flush
 
-    def unmap(self, gpa: int, size: int) -> None:
+    def unmap(self, gpa: int, size: int) -> Flush:
         """Unmap [gpa, gpa+size): areas inside go, areas across the edges shrink or split."""
         self._check(gpa, size)
         end = gpa + size
-        with self._txn():
+        with self._txn() as change:
             kept: list[Area] = []
             for area in self.areas:
                 if area.end <= gpa or end <= area.start:
@@ -226,13 +228,14 @@ class AddrSpace:
                 if cut.end < area.end:
                     kept.append(area.cut(cut.end, area.end))
             self.areas = sorted(kept, key=lambda a: a.start)
+        return change.flush
 
-    def protect(self, gpa: int, size: int, flags: MappingFlags | str) -> None:
+    def protect(self, gpa: int, size: int, flags: MappingFlags | str) -> Flush:
         """New flags for [gpa, gpa+size) (MemorySet::protect; the seed's AddrSpace lacks it)."""
         flags = MappingFlags.parse(flags)
         self._check(gpa, size)
         end = gpa + size
-        with self._txn():
+        with self._txn() as change:
             out: list[Area] = []
             for area in self.areas:
                 if area.end <= gpa or end <= area.start:
@@ -248,6 +251,7 @@ class AddrSpace:
                 if cut.end < area.end:
                     out.append(area.cut(cut.end, area.end))
             self.areas = sorted(out, key=lambda a: a.start)
+        return change.flush
 
     def _backend_unmap(self, cut: Area) -> None:
         if cut.backend is Backend.LINEAR:
@@ -278,7 +282,7 @@ class AddrSpace:
             if page == self.pt.fmt.granule or edge % page == 0 or not self.pt.fmt.seed_present(raw):
                 continue
             base = edge & ~(page - 1)
-            hpa, flags, _ = self.pt.unmap(base)
+            hpa, flags, _, _ = self.pt.unmap(base)
             self.pt.map_region(base, hpa, edge - base, flags, allow_huge=True)
             self.pt.map_region(
                 edge, hpa + (edge - base), base + page - edge, flags, allow_huge=True

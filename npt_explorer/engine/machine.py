@@ -16,12 +16,13 @@ from .control import Control, mode_from_registers, mode_words
 from .errors import PagingError
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
-from .formats import AccessRequest, Decoded, EntryKind, PagingFormat
+from .formats import Decoded, PagingFormat
 from .guest import GuestPoolAllocator, GuestRAM
 from .memory import DEFAULT_POOL_BASE, FrameAllocator, PhysicalMemory
 from .page_table import EntryRef, PageTable
-from .tlb import COMBINED, FLUSHES, INVPCID_SCOPES, STAGE2, FlushScope, Tlb, TlbEntry
-from .walk import S2Lookup, Walk, Walker
+from .table_core import Flush
+from .tlb import FLUSHES, INVPCID_SCOPES, FlushScope, Tlb, TlbContext, TlbEntry
+from .walk import Walk, Walker
 from .walk_cache import WalkCaches
 
 _ACCESS_FLAGS = {
@@ -282,17 +283,17 @@ class Machine:
             if gpa is None:
                 raise PagingError("InvalidRequest", "a stage-1 map needs gpa")
             with self._stage1_call():
-                self.table(1, addr).map_region(addr, gpa, size, flags, allow_huge=huge)
+                flush = self.table(1, addr).map_region(addr, gpa, size, flags, allow_huge=huge)
             self.load_root_registers()
             text = f"stage 1: gVA {addr:#x} → gPA {gpa:#x}, {size:#x} bytes, {flags.letters()}"
         elif stage == 2:
             if backend == "linear":
                 if hpa is None:
                     raise PagingError("InvalidRequest", "a linear stage-2 map needs hpa")
-                self.space.map_linear(addr, hpa, size, flags, huge=huge, name=name)
+                flush = self.space.map_linear(addr, hpa, size, flags, huge=huge, name=name)
                 text = f"stage 2: gPA {addr:#x} → hPA {hpa:#x} (linear), {size:#x} bytes"
             elif backend == "alloc":
-                self.space.map_alloc(addr, size, flags, populate, name=name)
+                flush = self.space.map_alloc(addr, size, flags, populate, name=name)
                 text = (
                     f"stage 2: gPA {addr:#x}, {size:#x} bytes (alloc, "
                     f"{'populated' if populate else 'lazy'})"
@@ -305,32 +306,34 @@ class Machine:
         else:
             self.table(stage)
             return
-        self._tables_changed()
+        self._tables_changed(stage, flush)
         self._log("map", text, stage=stage)
 
     def unmap(self, stage: int, addr: int, size: int) -> None:
         if stage == 1:
             with self._stage1_call():
-                self.table(1, addr).unmap_region(addr, size)
+                flush = self.table(1, addr).unmap_region(addr, size)
             self.load_root_registers()
         elif stage == 2:
-            self.space.unmap(addr, size)
+            flush = self.space.unmap(addr, size)
         else:
             self.table(stage)
-        self._tables_changed()
+            return
+        self._tables_changed(stage, flush)
         self._log("unmap", f"stage {stage}: unmap {addr:#x}, {size:#x} bytes", stage=stage)
 
     def protect(self, stage: int, addr: int, size: int, flags: MappingFlags | str) -> None:
         flags = MappingFlags.parse(flags)
         if stage == 1:
             with self._stage1_call():
-                self.table(1, addr).protect_region(addr, size, flags)
+                flush = self.table(1, addr).protect_region(addr, size, flags)
             self.load_root_registers()
         elif stage == 2:
-            self.space.protect(addr, size, flags)
+            flush = self.space.protect(addr, size, flags)
         else:
             self.table(stage)
-        self._tables_changed()
+            return
+        self._tables_changed(stage, flush)
         self._log(
             "protect",
             f"stage {stage}: protect {addr:#x}, {size:#x} bytes → {flags.letters()}",
@@ -376,8 +379,7 @@ class Machine:
         width = 8 * fmt.entry_bytes
         if not 0 <= new < 1 << width:
             raise PagingError("InvalidRequest", f"value {new:#x} does not fit in {width} bits")
-        self.table(stage).poke(ref.addr, new)
-        self._tables_changed()
+        self._tables_changed(stage, self.table(stage, addr).poke(ref.addr, new))
         self._log(
             "poke",
             f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: {ref.raw:#x} → {new:#x}",
@@ -399,26 +401,22 @@ class Machine:
         """A guest access: TLB lookup, a two-stage walk on a miss (A/D writes), TLB fill.
         `ac`: x86 EFLAGS.AC (SMAP); `via`: RISC-V hlv | hlvx | hsv from HS-mode."""
         access, priv = Access.parse(access), self._priv(Priv.parse(priv), via)
-        walk = self._tlb_hit(gva, access, priv, ac, via)
+        tlb = self.tlb
+        ctx = None if tlb is None else self._tlb_context()
+        walk = None if tlb is None or ctx is None else tlb.hit(ctx, gva, access, priv, ac, via)
         if walk is None:
+            s2_lookup = None
+            if tlb is not None and ctx is not None:  # the stage-2-only entries serve the walk
+                s2_lookup = partial(tlb.stage2_hit, ctx, write=access is Access.WRITE)
             walk = self.walker.translate(
-                gva,
-                access,
-                priv,
-                side_effects=True,
-                s2_lookup=self._s2_lookup(access),
-                ac=ac,
-                via=via,
+                gva, access, priv, side_effects=True, s2_lookup=s2_lookup, ac=ac, via=via
             )
             if self.walk_caches is not None:
                 self._walk_caches(walk)
-            if self.tlb is not None:
-                walk.tlb = "miss"
-                self.tlb.stats.misses += 1
-                if walk.ok:
-                    self._fill(walk)
-            if walk.writes:
-                self._tables_changed()
+            if tlb is not None and ctx is not None:
+                tlb.miss(ctx, walk)
+            # its A/D write-backs only set status bits: no TLB entry is outdated by them
+            # (`EntryRead.outdated_by`)
         self._record(walk, "access")
         return walk
 
@@ -508,7 +506,7 @@ class Machine:
         handled = self.space.handle_page_fault(info.fault_guest_paddr, info.access_flags)
         if handled:
             self.last_fault = None
-            self._tables_changed()
+            self._tables_changed(2, self.npt.last_flush)
         self._log(
             "handle-fault",
             f"handle_page_fault(gPA {fault.gpa:#x}, "
@@ -672,156 +670,28 @@ class Machine:
                 raise PagingError("InvalidRequest", f'vmid {vmid!r} (a number or "all")')
         return scope, (tags[0], tags[1], tags[2])
 
-    def _sizes(self) -> list[int]:
+    def _sizes(self) -> tuple[int, ...]:
         sizes = {lv.leaf_size for f in (self.s1, self.s2) for lv in f.levels if lv.leaf_size}
-        return sorted(sizes)
+        return tuple(sorted(sizes))
 
-    def _tlb_hit(
-        self, gva: int, access: Access, priv: Priv, ac: bool = False, via: str = ""
-    ) -> Walk | None:
-        if self.tlb is None:
-            return None
-        entry = self.tlb.lookup(  # AArch64 TBI: the TLB never sees the tag
-            COMBINED, self.s1.untagged(gva, access), self.tag_vmid, self.asid, self._sizes(),
-            pcid=self.pcid,
-        )  # fmt: skip
-        if entry is None:
-            return None
-        s1_on = entry.s1_acc is not None  # None: stage 1 was off (Bare, SCTLR_EL1.M=0)
-        user_page = s1_on and self.s1.user_page(entry.s1_acc)
-        s1_req = AccessRequest(access, priv, ac=ac, via=via)
-        s2_req = AccessRequest(access, priv, guest_user_page=user_page, ac=ac, via=via)
-        denied = (s1_on and self.s1.allows(entry.s1_acc, s1_req)) or self.s2.allows(
-            entry.s2_acc, s2_req
+    def _tlb_context(self) -> TlbContext:
+        # x86: a leaf's G counts only with CR4.PGE=1 (SDM 3A 4.10.2.4)
+        global_ok = self.arch != "x86_64" or self.control.on("cr4", "PGE")
+        return TlbContext(
+            self.tag_vmid, self.asid, self.pcid, self.s1, self.s2, self._sizes(), global_ok
         )
-        if denied or (access is Access.WRITE and not entry.dirty):
-            self.tlb.drop(entry)  # the hardware re-walks (to fault, or to set D)
-            return None
-        offset = gva & (entry.size - 1)
-        walk = Walk(
-            gva,
-            access,
-            priv,
-            gpa=entry.gpa + offset,
-            hpa=entry.hpa + offset,
-            s1_size=entry.size,
-            s2_size=entry.size,
-            s1_acc=entry.s1_acc,
-            s2_acc=entry.s2_acc,
-            tlb="hit",
-            stale=entry.stale,
-            ac=ac,
-            via=via,
-        )
-        self.tlb.stats.hits += 1
-        if entry.stale:
-            self.tlb.stats.stale_hits += 1
-            walk.note = "hit a stale TLB entry: the tables say otherwise"
-        return walk
 
-    def _s1_perms(self, acc: Any) -> str:
-        return "stage 1 off" if acc is None else self.s1.describe_perms(acc)
-
-    def _fill(self, walk: Walk) -> None:
-        assert self.tlb is not None and walk.gpa is not None and walk.hpa is not None
-        size = walk.page_size or 0x1000
-        leaf = next((s.decoded for s in reversed(walk.steps) if s.stage == 1), None)
-        s2_leaf = walk.steps[-1].decoded if walk.steps and walk.steps[-1].stage == 2 else None
-        # x86: G counts only with CR4.PGE=1 (SDM 3A 4.10.2.4)
-        global_ = bool(leaf and _is_global(leaf)) and (
-            self.arch != "x86_64" or self.control.on("cr4", "PGE")
-        )
-        # the entry serves writes unless a leaf still needs its dirty bit set (or, with the
-        # final gPA from a stage-2-only entry, we cannot tell)
-        dirty = walk.access is Access.WRITE or (
-            leaf is not None
-            and s2_leaf is not None
-            and not self.s1.dirty_tracked(leaf)
-            and not self.s2.dirty_tracked(s2_leaf)
-        )
-        perms = f"{self._s1_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
-        self.tlb.fill(
-            TlbEntry(
-                COMBINED,
-                self.tag_vmid,
-                self.asid,
-                global_,
-                self.s1.untagged(walk.gva, walk.access) & ~(size - 1),
-                size,
-                walk.gpa & ~(size - 1),
-                walk.hpa & ~(size - 1),
-                walk.s1_acc,
-                walk.s2_acc,
-                perms,
-                dirty,
-                stale=walk.stale,
-                pcid=self.pcid,
-            )
-        )
-        s2_size = walk.s2_size or 0x1000
-        if not walk.s2_cached:
-            self.tlb.fill(
-                TlbEntry(
-                    STAGE2,
-                    self.tag_vmid,
-                    0,
-                    False,
-                    walk.gpa & ~(s2_size - 1),
-                    s2_size,
-                    walk.gpa & ~(s2_size - 1),
-                    walk.hpa & ~(s2_size - 1),
-                    None,
-                    walk.s2_acc,
-                    self.s2.describe_perms(walk.s2_acc),
-                    # serves a write unless the EPT/stage-2 leaf still needs D (SDM 3C 28.3.5)
-                    walk.access is Access.WRITE
-                    or (s2_leaf is not None and not self.s2.dirty_tracked(s2_leaf)),
-                )
-            )
-
-    def _s2_lookup(self, access: Access) -> S2Lookup | None:
-        """The stage-2-only TLB as the walker's look-up for one access."""
-        return None if self.tlb is None else partial(self._s2_cached, write=access is Access.WRITE)
-
-    def _s2_cached(self, gpa: int, write: bool = False) -> tuple[int, Any, int, bool] | None:
-        assert self.tlb is not None
-        entry = self.tlb.lookup(STAGE2, gpa, self.tag_vmid, 0, self._sizes())
-        if entry is None:
-            return None
-        if write and not entry.dirty:
-            # SDM Vol. 3C 28.3.5: every write to a gPA sets the EPT leaf's D; an entry a read
-            # filled cannot serve it, so the hardware walks stage 2 again
-            self.tlb.drop(entry)
-            return None
-        if entry.stale:
-            self.tlb.stats.stale_hits += 1
-        return entry.hpa + (gpa & (entry.size - 1)), entry.s2_acc, entry.size, entry.stale
-
-    def _tables_changed(self) -> None:
-        if self.tlb is not None:
-            self.tlb.mark_stale(self._agrees, self.tag_vmid)
-
-    def _agrees(self, entry: TlbEntry) -> bool:
-        """Does a side-effect-free walk still give this entry's translation?"""
-        if entry.kind == COMBINED:
-            tries = (
-                self.walker.translate(entry.base, a, p, side_effects=False)
-                for p in Priv
-                for a in Access
-            )
-            walk = next((w for w in tries if w.ok), None)
-            if walk is None:
-                return False
-            perms = f"{self._s1_perms(walk.s1_acc)} / {self.s2.describe_perms(walk.s2_acc)}"
-        else:
-            walk = next(
-                (w for w in (self.walker.translate_gpa(entry.base, a) for a in Access) if w.ok),
-                None,
-            )
-            if walk is None:
-                return False
-            perms = self.s2.describe_perms(walk.s2_acc)
-        return walk.hpa == entry.hpa and perms == entry.perms and walk.page_size == entry.size
+    def _tables_changed(self, stage: int, flush: Flush) -> None:
+        """Route a change's flush to the TLB, its frames as host-physical addresses: a guest
+        table frame is a gPA, found through the current EPT (the guest writes its tables
+        through it)."""
+        if self.tlb is None or not flush.frames:
+            return
+        frames = flush.frames
+        if stage == 1:
+            located = (self.space.translate(gpa) for gpa in frames)
+            frames = frozenset(hpa & ~0xFFF for hpa in located if hpa is not None)
+        self.tlb.invalidate(frames, self.memory)
 
     def tlb_entries(self) -> list[TlbEntry]:
         return [] if self.tlb is None else self.tlb.all()
@@ -849,12 +719,3 @@ def _host_pool_base(control: Control, s2: PagingFormat) -> int:
     if control.arch != "x86_64":
         return base
     return min(base, 1 << (control.get("maxphyaddr", "MAXPHYADDR") - 1))
-
-
-def _is_global(leaf: Decoded) -> bool:
-    """x86 G, RISC-V G, ARM nG=0 in a stage-1 leaf."""
-    if leaf.kind != EntryKind.LEAF:
-        return False
-    if leaf.has_field("NG"):
-        return leaf.field("NG") == 0
-    return leaf.has_field("G") and leaf.field("G") == 1

@@ -20,7 +20,7 @@ from .flags import MappingFlags
 from .formats import Encoding, PagingFormat
 from .memory import Frames
 from .page_table_query import EntryRef, navigate, query_plan, remember_leaf
-from .table_core import TableAllocator, TableCore
+from .table_core import Flush, TableAllocator, TableCore
 
 
 class PageTable(TableCore):
@@ -111,43 +111,53 @@ class PageTable(TableCore):
         size: int,
         flags: MappingFlags | str,
         allow_huge: bool = False,
-    ) -> None:
+    ) -> Flush:
         """Map [vaddr, vaddr+size): 1 GiB, then 2 MiB, then 4 KiB pages, greedily, as the seed.
 
         `paddr` is the region's first physical address (linear) or a function of each vaddr.
-        Whole runs of entries are written with numpy (`page_table_bulk`).
+        Whole runs of entries are written with numpy (`page_table_bulk`). Every region call
+        returns its `Flush` (the seed 0.5's `TlbFlushAll`).
         """
-        bulk.map_region(self, vaddr, paddr, size, flags, allow_huge)
+        with self.atomic() as done:
+            bulk.map_region(self, vaddr, paddr, size, flags, allow_huge)
+        return done.flush
 
-    def unmap_region(self, vaddr: int, size: int) -> None:
+    def unmap_region(self, vaddr: int, size: int) -> Flush:
         """Unmap [vaddr, vaddr+size) page by page; a hole or a cut huge page fails it all."""
-        change.unmap_region(self, vaddr, size)
+        with self.atomic() as done:
+            change.unmap_region(self, vaddr, size)
+        return done.flush
 
-    def clear_region(self, vaddr: int, size: int) -> None:
+    def clear_region(self, vaddr: int, size: int) -> Flush:
         """Zero every page's leaf slot in [vaddr, vaddr+size), present or not (Alloc unmap)."""
-        change.clear_region(self, vaddr, size)
+        with self.atomic() as done:
+            change.clear_region(self, vaddr, size)
+        return done.flush
 
-    def protect_region(self, vaddr: int, size: int, flags: MappingFlags | str) -> None:
+    def protect_region(self, vaddr: int, size: int, flags: MappingFlags | str) -> Flush:
         """Re-flag the present leaves of [vaddr, vaddr+size); holes are skipped (0.6)."""
-        change.protect_region(self, vaddr, size, flags)
+        with self.atomic() as done:
+            change.protect_region(self, vaddr, size, flags)
+        return done.flush
 
-    def copy_from(self, other: PageTable, start: int, size: int) -> None:
+    def copy_from(self, other: PageTable, start: int, size: int) -> Flush:
         """Share `other`'s root entries covering [start, start+size) (feature `copy-from`)."""
         if size == 0:
-            return
+            return Flush()
         if other.fmt.name != self.fmt.name or other.fmt.levels != self.fmt.levels:
             raise PagingError("InvalidRequest", "copy_from needs two tables of the same format")
         self.check_vaddr(start, size)
         first = self.fmt.index(start, 0)
         last = self.fmt.index(start + size - 1, 0)
-        with self.atomic():
+        with self.atomic() as done:
             for index in range(first, last + 1):
                 addr = self.root + index * self.fmt.entry_bytes
                 if index not in self._borrowed:
                     self.free_subtree(self.read(addr), 1)
                 self.write_entry(addr, other.read(other.root + index * self.fmt.entry_bytes))
-            self.last_flush = None
+            self.record_flush_all()
         self._borrowed.update(range(first, last + 1))
+        return done.flush
 
     # ----------------------------------------------------------------- inspection
 
@@ -212,12 +222,13 @@ class PageTable(TableCore):
             )
         return path[depth]
 
-    def poke(self, entry_addr: int, value: int) -> int:
-        """Write raw bits into an entry of this table; returns the old value."""
-        old = self.read(entry_addr)
-        with self.atomic():
+    def poke(self, entry_addr: int, value: int) -> Flush:
+        """Write raw bits into an entry of this table. The flush names no page (the seed has
+        no such call: which translations change depends on the entry's level and on what
+        the hardware walks through it), only the frame written."""
+        with self.atomic() as done:
             self.write_entry(entry_addr, value & 0xFFFF_FFFF_FFFF_FFFF)
-        return old
+        return done.flush
 
 
 __all__ = ["EntryRef", "PageTable", "TableAllocator"]

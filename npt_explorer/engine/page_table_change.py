@@ -24,7 +24,7 @@ def unmap_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) 
         start = _vector_prefix(pt, None, vaddr, size, vectorised)
         va, remaining = start, vaddr + size - start
         while remaining > 0:
-            _, _, page = pt.unmap(va)
+            _, _, page, _ = pt.unmap(va)
             pt.require_whole(va, remaining, page, "unmap_region")
             va += page
             remaining -= page

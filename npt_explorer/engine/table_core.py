@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,6 +37,33 @@ from .memory import (
 
 #: TlbFlusher: up to 32 recorded addresses, then one full flush (seed-crates.md §1.9)
 SMALL_FLUSH_THRESHOLD = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """What one change asks of the TLBs; every changing call returns one.
+
+    `pages`: the seed's `TlbFlush`/`TlbFlushAll` record — the input addresses whose
+    translations the call changed, the ones a guest OS would invalidate (None: more than 32,
+    the seed flushes everything). `frames`: the page-aligned addresses, in the table's own
+    memory, of the table frames the call wrote (a vectorised path may count a frame it wrote
+    back unchanged). A TLB entry can only have gone stale if its walk read an entry in one of
+    them (`Tlb.invalidate`), whatever the change was: a leaf, an upper-level entry above many
+    pages, or a table frame another walk reads through.
+    """
+
+    pages: tuple[int, ...] | None = ()
+    frames: frozenset[int] = frozenset()
+
+
+class Change:
+    """The handle `TableCore.atomic()` yields: once the block is done, `flush` is what the
+    block changed (a nested block: what it changed within the outer transaction)."""
+
+    __slots__ = ("flush",)
+
+    def __init__(self) -> None:
+        self.flush = Flush()
 
 
 class TableAllocator(Protocol):
@@ -89,7 +117,9 @@ class TableCore:
         self.keep = tuple(~self.fmt.free_address_bits(d) for d in range(self.fmt.depth_count))
         self.tables: dict[int, int] = {}  # first paddr -> frame count, every table we own
         self._borrowed: set[int] = set()  # root indices shared by copy_from
-        self.last_flush: list[int] | None = []  # None = the seed would flush everything
+        self._pages: list[int] | None = []  # the seed's TlbFlusher record; None: all
+        self._written: list[int] = []  # table frames written in this transaction
+        self.last_flush = Flush()  # what the last committed change returned
         n = self.fmt.root_frames
         self.root = self.alloc.alloc(n, align=n)  # x4 / concatenated roots are size-aligned
         self.tables[self.root] = n
@@ -126,6 +156,7 @@ class TableCore:
             old = read_entry(self.mem, addr, size)
             write_entry(self.mem, addr, value, size)
             self._journal.append((addr, old))
+            self._written.append(addr & ~0xFFF)
         self.generation += 1
 
     def words_for_write(self, frame_paddr: int) -> np.ndarray:
@@ -152,7 +183,9 @@ class TableCore:
         self, journal: list[tuple[int, int | np.ndarray]], frame: int, old: np.ndarray, copy: bool
     ) -> None:
         """In a transaction: the frame is about to change; the journal keeps its words from
-        before its first change (`old`, copied unless the caller's is a copy already)."""
+        before its first change (`old`, copied unless the caller's is a copy already), and
+        the transaction's `Flush` names it."""
+        self._written.append(frame)
         if frame not in self._txn_saved and frame not in self._txn_fresh:
             self._txn_saved.add(frame)
             journal.append((frame, old.copy() if copy else old))
@@ -193,16 +226,20 @@ class TableCore:
         return paddrs
 
     @contextmanager
-    def atomic(self) -> Iterator[None]:
-        """All or nothing: on any exception restore every entry and frame, free new tables."""
+    def atomic(self) -> Iterator[Change]:
+        """All or nothing: on any exception restore every entry and frame, free new tables.
+        On success the yielded `Change` holds the block's `Flush` (also `last_flush`)."""
+        change = Change()
         if self._journal is not None:  # nested: the outer transaction rolls back
-            yield
+            pages, written = self._pages, len(self._written)
+            first = None if pages is None else len(pages)
+            yield change
+            change.flush = self._flush_since(first, written)
             return
         self._journal, self._txn_frames = [], []
-        flush_before = self.last_flush
-        self.last_flush = []
+        self._pages, self._written = [], []
         try:
-            yield
+            yield change
         except BaseException:
             for addr, old in reversed(self._journal):
                 if isinstance(old, np.ndarray):
@@ -212,29 +249,41 @@ class TableCore:
             for paddr, count in self._txn_frames:
                 del self.tables[paddr]
                 self.alloc.free(paddr, count)
-            self.last_flush = flush_before
             self.generation += 1
             raise
+        else:
+            change.flush = self.last_flush = self._flush_since(0, 0)
         finally:
             self._journal = self._txn_frames = None
             self._txn_saved.clear()
             self._txn_fresh.clear()
 
+    def _flush_since(self, first_page: int | None, first_write: int) -> Flush:
+        pages = self._pages
+        return Flush(
+            None if pages is None or first_page is None else tuple(pages[first_page:]),
+            frozenset(self._written[first_write:]),
+        )
+
     def record_flush(self, vaddr: int) -> None:
-        if self.last_flush is not None:
-            if len(self.last_flush) >= SMALL_FLUSH_THRESHOLD:
-                self.last_flush = None
+        if self._pages is not None:
+            if len(self._pages) >= SMALL_FLUSH_THRESHOLD:
+                self._pages = None
             else:
-                self.last_flush.append(vaddr)
+                self._pages.append(vaddr)
 
     def record_flushes(self, vaddrs: Callable[[int], list[int]], count: int) -> None:
-        """`_record_flush` for `count` addresses; `vaddrs(n)` gives the first n of them."""
-        if self.last_flush is None or not count:
+        """`record_flush` for `count` addresses; `vaddrs(n)` gives the first n of them."""
+        if self._pages is None or not count:
             return
-        room = SMALL_FLUSH_THRESHOLD - len(self.last_flush)
-        self.last_flush.extend(vaddrs(min(room, count)))
+        room = SMALL_FLUSH_THRESHOLD - len(self._pages)
+        self._pages.extend(vaddrs(min(room, count)))
         if count > room:
-            self.last_flush = None
+            self._pages = None
+
+    def record_flush_all(self) -> None:
+        """The seed's `TlbFlushAll` without addresses (e.g. `copy_from`)."""
+        self._pages = None
 
     # ----------------------------------------------------------------- validation
 
@@ -367,12 +416,13 @@ class TableCore:
 
     # ------------------------------------------------------- one entry (the seed's cursor)
 
-    def map(self, vaddr: int, paddr: int, page_size: int, flags: MappingFlags | str) -> None:
-        """Map one page; `paddr` is aligned down to `page_size`, `vaddr` picks the slot."""
+    def map(self, vaddr: int, paddr: int, page_size: int, flags: MappingFlags | str) -> Flush:
+        """Map one page; `paddr` is aligned down to `page_size`, `vaddr` picks the slot.
+        Returns the flush (the seed 0.5's `TlbFlush`)."""
         flags = MappingFlags.parse(flags)
         self.check_vaddr(vaddr)
         self.check_paddr(paddr)
-        with self.atomic():
+        with self.atomic() as change:
             addr = self.get_entry_or_create(vaddr, page_size)
             if not self.fmt.is_unused(self.read(addr)):
                 raise PagingError("AlreadyMapped", f"{vaddr:#x} is already mapped")
@@ -383,40 +433,44 @@ class TableCore:
                 ),
             )
             self.record_flush(vaddr)
+        return change.flush
 
-    def remap(self, vaddr: int, paddr: int, flags: MappingFlags | str) -> int:
-        """Replace address and flags of the leaf (present or not); returns the page size."""
+    def remap(self, vaddr: int, paddr: int, flags: MappingFlags | str) -> tuple[int, Flush]:
+        """Replace address and flags of the leaf (present or not); returns (page size, flush)
+        as the seed 0.5."""
         flags = MappingFlags.parse(flags)
         self.check_vaddr(vaddr)
         self.check_paddr(paddr)
-        with self.atomic():
+        with self.atomic() as change:
             addr, size = self.get_entry(vaddr)
             raw = self.fmt.set_paddr(self.read(addr), paddr)
             huge = size != self.fmt.granule
             self.write_entry(addr, self.fmt.set_flags(raw, flags, huge, self.encoding))
             self.record_flush(vaddr)
-        return size
+        return size, change.flush
 
-    def protect(self, vaddr: int, flags: MappingFlags | str) -> int:
-        """Rebuild a present leaf's flags (address kept); returns the page size."""
+    def protect(self, vaddr: int, flags: MappingFlags | str) -> tuple[int, Flush]:
+        """Rebuild a present leaf's flags (address kept); returns (page size, flush) as the
+        seed 0.5."""
         flags = MappingFlags.parse(flags)
         self.check_vaddr(vaddr)
-        with self.atomic():
+        with self.atomic() as change:
             addr, size, raw = self.present_leaf(vaddr)
             huge = size != self.fmt.granule
             self.write_entry(addr, self.fmt.set_flags(raw, flags, huge, self.encoding))
             self.record_flush(vaddr)
-        return size
+        return size, change.flush
 
-    def unmap(self, vaddr: int) -> tuple[int, MappingFlags, int]:
-        """Clear the leaf holding `vaddr` (a whole huge page); returns (base, flags, size)."""
+    def unmap(self, vaddr: int) -> tuple[int, MappingFlags, int, Flush]:
+        """Clear the leaf holding `vaddr` (a whole huge page); returns (base, flags, size,
+        flush): 0.6's triple and 0.5's `TlbFlush`."""
         self.check_vaddr(vaddr)
-        with self.atomic():
+        with self.atomic() as change:
             addr, size, raw = self.present_leaf(vaddr)
             flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
             self.write_entry(addr, 0)
             self.record_flush(vaddr)
-        return self.fmt.entry_paddr(raw), flags, size
+        return self.fmt.entry_paddr(raw), flags, size, change.flush
 
     def present_leaf(self, vaddr: int, changing: bool = True) -> tuple[int, int, int]:
         """(entry address, page size, raw) of the leaf holding `vaddr`; NotMapped if absent."""

@@ -4,16 +4,25 @@ and the invalidations each architecture defines (hardware.md §3.8, §5.7, §7.4
 Tags: x86 combined entries carry VPID and EPTP, guest-physical ones EPTP; ARM and RISC-V entries
 carry VMID, and combined ones ASID (or global). In this model `vmid` holds the EPTP on x86 and
 `asid` the VPID.
+
+Staleness: each entry keeps its walk's footprint — every table entry the walk read, at both
+stages, by host-physical address (`EntryRead`). A change to the tables reports the table frames
+it wrote (`Flush.frames`); `invalidate` looks only at entries that read something in those
+frames and compares what they read with what memory holds now. No walk is repeated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from .errors import PagingError
+from .flags import Access, Priv
+from .formats import AccessRequest, Decoded, EntryKind, PagingFormat, Role
+from .memory import Frames, read_entry
+from .walk import Walk, WalkStep
 
 
 class TlbKind(StrEnum):
@@ -24,6 +33,32 @@ class TlbKind(StrEnum):
 
 
 COMBINED, STAGE2 = TlbKind.COMBINED, TlbKind.STAGE2
+
+
+#: bits the hardware never reads: a TLB entry does not depend on them
+_UNREAD = frozenset({Role.SOFTWARE, Role.IGNORED})
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRead:
+    """One table entry a walk read: where (host-physical), its width, the value it held once
+    the walk was done (A/D written back), and two masks from the format's field table: the
+    bits the hardware ignores, and the status bits (A/D/AF) only the hardware sets."""
+
+    hpa: int
+    size: int
+    value: int
+    unread: int
+    status: int
+
+    def outdated_by(self, now: int) -> bool:
+        """Does the entry now in memory make a translation built on `value` out of date? Any
+        bit the hardware reads, except a status bit turning 1: the hardware only ever sets
+        those, and a TLB entry built on 0 cannot exist (the walk set it, or faulted). A status
+        bit cleared does count (SDM Vol. 3A 4.10.4.3: the processor may not set it again
+        through the cached translation; Arm ARM D8.4.5: without TCR_EL1.HA, AF=0 faults)."""
+        changed = (now ^ self.value) & ~self.unread
+        return bool(changed & ~self.status or changed & self.value)
 
 
 @dataclass(slots=True)
@@ -43,9 +78,16 @@ class TlbEntry:
     stale: bool = False
     last_use: int = 0
     pcid: int = 0  # x86 PCID (`asid` holds the VPID there); 0 elsewhere
+    reads: tuple[EntryRead, ...] = ()  # the walk's footprint, both stages
 
     def covers(self, addr: int) -> bool:
         return self.base <= addr < self.base + self.size
+
+    def reads_in(self, frames: Collection[int]) -> bool:
+        return any(r.hpa & ~0xFFF in frames for r in self.reads)
+
+    def outdated(self, memory: Frames) -> bool:
+        return any(r.outdated_by(read_entry(memory, r.hpa, r.size)) for r in self.reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +263,21 @@ INVPCID_SCOPES: dict[int, FlushScope] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class TlbContext:
+    """What a look-up or a fill needs from the machine: the current tags, both stages'
+    formats, the page sizes either can map (smallest first), and whether a global leaf makes
+    a global entry."""
+
+    vmid: int
+    asid: int
+    pcid: int
+    s1: PagingFormat
+    s2: PagingFormat
+    sizes: tuple[int, ...]
+    global_ok: bool
+
+
 @dataclass(slots=True)
 class TlbStats:
     hits: int = 0
@@ -243,6 +300,8 @@ class Tlb:
     sets: list[list[TlbEntry]] = field(default_factory=list)
     stats: TlbStats = field(default_factory=TlbStats)
     clock: int = 0
+    #: (readings, depth, entry class) -> (unread, status) bit masks, for `footprint`
+    _masks: dict[tuple[Any, int, int], tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.sets = [[] for _ in range(self.entries // self.ways)]
@@ -266,6 +325,17 @@ class Tlb:
     def lookup(
         self, kind: str, addr: int, vmid: int, asid: int, sizes: Iterable[int], pcid: int = 0
     ) -> TlbEntry | None:
+        """The entry that serves `addr` under these tags, now the most recently used."""
+        entry = self.find(kind, addr, vmid, asid, sizes, pcid)
+        if entry is not None:
+            self.clock += 1
+            entry.last_use = self.clock
+        return entry
+
+    def find(
+        self, kind: str, addr: int, vmid: int, asid: int, sizes: Iterable[int], pcid: int = 0
+    ) -> TlbEntry | None:
+        """`lookup` without touching the LRU order."""
         for size in sizes:
             base = addr & ~(size - 1)
             for entry in self._set_of(base, size):
@@ -276,8 +346,6 @@ class Tlb:
                     and entry.vmid == vmid
                     and (kind == STAGE2 or self._tagged(entry, asid, pcid))
                 ):
-                    self.clock += 1
-                    entry.last_use = self.clock
                     return entry
         return None
 
@@ -330,11 +398,157 @@ class Tlb:
         self.stats.flushes += 1
         return removed
 
-    def mark_stale(self, still_valid: Callable[[TlbEntry], bool], vmid: int) -> None:
-        """Mark the current VM's entries that no longer agree with its tables."""
+    # ------------------------------------------------------------ the policy a machine uses
+
+    def hit(
+        self, ctx: TlbContext, gva: int, access: Access, priv: Priv, ac: bool, via: str
+    ) -> Walk | None:
+        """A combined entry serving `gva`: a walk of no references, or None (a miss). A hit
+        re-checks the access against the cached permissions; one they deny, or a write through
+        an entry a read filled, drops the entry: the hardware walks again (to fault, or to set
+        D)."""
+        untagged = ctx.s1.untagged(gva, access)  # AArch64 TBI: the TLB never sees the tag
+        entry = self.lookup(COMBINED, untagged, ctx.vmid, ctx.asid, ctx.sizes, pcid=ctx.pcid)
+        if entry is None:
+            return None
+        s1_on = entry.s1_acc is not None  # None: stage 1 was off (Bare, SCTLR_EL1.M=0)
+        user_page = s1_on and ctx.s1.user_page(entry.s1_acc)
+        s1_req = AccessRequest(access, priv, ac=ac, via=via)
+        s2_req = AccessRequest(access, priv, guest_user_page=user_page, ac=ac, via=via)
+        denied = (s1_on and ctx.s1.allows(entry.s1_acc, s1_req)) or ctx.s2.allows(
+            entry.s2_acc, s2_req
+        )
+        if denied or (access is Access.WRITE and not entry.dirty):
+            self.drop(entry)
+            return None
+        offset = gva & (entry.size - 1)
+        walk = Walk(
+            gva, access, priv, gpa=entry.gpa + offset, hpa=entry.hpa + offset,
+            s1_size=entry.size, s2_size=entry.size, s1_acc=entry.s1_acc, s2_acc=entry.s2_acc,
+            tlb="hit", stale=entry.stale, ac=ac, via=via,
+        )  # fmt: skip
+        self.stats.hits += 1
+        if entry.stale:
+            self.stats.stale_hits += 1
+            walk.note = "hit a stale TLB entry: the tables say otherwise"
+        return walk
+
+    def stage2_hit(
+        self, ctx: TlbContext, gpa: int, write: bool = False
+    ) -> tuple[int, Any, int, bool] | None:
+        """The walker's look-up of a final gPA: (hPA, stage-2 accumulator, page size, stale)."""
+        entry = self.lookup(STAGE2, gpa, ctx.vmid, 0, ctx.sizes)
+        if entry is None:
+            return None
+        if write and not entry.dirty:
+            # SDM Vol. 3C 28.3.5: every write to a gPA sets the EPT leaf's D; an entry a read
+            # filled cannot serve it, so the hardware walks stage 2 again
+            self.drop(entry)
+            return None
+        if entry.stale:
+            self.stats.stale_hits += 1
+        return entry.hpa + (gpa & (entry.size - 1)), entry.s2_acc, entry.size, entry.stale
+
+    def miss(self, ctx: TlbContext, walk: Walk) -> None:
+        """Count a walk on a miss; a successful one fills a combined entry and (unless a
+        stage-2-only entry gave its final gPA) the stage-2-only entry."""
+        walk.tlb = "miss"
+        self.stats.misses += 1
+        if not walk.ok:
+            return
+        s2_leaf = walk.steps[-1].decoded if walk.steps and walk.steps[-1].stage == 2 else None
+        self.fill(self._combined(ctx, walk, s2_leaf))
+        if not walk.s2_cached:
+            final = [s for s in walk.steps if s.stage == 2 and s.for_depth is None]
+            s2_size = walk.s2_size or 0x1000
+            gpa, hpa = walk.gpa or 0, walk.hpa or 0
+            self.fill(
+                TlbEntry(
+                    STAGE2,
+                    ctx.vmid,
+                    0,
+                    False,
+                    gpa & ~(s2_size - 1),
+                    s2_size,
+                    gpa & ~(s2_size - 1),
+                    hpa & ~(s2_size - 1),
+                    None,
+                    walk.s2_acc,
+                    ctx.s2.describe_perms(walk.s2_acc),
+                    # serves a write unless the EPT/stage-2 leaf still needs D (SDM 3C 28.3.5)
+                    walk.access is Access.WRITE
+                    or (s2_leaf is not None and not ctx.s2.dirty_tracked(s2_leaf)),
+                    reads=self.footprint(final),
+                )  # fmt: skip
+            )
+
+    def _combined(self, ctx: TlbContext, walk: Walk, s2_leaf: Decoded | None) -> TlbEntry:
+        assert walk.gpa is not None and walk.hpa is not None
+        size = walk.page_size or 0x1000
+        leaf = next((s.decoded for s in reversed(walk.steps) if s.stage == 1), None)
+        global_ = bool(leaf and _is_global(leaf)) and ctx.global_ok
+        # the entry serves writes unless a leaf still needs its dirty bit set (or, with the
+        # final gPA from a stage-2-only entry, we cannot tell)
+        dirty = walk.access is Access.WRITE or (
+            leaf is not None
+            and s2_leaf is not None
+            and not ctx.s1.dirty_tracked(leaf)
+            and not ctx.s2.dirty_tracked(s2_leaf)
+        )
+        s1_perms = "stage 1 off" if walk.s1_acc is None else ctx.s1.describe_perms(walk.s1_acc)
+        reads = self.footprint(walk.steps)
+        if walk.s2_cached:  # the final gPA's stage-2 entries: those the serving entry read
+            served = self.find(STAGE2, walk.gpa, ctx.vmid, 0, ctx.sizes)
+            reads += () if served is None else served.reads
+        return TlbEntry(
+            COMBINED, ctx.vmid, ctx.asid, global_,
+            ctx.s1.untagged(walk.gva, walk.access) & ~(size - 1), size,
+            walk.gpa & ~(size - 1), walk.hpa & ~(size - 1), walk.s1_acc, walk.s2_acc,
+            f"{s1_perms} / {ctx.s2.describe_perms(walk.s2_acc)}", dirty,
+            stale=walk.stale, pcid=ctx.pcid, reads=reads,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ staleness
+
+    def invalidate(self, frames: Collection[int], memory: Frames) -> None:
+        """Tables changed in `frames` (host-physical, page-aligned; a `Flush`'s frames as the
+        machine locates them): every entry whose walk read an entry there is stale exactly
+        when one of the entries it read now says something else. An entry changed and then
+        changed back is no longer stale; entries of every tag are judged, as the tables are
+        shared memory."""
+        if not frames:
+            return
         for entry in self.all():
-            if entry.vmid == vmid:
-                entry.stale = not still_valid(entry)
+            if entry.reads_in(frames):
+                entry.stale = entry.outdated(memory)
+
+    def footprint(self, steps: Sequence[WalkStep]) -> tuple[EntryRead, ...]:
+        """The `EntryRead`s of a walk's steps (the masks memoised per class of entries)."""
+        return tuple(self._entry_read(step) for step in steps)
+
+    def _entry_read(self, step: WalkStep) -> EntryRead:
+        readings, depth, raw = step.readings, step.depth, step.raw
+        key = (readings, depth, raw & readings.keep[depth])
+        masks = self._masks.get(key)
+        if masks is None:
+            unread = status = 0
+            for fv in step.decoded.fields:
+                if fv.field.role in _UNREAD:
+                    unread |= fv.field.mask
+                elif fv.field.role is Role.STATUS:
+                    status |= fv.field.mask
+            masks = self._masks[key] = (unread, status)
+        value = raw if step.written is None else step.written
+        return EntryRead(step.entry_hpa, readings.fmt.entry_bytes, value, *masks)
+
+
+def _is_global(leaf: Decoded) -> bool:
+    """x86 G, RISC-V G, ARM nG=0 in a stage-1 leaf."""
+    if leaf.kind != EntryKind.LEAF:
+        return False
+    if leaf.has_field("NG"):
+        return leaf.field("NG") == 0
+    return leaf.has_field("G") and leaf.field("G") == 1
 
 
 def _in_scope(

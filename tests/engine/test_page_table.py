@@ -25,10 +25,10 @@ def x86(encoding: str = "seed") -> PageTable:
 
 def test_map_indexes_by_vaddr_and_aligns_paddr_down():
     pt = x86()
-    pt.map(0x1234, 0x5678, K4, R)
+    flush = pt.map(0x1234, 0x5678, K4, R)
     assert pt.query(0x1000) == (0x5000, R, K4)
     assert pt.query(0x1234) == (0x5234, R, K4)
-    assert pt.last_flush == [0x1234]
+    assert flush.pages == (0x1234,) and pt.last_flush == flush
 
 
 def test_mapping_a_used_slot_is_already_mapped_and_changes_nothing():
@@ -73,8 +73,8 @@ def test_query_adds_the_offset_and_unmap_returns_the_block_base():
     pt = x86()
     pt.map(0x220_0000, 0x4000_0000, M2, RW)
     assert pt.query(0x234_5678) == (0x4014_5678, RW, M2)
-    base, flags, size = pt.unmap(0x220_1000)
-    assert (base, flags, size) == (0x4000_0000, RW, M2)
+    base, flags, size, flush = pt.unmap(0x220_1000)
+    assert (base, flags, size, flush.pages) == (0x4000_0000, RW, M2, (0x220_1000,))
     with pytest.raises(PagingError):
         pt.query(0x220_0000)
 
@@ -153,7 +153,7 @@ def test_remap_needs_only_the_tables_and_protect_needs_a_present_leaf():
     pt = x86()
     pt.map(0x1000, 0x5000, K4, R)
     pt.unmap(0x1000)
-    assert pt.remap(0x1000, 0x7000, RW) == K4
+    assert pt.remap(0x1000, 0x7000, RW)[0] == K4
     assert pt.query(0x1000) == (0x7000, RW, K4)
     with pytest.raises(PagingError) as err:
         pt.remap(0x8000_0000, 0x7000, RW)
@@ -256,7 +256,5 @@ def test_walk_visits_present_entries_in_order():
 
 def test_more_than_32_changes_become_one_full_flush():
     pt = x86()
-    pt.map_region(0, 0, 32 * K4, R)
-    assert len(pt.last_flush) == 32
-    pt.map_region(0x10_0000, 0x10_0000, 33 * K4, R)
-    assert pt.last_flush is None
+    assert len(pt.map_region(0, 0, 32 * K4, R).pages) == 32
+    assert pt.map_region(0x10_0000, 0x10_0000, 33 * K4, R).pages is None

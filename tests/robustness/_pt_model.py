@@ -193,7 +193,8 @@ class Model:
     ) -> None:
         if va % K4 or size % K4:
             raise Refused("NotAligned")
-        if size == 0:
+        if size == 0:  # nothing mapped: the call's flush is empty
+            self.begin()
             return
         self.check_vaddr(va, size)
         self.check_paddr(pa)

@@ -140,7 +140,8 @@ def memory_image(memory: Any) -> dict[int, bytes]:
 
 
 def flush_state(pt: PageTable) -> list[int] | None:
-    return None if pt.last_flush is None else list(pt.last_flush)
+    pages = pt.last_flush.pages
+    return None if pages is None else list(pages)
 
 
 MASK64 = (1 << 64) - 1

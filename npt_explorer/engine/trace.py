@@ -345,7 +345,7 @@ class TraceReplay:
             if w:
                 written1.add(key)
                 written2.add(s2_key)
-            # as `Machine._fill`: a read-filled entry serves writes only if no leaf lacks D (and
+            # as `Tlb.miss`: a read-filled entry serves writes only if no leaf lacks D (and
             # with the final gPA from a stage-2-only entry, the walk saw no stage-2 leaf)
             s2_dirty = w or not plan.s2_tracked or s2_key in written2
             dirty = w or (not s2hit and s2_dirty and (not plan.s1_tracked or key in written1))

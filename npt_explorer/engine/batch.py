@@ -88,6 +88,17 @@ def input_ok(ranges: tuple[tuple[int, int], ...], addrs: np.ndarray) -> np.ndarr
     return ok
 
 
+def all_inputs_ok(ranges: tuple[tuple[int, int], ...], addrs: np.ndarray) -> bool:
+    """Does every address lie in one of `ranges` (`input_ok` all true)? Judged from the
+    lowest and the highest address when they share a range: two passes, no lane arrays."""
+    if not len(addrs):
+        return True
+    lo, hi = int(addrs.min()), int(addrs.max())
+    return any(start <= lo and hi < end for start, end in ranges) or bool(
+        input_ok(ranges, addrs).all()
+    )
+
+
 def classes(keys: np.ndarray, accs: np.ndarray | None) -> tuple[np.ndarray | None, list[int]]:
     """Group lanes by (key, acc): (class of each lane, a representative lane per class);
     the classes are None when there is one. A few classes cost a few passes over the lanes;

@@ -22,6 +22,7 @@ from .batch import (
     FrameIndex,
     Lanes,
     TableFrames,
+    all_inputs_ok,
     classes,
     input_ok,
     pick,
@@ -229,24 +230,25 @@ class _TwoStage:
         s1 = self._walk(stage1, gvas, guest_root)
         res.refs = s1.refs
         finished = s1.state == LEAF
-        leaf_ok = s1.out <= U64((1 << w.s1.output_bits) - 1)
+        top = U64((1 << w.s1.output_bits) - 1)  # stage 1's output check
         done: np.ndarray | None = None  # None: every lane
         if finished.all():
             res.gpa, res.s1_size = s1.out, s1.size
-            if not leaf_ok.all():
-                done = np.flatnonzero(leaf_ok)
+            if n and s1.out.max() > top:
+                done = np.flatnonzero(s1.out <= top)
         else:
             done = np.flatnonzero(finished)
             res.gpa[done], res.s1_size[done] = s1.out[done], s1.size[done]
-            done = done[leaf_ok[done]]
+            done = done[s1.out[done] <= top]
         user_of = np.array([w.s1.user_page(a) for a in stage1.accs], dtype=bool)
+        user = user_of[pick(done, s1.acc)]  # the guest page's U/S picks stage 2's request
         scalar = [np.flatnonzero(s1.state == SCALAR)]
         for is_user, req in ((False, self.reqs.final), (True, self.reqs.final_user)):
-            if user_of.all() or not user_of.any():  # one kind of page for every lane
-                lanes = done if bool(user_of[0]) == is_user else np.zeros(0, np.int64)
+            if user.all() if is_user else not user.any():  # every lane is of this kind
+                lanes = done
             else:
                 every = np.arange(n) if done is None else done
-                lanes = every[user_of[s1.acc[every]] == is_user]
+                lanes = every[user == is_user]
             if lanes is not None and not lanes.size:
                 continue
             stage2 = _StageWalk(w.r2, self.host, req)
@@ -274,8 +276,8 @@ class _TwoStage:
     def _walk(self, stage: _StageWalk, addrs: np.ndarray, root: int) -> _Ends:
         """One stage for `addrs`: input check, the walk, the output check."""
         fmt = stage.fmt
-        inputs = input_ok(fmt.input_ranges, addrs)
-        at = None if inputs.all() else np.flatnonzero(inputs)
+        ranges = fmt.input_ranges
+        at = None if all_inputs_ok(ranges, addrs) else np.flatnonzero(input_ok(ranges, addrs))
         va = pick(at, addrs)
         leaf = fmt.leaf_depth
         lanes = walk_all(va, root, leaf, fmt.levels[leaf].shift + fmt.levels[leaf].bits, stage.step)

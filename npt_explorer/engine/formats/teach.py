@@ -92,13 +92,6 @@ class TeachFormat(PagingFormat):
     def page_sizes(self) -> frozenset[int]:
         return frozenset({self.granule})
 
-    def table_bytes(self, depth: int) -> int:
-        return self.geometry.table_bytes(depth)
-
-    @property
-    def table_align(self) -> int:
-        return self.geometry.table_align
-
     # ------------------------------------------------------ the seed's view (none: = fixed)
 
     def entry_paddr(self, raw: int) -> int:

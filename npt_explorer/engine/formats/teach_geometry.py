@@ -47,7 +47,10 @@ class Geometry:
     index_bits: tuple[int, ...]
     offset_bits: int
     entry_bytes: int
-    table_align: int  # bytes; a table's address must be a multiple of it
+    #: bytes; a table's address must be a multiple of it. Checked as data only: a machine puts
+    #: tables on 4 KiB frames (any alignment up to 4096 holds); the walker follows a table
+    #: entry to whatever page it names and does not check it
+    table_align: int
     valid_bit: int = 0
     pfn_bit: int = 12
     perms: bool = True

@@ -1,7 +1,7 @@
 """A memory image's state in the diff's terms: the entries of both stages read from the image
-through the roots its registers give, the permissions per range as `image ranges` lists them,
-the gVA ranges through both stages as a machine's diff labels them, and the frames holding
-each stage's tables. An image holds no TLB."""
+through the roots its registers give, the leaves' grants per range as `image ranges` lists
+them, the effective permissions per stage and through both stages labelled as a machine's
+diff labels them, and the frames holding each stage's tables. An image holds no TLB."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .state import (
     MachineState,
     Range,
     controls_lines,
+    effective_ranges,
     join_leaves,
     nested_ranges,
 )
@@ -108,7 +109,8 @@ def capture_image(machine: ImageMachine) -> MachineState:
         formats={1: w.s1, 2: w.s2},
         entries=entries,
         ranges=ranges,
-        effective=ranges,  # `image ranges` reads each leaf's permissions off its walk's accumulator
+        # the leaves' accumulators from `image ranges`' walk, labelled as a machine's are
+        effective=effective_ranges(labelled),
         tlb={},
         host_frames=frozenset(readers[2].frames),
         guest_frames=frozenset(readers[1].tables),

@@ -283,6 +283,17 @@ def _merged(stage: int, pieces: list[Range]) -> tuple[Range, ...]:
     return tuple(out)
 
 
+def effective_ranges(leaves: dict[int, list[Leaf]]) -> tuple[Range, ...]:
+    """Per stage, the labelled leaves as maximal ranges with one label."""
+    return tuple(
+        r
+        for stage in (1, 2)
+        for r in _merged(
+            stage, [Range(stage, lf.start, lf.start + lf.size, lf.perms) for lf in leaves[stage]]
+        )
+    )
+
+
 def nested_ranges(s1: list[Leaf], s2: list[Leaf]) -> tuple[Range, ...]:
     """Each stage-1 leaf's gVA range cut where the stage-2 leaves behind its gPAs change,
     with the gPA and hPA each piece starts at."""
@@ -332,14 +343,7 @@ def capture(machine: Machine) -> MachineState:
         tlb={line.key: line for line in map(_tlb_line, machine.tlb_entries())},
         host_frames=frozenset(machine.host_frames.frames()),
         guest_frames=frozenset(machine.guest_frames.frames()),
-        effective=tuple(
-            r
-            for stage in (1, 2)
-            for r in _merged(
-                stage,
-                [Range(stage, lf.start, lf.start + lf.size, lf.perms) for lf in leaves[stage]],
-            )
-        ),
+        effective=effective_ranges(leaves),
         nested=nested_ranges(leaves[1], leaves[2]),
         controls=controls_lines((machine.s1, machine.s2)),
     )

@@ -241,6 +241,10 @@ def test_the_dirty_logging_protect_through_both_stages_from_two_images(tmp_path,
     scenario = _json(capsys, f"{X86_03}:6", f"{X86_03}:7")
     assert images["nested_permissions"] == scenario["nested_permissions"]
     assert images["controls"] == scenario["controls"]
+    # per stage too: the EPT's own rw- → r-- on the 16 pages, in the format's words
+    assert images["effective_permissions"] == scenario["effective_permissions"] == [
+        {"stage": 2, "start": "0x200000", "end": "0x210000", "before": "rw-", "after": "r--"}
+    ]
 
 
 def test_a_page_the_hypervisor_populates_gains_its_hpa_in_the_image_diff(tmp_path, capsys):
@@ -256,6 +260,7 @@ def test_a_page_the_hypervisor_populates_gains_its_hpa_in_the_image_diff(tmp_pat
     assert (row["before"], row["after"]) == ("rw- s / -", "rw- s / rw-")
     assert row["gpa"] == ["0x200000", "0x200000"] and row["hpa"] == [None, frame]
     assert images["nested_permissions"] == scenario["nested_permissions"]
+    assert images["effective_permissions"] == scenario["effective_permissions"]
 
 
 def test_the_image_diff_text_shows_the_range_landing_in_both_stages(tmp_path, capsys):

@@ -27,8 +27,11 @@ from ..scenario.runner import StepResult
 from .session import LogEntry, Session
 
 #: typed UI commands that have no meaning on an image (yet), and why
+_NO_HISTORY = "an image's overlay keeps no history to go back to (save FILE.toml keeps the pokes)"
 UI_REFUSED = {
-    "goto": "an image's overlay keeps no history to go back to (save FILE.toml keeps the pokes)",
+    "goto": _NO_HISTORY,
+    "undo": _NO_HISTORY,  # it rebuilt a plain machine from the image's scenario: a crash
+    "redo": _NO_HISTORY,
     "diff": "diff of two points needs the history an image's overlay does not keep; "
     "`npt-explorer diff` compares two image files",
 }

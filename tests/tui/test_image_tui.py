@@ -214,3 +214,20 @@ def test_a_device_or_a_pipe_is_never_read_as_a_patch_file(tmp_path: Path) -> Non
     for path in ("/dev/zero", str(fifo)):
         with pytest.raises(ScenarioError, match="not a regular file"):
             open_session([path])
+
+
+@pytest.mark.parametrize("line", ["undo", "goto 0", "redo"])
+async def test_time_travel_is_refused_on_an_image_and_the_app_carries_on(
+    app_factory, dump: Path, line: str
+) -> None:
+    """`undo` rebuilt a plain machine from the image's scenario and the next frame crashed
+    (the Machine has no overlay); an image keeps no history: refused, with why."""
+    app = app_factory(file=dump)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.run_text(f"translate gva={KERNEL_TEXT:#x} access=read")
+        session = app.session
+        assert not app.run_text(line)
+        await settle(pilot)
+        assert app.is_running and app.session is session
+        assert "keeps no history" in str(app.query_one("#cmd-hint").render())

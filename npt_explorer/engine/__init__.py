@@ -40,7 +40,7 @@ from .regions import (
 )
 from .syndrome_fields import decode_syndrome
 from .table_core import Flush
-from .tlb import COMBINED, FLUSHES, STAGE2, EntryRead, TlbEntry, TlbKind
+from .tlb import COMBINED, FLUSHES, STAGE2, TlbEntry, TlbKind
 from .trace import SIZES, TraceMapper, TraceReplay, TraceStats, replay_chunks, run_trace
 from .walk import BARE_SIZE, Walk, Walker, WalkStep
 from .walk_cache import PRESETS, WalkCaches
@@ -64,7 +64,6 @@ __all__ = [
     "Decoded",
     "ERROR_KINDS",
     "Encoding",
-    "EntryRead",
     "EntryRef",
     "EntryKind",
     "Event",

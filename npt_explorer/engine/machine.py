@@ -416,7 +416,7 @@ class Machine:
             if tlb is not None and ctx is not None:
                 tlb.miss(ctx, walk)
             # its A/D write-backs only set status bits: no TLB entry is outdated by them
-            # (`EntryRead.outdated_by`)
+            # (`Tlb._outdated`)
         self._record(walk, "access")
         return walk
 

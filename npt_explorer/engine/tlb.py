@@ -5,15 +5,16 @@ Tags: x86 combined entries carry VPID and EPTP, guest-physical ones EPTP; ARM an
 carry VMID, and combined ones ASID (or global). In this model `vmid` holds the EPTP on x86 and
 `asid` the VPID.
 
-Staleness: each entry keeps its walk's footprint — every table entry the walk read, at both
-stages, by host-physical address (`EntryRead`). A change to the tables reports the table frames
+Staleness: each entry keeps its walk's footprint — the walk's steps: every table entry it read,
+at both stages, with its host-physical address and value. A change to the tables reports the
+table frames
 it wrote (`Flush.frames`); `invalidate` looks only at entries that read something in those
 frames and compares what they read with what memory holds now. No walk is repeated.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -39,28 +40,6 @@ COMBINED, STAGE2 = TlbKind.COMBINED, TlbKind.STAGE2
 _UNREAD = frozenset({Role.SOFTWARE, Role.IGNORED})
 
 
-@dataclass(frozen=True, slots=True)
-class EntryRead:
-    """One table entry a walk read: where (host-physical), its width, the value it held once
-    the walk was done (A/D written back), and two masks from the format's field table: the
-    bits the hardware ignores, and the status bits (A/D/AF) only the hardware sets."""
-
-    hpa: int
-    size: int
-    value: int
-    unread: int
-    status: int
-
-    def outdated_by(self, now: int) -> bool:
-        """Does the entry now in memory make a translation built on `value` out of date? Any
-        bit the hardware reads, except a status bit turning 1: the hardware only ever sets
-        those, and a TLB entry built on 0 cannot exist (the walk set it, or faulted). A status
-        bit cleared does count (SDM Vol. 3A 4.10.4.3: the processor may not set it again
-        through the cached translation; Arm ARM D8.4.5: without TCR_EL1.HA, AF=0 faults)."""
-        changed = (now ^ self.value) & ~self.unread
-        return bool(changed & ~self.status or changed & self.value)
-
-
 @dataclass(slots=True)
 class TlbEntry:
     kind: TlbKind
@@ -78,16 +57,13 @@ class TlbEntry:
     stale: bool = False
     last_use: int = 0
     pcid: int = 0  # x86 PCID (`asid` holds the VPID there); 0 elsewhere
-    reads: tuple[EntryRead, ...] = ()  # the walk's footprint, both stages
+    reads: tuple[WalkStep, ...] = ()  # the walk's footprint: the entries it read, both stages
 
     def covers(self, addr: int) -> bool:
         return self.base <= addr < self.base + self.size
 
     def reads_in(self, frames: Collection[int]) -> bool:
-        return any(r.hpa & ~0xFFF in frames for r in self.reads)
-
-    def outdated(self, memory: Frames) -> bool:
-        return any(r.outdated_by(read_entry(memory, r.hpa, r.size)) for r in self.reads)
+        return any(step.entry_hpa & ~0xFFF in frames for step in self.reads)
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,7 +276,7 @@ class Tlb:
     sets: list[list[TlbEntry]] = field(default_factory=list)
     stats: TlbStats = field(default_factory=TlbStats)
     clock: int = 0
-    #: (readings, depth, entry class) -> (unread, status) bit masks, for `footprint`
+    #: (readings, depth, entry class) -> (unread, status) bit masks, for `_outdated`
     _masks: dict[tuple[Any, int, int], tuple[int, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -457,9 +433,10 @@ class Tlb:
         if not walk.ok:
             return
         s2_leaf = walk.steps[-1].decoded if walk.steps and walk.steps[-1].stage == 2 else None
-        self.fill(self._combined(ctx, walk, s2_leaf))
-        if not walk.s2_cached:
-            final = [s for s in walk.steps if s.stage == 2 and s.for_depth is None]
+        combined = self._combined(ctx, walk, s2_leaf)
+        self.fill(combined)
+        if not walk.s2_cached:  # the final gPA's stage-2 steps end the walk
+            final = sum(1 for s in walk.steps if s.stage == 2 and s.for_depth is None)
             s2_size = walk.s2_size or 0x1000
             gpa, hpa = walk.gpa or 0, walk.hpa or 0
             self.fill(
@@ -478,7 +455,7 @@ class Tlb:
                     # serves a write unless the EPT/stage-2 leaf still needs D (SDM 3C 28.3.5)
                     walk.access is Access.WRITE
                     or (s2_leaf is not None and not ctx.s2.dirty_tracked(s2_leaf)),
-                    reads=self.footprint(final),
+                    reads=tuple(walk.steps[len(walk.steps) - final :]),
                 )  # fmt: skip
             )
 
@@ -496,7 +473,7 @@ class Tlb:
             and not ctx.s2.dirty_tracked(s2_leaf)
         )
         s1_perms = "stage 1 off" if walk.s1_acc is None else ctx.s1.describe_perms(walk.s1_acc)
-        reads = self.footprint(walk.steps)
+        reads = tuple(walk.steps)
         if walk.s2_cached:  # the final gPA's stage-2 entries: those the serving entry read
             served = self.find(STAGE2, walk.gpa, ctx.vmid, 0, ctx.sizes)
             reads += () if served is None else served.reads
@@ -520,26 +497,33 @@ class Tlb:
             return
         for entry in self.all():
             if entry.reads_in(frames):
-                entry.stale = entry.outdated(memory)
+                entry.stale = any(self._outdated(step, memory) for step in entry.reads)
 
-    def footprint(self, steps: Sequence[WalkStep]) -> tuple[EntryRead, ...]:
-        """The `EntryRead`s of a walk's steps (the masks memoised per class of entries)."""
-        return tuple(self._entry_read(step) for step in steps)
-
-    def _entry_read(self, step: WalkStep) -> EntryRead:
+    def _outdated(self, step: WalkStep, memory: Frames) -> bool:
+        """Does the entry now in memory make a translation built on what `step` read out of
+        date? Any bit the hardware reads (not a `software`/`ignored` field), except a status
+        bit (A/D/AF) turning 1: the hardware only ever sets those, and no TLB entry is built
+        on a 0 (the walk set it, or faulted). A status bit cleared does count (SDM Vol. 3A
+        4.10.4.3: the processor may not set it again through the cached translation; Arm ARM
+        D8.4.5: without TCR_EL1.HA, AF=0 faults)."""
         readings, depth, raw = step.readings, step.depth, step.raw
         key = (readings, depth, raw & readings.keep[depth])
-        masks = self._masks.get(key)
-        if masks is None:
-            unread = status = 0
-            for fv in step.decoded.fields:
-                if fv.field.role in _UNREAD:
-                    unread |= fv.field.mask
-                elif fv.field.role is Role.STATUS:
-                    status |= fv.field.mask
-            masks = self._masks[key] = (unread, status)
+        known = self._masks.get(key)
+        unread, status = known if known is not None else self._learn_masks(key, step)
+        now = read_entry(memory, step.entry_hpa, readings.fmt.entry_bytes)
         value = raw if step.written is None else step.written
-        return EntryRead(step.entry_hpa, readings.fmt.entry_bytes, value, *masks)
+        changed = (now ^ value) & ~unread
+        return bool(changed & ~status or changed & value)
+
+    def _learn_masks(self, key: tuple[Any, int, int], step: WalkStep) -> tuple[int, int]:
+        unread = status = 0
+        for fv in step.decoded.fields:
+            if fv.field.role in _UNREAD:
+                unread |= fv.field.mask
+            elif fv.field.role is Role.STATUS:
+                status |= fv.field.mask
+        self._masks[key] = (unread, status)
+        return unread, status
 
 
 def _is_global(leaf: Decoded) -> bool:

@@ -207,8 +207,8 @@ def test_each_entry_keeps_the_entries_its_walk_read_at_both_stages():
     combined = next(e for e in m.tlb_entries() if e.kind == COMBINED)
     stage2 = next(e for e in m.tlb_entries() if e.kind == STAGE2)
     walk = m.translate(GVA, "read")
-    assert [r.hpa for r in combined.reads] == [s.entry_hpa for s in walk.steps]  # 24 reads
-    assert [r.hpa for r in stage2.reads] == [s.entry_hpa for s in walk.steps[-4:]]
+    assert [r.entry_hpa for r in combined.reads] == [s.entry_hpa for s in walk.steps]  # 24
+    assert [r.entry_hpa for r in stage2.reads] == [s.entry_hpa for s in walk.steps[-4:]]
 
 
 def test_a_failed_change_marks_nothing():

@@ -369,16 +369,7 @@ class Machine:
         """Write an entry's raw bits; returns (old, new)."""
         ref = self.locate(stage, addr, depth)
         fmt = self.s1 if stage == 1 else self.s2
-        new = ref.raw if value is None else value
-        new = (new | set) & ~clear
-        for name, v in (fields or {}).items():
-            try:
-                new = fmt.field_by_name(depth, ref.raw, name).put(new, v)
-            except (KeyError, ValueError) as err:
-                raise PagingError("InvalidRequest", str(err).strip('"')) from None
-        width = 8 * fmt.entry_bytes
-        if not 0 <= new < 1 << width:
-            raise PagingError("InvalidRequest", f"value {new:#x} does not fit in {width} bits")
+        new = ref.poked(fmt, value, set, clear, fields)
         self._tables_changed(stage, self.table(stage, addr).poke(ref.addr, new))
         self._log(
             "poke",

@@ -30,6 +30,7 @@ from ..engine import (
     Walk,
     Walker,
     mode_from_registers,
+    write_entry,
 )
 from .machine import ImageMachine
 
@@ -247,17 +248,9 @@ class ImageWorkbench:
         pt = self._table(stage)
         ref = pt.locate(addr, depth)
         fmt = pt.fmt
-        new = ref.raw if value is None else value
-        new = (new | set) & ~clear
-        for name, v in (fields or {}).items():
-            try:
-                new = fmt.field_by_name(depth, ref.raw, name).put(new, v)
-            except (KeyError, ValueError) as err:
-                raise PagingError("InvalidRequest", str(err).strip('"')) from None
-        if not 0 <= new < 1 << 64:
-            raise PagingError("InvalidRequest", f"value {new:#x} does not fit in 64 bits")
+        new = ref.poked(fmt, value, set, clear, fields)
         try:
-            pt.mem.write_u64(ref.addr, new)
+            write_entry(pt.mem, ref.addr, new, fmt.entry_bytes)  # a 4-byte entry: its half
         except MemoryHole as hole:
             raise PagingError("NotMapped", f"no memory at {hole.paddr:#x}") from None
         self.guest_frames.forget()

@@ -39,13 +39,18 @@ def unique(seen: list[Message], kind: type) -> list:
     return list({id(m): m for m in seen if isinstance(m, kind)}.values())
 
 
-async def type_command(pilot, text: str) -> None:
+async def type_command(pilot, text: str, *, wait_workers: bool = True) -> None:
+    """Type `text` on the command line and press Enter; then let the app settle, its
+    workers too unless `wait_workers` is False (a test holding a worker on purpose)."""
     await pilot.press("colon")
     field = pilot.app.command_line.input
     field.value = text
     field.cursor_position = len(text)
     await pilot.press("enter")
-    await settle(pilot)
+    if wait_workers:
+        await settle(pilot)
+    else:
+        await pilot.pause()
 
 
 def assert_linked(app: NptExplorerApp, index: int) -> None:

@@ -14,16 +14,6 @@ from npt_explorer.tui import timeline
 from npt_explorer.tui.session import Session
 
 
-async def enter(pilot, text: str) -> None:
-    """Type a command line without waiting for workers (the replay is held on purpose)."""
-    await pilot.press("colon")
-    field = pilot.app.command_line.input
-    field.value = text
-    field.cursor_position = len(text)
-    await pilot.press("enter")
-    await pilot.pause()
-
-
 async def until(pilot, done, seconds: float = 10.0) -> None:
     for _ in range(int(seconds / 0.02)):
         if done():
@@ -51,10 +41,10 @@ async def test_going_back_replays_in_a_worker_and_refuses_commands_until_it_arri
         await type_command(pilot, "access gva=0x4000_0000 access=read")
         assert app.session.log[-1].by_hand
         present, now = app.session, len(app.session.log)
-        await enter(pilot, f"goto {now - 4}")
+        await type_command(pilot, f"goto {now - 4}", wait_workers=False)
         await until(pilot, lambda: "replayed 2 of" in hint_text(app))
         assert app.session is present and len(present.log) == now  # the present, unchanged
-        await enter(pilot, "access gva=0x4000_0008 access=read")
+        await type_command(pilot, "access gva=0x4000_0008 access=read", wait_workers=False)
         assert f"going back to point {now - 4} (replayed 2 of {now - 4})" in hint_text(app)
         assert "wait for it" in hint_text(app) and len(present.log) == now  # refused
         await pilot.press("escape", "right_square_bracket")  # keys that change it: nothing

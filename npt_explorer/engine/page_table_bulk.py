@@ -12,6 +12,7 @@ are the per-entry path's by construction; the table's transaction journals whole
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -171,33 +172,42 @@ def _segments(
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Linear:
+    """A linear run being mapped: the page at `va` maps `va + delta`; pages of `page` bytes,
+    their leaves at depth `target`, written as `template`."""
+
+    target: int
+    delta: int
+    page: int
+    template: PageTemplate
+
+    def entries(self, paddrs: np.ndarray, va: int) -> np.ndarray:
+        """The leaves for `paddrs` (the run's output addresses from `va` on), in place: `map`
+        aligns each address down to its page."""
+        if self.page != PAGE_SIZE or (va + self.delta) % PAGE_SIZE:
+            paddrs &= np.uint64(~(self.page - 1) & _U64)
+        return self.template.vector(paddrs, out=paddrs)
+
+
 def _map_segment(
     pt: TableCore, tree: TableTree, flags: MappingFlags, va: int, pa: int, count: int, page: int
 ) -> None:
     template = pt.fmt.page_template(flags, page != PAGE_SIZE, pt.encoding)
-    target = pt.depth_of(page)
-    _map_in(pt, tree, pt.root, 0, target, va, va + count * page, pa - va, page, template)
+    run = _Linear(pt.depth_of(page), pa - va, page, template)
+    _map_in(pt, tree, run, pt.root, 0, va, va + count * page)
 
 
 def _map_in(
-    pt: TableCore,
-    tree: TableTree,
-    table: int,
-    depth: int,
-    target: int,
-    lo: int,
-    hi: int,
-    delta: int,
-    page: int,
-    template: PageTemplate,
+    pt: TableCore, tree: TableTree, run: _Linear, table: int, depth: int, lo: int, hi: int
 ) -> None:
-    """Map [lo, hi) (pa = va + delta) below `table`, creating tables as `map` does."""
+    """Map [lo, hi) of `run` below `table`, creating tables as `map` does."""
     fmt = pt.fmt
-    if depth == target:
-        _fill_leaves(pt, table, depth, lo, hi, delta, page, template)
+    if depth == run.target:
+        _fill_leaves(pt, run, table, depth, lo, hi)
         return
-    if depth + 1 == target and fmt.levels[target].entries == ENTRIES_PER_FRAME:
-        _map_leaf_tables(pt, tree, table, depth, lo, hi, delta, page, template)
+    if depth + 1 == run.target and fmt.levels[run.target].entries == ENTRIES_PER_FRAME:
+        _map_leaf_tables(pt, tree, run, table, depth, lo, hi)
         return
     level = fmt.levels[depth]
     span, mask = 1 << level.shift, level.entries - 1
@@ -217,20 +227,12 @@ def _map_in(
             child = fmt.entry_paddr(raw)
             if not child or fmt.seed_huge(raw) or not tree.enter(addr, child):
                 raise Handoff(va)
-        _map_in(pt, tree, child, depth + 1, target, va, end, delta, page, template)
+        _map_in(pt, tree, run, child, depth + 1, va, end)
         va = end
 
 
 def _map_leaf_tables(
-    pt: TableCore,
-    tree: TableTree,
-    table: int,
-    depth: int,
-    lo: int,
-    hi: int,
-    delta: int,
-    page: int,
-    template: PageTemplate,
+    pt: TableCore, tree: TableTree, run: _Linear, table: int, depth: int, lo: int, hi: int
 ) -> None:
     """`_map_in` one level above the leaves: a run of unused slots gets its leaf tables made
     and filled at once (`_new_leaf_tables`); a slot in use leads to its table as `map` does."""
@@ -246,8 +248,7 @@ def _map_leaf_tables(
     for stop in [*used, count]:
         while k < stop:  # slots k..stop-1 are unused: new tables, as `_get_entry_or_create`
             va, end = max(lo, base + k * span), min(hi, base + stop * span)
-            made = _new_leaf_tables(pt, tree, table, depth, first + k, stop - k, va, end, delta,
-                                    page, template)  # fmt: skip
+            made = _new_leaf_tables(pt, tree, run, table, depth, first + k, stop - k, va, end)
             if not made:
                 raise Handoff(va)
             k += made
@@ -257,29 +258,26 @@ def _map_leaf_tables(
         child = fmt.entry_paddr(raw)
         if not child or fmt.seed_huge(raw) or not tree.enter(addr, child):
             raise Handoff(va)
-        _fill_leaves(pt, child, depth + 1, va, min(hi, base + (stop + 1) * span), delta, page,
-                     template)  # fmt: skip
+        _fill_leaves(pt, run, child, depth + 1, va, min(hi, base + (stop + 1) * span))
         k = stop + 1
 
 
 def _new_leaf_tables(
     pt: TableCore,
     tree: TableTree,
+    run: _Linear,
     table: int,
     depth: int,
     first: int,
     count: int,
     lo: int,
     hi: int,
-    delta: int,
-    page: int,
-    template: PageTemplate,
 ) -> int:
     """Make up to `count` leaf tables for the unused slots `first`.. of `table` (in one of its
     frames) and write the leaves of [lo, hi) into them: one block of entries built at once,
     one write per table. Returns how many tables were made (0: the allocator is out, `map`
     raises there)."""
-    fmt = pt.fmt
+    fmt, page = pt.fmt, run.page
     in_frame = first % ENTRIES_PER_FRAME
     count = min(count, ENTRIES_PER_FRAME - in_frame)
     children = pt.alloc_tables(depth + 1, count)
@@ -291,11 +289,10 @@ def _new_leaf_tables(
     m = (hi - lo) // page
     # row r, column c: the page at (lo - w0 * page) + (r * 512 + c) * page
     block = np.empty((len(children), ENTRIES_PER_FRAME), np.uint64)
-    rows = _RAMP[: len(children)] * np.uint64(span) + np.uint64((lo - w0 * page + delta) & _U64)
+    rows = _RAMP[: len(children)] * np.uint64(span)
+    rows += np.uint64((lo - w0 * page + run.delta) & _U64)
     np.add(rows[:, None], _RAMP * np.uint64(page), out=block)
-    if page != PAGE_SIZE or (lo + delta) % PAGE_SIZE:
-        block &= np.uint64(~(page - 1) & _U64)
-    template.vector(block, out=block)
+    run.entries(block, lo)
     flat = block.reshape(-1)
     flat[:w0] = 0
     flat[w0 + m :] = 0
@@ -311,49 +308,29 @@ def _new_leaf_tables(
     return len(children)
 
 
-def _fill_leaves(
-    pt: TableCore,
-    table: int,
-    depth: int,
-    lo: int,
-    hi: int,
-    delta: int,
-    page: int,
-    template: PageTemplate,
-) -> None:
+def _fill_leaves(pt: TableCore, run: _Linear, table: int, depth: int, lo: int, hi: int) -> None:
     """Write the leaves of [lo, hi) into `table`, frame by frame; stop at a used slot."""
     first = pt.fmt.index(lo, depth)
-    count = (hi - lo) // page
+    count = (hi - lo) // run.page
     done = 0
     for frame, w0, m in _frames(table, first, count):
-        va = lo + done * page
+        va = lo + done * run.page
         old = pt.mem.peek_frame(frame >> 12)
         if old is not None:
             used = np.flatnonzero(old[w0 : w0 + m])
             if used.size:
                 m = int(used[0])
                 if m:
-                    _store_leaves(pt, frame, w0, m, va, delta, page, template)
-                raise Handoff(va + m * page)
-        _store_leaves(pt, frame, w0, m, va, delta, page, template)
+                    _store_leaves(pt, run, frame, w0, m, va)
+                raise Handoff(va + m * run.page)
+        _store_leaves(pt, run, frame, w0, m, va)
         done += m
 
 
-def _store_leaves(
-    pt: TableCore,
-    frame: int,
-    w0: int,
-    m: int,
-    va: int,
-    delta: int,
-    page: int,
-    template: PageTemplate,
-) -> None:
+def _store_leaves(pt: TableCore, run: _Linear, frame: int, w0: int, m: int, va: int) -> None:
     words = writable(pt, frame, va)
-    paddrs = _RAMP[:m] * np.uint64(page) + np.uint64(va + delta)
-    if page != PAGE_SIZE or (va + delta) % PAGE_SIZE:
-        paddrs &= np.uint64(~(page - 1) & _U64)
-    words[w0 : w0 + m] = template.vector(paddrs)
+    page = run.page
+    words[w0 : w0 + m] = run.entries(_RAMP[:m] * np.uint64(page) + np.uint64(va + run.delta), va)
     pt.record_flushes(lambda n: [va + k * page for k in range(n)], m)
 
 

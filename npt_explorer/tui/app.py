@@ -516,7 +516,11 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         """After a session's first frame: its machine, model and panels live until the next
         session, yet every full collection walked them (~0.15 s on the demo, a missed
         frame every few dozen steps). `gc.freeze` moves them out of the collector's
-        generations; the garbage of the session before is collected first."""
+        generations; the garbage of the session before is collected first, once no worker
+        (a regions fold of the old machine) can still hold it."""
+        if any(worker.is_running for worker in self.workers):
+            self.set_timer(0.2, self._freeze)
+            return
         if self._frozen:
             gc.collect()
         gc.freeze()

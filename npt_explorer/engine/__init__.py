@@ -24,7 +24,15 @@ from .formats.arm import arm_s2_start_problem
 from .formats.teach_geometry import GEOMETRY_KEYS as TEACH_GEOMETRY_KEYS
 from .formats.teach_geometry import PRESETS as TEACH_PRESETS
 from .machine import Event, Machine
-from .memory import FrameAllocator, Frames, MemoryHole, PhysicalMemory, table_words, write_entry
+from .memory import (
+    FrameAllocator,
+    Frames,
+    MemoryHole,
+    PhysicalMemory,
+    entry_words,
+    table_words,
+    write_entry,
+)
 from .page_table import EntryRef, PageTable
 from .readings import Readings, StepOutcome
 from .region_fold import RegionFolder, machine_regions
@@ -120,6 +128,7 @@ __all__ = [
     "sign_extend",
     "stage_table",
     "table_entries",
+    "entry_words",
     "table_words",
     "walk_many",
     "write_entry",

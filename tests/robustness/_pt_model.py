@@ -68,7 +68,13 @@ class Model:
 
     def huge_depth(self, depth: int) -> bool:
         fmt = self.fmt
-        return depth < fmt.leaf_depth and fmt.levels[depth].shift in SEED_PAGE_SIZES_BY_SHIFT
+        shift = fmt.levels[depth].shift
+        # the format's own page sizes decide (a teach geometry has no huge pages)
+        return (
+            depth < fmt.leaf_depth
+            and shift in SEED_PAGE_SIZES_BY_SHIFT
+            and 1 << shift in fmt.page_sizes
+        )
 
     def slot(self, va: int, depth: int) -> tuple[str, int]:
         key = (depth, self.base(va, depth))
@@ -152,7 +158,8 @@ class Model:
 
     def depth_of(self, page_size: int) -> int:
         depth = self.fmt.depth_for_size(page_size)
-        if page_size not in SEED_PAGE_SIZES_BY_SHIFT.values() or depth is None:
+        known = page_size in SEED_PAGE_SIZES_BY_SHIFT.values() and page_size in self.fmt.page_sizes
+        if not known or depth is None:
             raise Refused("InvalidRequest")
         return depth
 
@@ -199,7 +206,7 @@ class Model:
         self.check_vaddr(va, size)
         self.check_paddr(pa)
         self.check_paddr(pa + size - 1)
-        sizes = [s for s in (1 << 30, 1 << 21) if self.fmt.depth_for_size(s) is not None]
+        sizes = [s for s in (1 << 30, 1 << 21) if s in self.fmt.page_sizes]
         self.begin()
         v, p, remaining = va, pa, size
         while remaining:

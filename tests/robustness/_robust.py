@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from npt_explorer.engine import PageTable
+from npt_explorer.engine import PageTable, entry_words
 from npt_explorer.engine.formats import PagingFormat, get_format
 
 PROFILE = os.environ.get("NPT_ROBUST_PROFILE", "robust")
@@ -157,15 +157,9 @@ def read_tables(pt: PageTable) -> tuple[dict[tuple[int, int], int], set[tuple[in
     tables: set[tuple[int, int]] = set()
     sign = 1 << (fmt.input_bits - 1) if fmt.signed_input else None
 
-    def visit(table: int, frames: int, depth: int, base: int) -> None:
-        words = np.concatenate(
-            [
-                pt.mem.peek_frame(pfn)
-                if pt.mem.peek_frame(pfn) is not None
-                else np.zeros(512, np.uint64)
-                for pfn in range(table >> 12, (table >> 12) + frames)
-            ]
-        )[: fmt.levels[depth].entries]
+    def visit(table: int, depth: int, base: int) -> None:
+        # entries of the format's own width (4 bytes for a teach 6.823 table, 8 for most)
+        words = entry_words(pt.mem, table, fmt.levels[depth].entries, fmt.entry_bytes)
         for index in np.flatnonzero(words).tolist():
             raw = int(words[index])
             va = base | (index << fmt.levels[depth].shift)
@@ -180,7 +174,7 @@ def read_tables(pt: PageTable) -> tuple[dict[tuple[int, int], int], set[tuple[in
                 continue
             assert pt.tables.get(nxt) == 1, f"table entry {raw:#x} points outside the table"
             tables.add((depth, va))
-            visit(nxt, 1, depth + 1, va)
+            visit(nxt, depth + 1, va)
 
-    visit(pt.root, fmt.root_frames, 0, 0)
+    visit(pt.root, 0, 0)
     return leaves, tables

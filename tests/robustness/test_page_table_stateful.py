@@ -77,18 +77,25 @@ REGION_SIZES = weighted(
 )
 
 
+#: the formats whose tables PageTable allocates itself: a teach geometry with tables smaller
+#: than a frame (packed) is refused by name and built with pokes instead (docs/scenarios.md)
+TABLE_SPECS = [spec for spec in FORMAT_SPECS if not make_format(spec).packed_tables]
+
+
 class PageTableMachine(RuleBasedStateMachine):
     """One table per run; the format, encoding and frame budget are drawn at the start."""
 
     @initialize(
-        spec=st.sampled_from(FORMAT_SPECS),
+        spec=st.sampled_from(TABLE_SPECS),
         encoding=st.sampled_from(list(Encoding)),
         budget_frames=st.one_of(st.none(), st.none(), st.integers(0, 6)),
     )
     def setup(self, spec: Any, encoding: Encoding, budget_frames: int | None) -> None:
         self.fmt = make_format(spec)
         self.memory = PhysicalMemory()
-        self.alloc = FrameAllocator(self.memory)
+        # tables where the format can point to them: 1 TiB, or half way up a narrower output
+        # (teach's 32-bit hPA), as a machine places its host pool
+        self.alloc = FrameAllocator(self.memory, min(1 << 40, 1 << (self.fmt.output_bits - 1)))
         self.pt = PageTable(self.fmt, self.memory, self.alloc, encoding)
         self.model = Model(self.fmt, encoding)
         self.model.in_use = self.alloc.in_use

@@ -57,6 +57,24 @@ def _matches(run: Run, words: list[str]) -> bool:
     return True
 
 
+COLUMNS = ("S", "input", "size", "→ output", "permissions", "pages", "attrs")
+
+
+def _cells(r: Run) -> tuple[Text, ...]:
+    """One `image ranges` run as the table's row."""
+    stage = 1 if r.stage == "1" else 2
+    sizes = "+".join(size_text(s) for s in sorted(r.page_sizes))
+    return (
+        Text("S1·2" if r.stage == "both" else f"S{r.stage}", STAGE_STYLE[stage]),
+        Text(f"{r.start:#x}"),
+        Text(size_text(r.size)),
+        Text(f"{r.out:#x}"),
+        Text(r.perms),
+        Text(f"{r.pages}×{sizes}"),
+        Text(r.attrs),
+    )
+
+
 class ImageRegionsPanel(RegionsPanel):
     """`RegionsPanel` with `image ranges` for its rows (the same id, keys and filter box)."""
 
@@ -71,7 +89,7 @@ class ImageRegionsPanel(RegionsPanel):
 
     def on_mount(self, event: Mount) -> None:
         event.prevent_default()  # RegionsPanel's columns are not ours
-        self.table.add_columns("S", "input", "size", "→ output", "permissions", "pages", "attrs")
+        self.table.add_columns(*COLUMNS)
         self.query_one("#regions-merge", Button).label = f"m: {self.mode}"
         self.query_one("#regions-filter", Input).placeholder = "/ filter: s1 s2 huge K:rw 0x…"
 
@@ -109,21 +127,15 @@ class ImageRegionsPanel(RegionsPanel):
     def _fill(self) -> None:
         table = self.table
         keep = table.cursor_row
-        table.clear()
         self.shown_runs = [r for r in self.runs if _matches(r, self.words)]
-        for i, r in enumerate(self.shown_runs):
-            stage = 1 if r.stage == "1" else 2
-            sizes = "+".join(size_text(s) for s in sorted(r.page_sizes))
-            table.add_row(
-                Text("S1·2" if r.stage == "both" else f"S{r.stage}", STAGE_STYLE[stage]),
-                f"{r.start:#x}",
-                size_text(r.size),
-                f"{r.out:#x}",
-                r.perms,
-                f"{r.pages}×{sizes}",
-                r.attrs,
-                key=str(i),
-            )
+        rows = [_cells(r) for r in self.shown_runs]
+        # columns sized here, from every row: a DataTable measures added rows only when idle,
+        # and lines it painted before that stay cached at the header's widths
+        table.clear(columns=True)
+        for n, label in enumerate(COLUMNS):
+            table.add_column(label, width=max([len(label)] + [row[n].cell_len for row in rows]))
+        for i, row in enumerate(rows):
+            table.add_row(*row, key=str(i))
         if table.row_count:
             table.move_cursor(row=min(max(keep, 0), table.row_count - 1), animate=False)
         total = len(self.runs)

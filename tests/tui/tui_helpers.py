@@ -8,7 +8,7 @@ import unicodedata
 from textual import events
 from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from npt_explorer.tui.app import NptExplorerApp
 
@@ -24,6 +24,14 @@ async def settle(pilot: Pilot, *, for_screenshot: bool = False) -> None:
         await pilot.pause(0.01)
     if for_screenshot:
         await pilot.pause(0.05)
+        # a DataTable measures its columns when the app is idle: on a busy CI machine 50 ms
+        # was not always enough (the image regions table was shot with header-wide columns)
+        for _ in range(100):
+            if not any(
+                getattr(t, "_require_update_dimensions", False) for t in app.query(DataTable)
+            ):
+                break
+            await pilot.pause(0.02)
         await pilot.pause()
 
 

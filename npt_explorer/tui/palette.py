@@ -13,6 +13,7 @@ from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits
 from ..engine import ARCHES, FLUSHES
 from .dialogs import find_scenarios
 from .session import Session
+from .tlb_panel import flush_kinds
 
 
 class PaletteHost(Protocol):
@@ -77,7 +78,7 @@ class NptCommands(Provider):
                         partial(app.load_scenario, info.path),
                     )
                 )
-        for kind in app.session.machine.config.spec.flushes:
+        for kind in flush_kinds(app.session.machine):
             out.append((f"flush: {kind}", FLUSHES[kind].doc, partial(app.flush_from_palette, kind)))
         out.append(
             ("export: SVG screenshot", "save the screen as an SVG file", app.action_screenshot_svg)

@@ -46,6 +46,15 @@ _TAGS = {
 _NPT_TAGS = ("ASID", "nCR3")
 
 
+def flush_kinds(machine: Machine) -> tuple[str, ...]:
+    """The invalidations worth offering (buttons, palette): none when nothing caches a
+    translation — a memory image, whose walks read its tables and which refuses flushes, or
+    a machine with neither a TLB nor walk caches."""
+    if machine.tlb is None and machine.walk_caches is None:
+        return ()
+    return machine.config.spec.flushes
+
+
 class TlbPanel(Vertical):
     HELP = HELP
 
@@ -54,7 +63,7 @@ class TlbPanel(Vertical):
         self.machine: Machine | None = None
         self.entries: list[TlbEntry] = []
         self.border_title = "TLB"
-        self._flushes: tuple[str, ...] = ()
+        self._flushes: tuple[str, ...] | None = None  # the buttons shown (None: not yet)
         self._tags: tuple[str, str] = ("", "")
         self._state: object = None
 
@@ -69,10 +78,11 @@ class TlbPanel(Vertical):
 
     def show(self, machine: Machine) -> None:
         self.machine = machine
-        spec = machine.config.spec
-        if spec.flushes != self._flushes:
-            self._flushes = spec.flushes
+        flushes = flush_kinds(machine)
+        if flushes != self._flushes:
+            self._flushes = flushes
             bar = self.query_one("#tlb-flushes", HorizontalGroup)
+            bar.display = bool(flushes)  # an image: no bar, its row goes to the table
             bar.remove_children()
             bar.mount_all(
                 Button(
@@ -82,7 +92,7 @@ class TlbPanel(Vertical):
                     tooltip=FLUSHES[k].doc,
                     classes="flush",
                 )
-                for k in spec.flushes
+                for k in flushes
             )
         npt = machine.arch == "x86_64" and machine.config.npt.startswith("npt")
         asid_name, vmid_name = _NPT_TAGS if npt else _TAGS[machine.arch]

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+from textual.widgets import Button
 from tui_helpers import no_blink, settle
 
 from npt_explorer.cli import main
@@ -25,6 +26,7 @@ from npt_explorer.scenario.runner import walk_json
 from npt_explorer.tui.image_regions import ImageRegionsPanel
 from npt_explorer.tui.image_source import ImageSession, open_session
 from npt_explorer.tui.regions_panel import RegionsPanel
+from npt_explorer.tui.tlb_panel import TlbPanel
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "image" / "data"
@@ -111,6 +113,26 @@ async def test_commands_that_build_tables_are_refused_on_an_image_with_a_message
         error = app.session.log[-1].result.error
         assert error is not None and error.message.startswith(word) and "image" in error.message
         assert app.session.machine.pokes == 0
+
+
+async def test_an_image_shows_no_flush_buttons_and_a_scenario_loaded_after_it_brings_them_back(
+    app_factory, dump: Path
+) -> None:
+    """An image has no TLB (its walks read its tables) and refuses every flush: the TLB
+    panel says so and offers no flush button; the next scenario's machine has a TLB again."""
+    app = app_factory(file=dump)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        panel = app.query_one(TlbPanel)
+        bar = panel.query_one("#tlb-flushes")
+        assert "no TLB" in str(panel.query_one("#tlb-stats").render())
+        assert not bar.display and not panel.query(".flush")
+        assert app.run_text(f"load {ROOT / 'scenarios' / 'x86_06_stale_tlb.toml'}")
+        await settle(pilot)
+        assert app.session.machine.tlb is not None
+        assert bar.display and bar.region.height == 1  # on screen again, under the table
+        labels = [str(b.label) for b in panel.query(".flush").results(Button)]
+        assert labels == list(app.session.machine.config.spec.flushes) and labels
 
 
 async def test_save_writes_a_patch_that_reopens_to_the_same_walk_and_never_over_the_input(

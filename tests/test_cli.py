@@ -236,4 +236,4 @@ def test_encode_table_states_each_problem_once_and_rows_refer_to_it(capsys, fmt,
     counts = [int(line.rsplit(" (", 1)[1].split()[0]) for line in lines]
     assert sum(counts) == sum(table.count(f"[{n}]") for n in range(1, len(lines) + 1))
     if fmt == "ept":  # 32 flag combinations with USER, each 4 KiB and huge
-        assert "[8] EPT has no user bit: USER is ignored (64 rows)" in lines
+        assert "[7] EPT has no user bit: USER is ignored (64 rows)" in lines

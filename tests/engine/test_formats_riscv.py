@@ -239,14 +239,26 @@ def test_seed_set_flags_keeps_only_the_address():
     assert f.set_flags(raw, R | W, False, Encoding.SEED) == pte(0x12345, LEAF | PTE_R | PTE_W)
 
 
-def test_seed_problems_name_the_g_stage_u_bug_and_the_reserved_encodings():
-    s2, s1 = fmt("sv39x4"), fmt("sv39")
-    assert any(
-        "U=0 on a G-stage leaf" in p for p in s2.encoding_problems(R | W, False, Encoding.SEED)
+def row_problems(f, flags: MappingFlags) -> list[str]:
+    """An `encode --table` row's problems: the seed's conversion, then the hardware's reading
+    of the entry it wrote."""
+    raw = f.new_page(0x4000_0000, flags, False, Encoding.SEED)
+    return f.encoding_problems(flags, False, Encoding.SEED) + list(
+        f.decode(raw, f.leaf_depth).problems
     )
-    assert not any("U=0" in p for p in s2.encoding_problems(R | W | U, False, Encoding.SEED))
+
+
+def test_seed_problems_name_the_g_stage_u_bug_and_the_reserved_encodings_once():
+    s2, s1 = fmt("sv39x4"), fmt("sv39")
+    assert [p for p in row_problems(s2, R | W) if "U=0" in p] == [
+        "U=0: every G-stage access is a U-mode access, so this leaf guest-page faults on every "
+        "access (the seed reads R+W)"
+    ]
+    assert not any("U=0" in p for p in row_problems(s2, R | W | U))
     assert not s1.encoding_problems(R | W, False, Encoding.SEED)
-    assert any("reserved" in p for p in s1.encoding_problems(W, False, Encoding.SEED))
+    assert [p for p in row_problems(s1, W) if "reserved" in p] == [
+        "W=1 with R=0 is a reserved encoding"
+    ]
     assert any("pointer" in p for p in s1.encoding_problems(U, False, Encoding.SEED))
     assert any("DEVICE dropped" in p for p in s1.encoding_problems(R | DEV, False, Encoding.SEED))
     assert any("V=0" in p for p in s1.encoding_problems(MappingFlags(0), False, Encoding.SEED))

@@ -225,7 +225,7 @@ class RiscvFormat(PagingFormat):
             if not ignored:
                 return []  # nothing to grant: an invalid entry says exactly that
             return [
-                f"{ignored.short()} without READ, WRITE or EXECUTE: a leaf must grant an access, "
+                f"{flags.short()} without READ, WRITE or EXECUTE: a leaf must grant an access, "
                 "so only the address is written (V=0: not present)"
             ]
         out = []
@@ -257,20 +257,14 @@ class RiscvFormat(PagingFormat):
                     "V=1 with XWR=000 is a pointer to a next-level table, not a leaf: "
                     "the hardware walks into the page"
                 )
-        if flags & MappingFlags.WRITE and not flags & MappingFlags.READ:
-            out.append(f"W=1 with R=0 is a reserved encoding: {self._fault_words} on every access")
         if self.maee:
             out += _seed_maee_problems(flags)
         else:
             for flag in (MappingFlags.DEVICE, MappingFlags.UNCACHED):
                 if flags & flag:
                     out.append(f"{flag.name} dropped: the seed writes no PBMT (Svpbmt)")
-        leaf = flags & (MappingFlags.READ | MappingFlags.EXECUTE)
-        if self.stage == 2 and leaf and not flags & MappingFlags.USER:
-            out.append(
-                "U=0 on a G-stage leaf: every G-stage access is a U-mode access, so every "
-                "access guest-page faults"
-            )
+        # what the hardware makes of the entry written (W without R, U=0 at the G-stage, …)
+        # is the decoder's to say: `encode --table` states each condition once
         return out
 
     @property

@@ -137,10 +137,6 @@ class EptFormat(X86Family):
                 if seed
                 else "EPT cannot express write-only: W without R is a misconfiguration"
             )
-        if rights == MappingFlags.EXECUTE and "ept-execute-only" not in self.features:
-            words.append(
-                "execute-only (XWR=100) is an EPT misconfiguration without ept-execute-only"
-            )
         if MappingFlags.USER in flags:
             words.append("EPT has no user bit: USER is ignored")
         if seed and self.mbec and MappingFlags.EXECUTE in flags:

@@ -27,33 +27,30 @@ def test_wide_new_architecture(snap_compare, app_factory, arch: str) -> None:
     assert snap_compare(app_factory(arch=arch), terminal_size=(160, 48), run_before=_stepped)
 
 
-async def _pte_of_the_32bit_walk(pilot) -> None:
-    no_blink(pilot.app)
-    await settle(pilot)
-    for key in "]]]]]]]nnnnnnnnn":  # run the cold read, select reference 10
-        await pilot.press(key)
+def _pressing(keys: str):
+    """A snapshot's run_before: press `keys` one by one, letting each settle."""
+
+    async def run_before(pilot) -> None:
+        no_blink(pilot.app)
         await settle(pilot)
-    await settle(pilot, for_screenshot=True)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot)
+        await settle(pilot, for_screenshot=True)
+
+    return run_before
 
 
 def test_wide_32bit_guest_walk_and_4_byte_entry_ruler(snap_compare, app_factory) -> None:
     # the walk grid of a 32-bit guest under EPT (14 references) with the S1 PTE selected: the
-    # entry ruler shows its 32 bits (Table 4-6)
+    # entry ruler shows its 32 bits (Table 4-6); keys: run the cold read, select reference 10
     app = app_factory(file=SCENARIOS / "x86_13_32bit_guest.toml")
-    assert snap_compare(app, terminal_size=(160, 48), run_before=_pte_of_the_32bit_walk)
-
-
-async def _pte_of_the_ostep_walk(pilot) -> None:
-    no_blink(pilot.app)
-    await settle(pilot)
-    for key in "]]]]]]]]]nnnnn":  # run to the read of VA 0x611c, select reference 6 (the PTE)
-        await pilot.press(key)
-        await settle(pilot)
-    await settle(pilot, for_screenshot=True)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_pressing("]]]]]]]nnnnnnnnn"))
 
 
 def test_wide_ostep_walk_and_1_byte_entry_ruler(snap_compare, app_factory) -> None:
     # OSTEP's homework geometry as a teach guest: the walk grid with the guest PTE byte at gPA
-    # 0x428 selected; the entry ruler shows its 8 bits, VALID (7) and PFN 6:0
+    # 0x428 selected; the entry ruler shows its 8 bits, VALID (7) and PFN 6:0; keys: run to
+    # the read of VA 0x611c, select reference 6 (the PTE)
     app = app_factory(file=SCENARIOS / "teach_02_ostep_multilevel.toml")
-    assert snap_compare(app, terminal_size=(160, 48), run_before=_pte_of_the_ostep_walk)
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_pressing("]]]]]]]]]nnnnn"))

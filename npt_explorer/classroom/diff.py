@@ -269,13 +269,14 @@ def _frames(label: str, frames: tuple[int, ...], limit: int = 8) -> str:
     return f"  {label} ({len(frames)}): {shown}{more}"
 
 
-def _assuming(d: StateDiff) -> list[str]:
+def assuming(d: StateDiff) -> str | None:
     """The control state the effective labels are read under (kernel accesses), per side
-    when a step changed it."""
+    when a step changed it: "(assuming …)"; None where no control bit acts on an access
+    (the text's and the TUI diff view's line)."""
     a, b = d.a.controls, d.b.controls
     if a == b:
-        return [f"  (assuming {'; '.join(b)})"] if b else []
-    return [f"  (assuming before: {'; '.join(a) or '-'}; after: {'; '.join(b) or '-'})"]
+        return f"(assuming {'; '.join(b)})" if b else None
+    return f"(assuming before: {'; '.join(a) or '-'}; after: {'; '.join(b) or '-'})"
 
 
 def _addr(outputs: Outputs) -> str:
@@ -285,8 +286,9 @@ def _addr(outputs: Outputs) -> str:
     return f"{old}→{new}"
 
 
-def _lands(p: PermChange) -> str:
-    """ " → gPA … → hPA …" for a range through both stages (an arrow inside where it moved)."""
+def lands(p: PermChange) -> str:
+    """ " → gPA … → hPA …" for a range through both stages (an arrow inside where it moved),
+    "" for one stage's range (the text's and the TUI diff view's words)."""
     if p.gpa == _NO_OUTPUTS:
         return ""
     return f" → gPA {_addr(p.gpa)} → hPA {_addr(p.hpa)}"
@@ -325,12 +327,12 @@ def diff_lines(d: StateDiff) -> list[str]:
     ):
         if group:
             lines.append(f"{title}:")
-            if group is not d.permissions:
-                lines += _assuming(d)
+            if group is not d.permissions and (note := assuming(d)):
+                lines.append(f"  {note}")
             for p in group:
                 space = "gVA" if p.stage == 1 else "gPA"
                 lines.append(
-                    f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}{_lands(p)}: "
+                    f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}{lands(p)}: "
                     f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"
                 )
     for label, tlbs in (

@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ..classroom.diff import EntryChange, PermChange, StateDiff
+from ..classroom.diff import EntryChange, PermChange, StateDiff, assuming, lands
 from ..classroom.state import EntryAt, MachineState, TlbLine
 from ..engine import STAGE2, EntryKind
 from ..scenario.colours import STAGE_STYLE
@@ -82,7 +82,7 @@ def _perm_row(label: str, p: PermChange) -> DiffRow:
             Text(f"{(p.end - p.start) >> 10} KiB"),
             Text(f"{_SPACE[p.stage]} {_hx(p.start)}–{_hx(p.end)}"),
             Text(f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"),
-            Text(""),
+            Text(lands(p).lstrip()),  # through both stages: where the range's start lands
         ),
         perm=p,
     )
@@ -237,6 +237,11 @@ class DiffPanel(Vertical):
             f"-{len(d.host_lost) + len(d.guest_lost)}"
         )
         yield Static(Text("no differences" if d.empty else counts, "bold"), id="diff-counts")
+        # what the effective rows' labels assume, full width (as a row's last cell it ran
+        # past a 160-column screen); the text prints it over each effective group
+        note = assuming(d)
+        if (d.effective or d.nested) and note:
+            yield Static(Text(note, "italic"), id="diff-assuming")
         table: DataTable[Text] = DataTable(id="diff-table", cursor_type="row", zebra_stripes=True)
         table.add_columns("change", "S/kind", "level", "where", "before → after", "fields")
         for i, row in enumerate(self.rows):

@@ -10,6 +10,7 @@ import pytest
 from pytest_textual_snapshot import SVGImageExtension
 from tui_helpers import no_blink, settle
 
+from npt_explorer.classroom.diff import diff_lines
 from npt_explorer.classroom.quiz import generate
 from npt_explorer.tui.classroom import QuizBar, TimelineBar
 from npt_explorer.tui.diff_view import DiffPanel
@@ -197,6 +198,27 @@ async def test_diff_rows_are_linked_to_the_entry_tables_regions_and_tlb_panels(a
         assert (r.stage, r.start) == (2, 0x20_0000)
         await pilot.press("escape")
         assert not app.query(DiffPanel)
+
+
+async def test_the_diff_view_says_where_a_nested_range_lands_and_what_controls_it_assumes(
+    app_factory,
+):
+    """The headless diff's words: a range through both stages lands at gPA → hPA, and the
+    effective labels are read under the control state shown over the rows."""
+    app = app_factory(file=str(X86_03))
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press(*"]]]]]]]")
+        panel = await open_diff(pilot, "diff 6 7")
+        text = diff_lines(panel.diff)
+        cells = [[c.plain for c in r.cells] for r in panel.rows]
+        nested = next(c for c in cells if c[0] == "± gVA S1 / S2")
+        assert nested[5] == "→ gPA 0x200000 → hPA 0x80200000"
+        assert any(f"0x40010000 {nested[5]}: rw- s / rw- → rw- s / r--" in t for t in text)
+        assert all(c[5] == "" for c in cells if c[0] in ("± leaf grants", "± effective"))
+        note = str(panel.query_one("#diff-assuming").render())
+        assert note == "(assuming stage 1: CR0.WP=1 CR4.SMEP=0 CR4.SMAP=0 CR4.PKE=0 EFLAGS.AC=0)"
+        assert text.count(f"  {note}") == 2  # the text heads both effective groups with it
 
 
 @pytest.mark.snapshot

@@ -34,6 +34,7 @@ from .memory import (
     write_entry,
 )
 from .page_table import EntryRef, PageTable
+from .paging import Paging, TableView
 from .readings import Readings, StepOutcome
 from .region_fold import RegionFolder, machine_regions
 from .regions import (
@@ -90,10 +91,12 @@ __all__ = [
     "MemoryHole",
     "PRESETS",
     "PageTable",
+    "Paging",
     "PagingError",
     "PagingFormat",
     "PhysicalMemory",
     "Priv",
+    "TableView",
     "Readings",
     "Region",
     "RegionFilter",

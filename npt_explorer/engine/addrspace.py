@@ -306,6 +306,11 @@ class AddrSpace:
 
     # --------------------------------------------------------------- translation
 
+    @property
+    def generation(self) -> int:
+        """Changes whenever a translation may have (guest RAM's cache keys on it)."""
+        return self.pt.generation
+
     def translate(self, gpa: int) -> int | None:
         """The seed's `translate`: byte-exact hPA, or None outside the range / unmapped."""
         if not self.base <= gpa < self.end:

@@ -3,40 +3,56 @@
 from __future__ import annotations
 
 import heapq
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .addrspace import AddrSpace
 from .errors import PagingError
-from .memory import PAGE_SHIFT, PAGE_SIZE, PhysicalMemory
+from .flags import Access
+from .memory import PAGE_SHIFT, PAGE_SIZE, Frames, MemoryHole, PhysicalMemory
+
+if TYPE_CHECKING:
+    from .walk import Walker
 
 HOST_CACHE = 1 << 16
 
 
+class Stage2(Protocol):
+    """What guest RAM reads through: a stage 2 that turns a gPA into an hPA (None: not
+    backed), and a `generation` that changes whenever its answers may have."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def translate(self, gpa: int, /) -> int | None: ...
+
+
 class GuestRAM:
-    """Reads and writes guest-physical memory the way the guest OS does (no walk recorded).
+    """Reads and writes guest-physical memory the way the guest OS does (no walk recorded):
+    the `Frames` of the guest's own page tables, over any host `Frames` and `Stage2` (our
+    `AddrSpace`, or a memory image's tables read by the walker: `WalkedStage2`).
 
     Each guest frame's host frame is looked up through stage 2 once and cached until stage 2
-    changes (its table's `generation`), so the guest's own table reads and writes cost a
-    dictionary look-up."""
+    changes (its `generation`), so the guest's own table reads and writes cost a dictionary
+    look-up. `strict` is the host memory's: a guest frame stage 2 does not back reads as
+    zeros on our RAM (the walker checks stage 2 first), and is no memory (`MemoryHole`) on
+    an image."""
 
-    #: a guest frame stage 2 does not back reads as zeros (the walker checks stage 2 first)
-    strict = False
-
-    def __init__(self, space: AddrSpace, memory: PhysicalMemory) -> None:
+    def __init__(self, space: Stage2, memory: Frames) -> None:
         self.space = space
         self.memory = memory
+        self.strict = memory.strict
         self._hosts: dict[int, int | None] = {}  # guest frame -> host frame (None: unbacked)
         self._generation = -1
 
-    def switch(self, space: AddrSpace) -> None:
+    def switch(self, space: Stage2) -> None:
         """Read through another stage 2 (x86: the EPT a new EPTP names)."""
         self.space, self._generation = space, -1
         self._hosts.clear()
 
     def host_frame(self, gfn: int) -> int | None:
         """The host frame backing guest frame `gfn`, or None."""
-        generation = self.space.pt.generation
+        generation = self.space.generation
         if generation != self._generation:
             self._hosts.clear()
             self._generation = generation
@@ -52,12 +68,16 @@ class GuestRAM:
     def hpa(self, gpa: int) -> int:
         host = self.host_frame(gpa >> PAGE_SHIFT)
         if host is None:
+            if self.strict:
+                raise MemoryHole(gpa)
             raise PagingError("NotMapped", f"guest-physical {gpa:#x} is not backed by stage 2")
         return host << PAGE_SHIFT | (gpa & (PAGE_SIZE - 1))
 
     def read_u64(self, gpa: int) -> int:
         host = self.host_frame(gpa >> PAGE_SHIFT)
         if host is None:
+            if self.strict:
+                raise MemoryHole(gpa)
             return 0
         return self.memory.read_u64(host << PAGE_SHIFT | (gpa & (PAGE_SIZE - 1)))
 
@@ -74,11 +94,27 @@ class GuestRAM:
         return self.memory.frame(self.hpa(gfn << PAGE_SHIFT) >> PAGE_SHIFT)
 
 
+class WalkedStage2:
+    """A stage 2 no `PageTable` owns (a memory image's): each gPA translated by the walker's
+    own read walk. Whoever writes memory the walk reads calls `changed()`."""
+
+    def __init__(self, walker: Walker) -> None:
+        self.walker = walker
+        self.generation = 0
+
+    def changed(self) -> None:
+        self.generation += 1
+
+    def translate(self, gpa: int) -> int | None:
+        return self.walker.translate_gpa(gpa, Access.READ).hpa
+
+
 class GuestPoolAllocator:
     """Guest frames for the guest's page tables, from `guest_pt_pool`, lowest gPA first."""
 
-    def __init__(self, ram: GuestRAM, base: int, size: int) -> None:
+    def __init__(self, ram: GuestRAM, memory: PhysicalMemory, base: int, size: int) -> None:
         self.ram = ram
+        self.memory = memory  # the host RAM under `ram`: ours, whose frames can be dropped
         self.base = base
         self.size = size
         self._free = list(range(base >> PAGE_SHIFT, (base + size) >> PAGE_SHIFT))
@@ -120,7 +156,7 @@ class GuestPoolAllocator:
         for frame in range(pfn, pfn + count):
             self._in_use.add(frame)
             hpa = self.ram.hpa(frame << PAGE_SHIFT)
-            self.ram.memory.frame(hpa >> PAGE_SHIFT)[:] = 0
+            self.memory.frame(hpa >> PAGE_SHIFT)[:] = 0
         return pfn << PAGE_SHIFT
 
     def alloc_run(self, count: int, below: int) -> list[int]:
@@ -147,7 +183,7 @@ class GuestPoolAllocator:
         for pfn in range(paddr >> PAGE_SHIFT, (paddr >> PAGE_SHIFT) + count):
             host = self.ram.host_frame(pfn)
             if host is not None:
-                self.ram.memory.zero_frames(host, 1)
+                self.memory.zero_frames(host, 1)
             self._in_use.discard(pfn)
             heapq.heappush(self._free, pfn)
 

@@ -20,6 +20,7 @@ from .formats import Decoded, PagingFormat
 from .guest import GuestPoolAllocator, GuestRAM
 from .memory import DEFAULT_POOL_BASE, FrameAllocator, PhysicalMemory
 from .page_table import EntryRef, PageTable
+from .paging import Paging, read_root_registers
 from .table_core import Flush
 from .tlb import FLUSHES, INVPCID_SCOPES, FlushScope, Tlb, TlbContext, TlbEntry
 from .walk import Walk, Walker
@@ -59,7 +60,7 @@ class Machine:
         #: x86: every EPT the machine has, by `context eptp = N` (N = 0 is the first)
         self.epts: dict[int, AddrSpace] = {0: self.space}
         self.eptp_index = 0
-        self.guest_frames = GuestPoolAllocator(self.ram, cfg.pool_gpa, cfg.pool_size)
+        self.guest_frames = GuestPoolAllocator(self.ram, self.memory, cfg.pool_gpa, cfg.pool_size)
         self._guest_pt: PageTable | None = None
         self._guest_pt_hi: PageTable | None = None  # AArch64 TTBR1_EL1's table
         x86 = cfg.arch == "x86_64"
@@ -89,11 +90,12 @@ class Machine:
     # ------------------------------------------------------------------ state
 
     def _new_walker(self) -> Walker:
-        walker = Walker(self.arch, self.s1, self.s2, self.memory, self._guest_root(), self.npt.root)
-        walker.root_registers = self.root_registers
-        if self._guest_pt_hi is not None and walker.guest_root is not None:
-            walker.guest_root_hi = self._guest_pt_hi.root
-        return walker
+        hi = None if self._guest_pt_hi is None else self._guest_pt_hi.root
+        roots = (self._guest_root(), self.npt.root)
+        return Paging.rooted(
+            self.arch, self.s1, self.s2, self.memory, roots,
+            guest_root_hi=hi, root_registers=self.root_registers, guest=self.ram,
+        ).walker  # fmt: skip
 
     def _guest_root(self) -> int | None:
         """None when the control state turns stage 1 off: vsatp.MODE = Bare (Priv. ISA
@@ -112,9 +114,7 @@ class Machine:
         map/unmap/protect reloads them; a `poke` does not."""
         if not self.s1.root_registers:
             return
-        root = self.guest_root
-        count = self.s1.levels[0].entries
-        self.root_registers = tuple(self.ram.read_u64(root + 8 * i) for i in range(count))
+        self.root_registers = read_root_registers(self.s1, self.ram, self.guest_root)
         self.walker.root_registers = self.root_registers
 
     def set_register(self, register: str, field: str | None, value: int) -> None:

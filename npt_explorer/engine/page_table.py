@@ -20,6 +20,7 @@ from .flags import MappingFlags
 from .formats import Encoding, PagingFormat
 from .memory import Frames
 from .page_table_query import EntryRef, navigate, query_plan, remember_leaf
+from .paging import entry_path, locate_entry
 from .table_core import Flush, TableAllocator, TableCore
 
 
@@ -187,40 +188,12 @@ class PageTable(TableCore):
                     yield from self._walk(nxt, depth + 1, va)
 
     def path(self, vaddr: int) -> list[EntryRef]:
-        """The entries the hardware would read for `vaddr`, root first, following table
-        entries as the hardware decodes them; stops after the first non-table entry."""
-        fmt = self.fmt
-        out: list[EntryRef] = []
-        table = self.root
-        for depth in range(fmt.depth_count):
-            index = fmt.index(vaddr, depth)
-            addr = table + index * fmt.entry_bytes
-            raw = self.read(addr)
-            out.append(EntryRef(depth, table, index, addr, raw))
-            dec = fmt.decode(raw, depth)
-            if dec.kind != "table" or dec.paddr is None:
-                break
-            table = dec.paddr
-        return out
+        """The entries the hardware would read for `vaddr`, root first (`paging.entry_path`)."""
+        return entry_path(self.fmt, self.mem, self.root, vaddr)
 
     def locate(self, vaddr: int, depth: int) -> EntryRef:
         """The entry at `depth` on `vaddr`'s path (for `poke` and `expect entry`)."""
-        if not 0 <= depth < self.fmt.depth_count:
-            raise PagingError(
-                "InvalidRequest",
-                f"depth {depth} out of range for {self.fmt.name} (0..{self.fmt.leaf_depth})",
-            )
-        self.check_vaddr(vaddr)
-        path = self.path(vaddr)
-        if depth >= len(path):
-            last = path[-1]
-            raise PagingError(
-                "NotMapped",
-                f"the walk for {vaddr:#x} stops at depth {last.depth} "
-                f"({self.fmt.level_name(last.depth)}, raw {last.raw:#x}); "
-                f"no entry at depth {depth}",
-            )
-        return path[depth]
+        return locate_entry(self.fmt, self.mem, self.root, vaddr, depth, self.check_vaddr)
 
     def poke(self, entry_addr: int, value: int) -> Flush:
         """Write raw bits into an entry of this table. The flush names no page (the seed has

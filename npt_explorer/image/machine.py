@@ -1,4 +1,5 @@
-"""A machine over an image: the engine's formats and walker, rooted where the registers say."""
+"""A machine over an image: the engine's `Paging` (formats, walker, inspecting calls) over the
+image's memory, rooted where the registers say."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from ..engine import (
     Access,
     Control,
     MachineConfig,
-    MemoryHole,
+    Paging,
     PagingError,
     Priv,
     Walk,
@@ -26,25 +27,11 @@ HARDWARE_AD = {
 }
 
 
-def _root_registers(walker: Walker, memory: ImageMemory, root: int) -> tuple[int, ...]:
-    """x86 PAE: the four PDPTEs the CPU loaded from guest memory when CR3 was written (SDM
-    4.4.1), read here from the image through stage 2; what cannot be read loads as 0."""
-    out = []
-    for i in range(walker.s1.levels[0].entries):
-        gpa = root + 8 * i
-        hpa = gpa if walker.npt_root is None else walker.translate_gpa(gpa, Access.READ).hpa
-        try:
-            out.append(0 if hpa is None else memory.read_u64(hpa))
-        except MemoryHole:
-            out.append(0)
-    return tuple(out)
-
-
 @dataclass(slots=True)
 class ImageMachine:
     memory: ImageMemory
     regime: Regime
-    walker: Walker
+    paging: Paging  # the engine's walker and inspecting calls over this memory at these roots
     control: Control
     config: MachineConfig
 
@@ -70,14 +57,12 @@ class ImageMachine:
         s1, s2 = config.format_for("guest"), config.format_for("npt")
         s1.configure(control)
         s2.configure(control)
-        walker = Walker(regime.arch, s1, s2, memory, regime.guest_root, regime.npt_root)
-        if regime.guest_root is not None:
-            walker.guest_root_hi = regime.guest_root_hi
-        if s1.root_registers and regime.guest_root is not None:
-            walker.root_registers = regime.pdptes or _root_registers(
-                walker, memory, regime.guest_root
-            )
-        return cls(memory, regime, walker, control, config)
+        paging = Paging.rooted(
+            regime.arch, s1, s2, memory, (regime.guest_root, regime.npt_root),
+            guest_root_hi=regime.guest_root_hi,
+            root_registers=(regime.pdptes or None) if s1.root_registers else (),
+        )  # fmt: skip
+        return cls(memory, regime, paging, control, config)
 
     def with_control(self, control: Control) -> ImageMachine:
         """The same image and roots, walked under other control bits (the overlay kept)."""
@@ -86,6 +71,10 @@ class ImageMachine:
     @property
     def arch(self) -> str:
         return self.regime.arch
+
+    @property
+    def walker(self) -> Walker:
+        return self.paging.walker
 
     @property
     def hardware_ad(self) -> bool:

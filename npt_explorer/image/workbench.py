@@ -10,16 +10,12 @@ dump's, not ours.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from ..engine import (
     Access,
     Control,
     Decoded,
-    EntryKind,
     EntryRef,
     Event,
     MachineConfig,
@@ -27,14 +23,13 @@ from ..engine import (
     PagingError,
     PagingFormat,
     Priv,
+    TableView,
     Walk,
     Walker,
     mode_from_registers,
     write_entry,
 )
 from .machine import ImageMachine
-
-PAGE_SHIFT = 12
 
 #: commands that make no sense on a dump, and why (the message the TUI shows)
 REFUSED = {
@@ -51,93 +46,6 @@ REFUSED = {
 }
 
 
-class GuestFrames:
-    """Guest-physical memory of an image: each guest frame read through the image's stage 2
-    (gPA = hPA when stage 2 is off), the `Frames` protocol the table readers take. A frame that
-    stage 2 does not map, or that is outside the image, is None (no memory)."""
-
-    strict = True
-
-    def __init__(self, machine: ImageMachine) -> None:
-        self.machine = machine
-        self._hosts: dict[int, int | None] = {}
-
-    def forget(self) -> None:
-        """Stage 2 may have changed (a poke, a control bit): look every frame up again."""
-        self._hosts.clear()
-
-    def host_frame(self, gfn: int) -> int | None:
-        try:
-            return self._hosts[gfn]
-        except KeyError:
-            walk = self.machine.walker.translate_gpa(gfn << PAGE_SHIFT, Access.READ)
-            host = self._hosts[gfn] = None if walk.hpa is None else walk.hpa >> PAGE_SHIFT
-            return host
-
-    def hpa(self, gpa: int) -> int:
-        host = self.host_frame(gpa >> PAGE_SHIFT)
-        if host is None:
-            raise MemoryHole(gpa)
-        return host << PAGE_SHIFT | (gpa & 0xFFF)
-
-    def peek_frame(self, gfn: int) -> np.ndarray | None:
-        host = self.host_frame(gfn)
-        return None if host is None else self.machine.memory.peek_frame(host)
-
-    def read_u64(self, gpa: int) -> int:
-        return self.machine.memory.read_u64(self.hpa(gpa))
-
-    def write_u64(self, gpa: int, value: int) -> None:
-        self.machine.memory.write_u64(self.hpa(gpa), value)
-
-    def frame(self, gfn: int) -> np.ndarray:
-        return self.machine.memory.frame(self.hpa(gfn << PAGE_SHIFT) >> PAGE_SHIFT)
-
-
-@dataclass(slots=True)
-class ImageTable:
-    """One stage's tables in an image, as the panels read a `PageTable`: its format, root and
-    memory (`read_table`, `table_entries`), and `locate` for the entry on an address's path."""
-
-    fmt: PagingFormat
-    root: int
-    mem: Any  # ImageMemory (stage 2, or stage 1 without stage 2) or GuestFrames
-
-    def read(self, addr: int) -> int:
-        try:
-            return self.mem.read_u64(addr)
-        except MemoryHole as hole:
-            raise PagingError("NotMapped", f"no memory at {addr:#x} (outside the image)") from (
-                hole
-            )
-
-    def locate(self, vaddr: int, depth: int) -> EntryRef:
-        """The entry at `depth` on `vaddr`'s path, following the entries as the hardware
-        decodes them; NotMapped where the path stops above `depth`."""
-        fmt = self.fmt
-        if not 0 <= depth < fmt.depth_count:
-            raise PagingError(
-                "InvalidRequest",
-                f"depth {depth} out of range for {fmt.name} (0..{fmt.leaf_depth})",
-            )
-        table = self.root
-        for d in range(depth + 1):
-            index = fmt.index(vaddr, d)
-            addr = table + 8 * index
-            raw = self.read(addr)
-            if d == depth:
-                return EntryRef(d, table, index, addr, raw)
-            dec = fmt.decode(raw, d)
-            if dec.kind != EntryKind.TABLE or dec.paddr is None:
-                raise PagingError(
-                    "NotMapped",
-                    f"the walk for {vaddr:#x} stops at depth {d} ({fmt.level_name(d)}, raw "
-                    f"{raw:#x}); no entry at depth {depth}",
-                )
-            table = dec.paddr
-        raise AssertionError("unreachable")
-
-
 class ImageWorkbench:
     """The TUI's machine over an image: what `Machine` offers the panels and the runner."""
 
@@ -149,7 +57,6 @@ class ImageWorkbench:
     def __init__(self, image: ImageMachine, config: MachineConfig) -> None:
         self.image = image
         self.config = config
-        self.guest_frames = GuestFrames(image)
         self.log: list[Event] = []
         self.last_fault = None
         self.vmid = self.asid = 1
@@ -194,23 +101,9 @@ class ImageWorkbench:
     def tag_vmid(self) -> int:
         return self.vmid
 
-    def table(self, stage: int) -> ImageTable | None:
+    def table(self, stage: int) -> TableView | None:
         """The stage's tables, or None when that stage is off."""
-        w = self.image.walker
-        if stage == 1:
-            if w.guest_root is None:
-                return None
-            mem = self.image.memory if w.npt_root is None else self.guest_frames
-            return ImageTable(w.s1, w.guest_root, mem)
-        if stage == 2:
-            return None if w.npt_root is None else ImageTable(w.s2, w.npt_root, self.image.memory)
-        raise PagingError("InvalidRequest", f"stage must be 1 or 2 (got {stage!r})")
-
-    def _table(self, stage: int) -> ImageTable:
-        pt = self.table(stage)
-        if pt is None:
-            raise PagingError("NotMapped", f"stage {stage} is off in this image (no root)")
-        return pt
+        return self.image.paging.table(stage)
 
     def areas(self) -> list[Any]:
         return []  # an image has no stage-2 areas: its tables are all there is
@@ -226,12 +119,10 @@ class ImageWorkbench:
     # ------------------------------------------------------------------ entries
 
     def locate(self, stage: int, addr: int, depth: int) -> EntryRef:
-        return self._table(stage).locate(addr, depth)
+        return self.image.paging.locate(stage, addr, depth)[1]
 
     def entry(self, stage: int, addr: int, depth: int) -> tuple[EntryRef, Decoded]:
-        ref = self.locate(stage, addr, depth)
-        fmt = self.s1 if stage == 1 else self.s2
-        return ref, fmt.decode(ref.raw, depth)
+        return self.image.paging.entry(stage, addr, depth)
 
     def poke(
         self,
@@ -245,15 +136,14 @@ class ImageWorkbench:
         fields: dict[str, int] | None = None,
     ) -> tuple[int, int]:
         """Write an entry's raw bits into the overlay (never the image); returns (old, new)."""
-        pt = self._table(stage)
-        ref = pt.locate(addr, depth)
+        pt, ref = self.image.paging.locate(stage, addr, depth)
         fmt = pt.fmt
         new = ref.poked(fmt, value, set, clear, fields)
         try:
             write_entry(pt.mem, ref.addr, new, fmt.entry_bytes)  # a 4-byte entry: its half
         except MemoryHole as hole:
             raise PagingError("NotMapped", f"no memory at {hole.paddr:#x}") from None
-        self.guest_frames.forget()
+        self.image.paging.changed()
         self._log(
             "poke",
             f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: {ref.raw:#x} → {new:#x} "
@@ -290,7 +180,7 @@ class ImageWorkbench:
         """The walk with the hardware's accessed/dirty write-backs, into the overlay."""
         walk = self._walk(gva, access, priv, ac, via, write=True)
         if walk.writes:
-            self.guest_frames.forget()
+            self.image.paging.changed()
         self._record(walk, "access")
         return walk
 
@@ -320,7 +210,6 @@ class ImageWorkbench:
                     f"{getattr(self.config, kind)!r} (reopen it with other registers)",
                 )
         self.image = self.image.with_control(control)
-        self.guest_frames = GuestFrames(self.image)
         self._log("control", f"control state: {register}" + (f".{field}" if field else "")
                   + f" = {value:#x}")  # fmt: skip
 

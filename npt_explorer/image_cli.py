@@ -267,8 +267,7 @@ def batch_lines(machine: ImageMachine, requests: list[tuple[int, str, str]]) -> 
         stages = Stages(w, HostTables(machine), table_addresses(machine, 1), machine.memory)
         groups: dict[tuple[str, str], list[int]] = {}
         for i, (g, a, p) in enumerate(requests):
-            plain = 0 <= g < 1 << 64 and not (machine.regime.ttbr1_range and g >> 55 & 1)
-            if plain and not (a == "write" and machine.hardware_ad):
+            if machine.refused(g) is None and not (a == "write" and machine.hardware_ad):
                 groups.setdefault((a, p), []).append(i)
         for (a, p), lanes in groups.items():
             gvas = np.array([requests[i][0] for i in lanes], dtype=np.uint64)

@@ -81,6 +81,14 @@ class ImageMachine:
         bits = HARDWARE_AD[self.arch]
         return not bits or any(self.control.on(reg, name) for reg, name in bits)
 
+    def refused(self, gva: int) -> str | None:
+        """Why this image cannot walk `gva` (None: it can)."""
+        if not 0 <= gva < 1 << 64:
+            return f"{gva:#x} is not a 64-bit address"
+        if self.regime.ttbr1_range and gva >> 55 & 1:  # VA[55] selects TTBR1 (Arm ARM D8.2.2)
+            return f"{gva:#x} is in TTBR1's range (bit 55 set): give --ttbr1 to walk it"
+        return None
+
     def walk(
         self, gva: int, access: Access | str = Access.READ, priv: Priv | str = Priv.KERNEL,
         *, translate: bool | None = None,
@@ -90,10 +98,7 @@ class ImageMachine:
         access, priv = Access.parse(access), Priv.parse(priv)
         if translate is None:
             translate = not (access is Access.WRITE and self.hardware_ad)
-        if not 0 <= gva < 1 << 64:
-            raise ImageError("GVA", f"{gva:#x} is not a 64-bit address")
-        if self.regime.ttbr1_range and gva >> 55 & 1:  # VA[55] selects TTBR1 (Arm ARM D8.2.2)
-            raise ImageError(
-                "GVA", f"{gva:#x} is in TTBR1's range (bit 55 set): give --ttbr1 to walk it"
-            )
+        problem = self.refused(gva)
+        if problem is not None:
+            raise ImageError("GVA", problem)
         return self.walker.translate(gva, access, priv, side_effects=not translate)

@@ -15,10 +15,18 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Access, AccessRequest, EntryKind, PagingFormat, Priv, Readings, Role
+from ..engine import (
+    Access,
+    AccessRequest,
+    EntryKind,
+    PagingFormat,
+    Priv,
+    Readings,
+    Role,
+    sign_extend,
+)
 from .machine import ImageMachine
 
-_U64 = (1 << 64) - 1
 _ACCESS_LETTERS = ((Access.READ, "r"), (Access.WRITE, "w"), (Access.EXEC, "x"))
 
 
@@ -83,6 +91,7 @@ class _Lister:
         self.machine, self.stage = machine, stage
         self.tables_only = tables_only  # find the tables, list no leaf (a leaf table is read)
         self.fmt: PagingFormat = w.s1 if stage == 1 else w.s2
+        self.mem = machine.paging.guest if stage == 1 else machine.memory
         self.readings = w.r1 if stage == 1 else w.r2
         self.req = self.readings.intern(AccessRequest(Access.READ, Priv.KERNEL))
         self.seen: dict[int, str] = {}
@@ -149,19 +158,11 @@ class _Lister:
         """The table's entries (a concatenated root spans several frames)."""
         parts = []
         for n in range(max(1, entries * 8 // 0x1000)):
-            hpa = self.table_hpa(table + n * 0x1000)
-            words = None if hpa is None else self.machine.memory.peek_frame(hpa >> 12)
+            words = self.mem.peek_frame((table >> 12) + n)  # stage 1: through stage 2
             if words is None:
                 return None
             parts.append(words)
         return parts[0][:entries] if len(parts) == 1 else np.concatenate(parts)
-
-
-def _sign_extend(fmt: PagingFormat, addr: int) -> int:
-    top = fmt.input_bits - 1
-    if fmt.signed_input and addr >> top & 1:
-        return (addr | (_U64 ^ ((1 << fmt.input_bits) - 1))) & _U64
-    return addr
 
 
 def stage_leaves(machine: ImageMachine, stage: int) -> tuple[list[Leaf], list[str]]:
@@ -174,7 +175,7 @@ def stage_leaves(machine: ImageMachine, stage: int) -> tuple[list[Leaf], list[st
     if stage == 1:
         fmt = w.s1
         leaves = [
-            Leaf(_sign_extend(fmt, lf.start), lf.out, lf.size, lf.perms, lf.attrs, lf.acc)
+            Leaf(sign_extend(fmt, lf.start), lf.out, lf.size, lf.perms, lf.attrs, lf.acc)
             for lf in leaves
         ]
     return leaves, lister.problems

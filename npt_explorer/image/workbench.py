@@ -160,10 +160,9 @@ class ImageWorkbench:
     # ------------------------------------------------------------------ walks
 
     def _walk(self, gva: int, access: Any, priv: Any, ac: bool, via: str, write: bool) -> Walk:
-        if self.image.regime.ttbr1_range and gva >> 55 & 1:  # Arm ARM D8.2.2
-            raise PagingError(
-                "InvalidRequest", f"{gva:#x} is in TTBR1's range: TTBR1 walks not modelled yet"
-            )
+        problem = self.image.refused(gva)
+        if problem is not None:
+            raise PagingError("InvalidRequest", problem)
         return self.image.walker.translate(
             gva, Access.parse(access), Priv.parse(priv), side_effects=write, ac=ac, via=via
         )

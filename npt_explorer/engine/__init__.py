@@ -5,7 +5,7 @@ from .batch_walk import BatchWalk, Stages, walk_many
 from .config import ARCHES, ArchSpec, MachineConfig
 from .control import BITS as CONTROL_BITS
 from .control import Control, ControlBit, build_control, mode_clash, mode_from_registers
-from .errors import ERROR_KINDS, PagingError, SeedPanic
+from .errors import ERROR_KINDS, BadValue, PagingError, SeedPanic
 from .faults import During, Fault
 from .flags import Access, MappingFlags, Priv
 from .formats import (
@@ -33,6 +33,7 @@ from .memory import (
     table_words,
     write_entry,
 )
+from .numbers import parse_number
 from .page_table import EntryRef, PageTable
 from .paging import Paging, TableView
 from .readings import Readings, StepOutcome
@@ -56,6 +57,8 @@ from .walk_cache import PRESETS, WalkCaches
 from .walk_cache import parse as parse_walk_caches
 
 __all__ = [
+    "BadValue",
+    "parse_number",
     "Backend",
     "During",
     "StepOutcome",

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .control import Control, build_control, mode_clash, mode_from_registers, mode_words
-from .errors import PagingError
+from .errors import BadValue, PagingError
 from .formats import Encoding, PagingFormat, get_format, options_from_control
+from .formats.teach_geometry import GEOMETRY_KEYS, PRESETS
+from .numbers import parse_number
 from .walk_cache import CacheSpec
+from .walk_cache import parse as parse_walk_caches
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,8 @@ class ArchSpec:
     default_guest: str
     default_npt: str
     title: str
+    #: `[machine] geometry = NAME` presets; a stage may also be a table of geometry keys
+    geometry_presets: tuple[str, ...] = ()
 
 
 ARCHES: dict[str, ArchSpec] = {
@@ -134,11 +139,14 @@ ARCHES: dict[str, ArchSpec] = {
         default_guest="6.823",
         default_npt="6.823",
         title="a teaching machine: two stages of simple V/R/W/X/U tables of any geometry",
+        geometry_presets=tuple(PRESETS),
     ),
 }
 
 DEFAULT_POOL_GPA = 0x0010_0000
 DEFAULT_POOL_SIZE = 0x10_0000
+DEFAULT_TLB_ENTRIES = 64
+DEFAULT_TLB_WAYS = 4
 
 
 def _allowed(values: Iterable[str]) -> str:
@@ -157,8 +165,8 @@ class MachineConfig:
     pool_gpa: int = DEFAULT_POOL_GPA
     pool_size: int = DEFAULT_POOL_SIZE
     map_pool: bool = True
-    tlb_entries: int = 64
-    tlb_ways: int = 4
+    tlb_entries: int = DEFAULT_TLB_ENTRIES
+    tlb_ways: int = DEFAULT_TLB_WAYS
     tlb_enabled: bool = True
     walk_cache_preset: str | None = None  # `walk_caches`: a named design (walk_cache.PRESETS)
     walk_cache_specs: tuple[CacheSpec, ...] = ()  # and/or caches described one by one
@@ -170,50 +178,50 @@ class MachineConfig:
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHES:
-            raise PagingError(
-                "InvalidRequest", f"unknown arch {self.arch!r} (allowed: {_allowed(ARCHES)})"
-            )
+            raise BadValue("arch", f"unknown arch {self.arch!r} (allowed: {_allowed(ARCHES)})")
         spec = ARCHES[self.arch]
         if isinstance(self.registers, Mapping):
             object.__setattr__(self, "registers", tuple(sorted(self.registers.items())))
         self._modes_from_registers()
         object.__setattr__(self, "guest", self.guest or spec.default_guest)
         object.__setattr__(self, "npt", self.npt or spec.default_npt)
-        if self.guest not in spec.guests:
-            raise PagingError(
-                "InvalidRequest",
-                f"guest {self.guest!r} is not one of {self.arch}'s stage-1 modes "
-                f"(allowed: {_allowed(spec.guests)})",
-            )
-        if self.npt not in spec.npts:
-            raise PagingError(
-                "InvalidRequest",
-                f"npt {self.npt!r} is not one of {self.arch}'s stage-2 modes "
-                f"(allowed: {_allowed(spec.npts)})",
-            )
+        for kind, stage, modes in (("guest", 1, spec.guests), ("npt", 2, spec.npts)):
+            if getattr(self, kind) not in modes:
+                raise BadValue(
+                    kind,
+                    f"{getattr(self, kind)!r} is not a {kind} mode of {self.arch} "
+                    f"(allowed: {_allowed(modes)} — {self.arch}'s stage-{stage} modes)",
+                )
         unknown = sorted(set(self.features) - set(spec.features))
         if unknown:
-            raise PagingError(
-                "InvalidRequest",
+            raise BadValue(
+                "features",
                 f"unknown {self.arch} feature(s) "
                 f"{', '.join(unknown)} (allowed: {_allowed(spec.features)})",
             )
         if self.pool_gpa % 0x1000 or self.pool_size % 0x1000 or self.pool_size <= 0:
-            raise PagingError(
-                "NotAligned",
+            raise BadValue(
+                "guest_pt_pool",
                 "guest_pt_pool gpa and size must be 4 KiB "
                 f"aligned and non-empty (got {self.pool_gpa:#x}, {self.pool_size:#x})",
+                "NotAligned",
             )
-        if self.tlb_enabled and (
-            self.tlb_entries <= 0 or self.tlb_ways <= 0 or self.tlb_entries % self.tlb_ways
-        ):
-            raise PagingError(
-                "InvalidRequest",
+        self._check_tlb()
+
+        self._check_geometries()
+
+    def _check_tlb(self) -> None:
+        """A positive multiple of ways; a TLB turned off has no size (the defaults are kept,
+        so two machines without a TLB are equal)."""
+        if not self.tlb_enabled:
+            object.__setattr__(self, "tlb_entries", DEFAULT_TLB_ENTRIES)
+            object.__setattr__(self, "tlb_ways", DEFAULT_TLB_WAYS)
+        elif self.tlb_entries <= 0 or self.tlb_ways <= 0 or self.tlb_entries % self.tlb_ways:
+            raise BadValue(
+                "tlb",
                 "tlb entries must be a positive multiple of ways "
                 f"(got entries={self.tlb_entries}, ways={self.tlb_ways})",
             )
-
-        self._check_geometries()
 
     def _check_geometries(self) -> None:
         """`teach`'s stage geometries as tuples, a `custom` mode with its keys, then both
@@ -224,8 +232,8 @@ class MachineConfig:
                 pairs = ((k, tuple(v) if isinstance(v, list) else v) for k, v in given.items())
                 object.__setattr__(self, f"{kind}_geometry", tuple(sorted(pairs)))
             if getattr(self, kind) == "custom" and not getattr(self, f"{kind}_geometry"):
-                raise PagingError(
-                    "InvalidRequest",
+                raise BadValue(
+                    kind,
                     f"{kind} 'custom' needs its geometry: {kind} = {{ levels, index_bits, "
                     "offset_bits, entry_bytes }",
                 )
@@ -271,6 +279,51 @@ class MachineConfig:
             if not given:
                 object.__setattr__(self, kind, said)
 
+    @classmethod
+    def from_table(cls, table: Mapping[str, Any], arch: str | None = None) -> MachineConfig:
+        """The machine a `[machine]` table describes (`arch` from the table, else the given
+        one, else x86_64). Raises `BadValue` naming the key, the value and what is allowed; a
+        rule between keys (registers against modes, a packed host table) as `PagingError`."""
+        arch = _table_arch(table, arch)
+        options: dict[str, Any] = {"arch": arch}
+        spec = ARCHES[arch]
+        for key, value in table.items():
+            if key == "arch":
+                continue
+            reader = _READERS.get(key)
+            if reader is None:
+                raise BadValue(key, f"unknown key (allowed: {_allowed(MACHINE_KEYS)})")
+            for name, got in reader(value, spec, key).items():
+                if name in ("guest", "npt") and key == "geometry":
+                    options.setdefault(name, got)  # a preset for both; `guest`/`npt` win
+                else:
+                    options[name] = got
+        return cls(**options)
+
+    def to_table(self) -> dict[str, Any]:
+        """This machine as the `[machine]` table `from_table` reads back to an equal config:
+        addresses and register values in hex, as a person writes them."""
+        table: dict[str, Any] = {
+            "arch": self.arch,
+            "guest": _stage_table(self.guest, self.guest_geometry),
+            "npt": _stage_table(self.npt, self.npt_geometry),
+            "features": sorted(self.features),
+            "encoding": str(self.encoding),
+            "guest_pt_pool": {"gpa": hex(self.pool_gpa), "size": hex(self.pool_size)},
+            "map_pool": self.map_pool,
+            "tlb": {"entries": self.tlb_entries, "ways": self.tlb_ways}
+            if self.tlb_enabled
+            else False,
+        }
+        if self.walk_cache_specs:
+            head = {"preset": self.walk_cache_preset} if self.walk_cache_preset else {}
+            table["walk_caches"] = {**head, "caches": [c.to_table() for c in self.walk_cache_specs]}
+        elif self.walk_cache_preset:
+            table["walk_caches"] = self.walk_cache_preset
+        if self.registers:
+            table["registers"] = {name: hex(value) for name, value in self.registers}
+        return table
+
     @property
     def control(self) -> Control:
         """The register state the walker consults: defaults for the modes and features, then
@@ -280,3 +333,161 @@ class MachineConfig:
     @property
     def spec(self) -> ArchSpec:
         return ARCHES[self.arch]
+
+
+# ---------------------------------------------------------------- the `[machine]` table
+
+
+def _table_arch(table: Mapping[str, Any], arch: str | None) -> str:
+    given = table.get("arch")
+    if given is not None and arch is not None and given != arch:
+        raise BadValue("arch", f"{given!r}, but this machine is {arch} (allowed: {arch})")
+    arch = str(given if given is not None else arch or "x86_64")
+    if arch not in ARCHES:
+        raise BadValue("arch", f"unknown arch {arch!r} (allowed: {_allowed(ARCHES)})")
+    return arch
+
+
+def _stage_table(mode: str, geometry: tuple[tuple[str, Any], ...]) -> Any:
+    """A stage's mode, or (a teaching machine with geometry keys) its table of keys."""
+    if not geometry:
+        return mode
+    keys = {k: list(v) if isinstance(v, tuple) else v for k, v in geometry}
+    return keys if mode == "custom" else {"geometry": mode, **keys}
+
+
+Reader = Callable[[Any, ArchSpec, str], dict[str, Any]]
+
+
+def _stage(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    """`guest`/`npt`: a mode name, or on a machine with geometries a table of geometry keys
+    over a preset (`{ geometry = "ostep", levels = 3 }`) or without one (`custom`)."""
+    if isinstance(value, Mapping) and spec.geometry_presets:
+        return dict(zip((key, f"{key}_geometry"), _geometry_table(value, key), strict=True))
+    modes = spec.guests if key == "guest" else spec.npts
+    if str(value) not in modes:
+        raise BadValue(
+            key, f"{value!r} is not a {key} mode of {spec.name} (allowed: {_allowed(modes)})"
+        )
+    return {key: str(value)}
+
+
+def _geometry_table(value: Mapping[str, Any], key: str) -> tuple[str, dict[str, Any]]:
+    """The mode and the geometry keys over it; the geometry's own rules blamed on `key`."""
+    geometry = dict(value)
+    preset = geometry.pop("geometry", None)
+    if preset is not None and preset not in PRESETS:
+        raise BadValue(f"{key}.geometry", f"{preset!r} (allowed: {_allowed(PRESETS)})")
+    unknown = sorted(set(geometry) - set(GEOMETRY_KEYS))
+    if unknown:
+        raise BadValue(
+            key,
+            f"unknown key(s) {', '.join(unknown)} (allowed: geometry, {_allowed(GEOMETRY_KEYS)})",
+        )
+    options = {**geometry, **({"geometry": preset} if preset is not None else {})}
+    try:
+        get_format("teach", **options)
+    except PagingError as err:
+        raise BadValue(key, err.message) from None
+    return (str(preset) if preset is not None else "custom"), geometry
+
+
+def _geometry(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    """`geometry = NAME`: one preset for both stages."""
+    if not isinstance(value, str) or value not in spec.geometry_presets:
+        teach = next(s for s in ARCHES.values() if s.geometry_presets)
+        raise BadValue(
+            key,
+            f'{value!r}: a preset of arch = "{teach.name}" '
+            f"(allowed: {_allowed(teach.geometry_presets)})",
+        )
+    return {"guest": value, "npt": value}
+
+
+def _features(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    if not isinstance(value, list):
+        raise BadValue(key, f"a list of names (allowed: {_allowed(spec.features) or 'none'})")
+    unknown = sorted(set(map(str, value)) - set(spec.features))
+    if unknown:
+        raise BadValue(
+            key,
+            f"unknown {spec.name} feature(s) {', '.join(unknown)} "
+            f"(allowed: {_allowed(spec.features)})",
+        )
+    return {"features": frozenset(map(str, value))}
+
+
+def _encoding(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    if value not in tuple(Encoding):
+        raise BadValue(key, f"{value!r} (allowed: {_allowed(Encoding)})")
+    return {"encoding": Encoding(value)}
+
+
+def _flag(value: Any, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise BadValue(key, f"{key} = {value!r} (allowed: true, false)")
+    return value
+
+
+def _pool(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    """`guest_pt_pool = { gpa, size, map_pool }`: where the guest's page tables live."""
+    if not isinstance(value, Mapping):
+        raise BadValue(key, "a table { gpa, size }")
+    for k in value:
+        if k not in ("gpa", "size", "map_pool"):
+            raise BadValue(key, f"unknown key {k!r} (allowed: gpa, size, map_pool)")
+    out: dict[str, Any] = {}
+    if "gpa" in value:
+        out["pool_gpa"] = parse_number(value["gpa"], f"{key}.gpa")
+    if "size" in value:
+        out["pool_size"] = parse_number(value["size"], f"{key}.size", size=True)
+    if "map_pool" in value:
+        out["map_pool"] = _flag(value["map_pool"], f"{key}.map_pool")
+    return out
+
+
+def _map_pool(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    return {"map_pool": _flag(value, key)}
+
+
+def _tlb(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    """`tlb = { entries, ways }`, or `false`: no TLB."""
+    if value is False:
+        return {"tlb_enabled": False}
+    if not isinstance(value, Mapping) or not set(value) <= {"entries", "ways"}:
+        raise BadValue(key, f"{value!r} (allowed: {{ entries, ways }} or false)")
+    return {
+        "tlb_entries": parse_number(value.get("entries", DEFAULT_TLB_ENTRIES), f"{key}.entries"),
+        "tlb_ways": parse_number(value.get("ways", DEFAULT_TLB_WAYS), f"{key}.ways"),
+    }
+
+
+def _walk_caches(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    try:
+        preset, specs = parse_walk_caches(value)
+    except PagingError as err:
+        raise BadValue(key, err.message) from None
+    return {"walk_cache_preset": preset, "walk_cache_specs": specs}
+
+
+def _registers(value: Any, spec: ArchSpec, key: str) -> dict[str, Any]:
+    """`[machine.registers]`: register = value, over the defaults (see `engine.control`)."""
+    if not isinstance(value, Mapping):
+        raise BadValue(key, "a table of register = value")
+    return {"registers": {str(r): parse_number(v, f"{key}.{r}") for r, v in value.items()}}
+
+
+_READERS: dict[str, Reader] = {
+    "guest": _stage,
+    "npt": _stage,
+    "geometry": _geometry,
+    "features": _features,
+    "encoding": _encoding,
+    "guest_pt_pool": _pool,
+    "map_pool": _map_pool,
+    "tlb": _tlb,
+    "walk_caches": _walk_caches,
+    "registers": _registers,
+}
+#: the keys of `[machine]` (`arch` is the scenario's, and may be repeated here)
+MACHINE_KEYS = tuple(_READERS)

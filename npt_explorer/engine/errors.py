@@ -27,5 +27,16 @@ class PagingError(Exception):
         return f"{self.kind}: {self.message}"
 
 
+class BadValue(PagingError):
+    """A bad value for a named key (a `[machine]` option, a number): `key` is the key, dotted
+    below the top (`tlb.entries`); `problem` says what is wrong and what is allowed, and
+    `message` is both, for a reader who does not see the key elsewhere."""
+
+    def __init__(self, key: str, problem: str, kind: str = "InvalidRequest") -> None:
+        super().__init__(kind, f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
 class SeedPanic(Exception):
     """Where the seed crate itself would panic (e.g. decoding an unknown stage-2 MemAttr)."""

@@ -10,35 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine import (
-    ARCHES,
-    TEACH_GEOMETRY_KEYS,
-    TEACH_PRESETS,
-    Encoding,
-    MachineConfig,
-    PagingError,
-    WalkCaches,
-    get_format,
-    parse_walk_caches,
-)
-from .commands import Command, CommandError, build, op_name, parse_number
+from ..engine import ARCHES, BadValue, MachineConfig, PagingError, WalkCaches
+from .commands import Command, CommandError, build, op_name
 from .library import find_scenario
 from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES
 
 _TOP_KEYS = ("scenario", "machine", "step")
 _SCENARIO_KEYS = ("title", "summary", "arch", "tags")
-_MACHINE_KEYS = (
-    "guest",
-    "npt",
-    "geometry",
-    "features",
-    "encoding",
-    "guest_pt_pool",
-    "map_pool",
-    "tlb",
-    "walk_caches",
-    "registers",
-)
 
 
 class ScenarioError(Exception):
@@ -236,124 +214,31 @@ def _table(doc: dict[str, Any], name: str, lines: _Lines, fail: Any) -> dict[str
 
 
 def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> MachineConfig:
+    """`MachineConfig.from_table`, its error placed at the key's line (a register's own line
+    in `[machine.registers]`)."""
     head = lines.table("machine")
-    spec = ARCHES[arch]
-    opts: dict[str, Any] = {"arch": arch}
-    for key, value in table.items():
-        line = lines.key(head, key)
-        try:
-            if key in ("guest", "npt") and isinstance(value, dict) and arch == "teach":
-                opts[key], opts[f"{key}_geometry"] = _teach_stage(value, key)
-            elif key == "geometry":
-                if arch != "teach" or not isinstance(value, str) or value not in spec.guests:
-                    allowed = ", ".join(m for m in ARCHES["teach"].guests if m != "custom")
-                    raise CommandError(
-                        f'{value!r}: a preset of arch = "teach" (allowed: {allowed})', key
-                    )
-                opts.setdefault("guest", value)
-                opts.setdefault("npt", value)
-            elif key == "guest" or key == "npt":
-                modes = spec.guests if key == "guest" else spec.npts
-                if str(value) not in modes:
-                    raise CommandError(
-                        f"{value!r} is not a {key} mode of {arch} (allowed: {', '.join(modes)})",
-                        key,
-                    )
-                opts[key] = str(value)
-            elif key == "features":
-                if not isinstance(value, list):
-                    raise CommandError('a list such as ["ept-ad"]', key)
-                unknown = sorted(set(map(str, value)) - set(spec.features))
-                if unknown:
-                    raise CommandError(
-                        f"unknown {arch} feature(s) {', '.join(unknown)} "
-                        f"(allowed: {', '.join(spec.features)})",
-                        key,
-                    )
-                opts["features"] = frozenset(map(str, value))
-            elif key == "encoding":
-                if value not in tuple(Encoding):
-                    raise CommandError(f"{value!r} (allowed: seed, fixed)", key)
-                opts["encoding"] = Encoding(value)
-            elif key == "guest_pt_pool":
-                if not isinstance(value, dict):
-                    raise CommandError("a table { gpa, size }", key)
-                for k in value:
-                    if k not in ("gpa", "size", "map_pool"):
-                        raise CommandError(f"unknown key {k!r} (allowed: gpa, size, map_pool)", key)
-                if "gpa" in value:
-                    opts["pool_gpa"] = parse_number(value["gpa"], "guest_pt_pool.gpa")
-                if "size" in value:
-                    opts["pool_size"] = parse_number(value["size"], "guest_pt_pool.size", size=True)
-                if "map_pool" in value:
-                    if not isinstance(value["map_pool"], bool):
-                        raise CommandError("guest_pt_pool.map_pool: true or false", key)
-                    opts["map_pool"] = value["map_pool"]
-            elif key == "map_pool":
-                if not isinstance(value, bool):
-                    raise CommandError("true or false", key)
-                opts["map_pool"] = value
-            elif key == "tlb":
-                if value is False:
-                    opts["tlb_enabled"] = False
-                elif isinstance(value, dict) and set(value) <= {"entries", "ways"}:
-                    opts["tlb_entries"] = parse_number(value.get("entries", 64), "tlb.entries")
-                    opts["tlb_ways"] = parse_number(value.get("ways", 4), "tlb.ways")
-                else:
-                    raise CommandError("{ entries, ways } or false", key)
-            elif key == "walk_caches":
-                try:
-                    opts["walk_cache_preset"], opts["walk_cache_specs"] = parse_walk_caches(value)
-                except PagingError as err:
-                    raise CommandError(err.message, key) from None
-            elif key == "registers":
-                if not isinstance(value, dict):
-                    raise CommandError("a table of register = value", key)
-                opts["registers"] = {
-                    str(r): parse_number(v, f"registers.{r}") for r, v in value.items()
-                }
-            else:
-                raise CommandError(f"unknown key (allowed: {', '.join(_MACHINE_KEYS)})", key)
-        except CommandError as err:
-            raise fail(line, f"machine.{key}", err.message) from None
     try:
-        config = MachineConfig(**opts)
-    except PagingError as err:
-        where, key = head, "machine"
-        register = _named_register(err.message, opts.get("registers", {}))
-        if register is not None:
-            regs = lines.table("machine.registers")
-            where, key = lines.key(regs, register) or head, f"machine.registers.{register}"
-        raise fail(where, key, err.message) from None
+        config = MachineConfig.from_table(table, arch)
+    except BadValue as err:
+        top = err.key.split(".")[0]
+        where = _register_line(lines, err.key.split(".", 1)[-1]) if top == "registers" else None
+        raise fail(where or lines.key(head, top), f"machine.{top}", err.problem) from None
+    except PagingError as err:  # a rule between keys: the registers, or the whole table
+        register = _named_register(err.message, table.get("registers", {}))
+        where = _register_line(lines, register) if register is not None else None
+        key = "machine" if where is None else f"machine.registers.{register}"
+        raise fail(where or head, key, err.message) from None
     _machine_limits(config, head, lines, fail)
     return config
 
 
-def _teach_stage(value: dict[str, Any], key: str) -> tuple[str, dict[str, Any]]:
-    """`guest = { geometry = "ostep", ... }` or `{ levels, index_bits, ... }`: the mode and the
-    geometry keys over it; a bad key or value names what is allowed."""
-    geometry = dict(value)
-    preset = geometry.pop("geometry", None)
-    if preset is not None and preset not in TEACH_PRESETS:
-        raise CommandError(f"{preset!r} (allowed: {', '.join(TEACH_PRESETS)})", f"{key}.geometry")
-    unknown = sorted(set(geometry) - set(TEACH_GEOMETRY_KEYS))
-    if unknown:
-        raise CommandError(
-            f"unknown key(s) {', '.join(unknown)} (allowed: geometry, "
-            f"{', '.join(TEACH_GEOMETRY_KEYS)})",
-            key,
-        )
-    options = {**geometry, **({"geometry": preset} if preset is not None else {})}
-    try:
-        get_format("teach", **options)  # the geometry's own rules, blamed on this key
-    except PagingError as err:
-        raise CommandError(err.message, key) from None
-    return (str(preset) if preset is not None else "custom"), geometry
+def _register_line(lines: _Lines, register: str | None) -> int | None:
+    return lines.key(lines.table("machine.registers"), register) if register else None
 
 
-def _named_register(message: str, registers: dict[str, int]) -> str | None:
+def _named_register(message: str, registers: Any) -> str | None:
     """The register a control-state error names (its line is where to point)."""
-    for register in registers:
+    for register in registers if isinstance(registers, dict) else ():
         if re.search(rf"\b{re.escape(register)}\b", message):
             return register
     return None

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
 from collections.abc import Mapping
 from typing import Any
 
-from ..engine import ERROR_KINDS, FaultReason, MappingFlags, PagingError
+from ..engine import ERROR_KINDS, BadValue, FaultReason, MappingFlags, PagingError
+from ..engine import parse_number as read_number
 
-_SIZE_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_NUMBER = re.compile(r"^(0x[0-9a-f_]+|0o[0-7_]+|0b[01_]+|[0-9][0-9_]*)([kmgt]i?b?)?$", re.I)
 NULLS = ("null", "none")
 
 # What one command or one machine may ask for: beyond these the engine would run for minutes
@@ -35,28 +33,12 @@ class CommandError(Exception):
 
 
 def parse_number(value: Any, key: str, *, size: bool = False) -> int:
-    """TOML integers, or strings such as ``"0x4000_0000"``, ``"4096"``, ``"4K"``, ``"2M"``."""
-    if isinstance(value, bool):
-        raise CommandError(f"{key} must be a number, not a boolean", key)
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str):
-        m = _NUMBER.match(value.strip())
-        if not m or (m.group(2) and not size):
-            what = (
-                'a size such as 4096, "4K", "2M", "1G"'
-                if size
-                else ('a number such as 4096 or "0x4000_0000"')
-            )
-            raise CommandError(f"{key} = {value!r} is not {what}", key)
-        number = int(m.group(1).replace("_", ""), 0)
-        if m.group(2):
-            number *= _SIZE_SUFFIX[m.group(2)[0].upper()]
-    else:
-        raise CommandError(f"{key} must be a number (got {type(value).__name__})", key)
-    if number < 0 or number >= 1 << 64:
-        raise CommandError(f"{key} = {number:#x} is outside 0 .. 2^64-1", key)
-    return number
+    """TOML integers, or strings such as ``"0x4000_0000"``, ``"4096"``, ``"4K"``, ``"2M"``
+    (the engine's reader, its error as a `CommandError`)."""
+    try:
+        return read_number(value, key, size=size)
+    except BadValue as err:
+        raise CommandError(err.problem, err.key) from None
 
 
 def parse_flags(value: Any, key: str) -> MappingFlags:

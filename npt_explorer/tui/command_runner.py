@@ -11,7 +11,7 @@ from typing import Any
 
 from textual.widgets import Input
 
-from ..engine import ARCHES, Encoding, MachineConfig, PagingError
+from ..engine import ARCHES, MachineConfig, PagingError
 from ..scenario.commands import OPS, CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.runner import walk_json
@@ -202,27 +202,14 @@ class CommandRunner:
 
 
 def arch_config(args: list[str]) -> tuple[str, MachineConfig]:
-    """`arch NAME [guest=…] [npt=…] [features=a,b] [encoding=…]` → (name, config)."""
+    """`arch NAME [guest=…] [npt=…] [features=a,b] [encoding=…]` → (name, config): the words
+    as a `[machine]` table (`MachineConfig.from_table` says what is wrong with one)."""
     if not args:
         raise CommandError(f"arch needs a name ({', '.join(ARCHES)})")
-    arch, options = args[0], {}
-    if arch not in ARCHES:
-        raise CommandError(f"unknown arch {arch!r} (allowed: {', '.join(ARCHES)})")
+    table: dict[str, Any] = {}
     for word in args[1:]:
         key, sep, value = word.partition("=")
         if not sep or key not in ("guest", "npt", "features", "encoding"):
             raise CommandError(f"{word!r}: arch takes guest=, npt=, features=, encoding=")
-        options[key] = value
-    features = frozenset(f for f in options.get("features", "").split(",") if f)
-    try:
-        encoding = Encoding(options.get("encoding", "fixed"))
-    except ValueError:
-        raise CommandError(f"encoding {options['encoding']!r} (allowed: seed, fixed)") from None
-    config = MachineConfig(
-        arch=arch,
-        guest=options.get("guest", ""),
-        npt=options.get("npt", ""),
-        features=features,
-        encoding=encoding,
-    )
-    return arch, config
+        table[key] = [f for f in value.split(",") if f] if key == "features" else value
+    return args[0], MachineConfig.from_table(table, args[0])

@@ -275,13 +275,13 @@ class MachinePicker(Dialog[MachineConfig]):
         def value(sel: str) -> str:
             return str(self.query_one(sel, Select).value)
 
-        return MachineConfig(
-            arch=value("#pick-arch"),
-            guest=value("#pick-guest"),
-            npt=value("#pick-npt"),
-            features=frozenset(self.query_one("#pick-features", SelectionList).selected),
-            encoding=Encoding(value("#pick-encoding")),
-        )
+        table = {
+            "guest": value("#pick-guest"),
+            "npt": value("#pick-npt"),
+            "features": list(self.query_one("#pick-features", SelectionList).selected),
+            "encoding": value("#pick-encoding"),
+        }
+        return MachineConfig.from_table(table, value("#pick-arch"))
 
     @on(Button.Pressed, "#apply")
     def apply(self) -> None:

@@ -4,6 +4,7 @@ and every change goes through `scenario.runner.execute`, as a scenario replay's 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,24 +146,13 @@ class Session:
             f"tags = [{', '.join(_q(t) for t in s.tags)}]",
             "",
             "[machine]",
-            f"guest = {_q(cfg.guest)}",
-            f"npt = {_q(cfg.npt)}",
-            f"features = [{', '.join(_q(f) for f in sorted(cfg.features))}]",
-            f"encoding = {_q(str(cfg.encoding))}",
-            f"guest_pt_pool = {{ gpa = {_q(hex(cfg.pool_gpa))}, size = {_q(hex(cfg.pool_size))} }}",
-            f"map_pool = {'true' if cfg.map_pool else 'false'}",
-            (
-                f"tlb = {{ entries = {cfg.tlb_entries}, ways = {cfg.tlb_ways} }}"
-                if cfg.tlb_enabled
-                else "tlb = false"
-            ),
         ]
-        caches = _walk_caches(cfg.walk_cache_preset, cfg.walk_cache_specs)
-        if caches:
-            lines.append(f"walk_caches = {caches}")
-        if cfg.registers:  # a sub-table: after every [machine] key
+        table = cfg.to_table()
+        registers = table.pop("registers", {})
+        lines += [f"{key} = {_toml(value)}" for key, value in table.items() if key != "arch"]
+        if registers:  # a sub-table: after every [machine] key
             lines += ["", "[machine.registers]"]
-            lines += [f"{name} = {_q(hex(value))}" for name, value in cfg.registers]
+            lines += [f"{_key(name)} = {_toml(value)}" for name, value in registers.items()]
         commands = [with_observed(r) for r in self.kept] if expect else self.commands
         folder = Path.cwd() if folder is None else folder
         body = "\n\n".join(c.relative_to(folder).to_toml() for c in commands)
@@ -196,24 +186,22 @@ class Session:
         return path
 
 
-def _walk_caches(preset: str | None, specs: tuple[Any, ...]) -> str:
-    """`[machine] walk_caches` as the loader reads it ("" when there are none)."""
-    if not specs:
-        return _q(preset) if preset else ""
-    caches = ", ".join(
-        "{ " + ", ".join(f"{k} = {_inline(v)}" for k, v in spec.to_table().items()) + " }"
-        for spec in specs
-    )
-    head = f"preset = {_q(preset)}, " if preset else ""
-    return f"{{ {head}caches = [{caches}] }}"
-
-
-def _inline(value: Any) -> str:
+def _toml(value: Any) -> str:
+    """A TOML value, inline (the `[machine]` table's values: strings, numbers, flags, lists,
+    tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, str):
         return _q(value)
     if isinstance(value, list | tuple):
-        return "[" + ", ".join(_inline(v) for v in value) + "]"
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     return str(value)
+
+
+def _key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _q(name)
 
 
 def _q(text: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from .control import Control, build_control, mode_clash, mode_from_registers, mode_words
 from .errors import BadValue, PagingError
+from .flags import MappingFlags
 from .formats import Encoding, PagingFormat, get_format, options_from_control
 from .formats.teach_geometry import GEOMETRY_KEYS, PRESETS
 from .numbers import parse_number
@@ -29,6 +30,38 @@ class ArchSpec:
     title: str
     #: `[machine] geometry = NAME` presets; a stage may also be a table of geometry keys
     geometry_presets: tuple[str, ...] = ()
+    # -- what the machine asks of the architecture (no `arch ==` in the machine) --
+    #: how stage 2 maps the guest page-table pool
+    pool_flags: MappingFlags = MappingFlags.READ | MappingFlags.WRITE
+    #: (register, field, value)s that turn stage 1 off: the guest's addresses are gPAs
+    stage1_off: tuple[tuple[str, str, int], ...] = ()
+    #: the control bit that lets a leaf's global bit count (None: it always counts)
+    global_enable: tuple[str, str] | None = None
+    #: the control bit that enables process-context tags beside the ASID (None: no PCIDs)
+    pcid_enable: tuple[str, str] | None = None
+    #: control bits whose change flushes the whole TLB and the walk caches
+    flush_on_change: tuple[tuple[str, str], ...] = ()
+    #: the stage-2 tag from the stage-2 format and root, where it is not a VMID the
+    #: hypervisor picks (then several stage-2 roots are contexts: `context eptp = N`)
+    stage2_tag: Callable[[PagingFormat, int], int] | None = None
+    #: what the stage-2 tag is called
+    stage2_tag_name: str = "VMID"
+    #: hypervisor loads/stores that access guest memory as the guest, and the control bit
+    #: that gives their privilege (set: the guest kernel's, clear: its user's)
+    hypervisor_accesses: tuple[str, ...] = ()
+    hypervisor_priv: tuple[str, str] | None = None
+    #: the control field that bounds physical addresses (stage-2 tables stay below it)
+    phys_limit: tuple[str, str] | None = None
+
+
+def _eptp_or_ncr3(s2: PagingFormat, root: int) -> int:
+    """Intel: the EPTP — the EPT root | bit 6 A/D enable | bits 5:3 walk length - 1 | memory
+    type 6 (WB) (SDM Vol. 3C, VMCS "Extended-Page-Table Pointer"); TLB entries are tagged by
+    it (SDM 3C 28.3). AMD: nCR3, the nested table's root (APM Vol. 2 §15.25.3)."""
+    if s2.name == "npt":
+        return root
+    ad = 1 << 6 if "ept-ad" in s2.features else 0
+    return root | ad | ((s2.depth_count - 1) << 3) | 6
 
 
 ARCHES: dict[str, ArchSpec] = {
@@ -64,6 +97,14 @@ ARCHES: dict[str, ArchSpec] = {
         default_guest="4-level",
         default_npt="ept4",
         title="x86_64 with Intel EPT or AMD nested paging",
+        global_enable=("cr4", "PGE"),  # a leaf's G counts only with CR4.PGE=1 (SDM 3A 4.10.2.4)
+        pcid_enable=("cr4", "PCIDE"),  # PCIDs other than 0 need CR4.PCIDE=1 (SDM 3A 4.10.1)
+        # SDM 3A 4.10.4.1: a MOV to CR4 that changes PGE (or clears PCIDE) flushes everything
+        flush_on_change=(("cr4", "PGE"),),
+        stage2_tag=_eptp_or_ncr3,
+        stage2_tag_name="EPTP",
+        # stage-2 table addresses must stay below MAXPHYADDR (SDM 3C 29.3.3.1)
+        phys_limit=("maxphyaddr", "MAXPHYADDR"),
     ),
     "aarch64": ArchSpec(
         name="aarch64",
@@ -91,6 +132,7 @@ ARCHES: dict[str, ArchSpec] = {
         default_guest="va48",
         default_npt="ipa40",
         title="AArch64 with stage-2 translation",
+        stage1_off=(("sctlr_el1", "M", 0),),  # the EL1&0 stage 1 is off (Arm ARM D8.2.11)
     ),
     "riscv64": ArchSpec(
         name="riscv64",
@@ -110,6 +152,12 @@ ARCHES: dict[str, ArchSpec] = {
         default_guest="sv39",
         default_npt="sv39x4",
         title="RISC-V with the hypervisor extension's G-stage",
+        # axvm adds USER to guest RAM (seed-crates.md §4, item 3)
+        pool_flags=MappingFlags.READ | MappingFlags.WRITE | MappingFlags.USER,
+        stage1_off=(("vsatp", "MODE", 0),),  # Bare: VS-stage off (Priv. ISA 21.2.13)
+        # HLV/HLVX/HSV run at the privilege hstatus.SPVP gives (Priv. ISA 9.2.1)
+        hypervisor_accesses=("hlv", "hlvx", "hsv"),
+        hypervisor_priv=("hstatus", "SPVP"),
     ),
     "loongarch64": ArchSpec(
         name="loongarch64",

@@ -9,7 +9,7 @@ values through `Control.get` in their `configure` hook; the walker never sees a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .errors import PagingError
@@ -530,17 +530,32 @@ def _checked(arch: str, values: dict[str, int]) -> Control:
                 f"{row.register}.{row.name} (bit{'s' if row.hi > row.lo else ''} {row.bits}) "
                 f"= {got} is not modelled (allowed: {allowed})",
             )
-    if arch == "x86_64" and not values["cr4"] & X86_CR4_PAE and values["efer"] & X86_EFER_LM:
+    for rule in _RULES.get(arch, ()):
+        rule(values)
+    return Control(arch, values)
+
+
+def _x86_long_mode_needs_pae(values: dict[str, int]) -> None:
+    if not values["cr4"] & X86_CR4_PAE and values["efer"] & X86_EFER_LM:
         raise PagingError(  # SDM 4.1.1: IA-32e paging needs PAE; guest '32-bit' clears all three
             "InvalidRequest",
             "cr4.PAE (bit 5) = 0 is not modelled with efer.LME/LMA = 1: IA-32e paging needs "
             "PAE (guest '32-bit' has PAE = LME = LMA = 0)",
         )
-    if arch == "riscv64":  # WARL: henvcfg.ADUE reads 0 while menvcfg.ADUE is 0 (Svadu)
-        adue = 1 << 61
-        if not values["menvcfg"] & adue:
-            values["henvcfg"] &= ~adue
-    return Control(arch, values)
+
+
+def _riscv_adue_warl(values: dict[str, int]) -> None:
+    """WARL: henvcfg.ADUE reads 0 while menvcfg.ADUE is 0 (Svadu)."""
+    adue = 1 << 61
+    if not values["menvcfg"] & adue:
+        values["henvcfg"] &= ~adue
+
+
+#: what an architecture's registers must satisfy together (refuse, or the WARL value read)
+_RULES: dict[str, tuple[Callable[[dict[str, int]], None], ...]] = {
+    "x86_64": (_x86_long_mode_needs_pae,),
+    "riscv64": (_riscv_adue_warl,),
+}
 
 
 def build_control(

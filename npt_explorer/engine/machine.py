@@ -53,7 +53,7 @@ class Machine:
         self.s1: PagingFormat = cfg.format_for("guest")
         self.s2: PagingFormat = cfg.format_for("npt")
         self.memory = PhysicalMemory()
-        self.host_frames = FrameAllocator(self.memory, _host_pool_base(cfg.control, self.s2))
+        self.host_frames = FrameAllocator(self.memory, _host_pool_base(cfg, self.s2))
         self.npt = PageTable(self.s2, self.memory, self.host_frames, cfg.encoding)
         self.space = AddrSpace(self.npt, 0, 1 << self.s2.input_bits, self.memory, self.host_frames)
         self.ram = GuestRAM(self.space, self.memory)
@@ -63,12 +63,12 @@ class Machine:
         self.guest_frames = GuestPoolAllocator(self.ram, self.memory, cfg.pool_gpa, cfg.pool_size)
         self._guest_pt: PageTable | None = None
         self._guest_pt_hi: PageTable | None = None  # AArch64 TTBR1_EL1's table
-        x86 = cfg.arch == "x86_64"
-        self.tlb = Tlb(cfg.tlb_entries, cfg.tlb_ways, x86=x86) if cfg.tlb_enabled else None
+        pcids = cfg.spec.pcid_enable is not None  # x86: VPID + PCID tags
+        self.tlb = Tlb(cfg.tlb_entries, cfg.tlb_ways, pcids=pcids) if cfg.tlb_enabled else None
         self.walk_caches = WalkCaches.build(
             cfg.walk_cache_preset, cfg.walk_cache_specs, self.s1, self.s2
         )
-        self.vmid = 1  # the EPTP plays this part on x86 (see `tag_vmid`)
+        self.vmid = 1  # where the arch tags stage 2 otherwise (x86: the EPTP), see `tag_vmid`
         self.asid = 1  # VPID on x86
         self.pcid = 0  # x86 CR3[11:0]
         self.last_fault: Fault | None = None
@@ -79,11 +79,12 @@ class Machine:
         self.root_registers: tuple[int, ...] = ()  # x86 PAE's PDPTE registers
         self.walker = self._new_walker()
         if cfg.map_pool:
-            pool_flags = MappingFlags.READ | MappingFlags.WRITE
-            if cfg.arch == "riscv64":  # axvm adds USER to guest RAM (seed-crates.md §4, item 3)
-                pool_flags |= MappingFlags.USER
             self.space.map_alloc(
-                cfg.pool_gpa, cfg.pool_size, pool_flags, populate=True, name="guest page tables"
+                cfg.pool_gpa,
+                cfg.pool_size,
+                cfg.spec.pool_flags,
+                populate=True,
+                name="guest page tables",
             )
             self.guest_pt  # noqa: B018 - the root is the pool's first frame
 
@@ -98,12 +99,10 @@ class Machine:
         ).walker  # fmt: skip
 
     def _guest_root(self) -> int | None:
-        """None when the control state turns stage 1 off: vsatp.MODE = Bare (Priv. ISA
-        21.2.13), SCTLR_EL1.M = 0 (Arm ARM D8.2.11)."""
-        c = self.control
-        if c.arch == "riscv64" and c.get("vsatp", "MODE") == 0:
-            return None
-        if c.arch == "aarch64" and not c.on("sctlr_el1", "M"):
+        """None when the control state turns stage 1 off (`ArchSpec.stage1_off`: vsatp.MODE =
+        Bare, SCTLR_EL1.M = 0)."""
+        off = self.config.spec.stage1_off
+        if any(self.control.get(reg, name) == value for reg, name, value in off):
             return None
         return self.config.pool_gpa
 
@@ -163,12 +162,13 @@ class Machine:
     def _mov_to_cr4_flush(self, old: Control, new: Control) -> int | None:
         """SDM Vol. 3A 4.10.4.1: a MOV to CR4 that changes PGE, or clears PCIDE, invalidates
         every TLB entry (global ones too) and paging-structure cache entry of every PCID (of
-        the current VPID); after PCIDE 1→0 the current PCID is 000H. None: nothing flushed."""
-        if self.arch != "x86_64":
-            return None
-        pge = old.get("cr4", "PGE") != new.get("cr4", "PGE")
-        pcide_off = old.on("cr4", "PCIDE") and not new.on("cr4", "PCIDE")
-        if not (pge or pcide_off):
+        the current VPID); after PCIDE 1→0 the current PCID is 000H. None: nothing flushed.
+        (`ArchSpec.flush_on_change`, `pcid_enable`: only x86 has such bits.)"""
+        spec = self.config.spec
+        changed = any(old.get(r, f) != new.get(r, f) for r, f in spec.flush_on_change)
+        pcids = spec.pcid_enable
+        pcide_off = pcids is not None and old.on(*pcids) and not new.on(*pcids)
+        if not (changed or pcide_off):
             return None
         scope = INVPCID_SCOPES[2]  # all PCIDs, global entries too
         tags = (self.tag_vmid, self.asid, self.pcid)
@@ -196,14 +196,10 @@ class Machine:
 
     @property
     def tag_vmid(self) -> int:
-        """The stage-2 tag: VMID (ARM, RISC-V), EPTP (Intel: root | WB | walk length | A/D) or
-        nCR3 (AMD: the nested table's root, APM Vol. 2 §15.25.3)."""
-        if self.arch != "x86_64":
-            return self.vmid
-        if self.s2.name == "npt":
-            return self.npt.root
-        ad = 1 << 6 if "ept-ad" in self.s2.features else 0
-        return self.npt.root | ad | ((self.s2.depth_count - 1) << 3) | 6
+        """The stage-2 tag: VMID (ARM, RISC-V), or what `ArchSpec.stage2_tag` makes of the
+        stage-2 root: EPTP (Intel) or nCR3 (AMD)."""
+        tag = self.config.spec.stage2_tag
+        return self.vmid if tag is None else tag(self.s2, self.npt.root)
 
     @property
     def frames_in_use(self) -> int:
@@ -461,9 +457,10 @@ class Machine:
         """HLV/HLVX/HSV run at the privilege hstatus.SPVP gives (Priv. ISA 9.2.1)."""
         if not via:
             return priv
-        if self.arch != "riscv64" or via not in ("hlv", "hlvx", "hsv"):
+        spec = self.config.spec
+        if via not in spec.hypervisor_accesses or spec.hypervisor_priv is None:
             raise PagingError("InvalidRequest", f"{via} is a RISC-V hypervisor access")
-        return Priv.KERNEL if self.control.on("hstatus", "SPVP") else Priv.USER
+        return Priv.KERNEL if self.control.on(*spec.hypervisor_priv) else Priv.USER
 
     def _record(self, walk: Walk, kind: str) -> None:
         if walk.fault is not None:
@@ -518,19 +515,23 @@ class Machine:
         EPT (x86: `eptp` N, made on first use)."""
         if eptp is not None:
             self._switch_ept(eptp)
+        spec = self.config.spec
         if vmid is not None:
-            if self.arch == "x86_64":
-                raise PagingError("InvalidRequest", "x86 tags stage 2 by EPTP: set vpid only")
+            if spec.stage2_tag is not None:
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{self.arch} tags stage 2 by {spec.stage2_tag_name}: set vpid only",
+                )
             self.vmid = vmid
         if asid is not None:
             self.asid = asid
         if pcid is not None:
             self.pcid = self._checked_pcid(pcid)
         pcid_words = ""
-        if self.arch == "x86_64":
+        if spec.pcid_enable is not None:
             pcid_words = f", PCID {self.pcid}"
-            if len(self.epts) > 1:
-                pcid_words += f", EPTP {self.eptp_index} ({self.tag_vmid:#x})"
+        if len(self.epts) > 1:
+            pcid_words += f", {spec.stage2_tag_name} {self.eptp_index} ({self.tag_vmid:#x})"
         self._log("context", f"context VMID {self.vmid}, ASID/VPID {self.asid}{pcid_words}")
 
     def _switch_ept(self, n: int) -> None:
@@ -539,7 +540,7 @@ class Machine:
         same memory under every EPT). TLB and walk-cache entries are tagged by the EPTP (SDM
         Vol. 3C 28.3: EPT-derived mappings are tagged by EP4TA), so one EPT's survive another's
         INVEPT single-context."""
-        if self.arch != "x86_64":
+        if self.config.spec.stage2_tag is None:  # its stage 2 is tagged by a VMID
             raise PagingError("InvalidRequest", "eptp is an x86 context (use vmid)")
         if not isinstance(n, int) or n < 0:
             raise PagingError("InvalidRequest", f"eptp {n!r}: an EPT number 0, 1, 2, …")
@@ -578,11 +579,12 @@ class Machine:
 
     def _checked_pcid(self, pcid: int) -> int:
         """A PCID is 12 bits, and not 0 only with CR4.PCIDE=1 (SDM Vol. 3A 4.10.1)."""
-        if self.arch != "x86_64":
+        enable = self.config.spec.pcid_enable
+        if enable is None:
             raise PagingError("InvalidRequest", "pcid is an x86 tag (use asid)")
         if not 0 <= pcid < 1 << 12:
             raise PagingError("InvalidRequest", f"pcid {pcid:#x} is not a 12-bit value")
-        if pcid and not self.control.on("cr4", "PCIDE"):
+        if pcid and not self.control.on(*enable):
             raise PagingError("InvalidRequest", f"pcid {pcid} needs CR4.PCIDE=1")
         return pcid
 
@@ -666,8 +668,8 @@ class Machine:
         return tuple(sorted(sizes))
 
     def _tlb_context(self) -> TlbContext:
-        # x86: a leaf's G counts only with CR4.PGE=1 (SDM 3A 4.10.2.4)
-        global_ok = self.arch != "x86_64" or self.control.on("cr4", "PGE")
+        enable = self.config.spec.global_enable  # x86: CR4.PGE (SDM 3A 4.10.2.4)
+        global_ok = enable is None or self.control.on(*enable)
         return TlbContext(
             self.tag_vmid, self.asid, self.pcid, self.s1, self.s2, self._sizes(), global_ok
         )
@@ -702,11 +704,10 @@ class Machine:
             self.walk_caches.clear()
 
 
-def _host_pool_base(control: Control, s2: PagingFormat) -> int:
+def _host_pool_base(config: MachineConfig, s2: PagingFormat) -> int:
     """Stage-2 tables live at 1 TiB, or half way up a narrower stage-2 output (a `teach`
     geometry's 32 bits), or just below a smaller x86 MAXPHYADDR (their addresses must stay
-    below it, SDM 3C 29.3.3.1)."""
+    below it, SDM 3C 29.3.3.1: `ArchSpec.phys_limit`)."""
     base = min(DEFAULT_POOL_BASE, 1 << (s2.output_bits - 1))
-    if control.arch != "x86_64":
-        return base
-    return min(base, 1 << (control.get("maxphyaddr", "MAXPHYADDR") - 1))
+    limit = config.spec.phys_limit
+    return base if limit is None else min(base, 1 << (config.control.get(*limit) - 1))

@@ -270,9 +270,10 @@ class Tlb:
 
     entries: int = 64
     ways: int = 4
-    #: x86: `asid` is the VPID, and a global entry is shared only across PCIDs of its VPID
-    #: (SDM Vol. 3C 28.3.2); elsewhere a global entry matches every ASID of its VMID
-    x86: bool = False
+    #: with PCIDs (x86, `ArchSpec.pcid_enable`): `asid` is the VPID, and a global entry is
+    #: shared only across PCIDs of its VPID (SDM Vol. 3C 28.3.2); elsewhere a global entry
+    #: matches every ASID of its VMID
+    pcids: bool = False
     sets: list[list[TlbEntry]] = field(default_factory=list)
     stats: TlbStats = field(default_factory=TlbStats)
     clock: int = 0
@@ -294,7 +295,7 @@ class Tlb:
 
     def _tagged(self, entry: TlbEntry, asid: int, pcid: int) -> bool:
         """Does a combined entry serve the current ASID (x86: VPID and PCID)?"""
-        if self.x86:
+        if self.pcids:
             return entry.asid == asid and (entry.global_ or entry.pcid == pcid)
         return entry.global_ or entry.asid == asid
 
@@ -368,7 +369,7 @@ class Tlb:
             )
         if scope.addr_required and addr is None:
             raise PagingError("InvalidRequest", f"flush {kind} needs addr")
-        removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid, pcid, self.x86)]
+        removed = [e for e in self.all() if _in_scope(scope, e, addr, vmid, asid, pcid, self.pcids)]
         for e in removed:
             self.drop(e)
         self.stats.flushes += 1
@@ -536,7 +537,7 @@ def _is_global(leaf: Decoded) -> bool:
 
 
 def _in_scope(
-    scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid: int, pcid: int, x86: bool
+    scope: FlushScope, e: TlbEntry, addr: int | None, vmid: int, asid: int, pcid: int, pcids: bool
 ) -> bool:
     if e.kind not in scope.kinds:
         return False
@@ -544,7 +545,7 @@ def _in_scope(
         return False
     if scope.same_asid and e.kind == COMBINED and e.asid != asid:
         # a global entry answers to every ASID, but never to another VPID (SDM 3C 28.3.2)
-        if x86 or not e.global_ or scope.keep_global:
+        if pcids or not e.global_ or scope.keep_global:
             return False
     if e.kind == COMBINED and scope.keep_global and e.global_:
         return False

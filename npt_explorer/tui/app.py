@@ -491,6 +491,8 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
             self.walk.show_walk(walk, m.s1, m.s2, title, keep, op)
             if walk is None or not walk.steps:
                 self.entry.show(m, self.entry.target)
+            else:
+                self.tables.read_ahead(walk)
         else:
             self.entry.show(m, self.entry.target)
         if event.reset:

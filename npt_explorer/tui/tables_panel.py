@@ -20,6 +20,7 @@ from ..engine import (
     PageTable,
     PagingFormat,
     Role,
+    Walk,
     read_table,
     sign_extend,
     stage_table,
@@ -27,7 +28,7 @@ from ..engine import (
 )
 from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
 from ..scenario.report import flag_string, kib_text
-from .messages import EntrySelected, EntryTarget
+from .messages import EntrySelected, EntryTarget, step_target
 
 HELP = """\
 ### Page tables
@@ -61,6 +62,7 @@ class Slot:
     loaded: bool = False
     words: np.ndarray | None = None  # the table as it was when loaded
     children: dict[int, TreeNode[Slot]] = field(default_factory=dict)
+    width: int | None = None  # the label's width in cells, once measured
 
     @property
     def target(self) -> EntryTarget | None:
@@ -107,6 +109,25 @@ class TableTree(Tree[Slot]):
         else:
             super()._invalidate()
 
+    def get_label_width(self, node: TreeNode[Slot]) -> int:
+        """Each label measured once (Textual's hook for this): the tree measures every line's
+        label whenever it lays its lines out, 512 more with each full table opened; a label
+        does not change once made, and the open/closed icons are one width."""
+        slot = node.data
+        if slot is None:
+            return super().get_label_width(node)
+        if slot.width is None:
+            slot.width = super().get_label_width(node)
+        return slot.width
+
+    def cursor_to(self, node: TreeNode[Slot]) -> None:
+        """The cursor on `node` in this frame: the lines are laid out now, not at the next
+        idle (a node opened this frame has no line number before). Kept in view once this
+        frame's layout has sized the tree (a panel above it may have grown)."""
+        _ = self.last_line  # counting the lines lays them out when they are stale
+        self.move_cursor(node)
+        self.call_after_refresh(self.scroll_to_node, node, animate=False)
+
 
 class PageTablesPanel(Vertical):
     HELP = HELP
@@ -114,7 +135,7 @@ class PageTablesPanel(Vertical):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.machine: Machine | None = None
-        self._reshaped = False  # a node was opened since the last look
+        self._preloading: object = None  # the walk whose tables are being read ahead
         self._exist = (False, False)  # which stages had a table at the last rebuild
         self.border_title = "Page tables"
 
@@ -177,7 +198,7 @@ class PageTablesPanel(Vertical):
         if at is not None:
             node = self._open(at, expand_last=False)
             if node is not None:
-                self.call_after_refresh(tree.move_cursor, node)
+                tree.cursor_to(node)
 
     def _unchanged(self) -> bool:
         stack = list(self.tree.root.children)
@@ -234,7 +255,6 @@ class PageTablesPanel(Vertical):
             self._load(node)
             if not node.is_expanded:
                 node.expand()
-                self._reshaped = True
 
     def _load(self, node: TreeNode[Slot]) -> None:
         """Read the table under `node` (once) and add a child per non-zero entry."""
@@ -277,20 +297,52 @@ class PageTablesPanel(Vertical):
 
     # ------------------------------------------------------------------ following
 
-    def follow(self, target: EntryTarget) -> None:
-        """Open the path to `target`'s entry and put the cursor on it."""
+    def _path(self, target: EntryTarget) -> tuple[int, ...] | None:
+        """(stage, index at each depth down to the target's) or None for a missing stage."""
         if self.machine is None or stage_table(self.machine, target.stage) is None:
-            return
+            return None
         _, fmt = self._table(target.stage)
-        path = (target.stage, *(fmt.index(target.addr, d) for d in range(target.depth + 1)))
-        self._reshaped = False
+        return (target.stage, *(fmt.index(target.addr, d) for d in range(target.depth + 1)))
+
+    def follow(self, target: EntryTarget) -> None:
+        """Open the path to `target`'s entry and put the cursor on it (in the same frame)."""
+        path = self._path(target)
+        if path is None:
+            return
         node = self._open(path, expand_last=False)
         if node is None:
             return
-        if self._reshaped:  # line numbers are known once the tree has re-laid its lines
-            self.call_after_refresh(self.tree.move_cursor, node)
-        else:
-            self.tree.move_cursor(node)
+        self.tree.cursor_to(node)
+
+    def read_ahead(self, walk: Walk) -> None:
+        """Read the tables `walk` will show into (closed) nodes, one table per frame while
+        the app is idle: a step then only opens them. A first visit to a table used to
+        build its labels during the key (all 512 of a full table), the slow steps' cause."""
+        token = self._preloading = object()
+        paths = [self._path(step_target(walk, i)) for i in range(len(walk.steps))]
+        todo = [p for p in dict.fromkeys(paths) if p is not None]
+
+        def next_table() -> None:
+            while todo and self._preloading is token:
+                if self._load_path(todo[0]):
+                    self.call_after_refresh(next_table)  # one table a frame
+                    return
+                todo.pop(0)
+
+        self.call_after_refresh(next_table)
+
+    def _load_path(self, path: tuple[int, ...]) -> bool:
+        """Read the first table on `path` not read yet, without opening it: True if one was."""
+        stage, *indices = path
+        node = next((n for n in self.tree.root.children if n.data and n.data.stage == stage), None)
+        for index in indices:
+            if node is None or node.data is None:
+                return False
+            if not node.data.loaded and node.data.child_table is not None:
+                self._load(node)
+                return True
+            node = node.data.children.get(index)
+        return False
 
     def on_tree_node_expanded(self, event: Tree.NodeExpanded[Slot]) -> None:
         event.stop()

@@ -8,11 +8,8 @@ import bisect
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine import hx
 from .state import EntryAt, MachineState, Range, TlbLine
-
-
-def _hx(v: int) -> str:
-    return f"{v:#x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +38,11 @@ class EntryChange:
             "stage": e.stage,
             "depth": e.depth,
             "level_name": self.level_name,
-            "input": _hx(e.input),
-            "table": _hx(e.table),
+            "input": hx(e.input),
+            "table": hx(e.table),
             "index": e.index,
-            "before": None if self.before is None else _hx(self.before.raw),
-            "after": None if self.after is None else _hx(self.after.raw),
+            "before": None if self.before is None else hx(self.before.raw),
+            "after": None if self.after is None else hx(self.after.raw),
             "fields": {name: [old, new] for name, old, new in self.fields},
         }
 
@@ -69,14 +66,14 @@ class PermChange:
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "stage": self.stage,
-            "start": _hx(self.start),
-            "end": _hx(self.end),
+            "start": hx(self.start),
+            "end": hx(self.end),
             "before": self.before,
             "after": self.after,
         }
         if self.gpa != _NO_OUTPUTS:
-            out["gpa"] = [None if v is None else _hx(v) for v in self.gpa]
-            out["hpa"] = [None if v is None else _hx(v) for v in self.hpa]
+            out["gpa"] = [None if v is None else hx(v) for v in self.gpa]
+            out["hpa"] = [None if v is None else hx(v) for v in self.hpa]
         return out
 
 
@@ -131,12 +128,12 @@ class StateDiff:
             },
             "frames": {
                 "host": {
-                    "gained": [_hx(f) for f in self.host_gained],
-                    "lost": [_hx(f) for f in self.host_lost],
+                    "gained": [hx(f) for f in self.host_gained],
+                    "lost": [hx(f) for f in self.host_lost],
                 },
                 "guest": {
-                    "gained": [_hx(f) for f in self.guest_gained],
-                    "lost": [_hx(f) for f in self.guest_lost],
+                    "gained": [hx(f) for f in self.guest_gained],
+                    "lost": [hx(f) for f in self.guest_lost],
                 },
             },
         }
@@ -147,10 +144,10 @@ def _tlb_json(t: TlbLine) -> dict[str, Any]:
         "kind": t.kind,
         "vmid": t.vmid,
         "asid": t.asid,
-        "base": _hx(t.base),
+        "base": hx(t.base),
         "size": t.size,
-        "gpa": _hx(t.gpa),
-        "hpa": _hx(t.hpa),
+        "gpa": hx(t.gpa),
+        "hpa": hx(t.hpa),
         "perms": t.perms,
         "stale": t.stale,
     }
@@ -260,11 +257,11 @@ _SIGN = {"added": "+", "removed": "-", "changed": "~"}
 
 
 def _value(v: int | None) -> str:
-    return "-" if v is None else str(v) if v < 10 else _hx(v)
+    return "-" if v is None else str(v) if v < 10 else hx(v)
 
 
 def _frames(label: str, frames: tuple[int, ...], limit: int = 8) -> str:
-    shown = ", ".join(_hx(f) for f in frames[:limit])
+    shown = ", ".join(hx(f) for f in frames[:limit])
     more = f", … {len(frames) - limit} more" if len(frames) > limit else ""
     return f"  {label} ({len(frames)}): {shown}{more}"
 
@@ -280,7 +277,7 @@ def assuming(d: StateDiff) -> str | None:
 
 
 def _addr(outputs: Outputs) -> str:
-    old, new = (None if v is None else _hx(v) for v in outputs)
+    old, new = (None if v is None else hx(v) for v in outputs)
     if old == new or old is None or new is None:
         return old or new or "-"
     return f"{old}→{new}"
@@ -307,7 +304,7 @@ def diff_lines(d: StateDiff) -> list[str]:
         for c in d.entries:
             e = c.where
             space = "gVA" if e.stage == 1 else "gPA"
-            raws = " → ".join(_hx(x.raw) for x in (c.before, c.after) if x is not None)
+            raws = " → ".join(hx(x.raw) for x in (c.before, c.after) if x is not None)
             if c.change == "changed":
                 fields = " ".join(f"{n} {_value(o)}→{_value(n2)}" for n, o, n2 in c.fields)
             else:  # the values the entry has (or had), zeros left out
@@ -318,7 +315,7 @@ def diff_lines(d: StateDiff) -> list[str]:
                 )
             lines.append(
                 f"  {_SIGN[c.change]} stage {e.stage} {c.level_name} (depth {e.depth}) "
-                f"for {space} {_hx(e.input)}: {raws}" + (f"  [{fields}]" if fields else "")
+                f"for {space} {hx(e.input)}: {raws}" + (f"  [{fields}]" if fields else "")
             )
     for title, group in (
         ("permissions (the leaves' grants)", d.permissions),
@@ -332,7 +329,7 @@ def diff_lines(d: StateDiff) -> list[str]:
             for p in group:
                 space = "gVA" if p.stage == 1 else "gPA"
                 lines.append(
-                    f"  stage {p.stage} {space} {_hx(p.start)}-{_hx(p.end)}{lands(p)}: "
+                    f"  stage {p.stage} {space} {hx(p.start)}-{hx(p.end)}{lands(p)}: "
                     f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"
                 )
     for label, tlbs in (
@@ -343,8 +340,8 @@ def diff_lines(d: StateDiff) -> list[str]:
         if tlbs:
             lines.append(f"{label}:")
             lines += [
-                f"  {t.kind} {_hx(t.base)} ({t.size >> 10} KiB) → gPA {_hx(t.gpa)} hPA "
-                f"{_hx(t.hpa)} [{t.perms}]" + (" STALE" if t.stale else "")
+                f"  {t.kind} {hx(t.base)} ({t.size >> 10} KiB) → gPA {hx(t.gpa)} hPA "
+                f"{hx(t.hpa)} [{t.perms}]" + (" STALE" if t.stale else "")
                 for t in tlbs
             ]
     frames = [

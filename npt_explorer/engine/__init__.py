@@ -33,7 +33,7 @@ from .memory import (
     table_words,
     write_entry,
 )
-from .numbers import parse_number
+from .numbers import hx, parse_number
 from .page_table import EntryRef, PageTable
 from .paging import Paging, TableView
 from .readings import Readings, StepOutcome
@@ -59,6 +59,7 @@ from .walk_cache import parse as parse_walk_caches
 __all__ = [
     "BadValue",
     "parse_number",
+    "hx",
     "Backend",
     "During",
     "StepOutcome",

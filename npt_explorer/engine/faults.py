@@ -9,6 +9,7 @@ from typing import Any
 
 from .flags import Access, Priv
 from .formats.base import FaultReason
+from .numbers import hx
 
 
 class During(StrEnum):
@@ -81,9 +82,6 @@ class Fault:
         object.__setattr__(self, "s1ptw", self.stage == 2 and self.during == During.GUEST_WALK)
 
     def to_json(self) -> dict[str, Any]:
-        def hx(v: int | None) -> str | None:
-            return None if v is None else f"{v:#x}"
-
         out: dict[str, Any] = {
             "stage": self.stage,
             "reason": str(self.reason),

@@ -1,11 +1,11 @@
 """Numbers and sizes as a person writes them in a file or on the command line: TOML integers,
 or strings such as ``"0x4000_0000"``, ``"4096"``, ``"4K"``, ``"2M"`` (the one reader, shared by
-`[machine]` and the command vocabulary)."""
+`[machine]` and the command vocabulary), and the one way an address is written back (`hx`)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, overload
 
 from .errors import BadValue
 
@@ -37,3 +37,17 @@ def parse_number(value: Any, key: str, *, size: bool = False) -> int:
     if number < 0 or number >= 1 << 64:
         raise BadValue(key, f"{key} = {number:#x} is outside 0 .. 2^64-1")
     return number
+
+
+@overload
+def hx(value: int) -> str: ...
+@overload
+def hx(value: int | None, missing: str) -> str: ...
+@overload
+def hx(value: int | None) -> str | None: ...
+
+
+def hx(value: int | None, missing: str | None = None) -> str | None:
+    """An address or value as people read it, ``0x4000``; `missing` stands for None (JSON
+    keeps None, text shows ``-`` or ``?``)."""
+    return missing if value is None else f"{value:#x}"

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..engine import Walk
+from ..engine import Walk, hx
 from .commands import Command
-from .runner import StepResult, hx
+from .runner import StepResult
 
 #: `trace` statistics an expectation can name (SCENARIO_FORMAT.md, values.EXPECT_KEYS)
 TRACE_KEYS = ("walks", "hits", "refs", "mem_refs", "hit_rate")

@@ -9,15 +9,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ..engine import Decoded, Role, Walk, decode_syndrome
+from ..engine import Decoded, Role, Walk, decode_syndrome, hx
 from .colours import FAULT_STYLE, OK, RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, STALE
 from .replay import Replay
 from .runner import StepResult
 from .trace_report import trace_block
-
-
-def hx(v: int | None) -> str:
-    return "-" if v is None else f"{v:#x}"
 
 
 def flag_string(dec: Decoded) -> Text:
@@ -81,7 +77,7 @@ def walk_lines(walk: Walk) -> Text:
     stage-2 sub-walks are indented and a rule follows each guest entry."""
     text = Text()
     level_w = max((len(s.level_name) for s in walk.steps), default=5) + 2
-    table_w = max((len(hx(s.table)) for s in walk.steps), default=5)
+    table_w = max((len(hx(s.table, "-")) for s in walk.steps), default=5)
     text.append(
         f"{'#':>3} S  {'level':<{level_w}} {'table':<{table_w}}  {'idx':>4}  "
         f"{'raw':<18}  flags → outcome\n",
@@ -92,7 +88,7 @@ def walk_lines(walk: Walk) -> Text:
         level = ("  " if step.stage == 2 and step.for_depth is not None else "") + step.level_name
         text.append(f"{n:>3} ")
         text.append(f"S{step.stage} {level:<{level_w}}", style)
-        text.append(f" {hx(step.table):<{table_w}}  {step.index:>4}  {step.raw:#018x}  ")
+        text.append(f" {hx(step.table, '-'):<{table_w}}  {step.index:>4}  {step.raw:#018x}  ")
         text.append_text(flag_string(step.decoded))
         out = step.outcome + ("" if step.written is None else f" (wrote {step.written:#x})")
         text.append(f" → {out}\n", FAULT_STYLE if step.outcome == "fault" else "")
@@ -139,8 +135,8 @@ def walk_summary(walk: Walk, op: str | None = None) -> Text:
     if walk.fault is None:
         text = Text.assemble(
             ("ok ", OK.style),
-            f"gVA {walk.gva:#x} → gPA {hx(walk.gpa)} → "
-            f"hPA {hx(walk.hpa)}  {size_words(walk.page_size)} page  refs {walk.refs}"
+            f"gVA {walk.gva:#x} → gPA {hx(walk.gpa, '-')} → "
+            f"hPA {hx(walk.hpa, '-')}  {size_words(walk.page_size)} page  refs {walk.refs}"
             f"{mem_words(walk)}  writes {walk.writes}  {tlb_words(walk, op)}".rstrip(),
         )
         if walk.stale:

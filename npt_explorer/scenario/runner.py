@@ -6,12 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import COMBINED, STAGE2, Machine, MappingFlags, PagingError, Walk
+from ..engine import COMBINED, STAGE2, Machine, MappingFlags, PagingError, Walk, hx
 from .commands import HYPERVISOR_ACCESSES, Command, CommandError, parse_number
-
-
-def hx(value: int | None) -> str | None:
-    return None if value is None else f"{value:#x}"
 
 
 @dataclass(slots=True)

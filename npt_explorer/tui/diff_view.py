@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Static
 
 from ..classroom.diff import EntryChange, PermChange, StateDiff, assuming, lands
 from ..classroom.state import EntryAt, MachineState, TlbLine
-from ..engine import STAGE2, EntryKind
+from ..engine import STAGE2, EntryKind, hx
 from ..scenario.colours import STAGE_STYLE
 from .messages import EntrySelected, EntryTarget
 
@@ -37,12 +37,8 @@ class DiffRow:
     frame: tuple[str, int] | None = None  # ("host" | "guest", address)
 
 
-def _hx(v: int) -> str:
-    return f"{v:#x}"
-
-
 def _val(v: int | None) -> str:
-    return "-" if v is None else str(v) if v < 10 else _hx(v)
+    return "-" if v is None else str(v) if v < 10 else hx(v)
 
 
 def _stage(stage: int) -> Text:
@@ -52,7 +48,7 @@ def _stage(stage: int) -> Text:
 def _entry_row(c: EntryChange) -> DiffRow:
     e = c.where
     sign, style = _SIGN[c.change]
-    raws = " → ".join(_hx(x.raw) for x in (c.before, c.after) if x is not None)
+    raws = " → ".join(hx(x.raw) for x in (c.before, c.after) if x is not None)
     if c.change == "changed":
         fields = " ".join(f"{n} {_val(o)}→{_val(new)}" for n, o, new in c.fields)
     else:  # the values it has (or had), zeros left out
@@ -66,7 +62,7 @@ def _entry_row(c: EntryChange) -> DiffRow:
             Text(f"{sign} {c.change}", style),
             _stage(e.stage),
             Text(f"{c.level_name} (depth {e.depth})"),
-            Text(f"{_SPACE[e.stage]} {_hx(e.input)}"),
+            Text(f"{_SPACE[e.stage]} {hx(e.input)}"),
             Text(raws),
             Text(fields),
         ),
@@ -80,7 +76,7 @@ def _perm_row(label: str, p: PermChange) -> DiffRow:
             Text(f"± {label}", "magenta"),
             _stage(p.stage),
             Text(f"{(p.end - p.start) >> 10} KiB"),
-            Text(f"{_SPACE[p.stage]} {_hx(p.start)}–{_hx(p.end)}"),
+            Text(f"{_SPACE[p.stage]} {hx(p.start)}–{hx(p.end)}"),
             Text(f"{p.before or 'unmapped'} → {p.after or 'unmapped'}"),
             Text(lands(p).lstrip()),  # through both stages: where the range's start lands
         ),
@@ -94,8 +90,8 @@ def _tlb_row(label: str, style: str, t: TlbLine) -> DiffRow:
             Text(f"{label}", style),
             Text(t.kind),
             Text(f"{t.size >> 10} KiB"),
-            Text(f"{'gPA' if t.kind == STAGE2 else 'gVA'} {_hx(t.base)}"),
-            Text(f"gPA {_hx(t.gpa)} hPA {_hx(t.hpa)}"),
+            Text(f"{'gPA' if t.kind == STAGE2 else 'gVA'} {hx(t.base)}"),
+            Text(f"gPA {hx(t.gpa)} hPA {hx(t.hpa)}"),
             Text(f"[{t.perms}]" + (" STALE" if t.stale else ""), "bold yellow" if t.stale else ""),
         ),
         tlb=t,
@@ -108,7 +104,7 @@ def _frame_row(space: str, gained: bool, addr: int) -> DiffRow:
             Text(f"{'+' if gained else '-'} frame", "green" if gained else "red"),
             Text(space),
             Text("gained" if gained else "lost"),
-            Text(f"{'hPA' if space == 'host' else 'gPA'} {_hx(addr)}"),
+            Text(f"{'hPA' if space == 'host' else 'gPA'} {hx(addr)}"),
             Text(""),
             Text(""),
         ),

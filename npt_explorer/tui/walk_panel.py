@@ -11,9 +11,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from ..engine import PagingFormat, Walk, WalkStep
+from ..engine import PagingFormat, Walk, WalkStep, hx
 from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_key
-from ..scenario.report import flag_string, hx, walk_summary
+from ..scenario.report import flag_string, walk_summary
 from .messages import StepSelected
 from .text_grid import TextGrid
 
@@ -204,7 +204,7 @@ class WalkPanel(Vertical):
             ):
                 tail = " (S2 TLB)" if walk.s2_cached else ""
                 return Text(
-                    f"hPA {hx(walk.hpa)}{tail}",
+                    f"hPA {hx(walk.hpa, '-')}{tail}",
                     "bold green" if self.index >= self.count - 1 else "dim",
                 )
             return Text("·", "dim")
@@ -421,8 +421,9 @@ class WalkPanel(Vertical):
         )
         space = "gPA" if step.stage == 1 else "hPA"
         body = Text.assemble(
-            f"table {space} {hx(step.table)} [{step.index}] → entry {space} {hx(step.entry_addr)}",
-            (f" (hPA {hx(step.entry_hpa)})" if step.stage == 1 else ""),
+            f"table {space} {hx(step.table, '-')} [{step.index}] → ",
+            f"entry {space} {hx(step.entry_addr, '-')}",
+            (f" (hPA {hx(step.entry_hpa, '-')})" if step.stage == 1 else ""),
             " = ",
             (f"{step.raw:#018x}", "bold"),
             " ",

@@ -8,6 +8,7 @@ from functools import cache
 from ..control import Control
 from ..faults import GUEST_WALK, Fault
 from ..flags import Access, Priv
+from ..numbers import hx
 from . import x86_npt_faults
 from .base import FaultReason
 from .x86_32 import X86Paging32
@@ -110,10 +111,6 @@ def explain(fault: Fault) -> str:
     return _explain_guest(fault) if fault.stage == 1 else _explain_ept(fault)
 
 
-def _hx(value: int | None) -> str:
-    return "?" if value is None else f"{value:#x}"
-
-
 CR4_PAE = 1 << 5
 
 
@@ -154,15 +151,15 @@ def rule_words(fault: Fault) -> str:
 def _explain_guest(fault: Fault) -> str:
     if fault.reason in (FaultReason.NON_CANONICAL, FaultReason.ADDRESS_SIZE):
         return (
-            f"Stage 1 (guest paging): gVA {_hx(fault.gva)} is not canonical (its upper bits "
+            f"Stage 1 (guest paging): gVA {hx(fault.gva, '?')} is not canonical (its upper bits "
             "do not repeat the top address bit), so the CPU raises #GP(0) without walking "
             "any table and the guest kernel treats it as a bad pointer."
         )
-    entry, code = f"the {fault.level_name} for gVA {_hx(fault.gva)}", error_code(fault)
+    entry, code = f"the {fault.level_name} for gVA {hx(fault.gva, '?')}", error_code(fault)
     if fault.reason is FaultReason.NOT_PRESENT:
         return (
             f"Stage 1 (guest paging): {entry} has P=0 (bit 0), so the CPU raises #PF with "
-            f"error code {code:#x} and CR2={_hx(fault.gva)}, and the guest kernel's "
+            f"error code {code:#x} and CR2={hx(fault.gva, '?')}, and the guest kernel's "
             "page-fault handler maps the page or signals the process."
         )
     if fault.reason is FaultReason.PERMISSION:
@@ -201,8 +198,8 @@ def _guest_denial(fault: Fault) -> str:
 def _ept_access(fault: Fault) -> str:
     """What the CPU was doing when stage 2 failed, in words."""
     if fault.during != GUEST_WALK:
-        return f"the guest's {_VERB[fault.access]} at gPA {_hx(fault.gpa)}"
-    entry = f"the guest page-table entry at gPA {_hx(fault.gpa)}"
+        return f"the guest's {_VERB[fault.access]} at gPA {hx(fault.gpa, '?')}"
+    entry = f"the guest page-table entry at gPA {hx(fault.gpa, '?')}"
     if fault.write_back:
         return f"the A/D update of {entry}"
     if "ept-ad" in fault.features:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from . import cursor
 from .errors import PagingError
 from .flags import MappingFlags
 from .memory import PAGE_SIZE, FrameAllocator, PhysicalMemory
@@ -275,7 +276,7 @@ class AddrSpace:
         """Re-map a huge page that `cut` covers only partly as smaller pages (the seed panics)."""
         for edge in (cut.start, cut.end):
             try:
-                addr, page = self.pt.get_entry(edge)
+                addr, page = cursor.get_entry(self.pt, edge)
             except PagingError:
                 continue
             raw = self.pt.read(addr)

@@ -1,8 +1,9 @@
 """One generic page table over a format, a memory and an encoding, with the seed's contract.
 
-`TableCore` (table_core.py) holds the state, the journal and the one descent with the
-single-entry calls; this class adds the fast `query`, `query_many`, the region calls (their
-algorithms in page_table_bulk / page_table_change) and inspection (`walk`, `path`, `locate`).
+`TableCore` (table_core.py) holds the state, the journal and the single-entry calls; every
+descent is cursor.py's. This class adds the fast `query`, `query_many`, the region calls
+(their scalar and vector algorithms in table_map / table_change) and inspection (`walk`,
+`path`, `locate`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from . import page_table_bulk as bulk
-from . import page_table_change as change
+from . import cursor
+from . import table_change as change
+from . import table_map as bulk
 from .batch import query_many
+from .cursor import EntryRef
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Encoding, PagingFormat
 from .memory import Frames
-from .page_table_query import EntryRef, navigate, query_plan, remember_leaf
-from .paging import entry_path, locate_entry
 from .table_core import Flush, TableAllocator, TableCore
+from .table_query import navigate, query_plan, remember_leaf
 
 
 class PageTable(TableCore):
@@ -116,7 +118,7 @@ class PageTable(TableCore):
         """Map [vaddr, vaddr+size): 1 GiB, then 2 MiB, then 4 KiB pages, greedily, as the seed.
 
         `paddr` is the region's first physical address (linear) or a function of each vaddr.
-        Whole runs of entries are written with numpy (`page_table_bulk`). Every region call
+        Whole runs of entries are written with numpy (`table_map`). Every region call
         returns its `Flush` (the seed 0.5's `TlbFlushAll`).
         """
         with self.atomic() as done:
@@ -154,7 +156,7 @@ class PageTable(TableCore):
             for index in range(first, last + 1):
                 addr = self.root + index * self.fmt.entry_bytes
                 if index not in self._borrowed:
-                    self.free_subtree(self.read(addr), 1)
+                    cursor.free_subtree(self, self.read(addr), 1)
                 self.write_entry(addr, other.read(other.root + index * self.fmt.entry_bytes))
             self.record_flush_all()
         self._borrowed.update(range(first, last + 1))
@@ -169,31 +171,15 @@ class PageTable(TableCore):
         into this table's own tables (and those `copy_from` shares), never into a frame a
         leaf-that-reads-as-a-pointer names.
         """
-        yield from self._walk(self.root, 0, 0)
-
-    def _walk(self, table: int, depth: int, base: int) -> Iterator[tuple[int, int, int, int]]:
-        fmt = self.fmt
-        for index in range(fmt.levels[depth].entries):
-            raw = self.read(table + index * fmt.entry_bytes)
-            if not fmt.seed_present(raw):
-                continue
-            va = base + (index << fmt.levels[depth].shift)
-            yield depth, index, va, raw
-            if depth < fmt.leaf_depth and not fmt.seed_huge(raw):
-                try:
-                    nxt = self.next_table(raw)
-                except PagingError:
-                    continue
-                if self.owns(nxt, va):
-                    yield from self._walk(nxt, depth + 1, va)
+        return cursor.walk(self, self.root)
 
     def path(self, vaddr: int) -> list[EntryRef]:
-        """The entries the hardware would read for `vaddr`, root first (`paging.entry_path`)."""
-        return entry_path(self.fmt, self.mem, self.root, vaddr)
+        """The entries the hardware would read for `vaddr`, root first (`cursor.entry_path`)."""
+        return cursor.entry_path(self.fmt, self.mem, self.root, vaddr)
 
     def locate(self, vaddr: int, depth: int) -> EntryRef:
         """The entry at `depth` on `vaddr`'s path (for `poke` and `expect entry`)."""
-        return locate_entry(self.fmt, self.mem, self.root, vaddr, depth, self.check_vaddr)
+        return cursor.locate_entry(self.fmt, self.mem, self.root, vaddr, depth, self.check_vaddr)
 
     def poke(self, entry_addr: int, value: int) -> Flush:
         """Write raw bits into an entry of this table. The flush names no page (the seed has

@@ -4,70 +4,21 @@ memory image we were handed.
 
 `Paging.rooted` is the one place a `Walker` is made: `Machine` makes its own through it (over
 our RAM and its `GuestRAM`), and a memory image is nothing more than its memory, its
-registers' roots and formats given to it. `entry_path` is the one inspecting descent
+registers' roots and formats given to it. `cursor.entry_path` is the one inspecting descent
 (`PageTable.path`/`locate` and `Paging.locate` share it): it follows table entries as the
 hardware decodes them, as the walker does, but records nothing and checks no permission.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from .cursor import EntryRef, locate_entry
 from .errors import PagingError
-from .formats import Decoded, EntryKind, PagingFormat
+from .formats import Decoded, PagingFormat
 from .guest import GuestRAM, WalkedStage2
-from .memory import Frames, MemoryHole, read_entry
-from .page_table_query import EntryRef
+from .memory import Frames, MemoryHole
 from .walk import Walker
-
-
-def entry_path(fmt: PagingFormat, mem: Frames, root: int, vaddr: int) -> list[EntryRef]:
-    """The entries the hardware would read for `vaddr` in the table at `root`, root first;
-    stops after the first non-table entry. A read where a strict memory has none (outside a
-    memory image) is NotMapped."""
-    out: list[EntryRef] = []
-    table = root
-    for depth in range(fmt.depth_count):
-        index = fmt.index(vaddr, depth)
-        addr = table + index * fmt.entry_bytes
-        try:
-            raw = read_entry(mem, addr, fmt.entry_bytes)
-        except MemoryHole:
-            raise PagingError("NotMapped", f"no memory at {addr:#x} (outside the image)") from None
-        out.append(EntryRef(depth, table, index, addr, raw))
-        dec = fmt.decode(raw, depth)
-        if dec.kind != EntryKind.TABLE or dec.paddr is None:
-            break
-        table = dec.paddr
-    return out
-
-
-def locate_entry(
-    fmt: PagingFormat,
-    mem: Frames,
-    root: int,
-    vaddr: int,
-    depth: int,
-    check: Callable[[int], None] | None = None,
-) -> EntryRef:
-    """The entry at `depth` on `vaddr`'s path (for `poke` and `expect entry`); `check`
-    refuses an input address first. NotMapped where the path stops above `depth`."""
-    if not 0 <= depth < fmt.depth_count:
-        raise PagingError(
-            "InvalidRequest", f"depth {depth} out of range for {fmt.name} (0..{fmt.leaf_depth})"
-        )
-    if check is not None:
-        check(vaddr)
-    path = entry_path(fmt, mem, root, vaddr)
-    if depth >= len(path):
-        last = path[-1]
-        raise PagingError(
-            "NotMapped",
-            f"the walk for {vaddr:#x} stops at depth {last.depth} "
-            f"({fmt.level_name(last.depth)}, raw {last.raw:#x}); no entry at depth {depth}",
-        )
-    return path[depth]
 
 
 def read_root_registers(fmt: PagingFormat, guest: Frames, root: int) -> tuple[int, ...]:

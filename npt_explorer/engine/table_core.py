@@ -1,9 +1,8 @@
-"""The state and the one descent of a page table: the journal that makes every call all or
-nothing, the flush record, the input/output checks, and the seed's cursor (`get_entry`,
-`get_entry_or_create`) with the single-entry calls `map`, `remap`, `protect`, `unmap` and
-`query_full` built on it. `PageTable` (page_table.py) adds the region calls, the fast `query`
-and inspection; the region algorithms (page_table_bulk, page_table_change) use this public
-interface only.
+"""The state of a page table: the journal that makes every call all or nothing, the flush
+record, the input/output checks, and the single-entry calls `map`, `remap`, `protect`, `unmap`
+and `query_full`, built on the one descent (cursor.py). `PageTable` (page_table.py) adds the
+region calls, the fast `query` and inspection; the region algorithms (table_map, table_change)
+use this public interface and the cursor only.
 
 Mirrors page_table_multiarch 0.6 `PageTable64` + `PageTable64Cursor` (seed-crates.md §1.8–1.9):
 the same predicates (`is_unused` drives creation and AlreadyMapped, `is_present` drives
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from . import cursor
 from .errors import PagingError, SeedPanic
 from .flags import MappingFlags
 from .formats import Encoding, PagingFormat, get_format
@@ -321,74 +321,15 @@ class TableCore:
         the seed lacks declares its own `page_sizes`)."""
         return depth < self.fmt.leaf_depth and self.fmt.span(depth) in self.fmt.page_sizes
 
-    # ----------------------------------------------------------------- seed walks
-
-    def slot(self, table: int, vaddr: int, depth: int) -> int:
-        return table + self.fmt.index(vaddr, depth) * self.fmt.entry_bytes
-
-    def next_table(self, raw: int) -> int:
-        """The seed's `next_table`: address field 0 → NotMapped; is_huge → MappedToHugePage."""
-        paddr = self.fmt.entry_paddr(raw)
-        if paddr == 0:
-            raise PagingError("NotMapped", "no table at this level (address field is 0)")
-        if self.fmt.seed_huge(raw):
-            raise PagingError("MappedToHugePage", "the entry maps a huge page, not a table")
-        return paddr
+    # ----------------------------------------------------------------- the descent
 
     def owns(self, table: int, vaddr: int) -> bool:
         """Is `table` one of this table's own (or under a root entry shared by `copy_from`)?"""
         return table in self.tables or self.fmt.index(vaddr, 0) in self._borrowed
 
-    def _foreign_table(self, vaddr: int, depth: int, raw: int, table: int) -> PagingError:
-        """The error for a call that would write below an entry pointing at a frame that is
-        no table of ours: the seed writes into that frame (say a RISC-V huge leaf written
-        with no R/W/X, which it, like the hardware, reads as a table pointer)."""
-        return PagingError(
-            "MappedToHugePage" if self.huge_depth(depth) else "InvalidRequest",
-            f"{vaddr:#x} lies below the level-{depth} entry {raw:#018x}, which points at "
-            f"{table:#x}: not a table of this page table (a leaf that reads as a table "
-            f"pointer, or a poked entry); the seed would write into that frame",
-        )
-
-    def get_entry(self, vaddr: int, changing: bool = True) -> tuple[int, int]:
-        """The seed's `get_entry(_mut)`: (entry address, page size); creates nothing.
-
-        For a call `changing` the entry, an entry at a huge-page depth that points at a frame
-        which is no table of ours is the leaf itself (map wrote it; the seed would follow it
-        into that frame); elsewhere such an entry raises."""
-        fmt = self.fmt
-        table = self.root
-        for depth in range(fmt.depth_count):
-            addr = self.slot(table, vaddr, depth)
-            if depth == fmt.leaf_depth:
-                return addr, fmt.span(depth)
-            raw = self.read(addr)
-            if self.huge_depth(depth) and fmt.seed_huge(raw):
-                return addr, fmt.span(depth)
-            table = self.next_table(raw)
-            if changing and not self.owns(table, vaddr):
-                if self.huge_depth(depth):
-                    return addr, fmt.span(depth)
-                raise self._foreign_table(vaddr, depth, raw, table)
-        raise AssertionError("unreachable")
-
-    def get_entry_or_create(self, vaddr: int, page_size: int) -> int:
-        """The seed's `get_entry_mut_or_create`: unused entries on the way get new tables."""
-        fmt = self.fmt
-        target = self.depth_of(page_size)
-        table = self.root
-        for depth in range(target):
-            addr = self.slot(table, vaddr, depth)
-            raw = self.read(addr)
-            if fmt.is_unused(raw):
-                new = self.alloc_table(depth + 1)
-                self.write_entry(addr, fmt.new_table_at(new, self.encoding, depth))
-                table = new
-            else:
-                table = self.next_table(raw)
-                if not self.owns(table, vaddr):
-                    raise self._foreign_table(vaddr, depth, raw, table)
-        return self.slot(table, vaddr, target)
+    def free_table(self, paddr: int) -> None:
+        """Give one of this table's tables back to the allocator (`cursor.free_subtree`)."""
+        self.alloc.free(paddr, self.tables.pop(paddr))
 
     def leaf_flags(self, raw: int, depth: int) -> MappingFlags | str:
         """`read_flags` (or the seed's panic message), memoised per class of entries: entries
@@ -414,7 +355,7 @@ class TableCore:
             )
         return flags
 
-    # ------------------------------------------------------- one entry (the seed's cursor)
+    # ------------------------------------------------------- one entry (over the cursor)
 
     def map(self, vaddr: int, paddr: int, page_size: int, flags: MappingFlags | str) -> Flush:
         """Map one page; `paddr` is aligned down to `page_size`, `vaddr` picks the slot.
@@ -423,7 +364,7 @@ class TableCore:
         self.check_vaddr(vaddr)
         self.check_paddr(paddr)
         with self.atomic() as change:
-            addr = self.get_entry_or_create(vaddr, page_size)
+            addr = cursor.get_entry_or_create(self, vaddr, page_size)
             if not self.fmt.is_unused(self.read(addr)):
                 raise PagingError("AlreadyMapped", f"{vaddr:#x} is already mapped")
             self.write_entry(
@@ -442,7 +383,7 @@ class TableCore:
         self.check_vaddr(vaddr)
         self.check_paddr(paddr)
         with self.atomic() as change:
-            addr, size = self.get_entry(vaddr)
+            addr, size = cursor.get_entry(self, vaddr)
             raw = self.fmt.set_paddr(self.read(addr), paddr)
             huge = size != self.fmt.granule
             self.write_entry(addr, self.fmt.set_flags(raw, flags, huge, self.encoding))
@@ -455,7 +396,7 @@ class TableCore:
         flags = MappingFlags.parse(flags)
         self.check_vaddr(vaddr)
         with self.atomic() as change:
-            addr, size, raw = self.present_leaf(vaddr)
+            addr, size, raw = cursor.present_leaf(self, vaddr)
             huge = size != self.fmt.granule
             self.write_entry(addr, self.fmt.set_flags(raw, flags, huge, self.encoding))
             self.record_flush(vaddr)
@@ -466,24 +407,16 @@ class TableCore:
         flush): 0.6's triple and 0.5's `TlbFlush`."""
         self.check_vaddr(vaddr)
         with self.atomic() as change:
-            addr, size, raw = self.present_leaf(vaddr)
+            addr, size, raw = cursor.present_leaf(self, vaddr)
             flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
             self.write_entry(addr, 0)
             self.record_flush(vaddr)
         return self.fmt.entry_paddr(raw), flags, size, change.flush
 
-    def present_leaf(self, vaddr: int, changing: bool = True) -> tuple[int, int, int]:
-        """(entry address, page size, raw) of the leaf holding `vaddr`; NotMapped if absent."""
-        addr, size = self.get_entry(vaddr, changing=changing)
-        raw = self.read(addr)
-        if not self.fmt.seed_present(raw):
-            raise PagingError("NotMapped", f"{vaddr:#x} is not mapped")
-        return addr, size, raw
-
     def query_full(self, vaddr: int) -> tuple[int, MappingFlags, int]:
         """`query` step by step, as the seed: where the fast path stops, and for the errors."""
         self.check_vaddr(vaddr)
-        _, size, raw = self.present_leaf(vaddr, changing=False)
+        _, size, raw = cursor.present_leaf(self, vaddr, changing=False)
         flags = self._flags_of(raw, self.fmt.depth_for_size(size) or 0)
         return self.fmt.entry_paddr(raw) + (vaddr & (size - 1)), flags, size
 
@@ -495,13 +428,3 @@ class TableCore:
                 f"{op} covers only part of the {page:#x}-byte page at {va & ~(page - 1):#x} "
                 f"(the seed asserts here after changing the whole page)",
             )
-
-    def free_subtree(self, raw: int, depth: int) -> None:
-        fmt = self.fmt
-        paddr = fmt.entry_paddr(raw)
-        if depth > fmt.leaf_depth or paddr == 0 or fmt.seed_huge(raw) or paddr not in self.tables:
-            return
-        if depth < fmt.leaf_depth:
-            for i in range(fmt.levels[depth].entries):
-                self.free_subtree(self.read(paddr + i * fmt.entry_bytes), depth + 1)
-        self.alloc.free(paddr, self.tables.pop(paddr))

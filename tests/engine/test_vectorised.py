@@ -21,8 +21,8 @@ from npt_explorer.engine import (
     SeedPanic,
     get_format,
 )
-from npt_explorer.engine import page_table_bulk as bulk
-from npt_explorer.engine import page_table_change as change
+from npt_explorer.engine import table_change as change
+from npt_explorer.engine import table_map as bulk
 from npt_explorer.engine.formats import AccessRequest
 from npt_explorer.engine.machine import Machine
 

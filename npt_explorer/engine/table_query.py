@@ -1,4 +1,4 @@
-"""What `PageTable.query`'s fast path needs, and `EntryRef`.
+"""What `PageTable.query`'s fast path needs.
 
 `query` on its success path: the seed's `get_entry` walk with what each entry above the
 leaf level means memoised (entries are pure data), the leaf's flags read back once per class of
@@ -9,42 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import PagingError
 from .flags import MappingFlags
-from .formats import PagingFormat
 from .table_core import TableCore
-
-
-@dataclass(frozen=True, slots=True)
-class EntryRef:
-    """Where one entry lives: its depth, table, index and address (in the table's space)."""
-
-    depth: int
-    table: int
-    index: int
-    addr: int
-    raw: int
-
-    def poked(
-        self,
-        fmt: PagingFormat,
-        value: int | None = None,
-        set: int = 0,
-        clear: int = 0,
-        fields: dict[str, int] | None = None,
-    ) -> int:
-        """The raw bits a `poke` writes here: `value` (or the entry as it is) with `set` bits
-        set, `clear` bits cleared and named fields put, checked to fit the entry's width."""
-        new = ((self.raw if value is None else value) | set) & ~clear
-        for name, v in (fields or {}).items():
-            try:
-                new = fmt.field_by_name(self.depth, self.raw, name).put(new, v)
-            except (KeyError, ValueError) as err:
-                raise PagingError("InvalidRequest", str(err).strip('"')) from None
-        width = 8 * fmt.entry_bytes
-        if not 0 <= new < 1 << width:
-            raise PagingError("InvalidRequest", f"value {new:#x} does not fit in {width} bits")
-        return new
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,13 @@
-"""TableCore's region calls: the seed's per-entry loops, and vectorised paths that fill, check
-and clear whole runs of entries with numpy.
+"""`map_region`: the seed's per-entry loop (one `map` a page) and the vectorised path that
+fills whole runs of entries with numpy, side by side; both descend through cursor.py.
 
-A vectorised call walks its region in address order and does, run by run, what the per-entry
-loop would do. At the first thing it does not handle (an entry in the way, a table entry the seed
-refuses, a huge page cut by the region, an entry shape the probes did not find, a failed
-allocation) it hands the rest of the region, from that page on, to the per-entry loop, which
-then raises the same error or carries on the same way. So entries, errors, frames and flushes
-are the per-entry path's by construction; the table's transaction journals whole frames.
+A vectorised call (here and in table_change.py) walks its region in address order and does,
+run by run, what the per-entry loop would do. At the first thing it does not handle (an entry
+in the way, a table entry the seed refuses, a huge page cut by the region, an entry shape the
+probes did not find, a failed allocation) it hands the rest of the region, from that page on,
+to the per-entry loop, which then raises the same error or carries on the same way. So
+entries, errors, frames and flushes are the per-entry path's by construction; the table's
+transaction journals whole frames.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import cursor
+from .cursor import Handoff, Run, TableTree, vectorisable, writable
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats.shapes import PageTemplate
@@ -27,49 +30,6 @@ _U64 = 0xFFFF_FFFF_FFFF_FFFF  # rows start before `lo`: numpy's u64 arithmetic w
 _RAMP = np.arange(ENTRIES_PER_FRAME, dtype=np.uint64)
 #: regions of at most this many 4 KiB pages go entry by entry (as fast, nothing to derive)
 SMALL_REGION = 16
-
-
-class TableTree:
-    """The tables one call walks, checked to form a tree of this table's own frames. The
-    per-entry loop re-reads every entry for every page, so it sees a frame reached from a
-    second slot (or from its own subtree, or one that is not a table of ours and may be handed
-    out as a new one); the vector path reads each table once, so it stops at such a frame."""
-
-    def __init__(self, pt: TableCore) -> None:
-        self.owned = pt.tables  # grows as the call makes tables
-        self.parent: dict[int, int | None] = {pt.root: None}
-
-    def adopt(self, slot: int, children: list[int]) -> None:
-        """New tables made for the consecutive slots from `slot` on."""
-        self.parent.update(zip(children, range(slot, slot + 8 * len(children), 8), strict=True))
-
-    def enter_all(self, slot: int, children: list[int]) -> bool:
-        """`enter` from each of the consecutive slots from `slot` on to its child."""
-        owned, parent = self.owned, self.parent
-        for child in children:
-            if child not in owned or parent.setdefault(child, slot) != slot:
-                return False
-            slot += 8
-        return True
-
-    def enter(self, slot: int, child: int) -> bool:
-        """May the walk go from the entry at `slot` down to the table `child`?"""
-        if child not in self.owned:
-            return False
-        return self.parent.setdefault(child, slot) == slot
-
-
-class Handoff(Exception):
-    """The vectorised path stops at `va`; the per-entry loop takes over from there."""
-
-    def __init__(self, va: int) -> None:
-        self.va = va
-
-
-def vectorisable(pt: TableCore) -> bool:
-    """Can `pt` take the vectorised paths (they read and write 8-byte entries in one-frame
-    tables of 4 KiB pages)?"""
-    return pt.fmt.entry_bytes == 8 and pt.fmt.granule == PAGE_SIZE
 
 
 # ------------------------------------------------------------------------------ map_region
@@ -206,90 +166,66 @@ def _map_in(
     if depth == run.target:
         _fill_leaves(pt, run, table, depth, lo, hi)
         return
-    if depth + 1 == run.target and fmt.levels[run.target].entries == ENTRIES_PER_FRAME:
-        _map_leaf_tables(pt, tree, run, table, depth, lo, hi)
-        return
-    level = fmt.levels[depth]
-    span, mask = 1 << level.shift, level.entries - 1
-    va = lo
-    while va < hi:
-        end = min(hi, (va | (span - 1)) + 1)
-        addr = table + ((va >> level.shift) & mask) * 8
-        raw = pt.read(addr)
-        if raw == 0:  # unused: a new table, as `_get_entry_or_create`
-            try:
-                child = pt.alloc_table(depth + 1)
-            except PagingError:
-                raise Handoff(va) from None
-            pt.write_entry(addr, fmt.new_table_at(child, pt.encoding, depth))
-            tree.enter(addr, child)
-        else:
-            child = fmt.entry_paddr(raw)
-            if not child or fmt.seed_huge(raw) or not tree.enter(addr, child):
-                raise Handoff(va)
-        _map_in(pt, tree, run, child, depth + 1, va, end)
-        va = end
-
-
-def _map_leaf_tables(
-    pt: TableCore, tree: TableTree, run: _Linear, table: int, depth: int, lo: int, hi: int
-) -> None:
-    """`_map_in` one level above the leaves: a run of unused slots gets its leaf tables made
-    and filled at once (`_new_leaf_tables`); a slot in use leads to its table as `map` does."""
-    fmt = pt.fmt
-    shift = fmt.levels[depth].shift
-    span = 1 << shift
-    first = fmt.index(lo, depth)
-    count = ((hi - 1) >> shift) - (lo >> shift) + 1
-    raws = read_entries(pt, table, first, count)
-    used = np.flatnonzero(raws).tolist()
-    base = lo & ~(span - 1)
+    last = depth + 1 == run.target and fmt.levels[run.target].entries == ENTRIES_PER_FRAME
+    slots = Run.read(pt, table, depth, lo, hi)
+    used = slots.used()
     k = 0
-    for stop in [*used, count]:
-        while k < stop:  # slots k..stop-1 are unused: new tables, as `_get_entry_or_create`
-            va, end = max(lo, base + k * span), min(hi, base + stop * span)
-            made = _new_leaf_tables(pt, tree, run, table, depth, first + k, stop - k, va, end)
-            if not made:
-                raise Handoff(va)
-            k += made
-        if stop == count:
+    for stop in [*used, slots.count]:
+        if last:  # one level above the leaves: a run of unused slots is made at once
+            _new_leaf_tables(pt, tree, run, slots, k, stop)
+        else:
+            for j in range(k, stop):  # unused: a new table, as `get_entry_or_create`
+                _map_in(pt, tree, run, _new_table(pt, tree, slots, j), depth + 1, *slots.part(j))
+        if stop == slots.count:
             return
-        va, addr, raw = max(lo, base + stop * span), table + (first + stop) * 8, int(raws[stop])
-        child = fmt.entry_paddr(raw)
-        if not child or fmt.seed_huge(raw) or not tree.enter(addr, child):
-            raise Handoff(va)
-        _fill_leaves(pt, run, child, depth + 1, va, min(hi, base + (stop + 1) * span))
+        below = slots.child(pt, tree, stop)  # a slot in use leads to its table as `map` does
+        if last:
+            _fill_leaves(pt, run, below, depth + 1, *slots.part(stop))
+        else:
+            _map_in(pt, tree, run, below, depth + 1, *slots.part(stop))
         k = stop + 1
 
 
-def _new_leaf_tables(
-    pt: TableCore,
-    tree: TableTree,
-    run: _Linear,
-    table: int,
-    depth: int,
-    first: int,
-    count: int,
-    lo: int,
-    hi: int,
-) -> int:
-    """Make up to `count` leaf tables for the unused slots `first`.. of `table` (in one of its
-    frames) and write the leaves of [lo, hi) into them: one block of entries built at once,
-    one write per table. Returns how many tables were made (0: the allocator is out, `map`
+def _new_table(pt: TableCore, tree: TableTree, slots: Run, k: int) -> int:
+    """A new table under the unused entry k of `slots` (Handoff: the allocator is out, `map`
     raises there)."""
-    fmt, page = pt.fmt, run.page
+    try:
+        child = pt.alloc_table(slots.depth + 1)
+    except PagingError:
+        raise Handoff(slots.va(k)) from None
+    pt.write_entry(slots.slot(k), pt.fmt.new_table_at(child, pt.encoding, slots.depth))
+    tree.adopt(slots.slot(k), [child])
+    return child
+
+
+def _new_leaf_tables(
+    pt: TableCore, tree: TableTree, run: _Linear, slots: Run, k: int, stop: int
+) -> None:
+    """Leaf tables for the unused entries k..stop-1 of `slots`, made and filled a frame of
+    entries at a time (`_leaf_block`)."""
+    while k < stop:
+        made = _leaf_block(pt, tree, run, slots, k, stop)
+        if not made:  # the allocator is out: `map` raises there
+            raise Handoff(slots.va(k))
+        k += made
+
+
+def _leaf_block(pt: TableCore, tree: TableTree, run: _Linear, slots: Run, k: int, stop: int) -> int:
+    """Make up to stop - k leaf tables for the unused entries from k on (in one frame of
+    `slots`' table) and write the region's leaves into them: one block of entries built at
+    once, one write per table. Returns how many tables were made."""
+    fmt, page, depth = pt.fmt, run.page, slots.depth
+    first = slots.first + k
     in_frame = first % ENTRIES_PER_FRAME
-    count = min(count, ENTRIES_PER_FRAME - in_frame)
-    children = pt.alloc_tables(depth + 1, count)
+    children = pt.alloc_tables(depth + 1, min(stop - k, ENTRIES_PER_FRAME - in_frame))
     if not children:
         return 0
-    span = fmt.span(depth)
-    hi = min(hi, (lo & ~(span - 1)) + len(children) * span)
+    lo, hi = slots.va(k), slots.end(k + len(children) - 1)
     w0 = fmt.index(lo, depth + 1)
     m = (hi - lo) // page
     # row r, column c: the page at (lo - w0 * page) + (r * 512 + c) * page
     block = np.empty((len(children), ENTRIES_PER_FRAME), np.uint64)
-    rows = _RAMP[: len(children)] * np.uint64(span)
+    rows = _RAMP[: len(children)] * np.uint64(slots.span)
     rows += np.uint64((lo - w0 * page + run.delta) & _U64)
     np.add(rows[:, None], _RAMP * np.uint64(page), out=block)
     run.entries(block, lo)
@@ -297,14 +233,14 @@ def _new_leaf_tables(
     flat[:w0] = 0
     flat[w0 + m :] = 0
     # raises as `map`'s write of the table entry would (an unbacked guest table frame)
-    words = pt.words_for_write(table + (first - in_frame) * 8)
+    words = pt.words_for_write(slots.table + (first - in_frame) * 8)
     words[in_frame : in_frame + len(children)] = [
         fmt.new_table_at(child, pt.encoding, depth) for child in children
     ]
-    tree.adopt(table + first * 8, children)
+    tree.adopt(slots.slot(k), children)
     for child, row in zip(children, block, strict=True):
         pt.words_for_write(child)[:] = row
-    pt.record_flushes(lambda n: [lo + k * page for k in range(n)], m)
+    pt.record_flushes(lambda n: [lo + i * page for i in range(n)], m)
     return len(children)
 
 
@@ -313,7 +249,7 @@ def _fill_leaves(pt: TableCore, run: _Linear, table: int, depth: int, lo: int, h
     first = pt.fmt.index(lo, depth)
     count = (hi - lo) // run.page
     done = 0
-    for frame, w0, m in _frames(table, first, count):
+    for frame, w0, m in cursor.frames(table, first, count):
         va = lo + done * run.page
         old = pt.mem.peek_frame(frame >> 12)
         if old is not None:
@@ -370,8 +306,8 @@ def _map_pages(
         table = tables.get(key)
         if table is None:
             run.flush()
-            slot = pt.get_entry_or_create(va_now, page)  # as `map` does (and raises)
-            if _tree_path(pt, tree, va_now, target):
+            slot = cursor.get_entry_or_create(pt, va_now, page)  # as `map` does (and raises)
+            if tree.path(pt, va_now, target):
                 tables[key] = slot - ((va_now >> shift) & mask) * 8
             else:  # not a plain tree: finish this page as `map` does, cache nothing
                 if read(slot) != 0:
@@ -400,17 +336,6 @@ def _page_info(
     level = pt.fmt.levels[target]
     template = pt.fmt.page_template(flags, page != PAGE_SIZE, pt.encoding)
     return template, target, level.shift + level.bits, level.shift, level.entries - 1
-
-
-def _tree_path(pt: TableCore, tree: TableTree, va: int, target: int) -> bool:
-    """Does the walk to `va`'s slot at `target` go through a tree of our own tables?"""
-    fmt, table = pt.fmt, pt.root
-    for depth in range(target):
-        slot = table + fmt.index(va, depth) * fmt.entry_bytes
-        table = fmt.entry_paddr(pt.read(slot))
-        if not tree.enter(slot, table):
-            return False
-    return True
 
 
 class _Run:
@@ -454,39 +379,3 @@ class _Run:
         vaddrs = self.vaddrs
         self.pt.record_flushes(lambda n: vaddrs[:n], len(vaddrs))
         self.slots, self.paddrs, self.vaddrs = [], [], []
-
-
-# ------------------------------------------------------------------------------ frame access
-
-
-def _frames(table: int, first: int, count: int):
-    """(frame address, first word, words) covering entries first..first+count-1 of `table`."""
-    i, end = first, first + count
-    while i < end:
-        w0 = i % ENTRIES_PER_FRAME
-        m = min(end - i, ENTRIES_PER_FRAME - w0)
-        yield table + (i // ENTRIES_PER_FRAME) * PAGE_SIZE, w0, m
-        i += m
-
-
-def read_entries(pt: TableCore, table: int, first: int, count: int) -> np.ndarray:
-    parts = []
-    for frame, w0, m in _frames(table, first, count):
-        words = pt.mem.peek_frame(frame >> 12)
-        parts.append(np.zeros(m, np.uint64) if words is None else words[w0 : w0 + m].copy())
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-def writable(pt: TableCore, frame: int, va: int) -> np.ndarray:
-    try:
-        return pt.words_for_write(frame)
-    except PagingError:  # e.g. a guest table frame that stage 2 no longer backs
-        raise Handoff(va) from None
-
-
-def write_entries(pt: TableCore, table: int, first: int, values: np.ndarray, va: int) -> None:
-    parts = [(writable(pt, f, va), w0, m) for f, w0, m in _frames(table, first, len(values))]
-    done = 0
-    for words, w0, m in parts:
-        words[w0 : w0 + m] = values[done : done + m]
-        done += m

@@ -1,17 +1,20 @@
-"""`unmap_region` and `protect_region` over whole runs of entries, with the per-entry loops they
-hand over to (see `page_table_bulk` for the scheme: same results by construction)."""
+"""`unmap_region`, `protect_region` and `clear_region`: each one's per-entry loop (over
+`cursor.get_entry`) and its vectorised path (over `cursor.Run`) side by side; the vector path
+hands the rest of the region to the loop where it stops (see table_map.py: same results by
+construction)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import page_table_bulk as bulk
+from . import cursor
+from . import table_map as bulk
+from .cursor import Handoff, Run, read_entries, vectorisable
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Encoding
 from .formats.shapes import PageTemplate
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
-from .page_table_bulk import Handoff, read_entries, vectorisable, write_entries
 from .table_core import TableCore
 
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
@@ -56,7 +59,7 @@ def clear_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) 
                 va = stop.va
         for page in range(va, vaddr + size, pt.fmt.granule):
             try:
-                addr, _ = pt.get_entry(page)
+                addr, _ = cursor.get_entry(pt, page)
             except PagingError:
                 continue
             if pt.read(addr):
@@ -65,26 +68,22 @@ def clear_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) 
 
 def _clear(pt: TableCore, table: int, depth: int, lo: int, hi: int) -> None:
     """`clear_region` of [lo, hi) below `table`, leaf runs zeroed with numpy; the same
-    `_get_entry` rules as the per-page loop decide where a walk stops."""
+    `get_entry` rules as the per-page loop decide where a walk stops."""
     fmt = pt.fmt
-    shift = fmt.levels[depth].shift
-    first = fmt.index(lo, depth)
-    count = ((hi - 1) >> shift) - (lo >> shift) + 1
-    raws = read_entries(pt, table, first, count)
-    used = np.flatnonzero(raws).tolist()
+    slots = Run.read(pt, table, depth, lo, hi)
+    used = slots.used()
     if depth == fmt.leaf_depth:
         if used:
-            write_entries(pt, table, first, np.zeros(count, np.uint64), lo)
+            slots.write(pt, 0, np.zeros(slots.count, np.uint64))
         return
-    base, span = lo & ~((1 << shift) - 1), 1 << shift
     for k in used:
-        raw, va = int(raws[k]), max(lo, base + k * span)
+        raw, va = int(slots.raws[k]), slots.va(k)
         child, huge = fmt.entry_paddr(raw), fmt.seed_huge(raw)
         own = bool(child) and pt.owns(child, va)
         if pt.huge_depth(depth) and (huge or (child and not own)):
-            write_entries(pt, table, first + k, np.zeros(1, np.uint64), va)  # the leaf itself
+            slots.write(pt, k, np.zeros(1, np.uint64))  # the leaf itself
         elif own and not huge:
-            _clear(pt, child, depth + 1, va, min(hi, base + (k + 1) * span))
+            _clear(pt, child, depth + 1, va, slots.end(k))
 
 
 def _vector_prefix(
@@ -106,7 +105,7 @@ def _protect_entries(pt: TableCore, va: int, remaining: int, flags: MappingFlags
     fmt = pt.fmt
     while remaining > 0:
         try:
-            addr, page = pt.get_entry(va)
+            addr, page = cursor.get_entry(pt, va)
         except PagingError as err:
             if err.kind != "NotMapped":
                 raise
@@ -141,43 +140,31 @@ class _Change:
         self.present, self.huge = fmt.present_test, fmt.huge_test
         self.huge_depths = tuple(pt.huge_depth(d) for d in range(fmt.depth_count))
         self.seed_check = flags is None and pt.encoding is Encoding.SEED
-        self.tree = bulk.TableTree(pt)
+        self.tree = cursor.TableTree(pt)
         self._templates: dict[bool, PageTemplate] = {}
 
     def run(self, table: int, depth: int, lo: int, hi: int) -> None:
         """Change the leaves of [lo, hi) below `table` (at `depth`)."""
-        fmt, pt = self.fmt, self.pt
-        level = fmt.levels[depth]
-        shift, span = level.shift, 1 << level.shift
+        fmt = self.fmt
         if depth == fmt.leaf_depth - 1 and self._whole_leaf_tables(table, depth, lo, hi):
             return
-        first = fmt.index(lo, depth)
-        count = ((hi - 1) >> shift) - (lo >> shift) + 1
-        raws = read_entries(pt, table, first, count)
+        slots = Run.read(self.pt, table, depth, lo, hi)
+        count = slots.count
         if depth == fmt.leaf_depth:
             leaves = np.ones(count, dtype=bool)
         elif self.huge_depths[depth]:
-            leaves = self.huge.vector(raws)
+            leaves = self.huge.vector(slots.raws)
         else:
             leaves = np.zeros(count, dtype=bool)
-        base = lo & ~(span - 1)
         k = 0
         while k < count:
             if leaves[k]:
                 stop = count if leaves[k:].all() else k + int(np.argmin(leaves[k:]))
-                self._leaves(table, depth, first, raws, k, stop, base, lo, hi)
+                self._leaves(slots, k, stop)
                 k = stop
                 continue
-            va = max(lo, base + k * span)
-            raw = int(raws[k])
-            child = fmt.entry_paddr(raw)
-            if not child:
-                if self.flags is None:  # unmap: NotMapped
-                    raise Handoff(va)
-            elif fmt.seed_huge(raw) or not self.tree.enter(table + (first + k) * 8, child):
-                raise Handoff(va)  # MappedToHugePage, or not a plain tree of our tables
-            else:
-                self.run(child, depth + 1, va, min(hi, base + (k + 1) * span))
+            if self.flags is None or fmt.entry_paddr(int(slots.raws[k])):  # a hole: skip (protect)
+                self.run(slots.child(self.pt, self.tree, k), depth + 1, *slots.part(k))
             k += 1
 
     def _whole_leaf_tables(self, table: int, depth: int, lo: int, hi: int) -> bool:
@@ -242,45 +229,33 @@ class _Change:
         if done < hi:
             self.run(table, depth, done, hi)
 
-    def _leaves(
-        self,
-        table: int,
-        depth: int,
-        first: int,
-        raws: np.ndarray,
-        k0: int,
-        k1: int,
-        base: int,
-        lo: int,
-        hi: int,
-    ) -> None:
-        """Leaves k0..k1-1 of the slice: cleared (unmap) or re-flagged where present."""
-        pt, flags = self.pt, self.flags
-        span = self.fmt.span(depth)
-        part = raws[k0:k1]
+    def _leaves(self, slots: Run, k0: int, k1: int) -> None:
+        """Leaves k0..k1-1 of `slots`: cleared (unmap) or re-flagged where present."""
+        pt, flags, span = self.pt, self.flags, slots.span
+        part = slots.raws[k0:k1]
         present = self.present.vector(part)
         # where the per-entry loop stops: a non-present leaf (unmap), a leaf the region covers
-        # only in part (`_require_whole`), a leaf whose flags the seed cannot read (unmap)
+        # only in part (`require_whole`), a leaf whose flags the seed cannot read (unmap)
         bad = ~present if flags is None else np.zeros(len(part), dtype=bool)
-        if base + k0 * span < lo:
+        at = slots.base + k0 * span
+        if at < slots.lo:
             bad[0] |= bool(present[0])
-        if base + k1 * span > hi:
+        if slots.base + k1 * span > slots.hi:
             bad[-1] |= bool(present[-1])
         if self.seed_check:
-            bad |= self._unreadable(part, depth) & present
+            bad |= self._unreadable(part, slots.depth) & present
         stop = int(np.argmax(bad)) if bad.any() else len(part)
-        at = base + k0 * span
         if stop and (flags is None or present[:stop].any()):
             values = (
                 np.zeros(stop, dtype=np.uint64)
                 if flags is None
-                else self._values(part[:stop], present[:stop], depth)
+                else self._values(part[:stop], present[:stop], slots.depth)
             )
-            write_entries(pt, table, first + k0, values, max(lo, at))
+            slots.write(pt, k0, values)
             changed = np.arange(stop) if flags is None else np.flatnonzero(present[:stop])
             pt.record_flushes(lambda n: [at + int(i) * span for i in changed[:n]], len(changed))
         if stop < len(part):
-            raise Handoff(max(lo, at + stop * span))
+            raise Handoff(slots.va(k0 + stop))
 
     def _values(self, raws: np.ndarray, present: np.ndarray, depth: int) -> np.ndarray:
         """`set_flags` of the present leaves (the others unchanged): the page template of the

@@ -1,5 +1,5 @@
-"""Batch look-ups with numpy: `query_many` on one table, and `translate_many` through both
-stages without a step trace.
+"""Lane machinery for batch look-ups with numpy, shared by `query_many` (table_query.py) and
+`translate_many`/`walk_many` through both stages (batch_walk.py).
 
 Tables are gathered level by level from one matrix of their frames. Addresses that share a
 leaf table share every entry above it, so those levels are walked once per leaf-table region
@@ -19,12 +19,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from .errors import PagingError
 from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT, Frames
-from .table_core import TableCore
 
 U64 = np.uint64
-_MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 _FEW_CLASSES = 8
 CONT, LEAF, FAULT, SCALAR = 0, 1, 2, 3  # lane states
 
@@ -75,7 +72,7 @@ class TableFrames(Protocol):
     def mem(self) -> Frames: ...
 
 
-def table_index(pt: TableFrames | TableCore) -> FrameIndex:
+def table_index(pt: TableFrames) -> FrameIndex:
     """The frames of every table `pt` owns, in its own address space."""
     pfns = [(paddr >> PAGE_SHIFT) + n for paddr, count in pt.tables.items() for n in range(count)]
     return FrameIndex(pfns, [pt.mem.peek_frame(p) for p in pfns])
@@ -221,79 +218,3 @@ def store(at: np.ndarray | None, array: np.ndarray, values: Any) -> None:
         array[...] = values
     else:
         array[at] = values
-
-
-# ----------------------------------------------------------------------------- query_many
-
-
-def query_many(pt: TableCore, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`PageTable.query` for many addresses: (paddrs, page sizes, ok)."""
-    vaddrs = np.asarray(vaddrs, dtype=np.uint64)
-    n = len(vaddrs)
-    paddrs, sizes, ok = np.zeros(n, np.uint64), np.zeros(n, np.uint64), np.zeros(n, bool)
-    fmt = pt.fmt
-    if fmt.entry_bytes != 8:
-        _query_scalar(pt, vaddrs, np.arange(n), paddrs, sizes, ok)
-        return paddrs, sizes, ok
-    index = table_index(pt)
-    huge_test, present, move = fmt.huge_test, fmt.present_test, fmt.paddr_move
-
-    def step(depth: int, at: np.ndarray | None, addrs: np.ndarray, lanes: Lanes) -> None:
-        level = fmt.levels[depth]
-        table = pick(at, lanes.value)
-        entry = table + ((addrs >> U64(level.shift)) & U64(level.entries - 1)) * U64(8)
-        offsets = index.offsets(entry)
-        raw = index.words(entry, offsets)
-        child = move.vector(raw)
-        if depth == fmt.leaf_depth:  # a leaf, mapped if present
-            good = present.vector(raw)
-            if pt.encoding == "seed" and good.any():
-                good &= _flags_readable(pt, raw, depth)
-            state = np.where(good, np.int8(LEAF), np.int8(FAULT))
-        else:  # a huge leaf where one may sit, else a table (address 0 or huge: stop)
-            huge = huge_test.vector(raw)
-            leaf = huge if pt.huge_depth(depth) else np.zeros(len(raw), bool)
-            good = leaf & present.vector(raw)
-            if pt.encoding == "seed" and good.any():
-                good &= _flags_readable(pt, raw, depth)
-            state = np.where(good, LEAF, np.where(leaf | (child == 0) | huge, FAULT, CONT))
-        missing = offsets == index.missing
-        if missing.any():
-            state[missing] = SCALAR
-        store(at, lanes.state, state)
-        store(at, lanes.value, child)
-        store(at, lanes.size, fmt.span(depth))
-
-    inputs = input_ok(fmt.input_ranges, vaddrs)
-    every = bool(inputs.all())
-    lanes_at = None if every else np.flatnonzero(inputs)
-    va = pick(lanes_at, vaddrs)
-    leaf = fmt.leaf_depth
-    lanes = walk_all(va, pt.root, leaf, fmt.levels[leaf].shift + fmt.levels[leaf].bits, step)
-    hit = lanes.state == LEAF
-    if every and hit.all():
-        return lanes.value + (va & (lanes.size - U64(1))), lanes.size, hit
-    at = np.flatnonzero(hit)
-    dest = at if lanes_at is None else lanes_at[at]
-    paddrs[dest] = lanes.value[at] + (va[at] & (lanes.size[at] - U64(1)))
-    sizes[dest], ok[dest] = lanes.size[at], True
-    scalar = np.flatnonzero(lanes.state == SCALAR)
-    _query_scalar(pt, vaddrs, scalar if lanes_at is None else lanes_at[scalar], paddrs, sizes, ok)
-    return paddrs, sizes, ok
-
-
-def _flags_readable(pt: TableCore, raw: np.ndarray, depth: int) -> np.ndarray:
-    """False where reading the leaf's flags back would raise (the seed panics)."""
-    keys = raw & U64(~pt.fmt.free_address_bits(depth) & _MASK64)
-    inverse, reps = classes(keys, None)
-    good = np.array([not isinstance(pt.leaf_flags(int(raw[i]), depth), str) for i in reps])
-    return np.full(len(raw), good[0]) if inverse is None else good[inverse]
-
-
-def _query_scalar(pt, vaddrs, lanes, paddrs, sizes, ok) -> None:
-    for i in lanes.tolist():
-        try:
-            paddr, _, size = pt.query_full(int(vaddrs[i]))
-        except PagingError:
-            continue
-        paddrs[i], sizes[i], ok[i] = paddr, size, True

@@ -13,17 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from . import cursor
+from . import cursor, table_query
 from . import table_change as change
 from . import table_map as bulk
-from .batch import query_many
 from .cursor import EntryRef
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Encoding, PagingFormat
 from .memory import Frames
 from .table_core import Flush, TableAllocator, TableCore
-from .table_query import navigate, query_plan, remember_leaf
 
 
 class PageTable(TableCore):
@@ -38,10 +36,13 @@ class PageTable(TableCore):
         **format_options: Any,
     ) -> None:
         super().__init__(format, memory, allocator, encoding, **format_options)
-        self._query_plan = query_plan(self)
+        self._query_plan = table_query.query_plan(self)
 
     def query(self, vaddr: int) -> tuple[int, MappingFlags, int]:
-        """(paddr including `vaddr`'s offset in the page, flags read back, page size)."""
+        """(paddr including `vaddr`'s offset in the page, flags read back, page size).
+
+        Here only the plain case, a dictionary look-up per entry (`table_query.FastQuery`);
+        the rest, and `query_many`, are table_query.py's."""
         fast = self._query_plan.fast
         if fast is not None:
             lo, hi, lo2, hi2 = fast.inputs
@@ -58,54 +59,13 @@ class PageTable(TableCore):
                 else:
                     paddr = (raw & fast.addr_mask) << fast.addr_shift
                     return paddr + (vaddr & (fast.size - 1)), flags, fast.size
-        return self._query_walk(vaddr)
-
-    def _query_walk(self, vaddr: int) -> tuple[int, MappingFlags, int]:
-        """`query` by the memoised walk (any table layout), `query_full` where it stops."""
-        plan = self._query_plan
-        if plan.inputs is None:
-            if plan.levels is None or self.fmt.check_input(vaddr) is not None:
-                return self.query_full(vaddr)
-        else:
-            lo, hi, lo2, hi2 = plan.inputs
-            if not (lo <= vaddr < hi or lo2 <= vaddr < hi2):
-                return self.query_full(vaddr)
-        peek, table = self.mem.peek_frame, self.root
-        for depth, shift, mask, nav in plan.levels or ():  # above the leaf level
-            addr = table + ((vaddr >> shift) & mask) * 8
-            words = peek(addr >> 12)
-            raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
-            step = nav.get(raw)  # next table > 0, a huge leaf -size, 0: stop
-            if step is None:
-                step = navigate(self, plan, depth, raw)
-            if step > 0:
-                table = step
-                continue
-            if step == 0:
-                return self.query_full(vaddr)
-            size = -step
-            break
-        else:  # the leaf level
-            depth, shift, mask, size = plan.leaf
-            addr = table + ((vaddr >> shift) & mask) * 8
-            words = peek(addr >> 12)
-            raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
-            if bool(raw & plan.present_mask) == plan.present_invert:
-                return self.query_full(vaddr)
-        flags = self._flags_memo[depth].get(raw & plan.keep[depth])
-        if flags is None:
-            flags = self.leaf_flags(raw, depth)
-        if isinstance(flags, str):
-            return self.query_full(vaddr)
-        if depth == self.fmt.leaf_depth:
-            remember_leaf(plan, raw, flags)
-        return ((raw & plan.addr_mask) << plan.addr_shift) + (vaddr & (size - 1)), flags, size
+        return table_query.query_walk(self, self._query_plan, vaddr)
 
     def query_many(self, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """`query` for many addresses at once: (paddrs, page sizes, ok), uint64/uint64/bool;
         where `query` would raise, ok is False and paddr and size are 0. Flags are not read
         (`leaf_flags` gives them per entry)."""
-        return query_many(self, vaddrs)
+        return table_query.query_many(self, vaddrs)
 
     def map_region(
         self,

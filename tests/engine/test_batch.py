@@ -18,7 +18,7 @@ from npt_explorer.engine import (
     Priv,
     get_format,
 )
-from npt_explorer.engine.batch import query_many
+from npt_explorer.engine.table_query import query_many
 from npt_explorer.engine.config import ARCHES, MachineConfig
 from npt_explorer.engine.machine import Machine
 

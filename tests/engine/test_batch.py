@@ -18,9 +18,9 @@ from npt_explorer.engine import (
     Priv,
     get_format,
 )
-from npt_explorer.engine.table_query import query_many
 from npt_explorer.engine.config import ARCHES, MachineConfig
 from npt_explorer.engine.machine import Machine
+from npt_explorer.engine.table_query import query_many
 
 K4, M2, G1 = 0x1000, 0x20_0000, 0x4000_0000
 U64 = (1 << 64) - 1

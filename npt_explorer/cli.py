@@ -19,8 +19,7 @@ from .engine import (
     PagingFormat,
     get_format,
 )
-from .scenario import bundled_dir
-from .scenario.commands import CommandError, parse_number
+from .scenario import CommandError, bundled_dir, parse_number
 from .tui.config import PLAY_SECONDS, THEMES, ConfigError, settings_for
 
 VERBS = ("replay", "decode", "encode", "scenarios", "quiz", "diff", "serve", "image", "trace")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import ARCHES, FLUSHES, Encoding, Machine, MachineConfig, MappingFlags, get_format
-from ..scenario.commands import Command, CommandError, build, parse_line, parse_number
+from ..scenario import Command, CommandError, build, parse_line, parse_number
 from ..scenario.runner import StepResult, execute
 
 TOPICS = ("walk", "faults", "tlb", "huge", "seed-bugs")

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import ARCHES, BadValue, MachineConfig, PagingError, WalkCaches
-from .commands import Command, CommandError, build, op_name
+from .command import Command, build
 from .library import find_scenario
-from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES
+from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES, CommandError
+from .vocabulary import op_name
 
 _TOP_KEYS = ("scenario", "machine", "step")
 _SCENARIO_KEYS = ("title", "summary", "arch", "tags")

@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from ..engine import Walk, hx
-from .commands import Command
+from .command import Command
 from .runner import StepResult
 
 #: `trace` statistics an expectation can name (SCENARIO_FORMAT.md, values.EXPECT_KEYS)

@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import COMBINED, STAGE2, Machine, MappingFlags, PagingError, Walk, hx
-from .commands import HYPERVISOR_ACCESSES, Command, CommandError, parse_number
+from .command import Command
+from .values import CommandError, parse_number
+from .vocabulary import HYPERVISOR_ACCESSES
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from ..classroom.quiz import ANY_MODE, NO_QUIZ, QUIZ_ARCHES, TOPICS, generate, m
 from ..classroom.quiz_run import QuizRun, Verdict
 from ..classroom.quiz_text import part_lines
 from ..classroom.state import capture
-from ..scenario.commands import CommandError, parse_line, parse_number
+from ..scenario import CommandError, parse_line, parse_number
 from .diff_view import DiffFollow, DiffPanel
 from .messages import MachineChanged
 from .regions_panel import RegionsPanel

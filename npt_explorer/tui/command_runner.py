@@ -12,7 +12,7 @@ from typing import Any
 from textual.widgets import Input
 
 from ..engine import ARCHES, MachineConfig, PagingError
-from ..scenario.commands import OPS, CommandError
+from ..scenario import OPS, CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.runner import walk_json
 from .classroom import CLASSROOM_COMMANDS

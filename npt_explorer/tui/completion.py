@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from ..engine import ARCHES, Encoding
-from ..scenario.commands import OPS, Key
+from ..scenario import OPS, Key
 from .classroom import CLASSROOM_COMMANDS, CLASSROOM_KEYS
 
 #: commands the TUI adds on top of the scenario verbs; never recorded, never saved

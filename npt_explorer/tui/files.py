@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..scenario.commands import CommandError
+from ..scenario import CommandError
 from ..scenario.library import bundled_matches
 
 #: the UI commands whose first argument names a file

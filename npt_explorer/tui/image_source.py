@@ -20,7 +20,7 @@ from ..image.files import is_image_command, is_image_file
 from ..image.memory import ImageMemory
 from ..image.workbench import REFUSED, ImageWorkbench
 from ..image_cli import image_setup
-from ..scenario.commands import Command, CommandError, build
+from ..scenario import Command, CommandError, build
 from ..scenario.loader import Scenario, ScenarioError, load
 from ..scenario.observed import with_observed
 from ..scenario.runner import StepResult

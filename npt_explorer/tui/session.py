@@ -4,13 +4,11 @@ and every change goes through `scenario.runner.execute`, as a scenario replay's 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..engine import ARCHES, Event, Machine, MachineConfig
-from ..scenario.commands import Command, CommandError, parse_line
+from ..scenario import Command, CommandError, parse_line, toml_key, toml_value
 from ..scenario.loader import Scenario, load, loads
 from ..scenario.observed import with_observed
 from ..scenario.runner import StepResult, execute
@@ -140,19 +138,21 @@ class Session:
         title = title or f"{s.title} (saved from npt-explorer)"
         lines = [
             "[scenario]",
-            f"title = {_q(title)}",
-            f"summary = {_q(s.summary)}",
-            f"arch = {_q(cfg.arch)}",
-            f"tags = [{', '.join(_q(t) for t in s.tags)}]",
+            f"title = {toml_value(title)}",
+            f"summary = {toml_value(s.summary)}",
+            f"arch = {toml_value(cfg.arch)}",
+            f"tags = [{', '.join(toml_value(t) for t in s.tags)}]",
             "",
             "[machine]",
         ]
         table = cfg.to_table()
         registers = table.pop("registers", {})
-        lines += [f"{key} = {_toml(value)}" for key, value in table.items() if key != "arch"]
+        lines += [f"{key} = {toml_value(value)}" for key, value in table.items() if key != "arch"]
         if registers:  # a sub-table: after every [machine] key
             lines += ["", "[machine.registers]"]
-            lines += [f"{_key(name)} = {_toml(value)}" for name, value in registers.items()]
+            lines += [
+                f"{toml_key(name)} = {toml_value(value)}" for name, value in registers.items()
+            ]
         commands = [with_observed(r) for r in self.kept] if expect else self.commands
         folder = Path.cwd() if folder is None else folder
         body = "\n\n".join(c.relative_to(folder).to_toml() for c in commands)
@@ -184,25 +184,3 @@ class Session:
         path.write_text(text, encoding="utf-8")
         self.saved_hand, self.saved_to = self.hand_commands, path
         return path
-
-
-def _toml(value: Any) -> str:
-    """A TOML value, inline (the `[machine]` table's values: strings, numbers, flags, lists,
-    tables)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return _q(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{_key(k)} = {_toml(v)}" for k, v in value.items()) + " }"
-    return str(value)
-
-
-def _key(name: str) -> str:
-    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _q(name)
-
-
-def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

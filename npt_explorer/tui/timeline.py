@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..engine import Machine
-from ..scenario.commands import CommandError
+from ..scenario import CommandError
 from ..scenario.runner import StepResult, execute
 from .session import LogEntry, Session
 

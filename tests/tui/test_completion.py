@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from npt_explorer.scenario.commands import OPS
+from npt_explorer.scenario import OPS
 from npt_explorer.tui.completion import UI_COMMANDS, candidates, complete, hint
 
 

@@ -8,8 +8,7 @@ import pytest
 
 from npt_explorer.engine.config import MachineConfig
 from npt_explorer.engine.region_fold import machine_regions
-from npt_explorer.scenario import load, run
-from npt_explorer.scenario.commands import CommandError
+from npt_explorer.scenario import CommandError, load, run
 from npt_explorer.tui.session import Session
 
 SHAPES = {"x86_64": 24, "aarch64": 19, "riscv64": 15}

@@ -40,7 +40,14 @@ from .files import FileRoot, remove_scratch, scratch_session
 from .image_regions import regions_panel_class
 from .image_source import open_session
 from .log_panel import LogPanel
-from .messages import EntrySelected, MachineChanged, StepSelected, step_target
+from .messages import (
+    CommandRequested,
+    EntrySelected,
+    MachineChanged,
+    PrefillCommand,
+    StepSelected,
+    step_target,
+)
 from .palette import GuardedPalette, NptCommands
 from .regions_panel import RegionsPanel
 from .session import Session
@@ -105,7 +112,7 @@ _ACTIONS = frozenset(b.action.split("(")[0] for b in _BINDINGS)
 _CHANGES_SESSION = frozenset({"scenario_step", "pick_scenario", "pick_machine", "control_state"})
 
 
-class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
+class NptExplorerApp(ClassroomCommands, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "npt-explorer"
     COMMANDS = App.COMMANDS | {NptCommands}
@@ -116,6 +123,7 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     ) -> None:
         super().__init__()
         self.session = session
+        self.commands = CommandRunner(self)  # typed lines and the panels' command requests
         self.register_theme(HIGH_CONTRAST)
         self.theme = theme or DEFAULT_THEME
         self.current_panel = "walk"
@@ -124,7 +132,6 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
         self._before_command: Widget | None = None
         self._shown_walk: object = None  # the StepResult whose walk the Walk panel shows
         self._discard_asked: tuple[str, int] | None = None  # (what, unsaved) last warned of
-        self._overwrite_asked: Path | None = None
         self._walk_rows = 0  # the wide layout's top row
         self._linked: tuple[int, int] | None = None  # (id(walk), index) the panels show
         #: freeze the session's objects out of the collector (run_app: a real terminal; a
@@ -370,6 +377,20 @@ class NptExplorerApp(ClassroomCommands, CommandRunner, App[int]):
     def action_quit(self) -> None:  # type: ignore[override]
         if self.may_discard("quit", "press q again to quit without them"):
             self.exit(0)
+
+    # ------------------------------------------------------------------ commands
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "cmd-input":
+            event.stop()
+            self.commands.submit(event.value)
+
+    def on_command_requested(self, event: CommandRequested) -> None:
+        event.stop()
+        self.commands.run_text(event.text, rerun_walk=event.rerun_walk)
+
+    def on_prefill_command(self, event: PrefillCommand) -> None:
+        self.commands.prefill(event.text)
 
     # ------------------------------------------------------------------ sessions
 
@@ -630,7 +651,7 @@ def run_app(
     scratch = scratch_session(served_root)
     try:
         os.chdir(scratch)
-        app.files = FileRoot(scratch)
+        app.commands.files = FileRoot(scratch)
         app.run()
     finally:
         remove_scratch(scratch)

@@ -1,6 +1,7 @@
 """The TUI's classroom: quiz mode (a bar with the open question; `answer` scores it and runs
 the step that explains it, so the usual panels show why), the diff view between two points
-of the session, and time travel (`goto`). Mixed into the app beside `CommandRunner`."""
+of the session, and time travel (`goto`). Mixed into the app; its `commands` (a CommandRunner)
+hands the classroom verbs to `classroom_command`."""
 
 from __future__ import annotations
 

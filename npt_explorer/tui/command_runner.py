@@ -1,45 +1,74 @@
 """Running commands in the TUI: typed lines, the panels' requests (a poke from the entry
 editor, a flush button), the UI-only verbs (`save`, `load`, `arch`, `export-walk`,
-`screenshot`) and the exports. Mixed into the app: every change to the machine goes through
-`Session.run`, i.e. the scenario runner's `execute`, then one `MachineChanged`."""
+`screenshot`) and the exports. A plain object the app owns (`app.commands`): every change to
+the machine goes through `Session.run`, i.e. the scenario runner's `execute`, then one
+`MachineChanged` the app posts to itself. A bad line shows its error under the command line
+and changes nothing; no typed command raises."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from textual.widgets import Input
+from textual.message import Message
+from textual.screen import Screen
 
 from ..engine import ARCHES, MachineConfig, PagingError
 from ..scenario import OPS, CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.runner import walk_json
 from .classroom import CLASSROOM_COMMANDS
+from .command_line import CommandLine
 from .completion import UI_COMMANDS, usage
 from .files import FILE_COMMANDS, FileRoot
-from .messages import CommandRequested, MachineChanged, PrefillCommand
+from .messages import MachineChanged
+from .session import Session
 from .tlb_panel import TlbPanel
 
 
-class CommandRunner:
-    """The app's command half (it needs the app's `session`, `command_line`,
-    `switch_arch`, `load_scenario` and `action_command`)."""
+class CommandHost(Protocol):
+    """What the runner asks of the app (the app is not imported: no cycle)."""
 
-    session: Any
-    command_line: Any
-    classroom_command: Any  # ClassroomCommands'
-    refuse_while_travelling: Any  # ClassroomCommands'
-    files: FileRoot = FileRoot()  # served mode: the session's scratch directory
-    _overwrite_asked: Path | None  # the existing file a `save` was last refused on
+    session: Session
+
+    @property
+    def command_line(self) -> CommandLine: ...
+    @property
+    def main(self) -> Screen[object]: ...
+    def post_message(self, message: Message) -> bool: ...
+    def notify(self, message: str, *, severity: str = ..., timeout: float | None = ...) -> None: ...
+    def push_screen(self, screen: Screen[object]) -> object: ...
+    def save_screenshot(self, filename: str | None = None) -> str: ...
+    def action_show_help_panel(self) -> None: ...
+    def action_command(self) -> None: ...
+    def refuse_while_travelling(self) -> str | None: ...
+    def classroom_command(self, op: str, args: list[str]) -> bool: ...
+    def switch_arch(self, arch: str, config: MachineConfig | None = None) -> bool: ...
+    def load_scenario(self, path: str | Path, *options: str) -> bool: ...
+
+
+class CommandRunner:
+    """The app's command half: runs a line through the session and tells the app."""
+
+    def __init__(self, host: CommandHost, files: FileRoot | None = None) -> None:
+        self.host = host
+        self.files = files or FileRoot()  # served mode: the session's scratch directory
+        self._overwrite_asked: Path | None = None  # the file a `save` was last refused on
+
+    @property
+    def session(self) -> Session:
+        return self.host.session  # the app's: a load or an arch switch replaces it
+
+    @property
+    def command_line(self) -> CommandLine:
+        return self.host.command_line
 
     # ------------------------------------------------------------------ running commands
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id != "cmd-input":
-            return
-        event.stop()
-        line = event.value.strip()
+    def submit(self, value: str) -> None:
+        """Enter on the command line: run it, remembered; a line that ran is cleared."""
+        line = value.strip()
         if not line:
             return
         self.command_line.input.remember(line)
@@ -49,7 +78,7 @@ class CommandRunner:
     def run_text(self, text: str, *, rerun_walk: bool = False) -> bool:
         """Run one command line. A bad one shows its error inline and changes nothing."""
         text = text.strip().removeprefix(":")  # ":answer 0x…" typed as the docs spell it
-        busy = self.refuse_while_travelling()
+        busy = self.host.refuse_while_travelling()
         if busy is not None:
             self.command_line.show_error(busy)
             return False
@@ -62,7 +91,7 @@ class CommandRunner:
             self.command_line.show_error(err.message)
             return False
         if result.error is not None:
-            self.post_message(MachineChanged(result))
+            self.host.post_message(MachineChanged(result))
             self.command_line.show_error(f"{result.error.kind}: {result.error.message}")
             return False
         walk_result = self.session.walk_result
@@ -73,7 +102,7 @@ class CommandRunner:
             result = self.session.run_line(
                 f"translate gva={w.gva:#x} access={w.access} priv={w.priv}"
             )
-        self.post_message(MachineChanged(result, keep_step=rerun))
+        self.host.post_message(MachineChanged(result, keep_step=rerun))
         fault = result.walk.fault if result.walk is not None else None
         if fault is not None:
             self.command_line.show_fault(
@@ -101,23 +130,23 @@ class CommandRunner:
             elif op == "load":
                 if not args:
                     raise CommandError("load needs a file: load scenarios/NAME.toml")
-                return self.load_scenario(*args)  # an image takes its root options too
+                return self.host.load_scenario(*args)  # an image takes its root options too
             elif op == "arch":
-                if not self.switch_arch(*arch_config(args)):
+                if not self.host.switch_arch(*arch_config(args)):
                     return False
                 line.show_ok(f"arch {' '.join(args)}")
             elif op == "export-walk":
-                self.action_export_walk(args[0] if args else None)
+                self.export_walk(args[0] if args else None)
             elif op == "screenshot":
-                self.action_screenshot_svg(args[0] if args else None)
+                self.screenshot(args[0] if args else None)
             elif op == "help":
                 self.show_help(args[0] if args else None)
             elif op == "cost":
                 from .cost_view import CostView, trace_costs  # plotext: only when asked for
 
-                self.push_screen(CostView(trace_costs([e.result for e in self.session.log])))
+                self.host.push_screen(CostView(trace_costs([e.result for e in self.session.log])))
             elif op in CLASSROOM_COMMANDS:
-                return self.classroom_command(op, args)
+                return self.host.classroom_command(op, args)
         except (CommandError, PagingError) as err:
             line.show_error(err.message)
             return False
@@ -153,7 +182,7 @@ class CommandRunner:
         """`help`: the command reference in the help panel (the line keeps the focus);
         `help OP`: that command's usage under the line."""
         if op is None:
-            self.action_show_help_panel()
+            self.host.action_show_help_panel()
             self.command_line.show_ok("help: the command reference is in the help panel (? hides)")
             return
         try:
@@ -162,21 +191,16 @@ class CommandRunner:
             known = " ".join((*OPS, *UI_COMMANDS))
             raise CommandError(f"help: unknown command {op!r} (commands: {known})") from None
 
-    def on_command_requested(self, event: CommandRequested) -> None:
-        event.stop()
-        self.run_text(event.text, rerun_walk=event.rerun_walk)
-
-    def on_prefill_command(self, event: PrefillCommand) -> None:
-        self.prefill(event.text)
-
     def prefill(self, text: str) -> None:
-        self.action_command()
+        """`text` on the command line, focused, the cursor at its end (not run)."""
+        self.host.action_command()
         field = self.command_line.input
         field.value = text
         field.cursor_position = len(text)
 
-    def flush_from_palette(self, kind: str) -> None:
-        command = self.query_one(TlbPanel).flush_command(kind)
+    def flush(self, kind: str) -> None:
+        """The palette's `flush: KIND`: run it, or prefill it when it needs an address."""
+        command = self.host.main.query_one(TlbPanel).flush_command(kind)
         if command is None:
             self.prefill(f"flush kind={kind} addr=")
         else:
@@ -184,21 +208,21 @@ class CommandRunner:
 
     # ------------------------------------------------------------------ exports
 
-    def action_export_walk(self, path: str | None = None) -> None:
+    def export_walk(self, path: str | None = None) -> None:
         result = self.session.walk_result
         if result is None or result.walk is None:
-            self.notify("no walk on screen to export", severity="warning")
+            self.host.notify("no walk on screen to export", severity="warning")
             return
         walk = result.walk
         doc = {"arch": self.session.arch, "command": result.command.to_line(), **walk_json(walk)}
         target = Path(path or f"walk-{walk.gva:x}.json")
         target.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        self.notify(f"walk written to {target}", timeout=4)
+        self.host.notify(f"walk written to {target}", timeout=4)
         self.command_line.show_ok(f"walk written to {target}")
 
-    def action_screenshot_svg(self, path: str | None = None) -> None:
-        saved = self.save_screenshot(filename=path)
-        self.notify(f"screenshot saved to {saved}", timeout=4)
+    def screenshot(self, path: str | None = None) -> None:
+        saved = self.host.save_screenshot(filename=path)
+        self.host.notify(f"screenshot saved to {saved}", timeout=4)
 
 
 def arch_config(args: list[str]) -> tuple[str, MachineConfig]:

@@ -11,6 +11,7 @@ from typing import Protocol, cast
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
 from ..engine import ARCHES, FLUSHES
+from .command_runner import CommandRunner
 from .dialogs import find_scenarios
 from .session import Session
 from .tlb_panel import flush_kinds
@@ -21,15 +22,12 @@ class PaletteHost(Protocol):
 
     session: Session
     theme: str
+    commands: CommandRunner
 
     def switch_arch(self, arch: str) -> bool: ...
     def load_scenario(self, path: str | Path) -> bool: ...
     def action_pick_machine(self) -> None: ...
     def action_pick_scenario(self) -> None: ...
-    def flush_from_palette(self, kind: str) -> None: ...
-    def action_screenshot_svg(self) -> None: ...
-    def action_export_walk(self) -> None: ...
-    def prefill(self, text: str) -> None: ...
 
 
 class NptCommands(Provider):
@@ -79,22 +77,22 @@ class NptCommands(Provider):
                     )
                 )
         for kind in flush_kinds(app.session.machine):
-            out.append((f"flush: {kind}", FLUSHES[kind].doc, partial(app.flush_from_palette, kind)))
+            out.append((f"flush: {kind}", FLUSHES[kind].doc, partial(app.commands.flush, kind)))
         out.append(
-            ("export: SVG screenshot", "save the screen as an SVG file", app.action_screenshot_svg)
+            ("export: SVG screenshot", "save the screen as an SVG file", app.commands.screenshot)
         )
         out.append(
             (
                 "export: current walk as JSON",
                 "the walk on screen, as replay --json prints it",
-                app.action_export_walk,
+                app.commands.export_walk,
             )
         )
         out.append(
             (
                 "save: commands as a scenario file…",
                 "type the file name on the command line",
-                partial(app.prefill, "save "),
+                partial(app.commands.prefill, "save "),
             )
         )
         out.append(

@@ -223,7 +223,7 @@ async def test_a_served_tui_loads_a_lesson_by_name_and_refuses_a_path_out(tmp_pa
     scratch = tmp_path / "session"
     scratch.mkdir()
     app = make_app(arch="x86_64")
-    app.files = FileRoot(scratch)
+    app.commands.files = FileRoot(scratch)
     async with app.run_test(size=(120, 40)) as pilot:
         for line in ("load /etc/passwd", "load x86_03"):
             await pilot.press("colon")

@@ -64,7 +64,7 @@ async def test_the_real_linux_dump_opens_from_the_command_line_with_image_ranges
         expected, _ = ranges(_qemu_machine(dump), "1")
         assert panel.runs == expected and panel.table.row_count == len(expected) == 119
         gva = next(g for g, a in ANSWERS["gva2gpa"].items() if a.startswith("gpa: 0x"))
-        assert app.run_text(f"translate gva={gva}")
+        assert app.commands.run_text(f"translate gva={gva}")
         await settle(pilot)
         walk = app.session.walk_result.walk
         assert f"gpa: {walk.gpa:#x}" == ANSWERS["gva2gpa"][gva]  # QEMU's own gva2gpa answer
@@ -78,14 +78,14 @@ async def test_a_poke_changes_the_overlay_and_the_walk_never_the_file(
     app = app_factory(file=dump)
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        assert app.run_text(f"translate gva={KERNEL_TEXT:#x}")
+        assert app.commands.run_text(f"translate gva={KERNEL_TEXT:#x}")
         walk = app.session.walk_result.walk
         assert walk.ok and walk.hpa == 0x100_0000 and walk.page_size == 2 << 20
         leaf = walk.steps[-1]  # the kernel text's 2 MiB PDE (depth 2)
-        assert app.run_text(f"poke stage=1 gva={KERNEL_TEXT:#x} depth=2 clear=1")  # P = 0
+        assert app.commands.run_text(f"poke stage=1 gva={KERNEL_TEXT:#x} depth=2 clear=1")  # P = 0
         await settle(pilot)
         assert app.session.machine.pokes == 1
-        assert app.run_text(f"translate gva={KERNEL_TEXT:#x}")
+        assert app.commands.run_text(f"translate gva={KERNEL_TEXT:#x}")
         faulted = app.session.walk_result.walk
         assert faulted.fault is not None and faulted.fault.reason == "not-present"
         overlay = app.session.machine.image.memory.overlay
@@ -109,7 +109,7 @@ async def test_commands_that_build_tables_are_refused_on_an_image_with_a_message
     app = app_factory(file=dump)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        assert not app.run_text(line)
+        assert not app.commands.run_text(line)
         error = app.session.log[-1].result.error
         assert error is not None and error.message.startswith(word) and "image" in error.message
         assert app.session.machine.pokes == 0
@@ -127,7 +127,7 @@ async def test_an_image_shows_no_flush_buttons_and_a_scenario_loaded_after_it_br
         bar = panel.query_one("#tlb-flushes")
         assert "no TLB" in str(panel.query_one("#tlb-stats").render())
         assert not bar.display and not panel.query(".flush")
-        assert app.run_text(f"load {ROOT / 'scenarios' / 'x86_06_stale_tlb.toml'}")
+        assert app.commands.run_text(f"load {ROOT / 'scenarios' / 'x86_06_stale_tlb.toml'}")
         await settle(pilot)
         assert app.session.machine.tlb is not None
         assert bar.display and bar.region.height == 1  # on screen again, under the table
@@ -142,14 +142,16 @@ async def test_save_writes_a_patch_that_reopens_to_the_same_walk_and_never_over_
     app = app_factory(file=dump)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        assert app.run_text(f"poke stage=1 gva={KERNEL_TEXT:#x} depth=2 set=0x8000000000000000")
-        assert app.run_text(f"translate gva={KERNEL_TEXT:#x} access=exec")
+        assert app.commands.run_text(
+            f"poke stage=1 gva={KERNEL_TEXT:#x} depth=2 set=0x8000000000000000"
+        )
+        assert app.commands.run_text(f"translate gva={KERNEL_TEXT:#x} access=exec")
         nx_walk = walk_json(app.session.walk_result.walk)
         assert nx_walk["fault"]["reason"] == "permission"  # XD set by the poke
-        assert not app.run_text(f"save {dump}")  # the input: refused
+        assert not app.commands.run_text(f"save {dump}")  # the input: refused
         assert "input" in str(app.command_line.query_one("#cmd-hint").render())
-        assert app.run_text(f"save {tmp_path / 'fix.toml'}")
-        assert app.run_text(f"save {tmp_path / 'fixed.elf'}")
+        assert app.commands.run_text(f"save {tmp_path / 'fix.toml'}")
+        assert app.commands.run_text(f"save {tmp_path / 'fixed.elf'}")
     assert _fingerprint(dump) == before
     reopened = open_session([str(tmp_path / "fix.toml")])  # the patch: image + commands
     assert walk_json(reopened.walk_result.walk) == nx_walk
@@ -196,7 +198,7 @@ async def test_an_exported_scenario_walks_in_the_tui_as_replay_translates(
         assert app.session.machine.table(2) is not None  # the EPT tables are in the tree
         for command in steps:
             gva, access = command.args["gva"], command.args.get("access", "read")
-            assert app.run_text(f"translate gva={gva:#x} access={access}")
+            assert app.commands.run_text(f"translate gva={gva:#x} access={access}")
             expected = walk_json(machine.translate(gva, access))
             assert walk_json(app.session.walk_result.walk) == expected
         await settle(pilot)
@@ -220,7 +222,7 @@ def test_snapshot_of_the_real_linux_dump(snap_compare, app_factory, dump: Path) 
     async def walked(pilot) -> None:
         no_blink(pilot.app)
         await settle(pilot)
-        pilot.app.run_text(f"translate gva={KERNEL_TEXT:#x}")
+        pilot.app.commands.run_text(f"translate gva={KERNEL_TEXT:#x}")
         await settle(pilot)
         await pilot.press("n", "n")
         await settle(pilot, for_screenshot=True)
@@ -247,9 +249,9 @@ async def test_time_travel_is_refused_on_an_image_and_the_app_carries_on(
     app = app_factory(file=dump)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
-        assert app.run_text(f"translate gva={KERNEL_TEXT:#x} access=read")
+        assert app.commands.run_text(f"translate gva={KERNEL_TEXT:#x} access=read")
         session = app.session
-        assert not app.run_text(line)
+        assert not app.commands.run_text(line)
         await settle(pilot)
         assert app.is_running and app.session is session
         assert "keeps no history" in str(app.query_one("#cmd-hint").render())

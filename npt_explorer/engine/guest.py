@@ -65,6 +65,11 @@ class GuestRAM:
             host = self._hosts[gfn] = None if hpa is None else hpa >> PAGE_SHIFT
             return host
 
+    @property
+    def generation(self) -> int:
+        """Changes with a host memory write or a stage-2 change (both counters only grow)."""
+        return self.memory.generation + self.space.generation
+
     def hpa(self, gpa: int) -> int:
         host = self.host_frame(gpa >> PAGE_SHIFT)
         if host is None:

@@ -43,10 +43,14 @@ class Frames(Protocol):
     reads as zeros; True (a memory image) — there is no memory there, which the walker reports
     as a `no-memory` fault. `frame(pfn)` gives the words to change in place, made on first use
     (an image copies the frame into its write overlay). Backends may expose `peek_frame` as a
-    bound `dict.get`: it is called once per entry read."""
+    bound `dict.get`: it is called once per entry read. `generation` changes with every write
+    (`write_u64`, `frame`, a frame dropped): what a reader cached from memory is current while it
+    has not moved."""
 
     @property
     def strict(self) -> bool: ...
+    @property
+    def generation(self) -> int: ...
 
     def read_u64(self, paddr: int, /) -> int: ...
     def write_u64(self, paddr: int, value: int, /) -> None: ...
@@ -101,7 +105,7 @@ def entry_words(mem: Frames, table: int, count: int, size: int) -> np.ndarray:
 class PhysicalMemory:
     """Sparse host physical memory: a frame exists once written; unwritten memory reads as 0."""
 
-    __slots__ = ("frames", "peek_frame")
+    __slots__ = ("frames", "generation", "peek_frame")
     #: a frame never written reads as zeros (a memory image is strict: no frame, no memory)
     strict = False
 
@@ -110,9 +114,12 @@ class PhysicalMemory:
         #: the frame's words if it was ever written, else None (it reads as zeros); a bound
         #: `dict.get`, the cheapest call a walk can make per entry
         self.peek_frame: Callable[[int], np.ndarray | None] = self.frames.get
+        #: bumped by every possible write: `frame` (its words are changed in place) and drops
+        self.generation = 0
 
     def frame(self, pfn: int) -> np.ndarray:
         """The frame's 512 little-endian u64 words, created zeroed on first use."""
+        self.generation += 1
         words = self.frames.get(pfn)
         if words is None:
             words = self.frames[pfn] = np.zeros(ENTRIES_PER_FRAME, dtype=np.uint64)
@@ -150,6 +157,7 @@ class PhysicalMemory:
             view = view[chunk:]
 
     def zero_frames(self, pfn: int, count: int = 1) -> None:
+        self.generation += 1
         for n in range(pfn, pfn + count):
             self.frames.pop(n, None)
 

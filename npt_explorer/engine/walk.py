@@ -16,7 +16,7 @@ from .faults import FINAL, GUEST_WALK, During, Fault, finish
 from .flags import Access, Priv
 from .formats import AccessRequest, Decoded, EntryKind, FaultReason, PagingFormat
 from .memory import Frames, write_entry
-from .readings import Outcome, Readings, StepOutcome
+from .readings import MEMO_LIMIT, Outcome, Readings, StepOutcome
 
 
 @dataclass(slots=True)
@@ -114,6 +114,12 @@ class Walk:
 #: gpa -> (hpa, stage-2 accumulator, page size, stale) from a stage-2-only TLB entry
 S2Lookup = Callable[[int], "tuple[int, Any, int, bool] | None"]
 _LEAF = EntryKind.LEAF
+#: one stage-2 entry read as `_stage2` replays it: depth, level name, table, index, entry
+#: address, raw value, outcome
+_S2Entry = tuple[int, str, int, int, int, int, StepOutcome]
+#: a stage-2 walk that ended in a page: (hPA of the gPA's smallest page, accumulator, page
+#: size, the entries read)
+_S2Walk = tuple[int, Any, int, list[_S2Entry]]
 #: the page size a stage that is off contributes (it never limits `Walk.page_size`)
 BARE_SIZE = 1 << 64
 
@@ -189,6 +195,12 @@ class Walker:
         #: gPAs below this pass the input check (0: the declared ranges do not start at 0)
         first = s2.input_ranges[0]
         self._s2_input_limit = first[1] if first[0] == 0 else 0
+        #: stage-2 walks that ended in a page, by (gPA >> the smallest page's shift, id of the
+        #: request, side effects); current while `memory.generation` is
+        self._s2_memo: dict[tuple[int, int, bool], _S2Walk] = {}
+        self._s2_generation = -1
+        self._s2_page_shift = s2.levels[-1].shift
+        self._s2_offset = (1 << self._s2_page_shift) - 1
 
     def _reqs(self, access: Access, priv: Priv, ac: bool = False, via: str = "") -> _Requests:
         """Guest page-table accesses are implicit: no EFLAGS.AC, no HLVX (MXR never applies)."""
@@ -358,15 +370,53 @@ class Walker:
         record: bool = True,
     ) -> tuple[int, Any, int]:
         """Stage 2 for `gpa` with an interned `req`: (hPA, accumulator, page size); steps
-        recorded unless `record` is off (an A/D write-back's check)."""
-        s2, r2 = self.s2, self.r2
+        recorded unless `record` is off (an A/D write-back's check). A walk of a page walked
+        before while memory has not changed (no write of any kind: its `generation`) reads the
+        same entries to the same end, so it is replayed from `_s2_memo` — as the paging-structure
+        caches do in hardware, but never stale: its steps are the walk's own."""
         if self.npt_root is None:  # stage 2 off: hPA = gPA
             return gpa, None, BARE_SIZE
         if not 0 <= gpa < self._s2_input_limit:
-            reason = s2.check_input(gpa)
+            reason = self.s2.check_input(gpa)
             if reason is not None:
                 raise _Stop(self._fault(walk, 2, reason, None, gpa=gpa, during=during, req=req))
+        memo, generation = self._s2_memo, self.memory.generation
+        if generation != self._s2_generation or len(memo) >= MEMO_LIMIT:
+            memo.clear()
+            self._s2_generation = generation
+        key, offset = (gpa >> self._s2_page_shift, id(req), side_effects), gpa & self._s2_offset
+        seen = memo.get(key)
+        if seen is None:
+            seen = self._s2_walk(walk, gpa, req, for_depth, during, side_effects, purpose, record)
+            if self.memory.generation == generation:  # nothing written back: it will repeat
+                memo[key] = seen
+            return seen[0] + offset, seen[1], seen[2]
+        base, acc, size, entries = seen
+        if record:
+            r2 = self.r2
+            walk.steps += [
+                WalkStep(2, d, name, purpose, t, t, i, a, a, raw, r2, label, for_depth)
+                for d, name, t, i, a, raw, label in entries
+            ]
+        return base + offset, acc, size
+
+    def _s2_walk(
+        self,
+        walk: Walk,
+        gpa: int,
+        req: AccessRequest,
+        for_depth: int | None,
+        during: During,
+        side_effects: bool,
+        purpose: str,
+        record: bool,
+    ) -> _S2Walk:
+        """`_stage2`'s walk through the tables, entry by entry: (hPA of the gPA's smallest
+        page, accumulator, page size, the entries read)."""
+        s2, r2 = self.s2, self.r2
         acc, table = r2.start, self.npt_root
+        assert table is not None
+        entries: list[_S2Entry] = []
         peek, size_of_entry, wide = self.memory.peek_frame, s2.entry_bytes, s2.entry_bytes == 8
         for depth, (shift, mask, name) in enumerate(self._s2_levels):
             index = (gpa >> shift) & mask
@@ -377,6 +427,7 @@ class Walker:
             else:
                 raw = words.item((addr & 0xFFF) >> 3)
             out = r2.outcome(depth, raw, acc, req)  # the one verdict on this entry
+            entries.append((depth, name, table, index, addr, raw, out.label))
             step = None
             if record:
                 step = WalkStep(
@@ -398,7 +449,7 @@ class Walker:
                 if hpa >= self._s2_output_limit and not s2.check_output(hpa):
                     raise _Stop(self._fault(walk, 2, FaultReason.ADDRESS_SIZE, depth, gpa=gpa,
                                             during=during, req=req, acc=acc, raw=raw))  # fmt: skip
-                return hpa, acc, size
+                return hpa & ~self._s2_offset, acc, size, entries
             table = out.exact_paddr if out.exact_paddr is not None else r2.paddr(raw)
         raise AssertionError("a walk always ends in a leaf or a fault")
 

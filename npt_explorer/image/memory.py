@@ -60,6 +60,7 @@ class ImageMemory:
         #: pfn → the frame's words as walks read them: the overlay copy once written, else a
         #: read-only view of the mapping (None: no memory); filled on first read
         self._seen: dict[int, np.ndarray | None] = {}
+        self.generation = 0  # bumped by every overlay write (`frame`): the `Frames` protocol
 
     def peek_frame(self, pfn: int) -> np.ndarray | None:
         """The frame's 512 little-endian words (overlay first), or None outside memory."""
@@ -137,6 +138,7 @@ class ImageMemory:
     def frame(self, pfn: int) -> np.ndarray:
         """The frame to change in place: its overlay copy (copied from the image on first
         write; the image itself is never written). Outside every range: `MemoryHole`."""
+        self.generation += 1
         words = self.overlay.get(pfn)
         if words is None:
             view = self.view(pfn)

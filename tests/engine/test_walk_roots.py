@@ -23,6 +23,7 @@ class _Strict:
     """Memory holding only some frames: a read of any other is no memory at all."""
 
     strict = True
+    generation = 0  # never written
 
     def __init__(self, mem: PhysicalMemory, drop: int) -> None:
         self.frames = {pfn: w for pfn, w in mem.frames.items() if pfn != drop >> 12}

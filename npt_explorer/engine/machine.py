@@ -35,11 +35,11 @@ _ACCESS_FLAGS = {
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One line of the machine's log: what was asked and what came of it."""
+    """One entry of the machine's log: what was asked and what came of it, as data (the
+    sentence is the renderer's: `scenario/events.py`)."""
 
     seq: int
     kind: str  # map | unmap | protect | access | translate | fault | flush | poke | handle-fault
-    text: str
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -151,13 +151,12 @@ class Machine:
         self.s2.configure(control)
         self.walker = self._new_walker()
         flushed = self._mov_to_cr4_flush(old, control)
-        changed = [
-            f"{row.register}.{row.name}={value}"
+        changed = tuple(
+            (row.register, row.name, value)
             for row, value in control.rows()
             if value != row.get(self.config.control.values[row.register])
-        ]
-        words = "" if flushed is None else f"; MOV to CR4 flushed {flushed} TLB entries"
-        self._log("control", "control state: " + (", ".join(changed) or "the defaults") + words)
+        )
+        self._log("control", changed=changed, flushed=flushed)
 
     def _mov_to_cr4_flush(self, old: Control, new: Control) -> int | None:
         """SDM Vol. 3A 4.10.4.1: a MOV to CR4 that changes PGE, or clears PCIDE, invalidates
@@ -213,8 +212,8 @@ class Machine:
     def areas(self) -> list[Area]:
         return list(self.space.areas)
 
-    def _log(self, kind: str, text: str, **data: Any) -> Event:
-        event = Event(len(self.log) + 1, kind, text, data)
+    def _log(self, kind: str, **data: Any) -> Event:
+        event = Event(len(self.log) + 1, kind, data)
         self.log.append(event)
         return event
 
@@ -281,29 +280,25 @@ class Machine:
             with self._stage1_call():
                 flush = self.table(1, addr).map_region(addr, gpa, size, flags, allow_huge=huge)
             self.load_root_registers()
-            text = f"stage 1: gVA {addr:#x} → gPA {gpa:#x}, {size:#x} bytes, {flags.letters()}"
+            where: dict[str, Any] = {"gpa": gpa}
         elif stage == 2:
             if backend == "linear":
                 if hpa is None:
                     raise PagingError("InvalidRequest", "a linear stage-2 map needs hpa")
                 flush = self.space.map_linear(addr, hpa, size, flags, huge=huge, name=name)
-                text = f"stage 2: gPA {addr:#x} → hPA {hpa:#x} (linear), {size:#x} bytes"
+                where = {"backend": backend, "hpa": hpa}
             elif backend == "alloc":
                 flush = self.space.map_alloc(addr, size, flags, populate, name=name)
-                text = (
-                    f"stage 2: gPA {addr:#x}, {size:#x} bytes (alloc, "
-                    f"{'populated' if populate else 'lazy'})"
-                )
+                where = {"backend": backend, "populate": populate}
             else:
                 raise PagingError(
                     "InvalidRequest", f"unknown backend {backend!r} (allowed: linear, alloc)"
                 )
-            text += f", {flags.letters()}"
         else:
             self.table(stage)
             return
         self._tables_changed(stage, flush)
-        self._log("map", text, stage=stage)
+        self._log("map", stage=stage, addr=addr, size=size, flags=flags, **where)
 
     def unmap(self, stage: int, addr: int, size: int) -> None:
         if stage == 1:
@@ -316,7 +311,7 @@ class Machine:
             self.table(stage)
             return
         self._tables_changed(stage, flush)
-        self._log("unmap", f"stage {stage}: unmap {addr:#x}, {size:#x} bytes", stage=stage)
+        self._log("unmap", stage=stage, addr=addr, size=size)
 
     def protect(self, stage: int, addr: int, size: int, flags: MappingFlags | str) -> None:
         flags = MappingFlags.parse(flags)
@@ -330,11 +325,7 @@ class Machine:
             self.table(stage)
             return
         self._tables_changed(stage, flush)
-        self._log(
-            "protect",
-            f"stage {stage}: protect {addr:#x}, {size:#x} bytes → {flags.letters()}",
-            stage=stage,
-        )
+        self._log("protect", stage=stage, addr=addr, size=size, flags=flags)
 
     def query(self, stage: int, addr: int) -> tuple[int, MappingFlags, int]:
         with self._stage1_call():
@@ -368,9 +359,7 @@ class Machine:
         new = ref.poked(fmt, value, set, clear, fields)
         self._tables_changed(stage, self.table(stage, addr).poke(ref.addr, new))
         self._log(
-            "poke",
-            f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: {ref.raw:#x} → {new:#x}",
-            stage=stage,
+            "poke", stage=stage, level=fmt.level_name(depth), addr=ref.addr, old=ref.raw, new=new
         )
         return ref.raw, new
 
@@ -466,22 +455,9 @@ class Machine:
         if walk.fault is not None:
             if walk.fault.stage == 2:
                 self.last_fault = walk.fault
-            self._log(
-                "fault",
-                f"{kind} {walk.access} gVA {walk.gva:#x}: {walk.fault.explanation}",
-                fault=walk.fault,
-            )
+            self._log("fault", op=kind, walk=walk, fault=walk.fault)
         else:
-            self._log(
-                kind,
-                f"{kind} {walk.access} gVA {walk.gva:#x} → gPA {walk.gpa:#x} → "
-                f"hPA {walk.hpa:#x} ({walk.refs} refs, {self._tlb_words(walk, kind)})",
-            )
-
-    def _tlb_words(self, walk: Walk, kind: str) -> str:
-        if walk.tlb is not None:
-            return f"TLB {walk.tlb}"
-        return "TLB not looked up" if kind == "translate" else "TLB off"
+            self._log(kind, walk=walk)
 
     def handle_fault(self) -> bool:
         """The hypervisor handles the last stage-2 fault as the seed's `handle_page_fault`."""
@@ -495,11 +471,7 @@ class Machine:
         if handled:
             self.last_fault = None
             self._tables_changed(2, self.npt.last_flush)
-        self._log(
-            "handle-fault",
-            f"handle_page_fault(gPA {fault.gpa:#x}, "
-            f"{info.access_flags.short()}) → {'handled' if handled else 'not handled'}",
-        )
+        self._log("handle-fault", gpa=fault.gpa, flags=info.access_flags, handled=handled)
         return handled
 
     # ------------------------------------------------------------------ TLB
@@ -527,12 +499,12 @@ class Machine:
             self.asid = asid
         if pcid is not None:
             self.pcid = self._checked_pcid(pcid)
-        pcid_words = ""
+        tags: dict[str, Any] = {}  # PCID where the arch has one; which stage-2 root of several
         if spec.pcid_enable is not None:
-            pcid_words = f", PCID {self.pcid}"
+            tags["pcid"] = self.pcid
         if len(self.epts) > 1:
-            pcid_words += f", {spec.stage2_tag_name} {self.eptp_index} ({self.tag_vmid:#x})"
-        self._log("context", f"context VMID {self.vmid}, ASID/VPID {self.asid}{pcid_words}")
+            tags["stage2"] = (spec.stage2_tag_name, self.eptp_index, self.tag_vmid)
+        self._log("context", vmid=self.vmid, asid=self.asid, **tags)
 
     def _switch_ept(self, n: int) -> None:
         """VMCS EPTP ← EPT number `n`. A new one is empty but for the guest page-table pool,
@@ -617,12 +589,7 @@ class Machine:
             self.walk_caches.invalidate(kind, addr, tags[0], tags[1], scope)
         if kind == "mov-cr3":
             self.pcid = tags[2]
-        where = "" if addr is None else f" {addr:#x}"
-        self._log(
-            "flush",
-            f"{kind}{where}: {len(removed)} TLB entr{'y' if len(removed) == 1 else 'ies'} removed",
-            removed=len(removed),
-        )
+        self._log("flush", op=kind, addr=addr, removed=len(removed))
         return removed
 
     def _flush_scope(

@@ -111,8 +111,8 @@ class ImageWorkbench:
     def tlb_entries(self) -> list[Any]:
         return []
 
-    def _log(self, kind: str, text: str, **data: Any) -> Event:
-        event = Event(len(self.log) + 1, kind, text, data)
+    def _log(self, kind: str, **data: Any) -> Event:
+        event = Event(len(self.log) + 1, kind, data)
         self.log.append(event)
         return event
 
@@ -144,12 +144,9 @@ class ImageWorkbench:
         except MemoryHole as hole:
             raise PagingError("NotMapped", f"no memory at {hole.paddr:#x}") from None
         self.image.paging.changed()
-        self._log(
-            "poke",
-            f"stage {stage} {fmt.level_name(depth)} at {ref.addr:#x}: {ref.raw:#x} → {new:#x} "
-            "(overlay)",
-            stage=stage,
-        )
+        level = fmt.level_name(depth)
+        self._log("poke", stage=stage, level=level, addr=ref.addr, old=ref.raw, new=new,
+                  overlay=True)  # fmt: skip
         return ref.raw, new
 
     @property
@@ -185,11 +182,9 @@ class ImageWorkbench:
 
     def _record(self, walk: Walk, kind: str) -> None:
         if walk.fault is not None:
-            self._log("fault", f"{kind} {walk.access} gVA {walk.gva:#x}: "
-                      f"{walk.fault.explanation}", fault=walk.fault)  # fmt: skip
+            self._log("fault", op=kind, walk=walk, fault=walk.fault)
         else:
-            self._log(kind, f"{kind} {walk.access} gVA {walk.gva:#x} → gPA {walk.gpa:#x} → "
-                      f"hPA {walk.hpa:#x} ({walk.refs} refs, no TLB: an image)")  # fmt: skip
+            self._log(kind, walk=walk, image=True)
 
     # ------------------------------------------------------------------ control state
 
@@ -209,8 +204,7 @@ class ImageWorkbench:
                     f"{getattr(self.config, kind)!r} (reopen it with other registers)",
                 )
         self.image = self.image.with_control(control)
-        self._log("control", f"control state: {register}" + (f".{field}" if field else "")
-                  + f" = {value:#x}")  # fmt: skip
+        self._log("control", register=register, field=field, value=value)
 
     # ------------------------------------------------------------------ refused
 

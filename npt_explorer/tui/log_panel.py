@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import RichLog
 
+from ..scenario.events import event_text
 from ..scenario.report import data_words, verdict_lines, walk_summary
 from ..scenario.trace_report import trace_block
 from .session import LogEntry
@@ -37,7 +38,7 @@ def entry_block(entry: LogEntry) -> RenderableType:
     ]
     for event in entry.events:
         if event.kind not in ("access", "translate", "fault"):
-            parts.append(Text(f"    {event.text}", "dim"))
+            parts.append(Text(f"    {event_text(event)}", "dim"))
     if r.error is not None:
         parts.append(Text(f"    error {r.error.kind}: {r.error.message}", "red"))
     elif r.walk is not None:

@@ -6,7 +6,7 @@ above."""
 
 from .command import Command, build, toml_key, toml_value
 from .library import bundled_dir, find_scenario
-from .loader import Scenario, ScenarioError, load, loads
+from .loader import Scenario, ScenarioError, header_toml, load, loads
 from .parse import parse_line
 from .replay import Replay, run
 from .values import CommandError, parse_flags, parse_number
@@ -24,6 +24,7 @@ __all__ = [
     "ScenarioError",
     "build",
     "find_scenario",
+    "header_toml",
     "load",
     "loads",
     "op_name",

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import ARCHES, BadValue, MachineConfig, PagingError, WalkCaches
-from .command import Command, build
+from .command import Command, build, toml_key, toml_value
 from .library import find_scenario
 from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES, CommandError
 from .vocabulary import op_name
@@ -188,6 +188,27 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
     return Scenario(
         file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags, config, steps
     )
+
+
+def header_toml(title: str, summary: str, tags: list[str], config: MachineConfig) -> str:
+    """The `[scenario]` and `[machine]` tables that `loads` reads back to this title and
+    machine (`MachineConfig.to_table`): the head of a saved session."""
+    table = config.to_table()
+    registers = table.pop("registers", {})
+    lines = [
+        "[scenario]",
+        f"title = {toml_value(title)}",
+        f"summary = {toml_value(summary)}",
+        f"arch = {toml_value(table.pop('arch'))}",
+        f"tags = {toml_value(tags)}",
+        "",
+        "[machine]",
+        *(f"{key} = {toml_value(value)}" for key, value in table.items()),
+    ]
+    if registers:  # a sub-table: after every [machine] key
+        lines += ["", "[machine.registers]"]
+        lines += [f"{toml_key(name)} = {toml_value(value)}" for name, value in registers.items()]
+    return "\n".join(lines)
 
 
 def _trace_files(steps: list[Command], file: str, fail: Any, lines: _Lines) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine import ARCHES, Event, Machine, MachineConfig
-from ..scenario import Command, CommandError, parse_line, toml_key, toml_value
+from ..scenario import Command, CommandError, header_toml, parse_line
 from ..scenario.loader import Scenario, load, loads
 from ..scenario.observed import with_observed
 from ..scenario.runner import StepResult, execute
@@ -136,27 +136,11 @@ class Session:
         s = self.scenario
         cfg = self.machine.config
         title = title or f"{s.title} (saved from npt-explorer)"
-        lines = [
-            "[scenario]",
-            f"title = {toml_value(title)}",
-            f"summary = {toml_value(s.summary)}",
-            f"arch = {toml_value(cfg.arch)}",
-            f"tags = [{', '.join(toml_value(t) for t in s.tags)}]",
-            "",
-            "[machine]",
-        ]
-        table = cfg.to_table()
-        registers = table.pop("registers", {})
-        lines += [f"{key} = {toml_value(value)}" for key, value in table.items() if key != "arch"]
-        if registers:  # a sub-table: after every [machine] key
-            lines += ["", "[machine.registers]"]
-            lines += [
-                f"{toml_key(name)} = {toml_value(value)}" for name, value in registers.items()
-            ]
+        head = header_toml(title, s.summary, s.tags, cfg)
         commands = [with_observed(r) for r in self.kept] if expect else self.commands
         folder = Path.cwd() if folder is None else folder
         body = "\n\n".join(c.relative_to(folder).to_toml() for c in commands)
-        return "\n".join(lines) + "\n\n" + body + ("\n" if body else "")
+        return head + "\n\n" + body + ("\n" if body else "")
 
     def ui_refusal(self, op: str) -> str | None:
         """Why a typed UI command cannot run on this session (None: it can)."""

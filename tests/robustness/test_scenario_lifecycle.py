@@ -7,7 +7,6 @@ same step results.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 from _robust import count
 
 from npt_explorer.engine.machine import Machine
-from npt_explorer.scenario import Scenario, load, loads, run
+from npt_explorer.scenario import Scenario, header_toml, load, loads, run
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 
@@ -33,36 +32,10 @@ def test_destroy_after_the_replay_returns_every_frame(path):
 # ------------------------------------------------------------------ round trip
 
 
-def _q(text: str) -> str:
-    return json.dumps(text)  # a TOML basic string
-
-
 def saved(scenario: Scenario) -> str:
     """The scenario as a file: a header from its config, then each command's `to_toml()`."""
-    cfg = scenario.config
-    tlb = (
-        f"{{ entries = {cfg.tlb_entries}, ways = {cfg.tlb_ways} }}" if cfg.tlb_enabled else "false"
-    )
-    head = [
-        "[scenario]",
-        f"title = {_q(scenario.title)}",
-        f"summary = {_q(scenario.summary)}",
-        f"arch = {_q(cfg.arch)}",
-        f"tags = [{', '.join(_q(t) for t in scenario.tags)}]",
-        "",
-        "[machine]",
-        f"guest = {_q(cfg.guest)}",
-        f"npt = {_q(cfg.npt)}",
-        f"features = [{', '.join(_q(f) for f in sorted(cfg.features))}]",
-        f"encoding = {_q(str(cfg.encoding))}",
-        f'guest_pt_pool = {{ gpa = "{cfg.pool_gpa:#x}", size = "{cfg.pool_size:#x}" }}',
-        f"map_pool = {'true' if cfg.map_pool else 'false'}",
-        f"tlb = {tlb}",
-    ]
-    if cfg.registers:
-        head += ["", "[machine.registers]"]
-        head += [f'{name} = "{value:#x}"' for name, value in cfg.registers]
-    return "\n".join(head) + "\n\n" + "\n\n".join(c.to_toml() for c in scenario.steps) + "\n"
+    head = header_toml(scenario.title, scenario.summary, scenario.tags, scenario.config)
+    return head + "\n\n" + "\n\n".join(c.to_toml() for c in scenario.steps) + "\n"
 
 
 def state(m: Machine) -> dict[str, Any]:

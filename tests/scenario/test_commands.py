@@ -80,6 +80,13 @@ def test_to_line_and_to_toml_parse_back_to_the_same_command():
         assert loads(doc).steps[0].args == cmd.args
 
 
+def test_a_note_of_several_lines_is_written_as_a_toml_string_that_reads_back():
+    # a scenario's note may span lines ("""…"""); a saved session writes it on one line
+    cmd = build("note", {"text": 'The guest maps\n"its" code\\here'})
+    doc = '[scenario]\ntitle="t"\narch="x86_64"\n' + cmd.to_toml()
+    assert loads(doc).steps[0].args == cmd.args
+
+
 def test_execute_turns_engine_errors_into_results_and_checks_expected_errors():
     m = Machine(arch="x86_64")
     bad = execute(m, parse_line("map stage=1 gva=0x1001 gpa=0 size=4K flags=r"))

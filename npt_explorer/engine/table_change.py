@@ -190,7 +190,7 @@ class _Change:
         present_tables = [words for words in tables if words is not None]
         if len(present_tables) != len(tables):
             return False
-        stacked = np.stack(present_tables)  # a copy: the journal keeps it as the frames' old words
+        stacked = pt.frame_copies(present_tables)  # the journal keeps it as the old words
         present = self.present.vector(stacked)
         if self.flags is None:
             unreadable = self.seed_check and self._unreadable(stacked, fmt.leaf_depth).any()

@@ -27,6 +27,7 @@ from .flags import MappingFlags
 from .formats import Encoding, PagingFormat, get_format
 from .memory import (
     DEFAULT_POOL_BASE,
+    ENTRIES_PER_FRAME,
     PAGE_SIZE,
     FrameAllocator,
     Frames,
@@ -37,6 +38,10 @@ from .memory import (
 
 #: TlbFlusher: up to 32 recorded addresses, then one full flush (seed-crates.md §1.9)
 SMALL_FLUSH_THRESHOLD = 32
+#: `frame_copies` blocks whose journal is over, reused by the next transaction of any table
+#: (a pool of buffers, not of meaning: popped and extended whole, so threads never share one)
+_SPARE: list[np.ndarray] = []
+_SPARE_BLOCKS = 2  # kept at most (2 MiB each at most)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +114,7 @@ class TableCore:
         self._txn_frames: list[tuple[int, int]] | None = None
         self._txn_saved: set[int] = set()  # frames whose words the journal already holds
         self._txn_fresh: set[int] = set()  # tables allocated in this transaction
+        self._txn_blocks: list[np.ndarray] = []  # `frame_copies` blocks the journal holds
         self.generation = 0  # bumped by every change to the entries (caches key on it)
         self._flags_memo: list[dict[int, MappingFlags | str]] = [
             {} for _ in range(self.fmt.depth_count)
@@ -167,6 +173,23 @@ class TableCore:
             self._frame_written(self._journal, frame_paddr, words, copy=True)
         self.generation += 1
         return words
+
+    def frame_copies(self, words: list[np.ndarray]) -> np.ndarray:
+        """A copy of these frames' words, one row each, for `frames_for_write` to journal.
+
+        The rows live in a block reused once the transaction that journalled them is over (by
+        any table: a replay's tables are new each time): a fresh 2 MiB buffer (512 leaf
+        tables) costs its page faults on first touch and its unmapping when freed, about as
+        much as the copy and the zeroing of an `unmap_region` of 1 GiB together
+        (benchmarks/README.md, session 6)."""
+        count = len(words)
+        try:
+            block = _SPARE.pop()
+        except IndexError:  # none spare (or another thread took the last)
+            block = np.empty((ENTRIES_PER_FRAME, ENTRIES_PER_FRAME), np.uint64)
+        if self._journal is not None:
+            self._txn_blocks.append(block)
+        return np.stack(words, out=block[:count])  # (count ≤ 512: one directory frame)
 
     def frames_for_write(self, frames: list[int], olds: np.ndarray) -> list[np.ndarray]:
         """`words_for_write` of many frames whose words the caller already holds as a copy
@@ -257,6 +280,10 @@ class TableCore:
             self._journal = self._txn_frames = None
             self._txn_saved.clear()
             self._txn_fresh.clear()
+            if self._txn_blocks:  # the journal let go of them
+                _SPARE.extend(self._txn_blocks[-_SPARE_BLOCKS:])
+                del _SPARE[:-_SPARE_BLOCKS]
+                self._txn_blocks = []
 
     def _flush_since(self, first_page: int | None, first_write: int) -> Flush:
         pages = self._pages

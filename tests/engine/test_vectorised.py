@@ -4,6 +4,7 @@ shapes they are built from equal the scalar functions: tests/design/test_format_
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -318,3 +319,20 @@ def test_a_failed_region_restores_whole_frames_and_frees_its_tables():
     after = _snapshot(pt)
     assert after[1:3] == before[1:3] and after[0] != before[0]  # only the protect stayed
     assert all(pt.query(va)[1] == MappingFlags.READ for va in range(0, 0x40_0000, 0x10_0000))
+
+
+def test_an_unmap_rolled_back_after_whole_leaf_tables_restores_them_whatever_ran_before():
+    """The journal's copy of whole leaf tables lives in a block reused after its transaction:
+    a later transaction (another table's, or a failed one) must find its own words in it."""
+    tables = [PageTable("ept") for _ in range(3)]
+    for pt in tables:
+        pt.map_region(G1, 0x1_0000_0000, 2 * G1, "rw")  # 2 × 512 whole leaf tables
+    tables[0].unmap_region(G1, 2 * G1)  # committed: its blocks are spare again
+    for pt in tables[1:]:
+        before = _snapshot(pt)
+        with pytest.raises(PagingError) as err:
+            pt.unmap_region(G1, 2 * G1 + K4)  # the last page is a hole: NotMapped after 2 GiB
+        assert err.value.kind == "NotMapped" and _snapshot(pt) == before
+    tables[1].unmap_region(G1, 2 * G1)
+    assert not tables[1].query_many(np.arange(G1, 3 * G1, M2, dtype=np.uint64))[2].any()
+    assert tables[2].query(G1 + 0x1234)[0] == 0x1_0000_1234

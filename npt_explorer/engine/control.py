@@ -462,7 +462,7 @@ class Control:
 
     def rows(self) -> list[tuple[ControlBit, int]]:
         """Every modelled field with its current value (the TUI panel and docs)."""
-        return [(row, row.get(self.values[row.register])) for row in BITS[self.arch]]
+        return [(row, row.get(self.values[row.register])) for row in BITS.get(self.arch, ())]
 
     def with_field(self, register: str, name: str, value: int) -> Control:
         row = _row(self.arch, register, name)

@@ -70,3 +70,14 @@ def test_docs_control_state_lists_every_modelled_field():
     for rows in CONTROL_BITS.values():
         for row in rows:
             assert f"| `{row.register}` | {row.name} | {row.bits} |" in doc, row
+
+
+@pytest.mark.parametrize("arch", ["loongarch64", "teach"])
+def test_an_arch_without_modelled_registers_has_no_rows_and_sets_its_control(arch):
+    # Control.rows() read BITS[arch] and raised KeyError for these (the machine's control log)
+    from npt_explorer.engine import Machine
+
+    machine = Machine(MachineConfig(arch=arch))
+    assert machine.control.rows() == []
+    machine.set_control(machine.control)
+    assert machine.log[-1].kind == "control"

@@ -8,7 +8,7 @@ manual's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -198,8 +198,12 @@ class Walker:
         #: stage-2 walks that ended in a page, by (gPA >> the smallest page's shift, id of the
         #: request, side effects); current while `memory.generation` is
         self._s2_memo: dict[tuple[int, int, bool], _S2Walk] = {}
+        #: the same for walks down to a last-level table, by the gPA's bits above that table
+        #: (a new page's walk then reads one entry): (accumulator, table, the entries above)
+        self._s2_upper: dict[tuple[int, int, bool], tuple[Any, int, tuple[_S2Entry, ...]]] = {}
         self._s2_generation = -1
         self._s2_page_shift = s2.levels[-1].shift
+        self._s2_table_shift = s2.levels[-2].shift if len(s2.levels) > 1 else 64
         self._s2_offset = (1 << self._s2_page_shift) - 1
 
     def _reqs(self, access: Access, priv: Priv, ac: bool = False, via: str = "") -> _Requests:
@@ -383,6 +387,7 @@ class Walker:
         memo, generation = self._s2_memo, self.memory.generation
         if generation != self._s2_generation or len(memo) >= MEMO_LIMIT:
             memo.clear()
+            self._s2_upper.clear()
             self._s2_generation = generation
         key, offset = (gpa >> self._s2_page_shift, id(req), side_effects), gpa & self._s2_offset
         seen = memo.get(key)
@@ -393,12 +398,33 @@ class Walker:
             return seen[0] + offset, seen[1], seen[2]
         base, acc, size, entries = seen
         if record:
-            r2 = self.r2
-            walk.steps += [
-                WalkStep(2, d, name, purpose, t, t, i, a, a, raw, r2, label, for_depth)
-                for d, name, t, i, a, raw, label in entries
-            ]
+            self._replay(walk, entries, purpose, for_depth)
         return base + offset, acc, size
+
+    def _replay(
+        self, walk: Walk, entries: Sequence[_S2Entry], purpose: str, for_depth: int | None
+    ) -> None:
+        """The steps of stage-2 entries read before, as `_s2_walk` records them."""
+        r2 = self.r2
+        walk.steps += [
+            WalkStep(2, d, name, purpose, t, t, i, a, a, raw, r2, label, for_depth)
+            for d, name, t, i, a, raw, label in entries
+        ]
+
+    def _s2_begin(
+        self, walk: Walk, key: tuple[int, int, bool], purpose: str, for_depth: int | None,
+        record: bool,
+    ) -> tuple[Any, int, list[_S2Entry]]:  # fmt: skip
+        """Where a stage-2 walk starts: the root, or the last-level table a walk of the same
+        upper entries reached since memory last changed (those entries replayed)."""
+        upper = self._s2_upper.get(key)
+        if upper is None:
+            assert self.npt_root is not None
+            return self.r2.start, self.npt_root, []
+        acc, table, prefix = upper
+        if record:
+            self._replay(walk, prefix, purpose, for_depth)
+        return acc, table, list(prefix)
 
     def _s2_walk(
         self,
@@ -412,13 +438,17 @@ class Walker:
         record: bool,
     ) -> _S2Walk:
         """`_stage2`'s walk through the tables, entry by entry: (hPA of the gPA's smallest
-        page, accumulator, page size, the entries read)."""
-        s2, r2 = self.s2, self.r2
-        acc, table = r2.start, self.npt_root
-        assert table is not None
-        entries: list[_S2Entry] = []
+        page, accumulator, page size, the entries read). It starts at the last-level table
+        when a walk has reached that table since memory last changed."""
+        s2, r2, levels = self.s2, self.r2, self._s2_levels
+        upper_key = (gpa >> self._s2_table_shift, id(req), side_effects)
+        acc, table, entries = self._s2_begin(walk, upper_key, purpose, for_depth, record)
+        first, last = len(entries), len(levels) - 1
         peek, size_of_entry, wide = self.memory.peek_frame, s2.entry_bytes, s2.entry_bytes == 8
-        for depth, (shift, mask, name) in enumerate(self._s2_levels):
+        for depth in range(first, len(levels)):
+            shift, mask, name = levels[depth]
+            if depth == last and not first and self.memory.generation == self._s2_generation:
+                self._s2_upper[upper_key] = (acc, table, tuple(entries))  # nothing written above
             index = (gpa >> shift) & mask
             addr = table + index * size_of_entry
             words = peek(addr >> 12) if wide else None  # `_read`'s common case, inline

@@ -340,7 +340,8 @@ class MachineConfig:
                 continue
             reader = _READERS.get(key)
             if reader is None:
-                raise BadValue(key, f"unknown key (allowed: {_allowed(MACHINE_KEYS)})")
+                allowed = _allowed((*MACHINE_KEYS, "arch"))
+                raise BadValue(key, f"unknown key (allowed: {allowed})")
             for name, got in reader(value, spec, key).items():
                 if name in ("guest", "npt") and key == "geometry":
                     options.setdefault(name, got)  # a preset for both; `guest`/`npt` win
@@ -537,5 +538,5 @@ _READERS: dict[str, Reader] = {
     "walk_caches": _walk_caches,
     "registers": _registers,
 }
-#: the keys of `[machine]` (`arch` is the scenario's, and may be repeated here)
+#: the keys of `[machine]` (and `arch`: the scenario's, which `to_table` repeats)
 MACHINE_KEYS = tuple(_READERS)

@@ -581,7 +581,8 @@ class Machine:
                 f"invalidation (allowed: {', '.join(self.config.spec.flushes)})",
             )
         scope, tags = self._flush_scope(kind, asid, vmid, pcid, type)
-        if kind == "mov-cr3" and no_flush and not self.control.on("cr4", "PCIDE"):
+        enable = self.config.spec.pcid_enable
+        if kind == "mov-cr3" and no_flush and (enable is None or not self.control.on(*enable)):
             raise PagingError("InvalidRequest", "no_flush (CR3 bit 63) needs CR4.PCIDE=1")
         skip = kind == "mov-cr3" and no_flush  # SDM 3A 4.10.4.1: bit 63 set: nothing flushed
         removed = [] if self.tlb is None or skip else self.tlb.flush(kind, addr, *tags, scope)

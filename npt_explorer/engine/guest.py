@@ -101,14 +101,14 @@ class GuestRAM:
 
 class WalkedStage2:
     """A stage 2 no `PageTable` owns (a memory image's): each gPA translated by the walker's
-    own read walk. Whoever writes memory the walk reads calls `changed()`."""
+    own read walk, whose answers hold while its memory is unwritten (`generation`)."""
 
     def __init__(self, walker: Walker) -> None:
         self.walker = walker
-        self.generation = 0
 
-    def changed(self) -> None:
-        self.generation += 1
+    @property
+    def generation(self) -> int:
+        return self.walker.memory.generation
 
     def translate(self, gpa: int) -> int | None:
         return self.walker.translate_gpa(gpa, Access.READ).hpa

@@ -51,12 +51,11 @@ class TableView:
 @dataclass(slots=True)
 class Paging:
     """The walker over host memory and roots, and guest-physical memory (`guest`: through
-    stage 2, or host memory itself when stage 2 is off). `changed()` after writing memory
-    the tables lie in (a poke, a walk's A/D write-backs): guest frames are looked up again."""
+    stage 2, or host memory itself when stage 2 is off; looked up again after any write to
+    memory, its `generation`)."""
 
     walker: Walker
     guest: Frames
-    stage2: WalkedStage2 | None = None
 
     @classmethod
     def rooted(
@@ -78,21 +77,12 @@ class Paging:
         walker = Walker(arch, s1, s2, memory, guest_root, npt_root)
         if guest_root is not None:
             walker.guest_root_hi = guest_root_hi
-        stage2 = None
         if guest is None:
-            if npt_root is None:
-                guest = memory
-            else:
-                stage2 = WalkedStage2(walker)
-                guest = GuestRAM(stage2, memory)
+            guest = memory if npt_root is None else GuestRAM(WalkedStage2(walker), memory)
         if root_registers is None and guest_root is not None:
             root_registers = read_root_registers(s1, guest, guest_root)
         walker.root_registers = root_registers or ()
-        return cls(walker, guest, stage2)
-
-    def changed(self) -> None:
-        if self.stage2 is not None:
-            self.stage2.changed()
+        return cls(walker, guest)
 
     def table(self, stage: int, addr: int | None = None) -> TableView | None:
         """Stage 1's tables (TTBR1's for an upper-range AArch64 gVA) or stage 2's; None when

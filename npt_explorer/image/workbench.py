@@ -143,7 +143,6 @@ class ImageWorkbench:
             write_entry(pt.mem, ref.addr, new, fmt.entry_bytes)  # a 4-byte entry: its half
         except MemoryHole as hole:
             raise PagingError("NotMapped", f"no memory at {hole.paddr:#x}") from None
-        self.image.paging.changed()
         level = fmt.level_name(depth)
         self._log("poke", stage=stage, level=level, addr=ref.addr, old=ref.raw, new=new,
                   overlay=True)  # fmt: skip
@@ -175,8 +174,6 @@ class ImageWorkbench:
                via: str = "") -> Walk:  # fmt: skip
         """The walk with the hardware's accessed/dirty write-backs, into the overlay."""
         walk = self._walk(gva, access, priv, ac, via, write=True)
-        if walk.writes:
-            self.image.paging.changed()
         self._record(walk, "access")
         return walk
 

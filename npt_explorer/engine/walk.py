@@ -202,6 +202,7 @@ class Walker:
         #: (a new page's walk then reads one entry): (accumulator, table, the entries above)
         self._s2_upper: dict[tuple[int, int, bool], tuple[Any, int, tuple[_S2Entry, ...]]] = {}
         self._s2_generation = -1
+        self._s2_frames: set[int] = set()  # the frames of every entry those walks read
         self._s2_page_shift = s2.levels[-1].shift
         self._s2_table_shift = s2.levels[-2].shift if len(s2.levels) > 1 else 64
         self._s2_offset = (1 << self._s2_page_shift) - 1
@@ -388,6 +389,7 @@ class Walker:
         if generation != self._s2_generation or len(memo) >= MEMO_LIMIT:
             memo.clear()
             self._s2_upper.clear()
+            self._s2_frames.clear()
             self._s2_generation = generation
         key, offset = (gpa >> self._s2_page_shift, id(req), side_effects), gpa & self._s2_offset
         seen = memo.get(key)
@@ -445,12 +447,14 @@ class Walker:
         acc, table, entries = self._s2_begin(walk, upper_key, purpose, for_depth, record)
         first, last = len(entries), len(levels) - 1
         peek, size_of_entry, wide = self.memory.peek_frame, s2.entry_bytes, s2.entry_bytes == 8
+        frames = self._s2_frames
         for depth in range(first, len(levels)):
             shift, mask, name = levels[depth]
             if depth == last and not first and self.memory.generation == self._s2_generation:
                 self._s2_upper[upper_key] = (acc, table, tuple(entries))  # nothing written above
             index = (gpa >> shift) & mask
             addr = table + index * size_of_entry
+            frames.add(addr >> 12)
             words = peek(addr >> 12) if wide else None  # `_read`'s common case, inline
             if words is None:
                 raw = self._read(walk, 2, depth, addr, gpa, during)
@@ -503,8 +507,11 @@ class Walker:
 
     def _write_back(self, walk: Walk, hpa: int, value: int, step: WalkStep | None) -> None:
         """Write A/D/AF back into the entry at `hpa` (a walk with side effects only)."""
-        fmt = self.s2 if step is None or step.stage == 2 else self.s1
-        write_entry(self.memory, hpa, value, fmt.entry_bytes)
+        fmt, memory = self.s2 if step is None or step.stage == 2 else self.s1, self.memory
+        generation = memory.generation
+        write_entry(memory, hpa, value, fmt.entry_bytes)
+        if generation == self._s2_generation and hpa >> 12 not in self._s2_frames:
+            self._s2_generation = memory.generation  # a frame no memoised stage-2 walk read
         walk.writes += 1
         if step is not None:
             step.written = value

@@ -198,13 +198,9 @@ class Walker:
         #: stage-2 walks that ended in a page, by (gPA >> the smallest page's shift, id of the
         #: request, side effects); current while `memory.generation` is
         self._s2_memo: dict[tuple[int, int, bool], _S2Walk] = {}
-        #: the same for walks down to a last-level table, by the gPA's bits above that table
-        #: (a new page's walk then reads one entry): (accumulator, table, the entries above)
-        self._s2_upper: dict[tuple[int, int, bool], tuple[Any, int, tuple[_S2Entry, ...]]] = {}
         self._s2_generation = -1
         self._s2_frames: set[int] = set()  # the frames of every entry those walks read
         self._s2_page_shift = s2.levels[-1].shift
-        self._s2_table_shift = s2.levels[-2].shift if len(s2.levels) > 1 else 64
         self._s2_offset = (1 << self._s2_page_shift) - 1
 
     def _reqs(self, access: Access, priv: Priv, ac: bool = False, via: str = "") -> _Requests:
@@ -388,7 +384,6 @@ class Walker:
         memo, generation = self._s2_memo, self.memory.generation
         if generation != self._s2_generation or len(memo) >= MEMO_LIMIT:
             memo.clear()
-            self._s2_upper.clear()
             self._s2_frames.clear()
             self._s2_generation = generation
         key, offset = (gpa >> self._s2_page_shift, id(req), side_effects), gpa & self._s2_offset
@@ -413,21 +408,6 @@ class Walker:
             for d, name, t, i, a, raw, label in entries
         ]
 
-    def _s2_begin(
-        self, walk: Walk, key: tuple[int, int, bool], purpose: str, for_depth: int | None,
-        record: bool,
-    ) -> tuple[Any, int, list[_S2Entry]]:  # fmt: skip
-        """Where a stage-2 walk starts: the root, or the last-level table a walk of the same
-        upper entries reached since memory last changed (those entries replayed)."""
-        upper = self._s2_upper.get(key)
-        if upper is None:
-            assert self.npt_root is not None
-            return self.r2.start, self.npt_root, []
-        acc, table, prefix = upper
-        if record:
-            self._replay(walk, prefix, purpose, for_depth)
-        return acc, table, list(prefix)
-
     def _s2_walk(
         self,
         walk: Walk,
@@ -440,18 +420,14 @@ class Walker:
         record: bool,
     ) -> _S2Walk:
         """`_stage2`'s walk through the tables, entry by entry: (hPA of the gPA's smallest
-        page, accumulator, page size, the entries read). It starts at the last-level table
-        when a walk has reached that table since memory last changed."""
-        s2, r2, levels = self.s2, self.r2, self._s2_levels
-        upper_key = (gpa >> self._s2_table_shift, id(req), side_effects)
-        acc, table, entries = self._s2_begin(walk, upper_key, purpose, for_depth, record)
-        first, last = len(entries), len(levels) - 1
+        page, accumulator, page size, the entries read)."""
+        s2, r2 = self.s2, self.r2
+        acc, table = r2.start, self.npt_root
+        assert table is not None
+        entries: list[_S2Entry] = []
         peek, size_of_entry, wide = self.memory.peek_frame, s2.entry_bytes, s2.entry_bytes == 8
         frames = self._s2_frames
-        for depth in range(first, len(levels)):
-            shift, mask, name = levels[depth]
-            if depth == last and not first and self.memory.generation == self._s2_generation:
-                self._s2_upper[upper_key] = (acc, table, tuple(entries))  # nothing written above
+        for depth, (shift, mask, name) in enumerate(self._s2_levels):
             index = (gpa >> shift) & mask
             addr = table + index * size_of_entry
             frames.add(addr >> 12)

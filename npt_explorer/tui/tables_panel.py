@@ -328,8 +328,15 @@ class PageTablesPanel(Vertical):
                     self.call_after_refresh(next_table)  # one table a frame
                     return
                 todo.pop(0)
+            if self._preloading is token:
+                self._preloading = None
 
         self.call_after_refresh(next_table)
+
+    @property
+    def reading_ahead(self) -> bool:
+        """Tables of the last walk are still being read into the tree (one a frame)."""
+        return self._preloading is not None
 
     def _load_path(self, path: tuple[int, ...]) -> bool:
         """Read the first table on `path` not read yet, without opening it: True if one was."""

@@ -11,6 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from npt_explorer.tui.app import NptExplorerApp
+from npt_explorer.tui.tables_panel import PageTablesPanel
 
 
 async def settle(pilot: Pilot, *, for_screenshot: bool = False) -> None:
@@ -24,6 +25,12 @@ async def settle(pilot: Pilot, *, for_screenshot: bool = False) -> None:
         await pilot.pause(0.01)
     if for_screenshot:
         await pilot.pause(0.05)
+        # the Page tables panel reads a walk's tables ahead, one a frame: a screenshot taken
+        # while it does may cut the tree's lines into other segments (same cells)
+        for _ in range(100):
+            if not any(p.reading_ahead for p in app.query(PageTablesPanel)):
+                break
+            await pilot.pause(0.02)
         # a DataTable measures its columns when the app is idle: on a busy CI machine 50 ms
         # was not always enough (the image regions table was shot with header-wide columns)
         for _ in range(100):

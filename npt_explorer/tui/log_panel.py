@@ -54,6 +54,16 @@ def entry_block(entry: LogEntry) -> RenderableType:
     return Group(*parts)
 
 
+class TailLog(RichLog):
+    """A RichLog that keeps showing its last line when the layout resizes it: RichLog
+    scrolls to the end after a write, but a panel that shrinks afterwards (the walk
+    detail growing to show a syndrome) would leave the newest lines below the fold."""
+
+    def on_resize(self) -> None:
+        if self.auto_scroll:
+            self.scroll_end(animate=False, x_axis=False)
+
+
 class LogPanel(Vertical):
     HELP = HELP
 
@@ -63,7 +73,7 @@ class LogPanel(Vertical):
         self.border_title = "Log"
 
     def compose(self) -> ComposeResult:
-        yield RichLog(id="log-view", wrap=True, markup=False, highlight=False, auto_scroll=True)
+        yield TailLog(id="log-view", wrap=True, markup=False, highlight=False, auto_scroll=True)
 
     @property
     def log_widget(self) -> RichLog:

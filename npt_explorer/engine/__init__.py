@@ -4,7 +4,7 @@ from .addrspace import Backend
 from .batch_walk import BatchWalk, Stages, walk_many
 from .config import ARCHES, ArchSpec, MachineConfig
 from .control import BITS as CONTROL_BITS
-from .control import Control, ControlBit, build_control, mode_clash, mode_from_registers
+from .control import Control, ControlBit, build_control, mode_clash
 from .errors import ERROR_KINDS, BadValue, PagingError, SeedPanic
 from .faults import During, Fault
 from .flags import Access, MappingFlags, Priv
@@ -126,7 +126,6 @@ __all__ = [
     "get_format",
     "machine_regions",
     "mode_clash",
-    "mode_from_registers",
     "parse_filter",
     "parse_walk_caches",
     "read_table",

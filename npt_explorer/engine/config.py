@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .control import Control, build_control, mode_clash, mode_from_registers, mode_words
@@ -326,6 +326,28 @@ class MachineConfig:
                 )
             if not given:
                 object.__setattr__(self, kind, said)
+
+    def check_control(self, control: Control) -> None:
+        """Refuse registers a machine (or image workbench) of this config cannot take in place:
+        another arch, another `guest`/`npt` mode, another geometry (levels, granule)."""
+        if control.arch != self.arch:
+            raise PagingError("InvalidRequest", f"control state of {control.arch}, not {self.arch}")
+        for kind in ("guest", "npt"):
+            said = mode_from_registers(self.arch, kind, control.values)
+            if said is not None and said != getattr(self, kind):
+                raise PagingError(
+                    "InvalidRequest",
+                    f"{mode_words(self.arch, kind, said)} selects {kind} {said!r}; this machine "
+                    f"was built as {getattr(self, kind)!r} (start a new one to change it)",
+                )
+        rebuilt = replace(self, registers=tuple(sorted(control.values.items())))
+        for kind in ("guest", "npt"):
+            if rebuilt.format_for(kind).levels != self.format_for(kind).levels:
+                raise PagingError(
+                    "InvalidRequest",
+                    f"these registers change the {kind} geometry (levels, granule); this machine "
+                    "was built with other tables (start a new one to change it)",
+                )
 
     @classmethod
     def from_table(cls, table: Mapping[str, Any], arch: str | None = None) -> MachineConfig:

@@ -471,6 +471,12 @@ class Control:
         raw = (self.values[register] & ~row.mask) | (value << row.lo) & row.mask
         return self.with_registers({register: raw})
 
+    def with_value(self, register: str, name: str | None, value: int) -> Control:
+        """One register (`name` None) or one field of it set: the `control` command."""
+        if name is None:
+            return self.with_registers({register: value})
+        return self.with_field(register, name, value)
+
     def toggled(self, register: str, name: str) -> Control:
         return self.with_field(register, name, 1 - self.get(register, name))
 

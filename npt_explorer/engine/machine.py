@@ -12,7 +12,7 @@ from typing import Any
 from . import batch_walk
 from .addrspace import AddrSpace, Area, NestedPageFaultInfo
 from .config import MachineConfig
-from .control import Control, mode_from_registers, mode_words
+from .control import Control
 from .errors import PagingError
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
@@ -119,33 +119,13 @@ class Machine:
     def set_register(self, register: str, field: str | None, value: int) -> None:
         """One register (or one field of it) set, as the TUI's toggle and the `control` step
         do."""
-        if field is None:
-            self.set_control(self.control.with_registers({register: value}))
-        else:
-            self.set_control(self.control.with_field(register, field, value))
+        self.set_control(self.control.with_value(register, field, value))
 
     def set_control(self, control: Control) -> None:
         """New register values (a typed `set`, the TUI's toggle): the walker's memo is rebuilt;
         TLB entries stay, as the hardware keeps them (hits re-check permissions), except what
         an x86 MOV to CR4 flushes (`_mov_to_cr4_flush`)."""
-        if control.arch != self.arch:
-            raise PagingError("InvalidRequest", f"control state of {control.arch}, not {self.arch}")
-        for kind in ("guest", "npt"):
-            said = mode_from_registers(self.arch, kind, control.values)
-            if said is not None and said != getattr(self.config, kind):
-                raise PagingError(
-                    "InvalidRequest",
-                    f"{mode_words(self.arch, kind, said)} selects {kind} {said!r}; this machine "
-                    f"was built as {getattr(self.config, kind)!r} (start a new one to change it)",
-                )
-        rebuilt = replace(self.config, registers=tuple(sorted(control.values.items())))
-        for kind, fmt in (("guest", self.s1), ("npt", self.s2)):  # validates T1SZ/SL0 … too
-            if rebuilt.format_for(kind).levels != fmt.levels:
-                raise PagingError(
-                    "InvalidRequest",
-                    f"these registers change the {kind} geometry (levels, granule); this machine "
-                    "was built with other tables (start a new one to change it)",
-                )
+        self.config.check_control(control)
         old, self.control = self.control, control
         self.s1.configure(control)
         self.s2.configure(control)

@@ -26,7 +26,6 @@ from ..engine import (
     TableView,
     Walk,
     Walker,
-    mode_from_registers,
     write_entry,
 )
 from .machine import ImageMachine
@@ -186,20 +185,11 @@ class ImageWorkbench:
     # ------------------------------------------------------------------ control state
 
     def set_register(self, register: str, field: str | None, value: int) -> None:
-        """A control bit toggled (the `control` command, the control-state panel): the formats
-        read it again; the roots stay the image's."""
-        if field is None:
-            control = self.control.with_registers({register: value})
-        else:
-            control = self.control.with_field(register, field, value)
-        for kind in ("guest", "npt"):
-            said = mode_from_registers(self.arch, kind, control.values)
-            if said is not None and said != getattr(self.config, kind):
-                raise PagingError(
-                    "InvalidRequest",
-                    f"{register} selects {kind} {said!r}; this image is walked as "
-                    f"{getattr(self.config, kind)!r} (reopen it with other registers)",
-                )
+        """A control bit toggled (the `control` command, the control-state panel), under the
+        machine's rule (`MachineConfig.check_control`): the formats read it again; the roots
+        stay the image's."""
+        control = self.control.with_value(register, field, value)
+        self.config.check_control(control)
         self.image = self.image.with_control(control)
         self._log("control", register=register, field=field, value=value)
 

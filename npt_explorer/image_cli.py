@@ -225,7 +225,7 @@ def _accesses(path: str) -> list[tuple[int, str, str]]:
 
 def cmd_walk(ns: argparse.Namespace) -> int:
     from .scenario.report import walk_lines, walk_summary
-    from .scenario.runner import walk_json
+    from .scenario.results import walk_json
 
     specs, gvas = _split(ns.items, numbers=True)
     requests = [(g, ns.access, ns.priv) for g in gvas]

@@ -17,7 +17,8 @@ from typing import Any
 
 from ..engine import ARCHES, FLUSHES, Encoding, Machine, MachineConfig, MappingFlags, get_format
 from ..scenario import Command, CommandError, build, parse_line, parse_number
-from ..scenario.runner import StepResult, execute
+from ..scenario.results import StepResult
+from ..scenario.runner import execute
 
 TOPICS = ("walk", "faults", "tlb", "huge", "seed-bugs")
 #: the architectures a mixed quiz draws from (the three nested-paging schemes of the lessons)

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..engine import Walk, hx
 from .command import Command
-from .runner import StepResult
+from .results import StepResult
 
 #: `trace` statistics an expectation can name (SCENARIO_FORMAT.md, values.EXPECT_KEYS)
 TRACE_KEYS = ("walks", "hits", "refs", "mem_refs", "hit_rate")

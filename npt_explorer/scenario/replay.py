@@ -7,7 +7,8 @@ from typing import Any
 
 from ..engine import Machine
 from .loader import Scenario
-from .runner import StepResult, execute
+from .results import StepResult
+from .runner import execute
 
 
 @dataclass(slots=True)

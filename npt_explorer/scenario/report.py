@@ -12,7 +12,7 @@ from rich.text import Text
 from ..engine import Decoded, Role, Walk, decode_syndrome, hx
 from .colours import FAULT_STYLE, OK, RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, STALE
 from .replay import Replay
-from .runner import StepResult
+from .results import StepResult
 from .trace_report import trace_block
 
 

@@ -17,7 +17,7 @@ from textual.screen import Screen
 from ..engine import ARCHES, MachineConfig, PagingError
 from ..scenario import OPS, CommandError
 from ..scenario.loader import ScenarioError
-from ..scenario.runner import walk_json
+from ..scenario.results import walk_json
 from .classroom import CLASSROOM_COMMANDS
 from .command_line import CommandLine
 from .completion import UI_COMMANDS, usage

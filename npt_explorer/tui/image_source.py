@@ -23,7 +23,7 @@ from ..image_cli import image_setup
 from ..scenario import Command, CommandError, build
 from ..scenario.loader import Scenario, ScenarioError, load
 from ..scenario.observed import with_observed
-from ..scenario.runner import StepResult
+from ..scenario.results import StepResult
 from .session import LogEntry, Session
 
 #: typed UI commands that have no meaning on an image (yet), and why

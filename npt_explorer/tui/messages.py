@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from ..engine import Walk, WalkStep
-from ..scenario.runner import StepResult
+from ..scenario.results import StepResult
 
 
 @dataclass(frozen=True, slots=True)

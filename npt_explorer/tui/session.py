@@ -11,7 +11,8 @@ from ..engine import ARCHES, Event, Machine, MachineConfig
 from ..scenario import Command, CommandError, header_toml, parse_line
 from ..scenario.loader import Scenario, load, loads
 from ..scenario.observed import with_observed
-from ..scenario.runner import StepResult, execute
+from ..scenario.results import StepResult
+from ..scenario.runner import execute
 
 DEMO_DIR = Path(__file__).resolve().parent / "demos"
 

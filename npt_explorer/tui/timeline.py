@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 from ..engine import Machine
 from ..scenario import CommandError
-from ..scenario.runner import StepResult, execute
+from ..scenario.results import StepResult
+from ..scenario.runner import execute
 from .session import LogEntry, Session
 
 

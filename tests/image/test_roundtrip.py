@@ -17,7 +17,7 @@ from npt_explorer.image.roots import decode
 from npt_explorer.image_cli import export_machine
 from npt_explorer.scenario.loader import load
 from npt_explorer.scenario.replay import run
-from npt_explorer.scenario.runner import walk_json
+from npt_explorer.scenario.results import walk_json
 
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios").glob("*.toml"))
 #: IMAGES.md defines the roots of these architectures (LoongArch has none there yet)

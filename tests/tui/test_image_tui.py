@@ -22,7 +22,7 @@ from npt_explorer.image.machine import ImageMachine
 from npt_explorer.image.ranges import ranges
 from npt_explorer.scenario.loader import ScenarioError, load
 from npt_explorer.scenario.replay import run
-from npt_explorer.scenario.runner import walk_json
+from npt_explorer.scenario.results import walk_json
 from npt_explorer.tui.image_regions import ImageRegionsPanel
 from npt_explorer.tui.image_source import ImageSession, open_session
 from npt_explorer.tui.regions_panel import RegionsPanel

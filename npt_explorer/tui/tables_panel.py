@@ -6,11 +6,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Region, Size
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -29,6 +31,7 @@ from ..engine import (
 from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
 from ..scenario.report import flag_string, kib_text
 from .messages import EntrySelected, EntryTarget, step_target
+from .paint import scrollbars_stay, set_thumbs
 
 HELP = """\
 ### Page tables
@@ -90,6 +93,7 @@ class TableTree(Tree[Slot]):
 
     _adding = 0  # nesting depth of `adding()`
     _stale = False
+    _sized_from: Size | None = None  # the virtual size before the tree re-sizes itself
 
     @contextmanager
     def adding(self) -> Iterator[None]:
@@ -106,8 +110,38 @@ class TableTree(Tree[Slot]):
     def _invalidate(self) -> None:
         if self._adding:
             self._stale = True
-        else:
+            return
+        with self._resizing():  # the lines' next build lays the screen out if it must
             super()._invalidate()
+
+    def _build(self) -> None:
+        with self._resizing():
+            super()._build()
+
+    @contextmanager
+    def _resizing(self) -> Iterator[None]:
+        self._sized_from = self.virtual_size
+        try:
+            yield
+        finally:
+            self._sized_from = None
+
+    def refresh(
+        self,
+        *regions: Region,
+        repaint: bool = True,
+        layout: bool = False,
+        recompose: bool = False,
+    ) -> Self:
+        """While the tree re-sizes itself (lines invalidated, or built with a new virtual
+        size), a layout only if a scrollbar comes or goes: a first visit to a table adds
+        lines, and Textual re-laid out the whole screen for it, then repainted every
+        scrolling panel's scrollbars in a second frame (the slow steps of the demo)."""
+        before = self._sized_from
+        if layout and before is not None and scrollbars_stay(self, before, self.virtual_size):
+            set_thumbs(self, self.virtual_size)
+            layout = False
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def get_label_width(self, node: TreeNode[Slot]) -> int:
         """Each label measured once (Textual's hook for this): the tree measures every line's

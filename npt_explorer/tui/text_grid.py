@@ -18,6 +18,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
+from .paint import scrollbars_stay, set_thumbs
+
 _EMPTY = Text("")
 #: rendered cells kept per grid (a 4-level walk's grid and list hold a few hundred)
 _CELL_CACHE = 4096
@@ -127,40 +129,18 @@ class TextGrid(ScrollView, can_focus=True):
         self.refresh()
 
     def _resize(self, size: Size) -> None:
-        """A new virtual size re-lays out the whole screen (tens of ms). Skip that when no
-        scrollbar can come or go: overflow fixed both ways (`scroll`/`hidden`, as the entry's
-        fields have), or the content fits the widget before and after."""
+        """A new virtual size re-lays out the whole screen (tens of ms): only when the
+        widget's height follows its rows or a scrollbar comes or goes."""
         if size == self.virtual_size:
             return
-        styles = self.styles
-        region = self.scrollable_content_region
-        fixed = {styles.overflow_x, styles.overflow_y} <= {"scroll", "hidden"}
-        if styles.height is not None and styles.height.is_auto:
-            self.virtual_size = size  # the widget's own height follows its rows
-        elif fixed or all(
-            s.width <= region.width and s.height <= region.height for s in (size, self.virtual_size)
+        height = self.styles.height
+        if (height is None or not height.is_auto) and scrollbars_stay(
+            self, self.virtual_size, size
         ):
             self.set_reactive(Widget.virtual_size, size)
-            self._update_thumbs(size)  # no layout
+            set_thumbs(self, size)  # no layout
         else:
             self.virtual_size = size
-
-    def _update_thumbs(self, size: Size) -> None:
-        """Textual's `_scroll_update` without its unconditional repaint of both scrollbars:
-        a scrollbar's own reactives repaint it when its thumb changes (the entry's fields
-        change width on most steps, their scrollbar seldom)."""
-        self._refresh_scrollbars()
-        width, height = self.container_size
-        if self.show_vertical_scrollbar and self.styles.scrollbar_size_vertical:
-            bar = self.vertical_scrollbar
-            bar.window_virtual_size = size.height
-            bar.window_size = height - self.scrollbar_size_horizontal
-        if self.show_horizontal_scrollbar and self.styles.scrollbar_size_horizontal:
-            bar = self.horizontal_scrollbar
-            bar.window_virtual_size = size.width
-            bar.window_size = width - self.scrollbar_size_vertical
-        self.scroll_x = self.validate_scroll_x(self.scroll_x)
-        self.scroll_y = self.validate_scroll_y(self.scroll_y)
 
     def set_cell(self, row: int, column: int, text: Text) -> None:
         if 0 <= row < len(self.rows) and 0 <= column < len(self.rows[row]):

@@ -22,7 +22,7 @@ from npt_explorer.classroom.diff import diff  # noqa: E402
 from npt_explorer.classroom.quiz import MIX_ARCHES, TOPICS, generate  # noqa: E402
 from npt_explorer.classroom.state import capture  # noqa: E402
 from npt_explorer.engine import Machine, MachineConfig  # noqa: E402
-from npt_explorer.tui.session import Session  # noqa: E402
+from npt_explorer.scenario.session import Session  # noqa: E402
 from npt_explorer.tui.timeline import Timeline  # noqa: E402
 
 GVA, GPA = 0x10_0000_0000, 0x4000_0000

@@ -113,8 +113,8 @@ async def cpu_per_step(size: tuple[int, int], pages: int = 0) -> list[float]:
     """CPU seconds per `n` in the headless app (the pilot's own cost, measured on a key
     that does nothing, subtracted)."""
     from npt_explorer.scenario.loader import loads
+    from npt_explorer.scenario.session import Session
     from npt_explorer.tui.app import NptExplorerApp, make_app
-    from npt_explorer.tui.session import Session
 
     if pages:
         session = Session(loads('[scenario]\ntitle = "big"\narch = "x86_64"\n'), "demo")

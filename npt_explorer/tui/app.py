@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, Header, Input, RichLog, Tree
 
 from ..engine import ARCHES, Encoding, MachineConfig, PagingError, Walk, stage_table
 from ..scenario.loader import ScenarioError
+from ..scenario.session import Session
 from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
 from .classroom import PROJECTOR_PANELS, ClassroomCommands
 from .command_line import CommandInput, CommandLine
@@ -50,7 +51,6 @@ from .messages import (
 )
 from .palette import GuardedPalette, NptCommands
 from .regions_panel import RegionsPanel
-from .session import Session
 from .tables_panel import PageTablesPanel
 from .text_grid import TextGrid
 from .themes import DEFAULT_THEME, HIGH_CONTRAST

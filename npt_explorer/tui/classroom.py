@@ -17,10 +17,10 @@ from ..classroom.quiz_run import QuizRun, Verdict
 from ..classroom.quiz_text import part_lines
 from ..classroom.state import capture
 from ..scenario import CommandError, parse_line, parse_number
+from ..scenario.session import Session
 from .diff_view import DiffFollow, DiffPanel
 from .messages import MachineChanged
 from .regions_panel import RegionsPanel
-from .session import Session
 from .themes import HIGH_CONTRAST
 from .timeline import Timeline, check_point, machine_at
 from .tlb_panel import TlbPanel

@@ -18,12 +18,12 @@ from ..engine import ARCHES, MachineConfig, PagingError
 from ..scenario import OPS, CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.results import walk_json
+from ..scenario.session import Session
 from .classroom import CLASSROOM_COMMANDS
 from .command_line import CommandLine
 from .completion import UI_COMMANDS, usage
 from .files import FILE_COMMANDS, FileRoot
 from .messages import MachineChanged
-from .session import Session
 from .tlb_panel import TlbPanel
 
 

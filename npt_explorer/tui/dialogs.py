@@ -19,7 +19,7 @@ from ..engine import ARCHES, Encoding, MachineConfig, PagingError
 from ..image.files import is_image_command
 from ..scenario import bundled_dir
 from ..scenario.loader import ScenarioError, load
-from .session import DEMO_DIR
+from ..scenario.session import DEMO_DIR
 
 T = TypeVar("T")
 

@@ -24,7 +24,7 @@ from ..scenario import Command, CommandError, build
 from ..scenario.loader import Scenario, ScenarioError, load
 from ..scenario.observed import with_observed
 from ..scenario.results import StepResult
-from .session import LogEntry, Session
+from ..scenario.session import LogEntry, Session
 
 #: typed UI commands that have no meaning on an image (yet), and why
 _NO_HISTORY = "an image's overlay keeps no history to go back to (save FILE.toml keeps the pokes)"

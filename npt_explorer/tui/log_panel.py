@@ -12,8 +12,8 @@ from textual.widgets import RichLog
 
 from ..scenario.events import event_text
 from ..scenario.report import data_words, verdict_lines, walk_summary
+from ..scenario.session import LogEntry
 from ..scenario.trace_report import trace_block
-from .session import LogEntry
 
 HELP = """\
 ### Log

@@ -11,9 +11,9 @@ from typing import Protocol, cast
 from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 
 from ..engine import ARCHES, FLUSHES
+from ..scenario.session import Session
 from .command_runner import CommandRunner
 from .dialogs import find_scenarios
-from .session import Session
 from .tlb_panel import flush_kinds
 
 

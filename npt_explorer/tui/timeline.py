@@ -16,7 +16,7 @@ from ..engine import Machine
 from ..scenario import CommandError
 from ..scenario.results import StepResult
 from ..scenario.runner import execute
-from .session import LogEntry, Session
+from ..scenario.session import LogEntry, Session
 
 
 def check_point(session: Session, point: int, last: int | None = None) -> int:

@@ -66,7 +66,8 @@ def test_no_module_reads_a_private_name_through_an_imported_module():
 def test_engine_and_scenario_load_neither_rich_nor_textual():
     code = (
         "import sys, npt_explorer.engine, npt_explorer.scenario.loader, "
-        "npt_explorer.scenario.runner, npt_explorer.scenario.expect, npt_explorer.scenario.replay; "
+        "npt_explorer.scenario.runner, npt_explorer.scenario.expect, "
+        "npt_explorer.scenario.session; "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'rich', 'textual'}))"
     )
     out = subprocess.run(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import npt_explorer.scenario
 from npt_explorer.engine.formats import Encoding
 from npt_explorer.scenario import load, run
 
@@ -126,3 +127,12 @@ def test_the_bundled_scenarios_are_package_data_located_through_the_package():
 
     assert sorted(p.name for p in bundled_dir().glob("*.toml")) == [p.name for p in FILES]
     assert '"scenario/bundled/*.toml"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_tui_demos_are_package_data_beside_the_session():
+    from npt_explorer.engine import ARCHES
+    from npt_explorer.scenario.session import DEMO_DIR, demo_path
+
+    assert DEMO_DIR.parent == Path(npt_explorer.scenario.__file__).parent
+    assert all(demo_path(arch).is_file() for arch in ARCHES)
+    assert '"scenario/demos/*.toml"' in (ROOT / "pyproject.toml").read_text()

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from npt_explorer.engine import ARCHES, PRESETS, BadValue, Encoding, MachineConfig, PagingError
 from npt_explorer.scenario import bundled_dir, load
-from npt_explorer.tui.session import DEMO_DIR, Session
+from npt_explorer.scenario.session import DEMO_DIR, Session
 
 FILES = sorted(bundled_dir().glob("*.toml")) + sorted(DEMO_DIR.glob("*.toml"))
 

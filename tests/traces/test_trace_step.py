@@ -48,7 +48,7 @@ def test_bad_trace_steps_are_invalid_files_naming_the_line(tmp_path, step, words
 
 
 def test_a_saved_session_writes_the_trace_file_relative_to_where_it_is_saved(tmp_path):
-    from npt_explorer.tui.session import Session
+    from npt_explorer.scenario.session import Session
 
     session = Session.from_file(scenario(tmp_path, 'file = "t.txt"\n'))
     session.run_scenario_steps(1)
@@ -62,7 +62,7 @@ def test_a_saved_session_writes_the_trace_file_relative_to_where_it_is_saved(tmp
 
 
 def test_custom_walk_caches_survive_a_save(tmp_path):
-    from npt_explorer.tui.session import Session
+    from npt_explorer.scenario.session import Session
 
     caches = (
         'walk_caches = { preset = "amd-pwc-ntlb", caches = [ { name = "mine", kind = "psc",'

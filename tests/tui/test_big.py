@@ -8,8 +8,8 @@ from big_machine import GVA, big_machine
 from tui_helpers import settle
 
 from npt_explorer.scenario.loader import loads
+from npt_explorer.scenario.session import Session
 from npt_explorer.tui.app import NptExplorerApp
-from npt_explorer.tui.session import Session
 
 PAGES = 100_000
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from npt_explorer.engine import MachineConfig
+from npt_explorer.scenario.session import Session
 from npt_explorer.tui.command_runner import CommandRunner
 from npt_explorer.tui.messages import MachineChanged
-from npt_explorer.tui.session import Session
 
 
 class Field:

@@ -11,7 +11,7 @@ from tui_helpers import settle
 
 from npt_explorer.cli import main
 from npt_explorer.scenario import bundled_dir, loads, run
-from npt_explorer.tui.session import Session
+from npt_explorer.scenario.session import Session
 
 #: the "bug": dirty logging left the data page read-only at stage 2 (EPT), so the guest's
 #: write to it exits with an EPT violation (exit reason 48) at the final translation

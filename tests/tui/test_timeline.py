@@ -10,8 +10,8 @@ import threading
 from test_linked import hint_text, type_command
 from tui_helpers import settle
 
+from npt_explorer.scenario.session import Session
 from npt_explorer.tui import timeline
-from npt_explorer.tui.session import Session
 
 
 async def until(pilot, done, seconds: float = 10.0) -> None:

@@ -1,4 +1,4 @@
-"""The TUI's model (no Textual): demos, typed commands, scenario stepping, save → replay."""
+"""The session, the TUI's model (no Textual): demos, typed commands, stepping, save → replay."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from npt_explorer.engine.config import MachineConfig
 from npt_explorer.engine.region_fold import machine_regions
 from npt_explorer.scenario import CommandError, load, run
-from npt_explorer.tui.session import Session
+from npt_explorer.scenario.session import Session
 
 SHAPES = {"x86_64": 24, "aarch64": 19, "riscv64": 15}
 

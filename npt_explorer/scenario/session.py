@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine import ARCHES, Event, Machine, MachineConfig
-from ..scenario import Command, CommandError, header_toml, parse_line
-from ..scenario.loader import Scenario, load, loads
-from ..scenario.observed import with_observed
-from ..scenario.results import StepResult
-from ..scenario.runner import execute
+from .command import Command
+from .loader import Scenario, header_toml, load, loads
+from .observed import with_observed
+from .parse import parse_line
+from .results import StepResult
+from .runner import execute
+from .values import CommandError
 
 DEMO_DIR = Path(__file__).resolve().parent / "demos"
 

@@ -415,8 +415,10 @@ class Machine:
         assert caches is not None
         refs = caches.refs(walk.steps, walk.gva, walk.gpa)
         served, stale = caches.account(refs, walk.gva, self.tag_vmid, self.asid)
-        for step, name in zip(walk.steps, served, strict=True):
-            step.cached = name
+        walk.steps = [  # the steps are values, some shared with other walks (`Walker`)
+            step if name is None else replace(step, cached=name)
+            for step, name in zip(walk.steps, served, strict=True)
+        ]
         if stale:
             walk.note = "a walk cache held an entry the tables no longer have"
         if walk.fault is not None and walk.fault.stage == 1:

@@ -8,7 +8,7 @@ manual's order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,9 +19,10 @@ from .memory import Frames, write_entry
 from .readings import MEMO_LIMIT, Outcome, Readings, StepOutcome
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class WalkStep:
-    """One page-table entry read (and the write-back it caused, if any)."""
+    """One page-table entry read (and the write-back it caused, if any). A value: walks share
+    the steps the walker replays from its memos."""
 
     stage: int
     depth: int
@@ -114,12 +115,13 @@ class Walk:
 #: gpa -> (hpa, stage-2 accumulator, page size, stale) from a stage-2-only TLB entry
 S2Lookup = Callable[[int], "tuple[int, Any, int, bool] | None"]
 _LEAF = EntryKind.LEAF
-#: one stage-2 entry read as `_stage2` replays it: depth, level name, table, index, entry
-#: address, raw value, outcome
-_S2Entry = tuple[int, str, int, int, int, int, StepOutcome]
 #: a stage-2 walk that ended in a page: (hPA of the gPA's smallest page, accumulator, page
-#: size, the entries read)
-_S2Walk = tuple[int, Any, int, list[_S2Entry]]
+#: size, its steps)
+_S2Walk = tuple[int, Any, int, tuple[WalkStep, ...]]
+#: a walk down to a table: (accumulator, the table's address, its steps)
+_Down = tuple[Any, int, tuple[WalkStep, ...]]
+#: per guest depth: (shift, index mask, level name, step purpose, stage-2 purpose)
+_S1Level = tuple[int, int, str, str, str]
 #: the page size a stage that is off contributes (it never limits `Walk.page_size`)
 BARE_SIZE = 1 << 64
 
@@ -139,6 +141,48 @@ class _Requests:
 class _Stop(Exception):
     def __init__(self, fault: Fault) -> None:
         self.fault = fault
+
+
+class _Memos:
+    """The walks a walker keeps to replay: stage-2 walks that ended in a page, and walks of
+    either stage down to a table. A walk that wrote nothing reads the same entries to the same
+    end while memory is unwritten (`Frames.generation`); control changes and EPTP switches
+    build a new walker. The walker's own A/D write keeps them unless its frame is one they
+    read."""
+
+    __slots__ = ("frames", "generation", "s1", "s2", "s2_down")
+
+    def __init__(self) -> None:
+        #: by (gPA >> the smallest page's shift, id of the request, side effects, guest depth,
+        #: purpose)
+        self.s2: dict[tuple[int, int, bool, int | None, str | None], _S2Walk] = {}
+        #: stage-2 walks down to a table, by (its depth, the gPA's bits above it, the rest of
+        #: the page key)
+        self.s2_down: dict[tuple[int, int, tuple[int, bool, int | None, str | None]], _Down] = {}
+        #: guest walks down to a table, by (its depth, the gVA's bits above it, (id of the
+        #: requests, side effects))
+        self.s1: dict[tuple[int, int, tuple[int, bool]], _Down] = {}
+        self.frames: set[int] = set()  # the frames of every entry those walks read
+        self.generation = -1
+
+    def current(self, generation: int) -> None:
+        """Drop everything if memory was written since (or the memos grew too big)."""
+        kept = len(self.s2) + len(self.s2_down) + len(self.s1)
+        if generation != self.generation or kept >= MEMO_LIMIT:
+            self.forget()
+            self.generation = generation
+
+    def forget(self) -> None:
+        self.s2.clear()
+        self.s2_down.clear()
+        self.s1.clear()
+        self.frames.clear()
+
+    def wrote(self, frame: int, generation: int) -> None:
+        """The walker wrote an entry into `frame`: only a kept walk that read it changes."""
+        if frame in self.frames:
+            self.forget()
+        self.generation = generation
 
 
 class Walker:
@@ -165,10 +209,9 @@ class Walker:
         self.memory = memory
         self.guest_root = guest_root
         self.npt_root = npt_root
-        #: the root entries the CPU holds in registers (`PagingFormat.root_registers`)
-        self.root_registers: tuple[int, ...] = ()
-        #: AArch64 TTBR1_EL1's table, for gVAs in the upper range (`s1.upper`); None: none
-        self.guest_root_hi: int | None = None
+        self._memos = _Memos()
+        self._root_registers: tuple[int, ...] = ()
+        self._guest_root_hi: int | None = None
         self._strict = memory.strict
         #: per stage, the mask of an entry narrower than 8 bytes (0: a whole u64 word)
         self._narrow = {
@@ -178,7 +221,7 @@ class Walker:
         self.r1 = Readings(s1)
         self.r2 = Readings(s2)
         #: per depth: (shift, index mask, level name, step purpose, stage-2 purpose)
-        self._s1_levels = tuple(
+        self._s1_levels: tuple[_S1Level, ...] = tuple(
             (
                 lv.shift,
                 lv.entries - 1,
@@ -195,13 +238,31 @@ class Walker:
         #: gPAs below this pass the input check (0: the declared ranges do not start at 0)
         first = s2.input_ranges[0]
         self._s2_input_limit = first[1] if first[0] == 0 else 0
-        #: stage-2 walks that ended in a page, by (gPA >> the smallest page's shift, id of the
-        #: request, side effects); current while `memory.generation` is
-        self._s2_memo: dict[tuple[int, int, bool], _S2Walk] = {}
-        self._s2_generation = -1
-        self._s2_frames: set[int] = set()  # the frames of every entry those walks read
         self._s2_page_shift = s2.levels[-1].shift
         self._s2_offset = (1 << self._s2_page_shift) - 1
+        #: where a kept walk down to a table resumes, per stage (`_resume`)
+        self._resume_at = _resume_at(s1)
+        self._s2_resume_at = _resume_at(s2)
+
+    @property
+    def root_registers(self) -> tuple[int, ...]:
+        """The root entries the CPU holds in registers (`PagingFormat.root_registers`)."""
+        return self._root_registers
+
+    @root_registers.setter
+    def root_registers(self, entries: tuple[int, ...]) -> None:
+        self._root_registers = entries
+        self._memos.s1.clear()  # the guest walks memoised began at the old ones
+
+    @property
+    def guest_root_hi(self) -> int | None:
+        """AArch64 TTBR1_EL1's table, for gVAs in the upper range (`s1.upper`); None: none."""
+        return self._guest_root_hi
+
+    @guest_root_hi.setter
+    def guest_root_hi(self, root: int | None) -> None:
+        self._guest_root_hi = root
+        self._memos.s1.clear()
 
     def _reqs(self, access: Access, priv: Priv, ac: bool = False, via: str = "") -> _Requests:
         """Guest page-table accesses are implicit: no EFLAGS.AC, no HLVX (MXR never applies)."""
@@ -239,6 +300,7 @@ class Walker:
         if access is Access.EXEC:  # a branch strips a tag TBI ignores: the PC has none (D8.8)
             gva = self.s1.untagged(gva, access)
         walk = Walk(gva, access, priv, ac=ac, via=via)
+        self._memos.current(self.memory.generation)
         try:
             self._walk(walk, side_effects, s2_lookup)
         except _Stop as stop:
@@ -248,9 +310,10 @@ class Walker:
     def translate_gpa(self, gpa: int, access: Access, priv: Priv = Priv.KERNEL) -> Walk:
         """Stage 2 alone (what a stage-2-only TLB entry caches)."""
         walk = Walk(gpa, access, priv)
+        self._memos.current(self.memory.generation)
         try:
             req = self._reqs(Access.parse(access), Priv.parse(priv)).final
-            hpa, acc, size = self._stage2(walk, gpa, req, None, FINAL, False)
+            hpa, acc, size = self._stage2(walk, gpa, req, None, FINAL, False, "stage-2")
             walk.gpa, walk.hpa, walk.s2_acc, walk.s2_size, walk.s1_size = gpa, hpa, acc, size, size
         except _Stop as stop:
             walk.fault = finish(stop.fault)
@@ -271,24 +334,18 @@ class Walker:
         reason = s1.check_input(va)
         if reason is not None:
             raise _Stop(self._fault(walk, 1, reason, None))
-        req, acc, table = reqs.s1, r1.start, self.guest_root
-        if self.guest_root_hi is not None and va >> 63:  # VA[55]=1: TTBR1 (Arm ARM D8.2.2)
-            table = self.guest_root_hi
-        for depth, level in enumerate(self._s1_levels):
-            if depth == 0 and s1.root_registers:  # PAE PDPTEs: no memory reference, no A bit
-                raw, step = self._root_register(walk, level), None
-            else:
-                raw, step = self._s1_entry(walk, depth, level, table, reqs.read, side_effects)
-            out = r1.outcome(depth, raw, acc, req)  # the one verdict on this entry
-            if step is not None:
-                step.outcome = out.label
+        root = self.guest_root
+        if self._guest_root_hi is not None and va >> 63:  # VA[55]=1: TTBR1 (Arm ARM D8.2.2)
+            root = self._guest_root_hi
+        tail = (id(reqs), side_effects)
+        at = _resume(self._memos.s1, self._resume_at, gva, tail, walk.steps, (0, r1.start, root))
+        start, acc, table = at
+        for depth in range(start, len(self._s1_levels)):
+            out, raw, hpa = self._s1_entry(walk, depth, table, acc, reqs, side_effects)
             if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
-                bad_acc = acc if out.bad or step is None else out.acc
-                raise _Stop(self._fault(walk, 1, out.reason, depth, req=req, acc=bad_acc, raw=raw))
-            if out.set_bits is not None and step is not None:  # A/D: stage 2 must allow it
-                self._s2_write_check(walk, step, reqs.write_back, side_effects)
-                if side_effects:
-                    self._write_back(walk, step.entry_hpa, (raw & out.wb_keep) | out.set_bits, step)
+                bad_acc = acc if out.bad or hpa is None else out.acc
+                raise _Stop(self._fault(walk, 1, out.reason, depth, req=reqs.s1, acc=bad_acc,
+                                        raw=raw))  # fmt: skip
             acc = out.acc
             if out.kind is _LEAF:
                 size = out.page_size
@@ -297,42 +354,58 @@ class Walker:
                 walk.s1_size, walk.s1_acc = size, acc
                 break
             table = _next_table(out, r1, raw)
+            if not walk.writes:  # nothing written: a walk of the same upper gVA bits repeats it
+                self._remember(walk, depth, hpa, (acc, table, tuple(walk.steps)), tail)
         self._final(walk, acc, reqs, side_effects, s2_lookup)
 
-    def _root_register(self, walk: Walk, level: tuple[int, int, str, str, str]) -> int:
+    def _remember(
+        self, walk: Walk, depth: int, hpa: int | None, down: _Down, tail: tuple[int, bool]
+    ) -> None:
+        """Keep the walk so far, down to the table after `depth`: the entries it read depend on
+        the gVA's bits from the shift of `depth` up, the request and memory alone (`_Memos`)."""
+        self._memos.s1[(depth + 1, walk.gva >> self._s1_levels[depth][0], tail)] = down
+        if hpa is not None:  # (a PAE PDPTE is a register: `root_registers` clears the memo)
+            self._memos.frames.add(hpa >> 12)
+
+    def _root_register(self, walk: Walk, level: _S1Level) -> int:
         """The root entry the CPU holds in a register (PAE PDPTE n); 0 past the last one."""
         index = (walk.gva >> level[0]) & level[1]
-        return self.root_registers[index] if index < len(self.root_registers) else 0
+        return self._root_registers[index] if index < len(self._root_registers) else 0
 
     def _s1_entry(
-        self,
-        walk: Walk,
-        depth: int,
-        level: tuple[int, int, str, str, str],
-        table: int,
-        read_req: AccessRequest,
-        side_effects: bool,
-    ) -> tuple[int, WalkStep]:
-        """Read the guest entry at `depth`: its gPA through stage 2 first (hardware.md §1.1;
-        a stage-2 fault here beats any stage-1 problem, §1.4), then the entry; the step."""
+        self, walk: Walk, depth: int, table: int, acc: Any, reqs: _Requests, side_effects: bool
+    ) -> tuple[Outcome, int, int | None]:
+        """The guest entry at `depth`, the verdict on it and its hPA: the entry's gPA through
+        stage 2 first (hardware.md §1.1; a stage-2 fault here beats any stage-1 problem, §1.4),
+        then the entry, its step and its A/D write-back, a guest-physical write stage 2 must
+        allow (a check that records no steps). A PAE PDPTE is a register: no reference, no A."""
+        level = self._s1_levels[depth]
+        if depth == 0 and self.s1.root_registers:
+            raw = self._root_register(walk, level)
+            return self.r1.outcome(depth, raw, acc, reqs.s1), raw, None
         shift, mask, where, purpose, s2_purpose = level
         index = (walk.gva >> shift) & mask
         size = self.s1.entry_bytes
         entry_gpa = table + index * size
-        hpa = self._stage2(walk, entry_gpa, read_req, depth, GUEST_WALK, side_effects, s2_purpose)
-        raw = self._read(walk, 1, depth, hpa[0], entry_gpa)
-        step = WalkStep(
-            1, depth, where, purpose, table, hpa[0] - index * size, index, entry_gpa, hpa[0], raw,
-            self.r1, StepOutcome.FAULT,  # the verdict sets it
-        )  # fmt: skip
-        walk.steps.append(step)
-        return raw, step
-
-    def _s2_write_check(
-        self, walk: Walk, step: WalkStep, req: AccessRequest, side_effects: bool
-    ) -> None:
-        """A guest A/D write-back is a guest-physical write: stage 2 must allow it (no steps)."""
-        self._stage2(walk, step.entry_addr, req, step.depth, GUEST_WALK, side_effects, record=False)
+        hpa, _, _ = self._stage2(
+            walk, entry_gpa, reqs.read, depth, GUEST_WALK, side_effects, s2_purpose
+        )
+        raw = self._read(walk, 1, depth, hpa, entry_gpa)
+        out = self.r1.outcome(depth, raw, acc, reqs.s1)  # the one verdict on this entry
+        written = None
+        try:
+            if out.reason is None and out.set_bits is not None:
+                self._stage2(walk, entry_gpa, reqs.write_back, depth, GUEST_WALK, side_effects,
+                             None)  # fmt: skip
+                written = (raw & out.wb_keep) | out.set_bits if side_effects else None
+        finally:  # the entry's step, also when that check faults
+            walk.steps.append(WalkStep(
+                1, depth, where, purpose, table, hpa - index * size, index, entry_gpa, hpa, raw,
+                self.r1, out.label, None, written,
+            ))  # fmt: skip
+        if written is not None:
+            self._write_back(walk, hpa, written, self.s1)
+        return out, raw, hpa
 
     def _final(
         self, walk: Walk, acc: Any, reqs: _Requests, side_effects: bool, s2_lookup: S2Lookup | None
@@ -367,46 +440,30 @@ class Walker:
         for_depth: int | None,
         during: During,
         side_effects: bool,
-        purpose: str = "stage-2",
-        record: bool = True,
+        purpose: str | None,
     ) -> tuple[int, Any, int]:
-        """Stage 2 for `gpa` with an interned `req`: (hPA, accumulator, page size); steps
-        recorded unless `record` is off (an A/D write-back's check). A walk of a page walked
-        before while memory has not changed (no write of any kind: its `generation`) reads the
-        same entries to the same end, so it is replayed from `_s2_memo` — as the paging-structure
-        caches do in hardware, but never stale: its steps are the walk's own."""
+        """Stage 2 for `gpa` with an interned `req`: (hPA, accumulator, page size); its steps
+        recorded with `purpose` (None: an A/D write-back's check, which records none). A walk of
+        a page walked before while memory has not changed (`_Memos`) reads the same entries to
+        the same end, so its steps are replayed — as the paging-structure caches do in
+        hardware, but never stale: they are the steps a walk now would make."""
         if self.npt_root is None:  # stage 2 off: hPA = gPA
             return gpa, None, BARE_SIZE
         if not 0 <= gpa < self._s2_input_limit:
             reason = self.s2.check_input(gpa)
             if reason is not None:
                 raise _Stop(self._fault(walk, 2, reason, None, gpa=gpa, during=during, req=req))
-        memo, generation = self._s2_memo, self.memory.generation
-        if generation != self._s2_generation or len(memo) >= MEMO_LIMIT:
-            memo.clear()
-            self._s2_frames.clear()
-            self._s2_generation = generation
-        key, offset = (gpa >> self._s2_page_shift, id(req), side_effects), gpa & self._s2_offset
+        memo = self._memos.s2
+        key = (gpa >> self._s2_page_shift, id(req), side_effects, for_depth, purpose)
         seen = memo.get(key)
         if seen is None:
-            seen = self._s2_walk(walk, gpa, req, for_depth, during, side_effects, purpose, record)
-            if self.memory.generation == generation:  # nothing written back: it will repeat
+            writes = walk.writes
+            seen = self._s2_walk(walk, gpa, req, for_depth, during, side_effects, purpose)
+            if walk.writes == writes:  # nothing written back: it will repeat
                 memo[key] = seen
-            return seen[0] + offset, seen[1], seen[2]
-        base, acc, size, entries = seen
-        if record:
-            self._replay(walk, entries, purpose, for_depth)
-        return base + offset, acc, size
-
-    def _replay(
-        self, walk: Walk, entries: Sequence[_S2Entry], purpose: str, for_depth: int | None
-    ) -> None:
-        """The steps of stage-2 entries read before, as `_s2_walk` records them."""
-        r2 = self.r2
-        walk.steps += [
-            WalkStep(2, d, name, purpose, t, t, i, a, a, raw, r2, label, for_depth)
-            for d, name, t, i, a, raw, label in entries
-        ]
+        elif seen[3]:
+            walk.steps += seen[3]
+        return seen[0] + (gpa & self._s2_offset), seen[1], seen[2]
 
     def _s2_walk(
         self,
@@ -416,18 +473,19 @@ class Walker:
         for_depth: int | None,
         during: During,
         side_effects: bool,
-        purpose: str,
-        record: bool,
+        purpose: str | None,
     ) -> _S2Walk:
         """`_stage2`'s walk through the tables, entry by entry: (hPA of the gPA's smallest
-        page, accumulator, page size, the entries read)."""
-        s2, r2 = self.s2, self.r2
-        acc, table = r2.start, self.npt_root
-        assert table is not None
-        entries: list[_S2Entry] = []
+        page, accumulator, page size, its steps)."""
+        s2, r2, steps, down = self.s2, self.r2, walk.steps, self._memos.s2_down
+        first, writes, tail = len(steps), walk.writes, (id(req), side_effects, for_depth, purpose)
+        root = self.npt_root
+        assert root is not None
+        start, acc, table = _resume(down, self._s2_resume_at, gpa, tail, steps, (0, r2.start, root))
         peek, size_of_entry, wide = self.memory.peek_frame, s2.entry_bytes, s2.entry_bytes == 8
-        frames = self._s2_frames
-        for depth, (shift, mask, name) in enumerate(self._s2_levels):
+        frames = self._memos.frames
+        for depth in range(start, len(self._s2_levels)):
+            shift, mask, name = self._s2_levels[depth]
             index = (gpa >> shift) & mask
             addr = table + index * size_of_entry
             frames.add(addr >> 12)
@@ -437,31 +495,47 @@ class Walker:
             else:
                 raw = words.item((addr & 0xFFF) >> 3)
             out = r2.outcome(depth, raw, acc, req)  # the one verdict on this entry
-            entries.append((depth, name, table, index, addr, raw, out.label))
-            step = None
-            if record:
-                step = WalkStep(
+            written = None
+            if out.set_bits is not None and out.reason is None and side_effects:
+                written = (raw & out.wb_keep) | out.set_bits
+            if purpose is not None:
+                steps.append(WalkStep(
                     2, depth, name, purpose, table, table, index, addr, addr, raw, r2, out.label,
-                    for_depth,
-                )  # fmt: skip
-                walk.steps.append(step)
+                    for_depth, written,
+                ))  # fmt: skip
             if out.reason is not None:  # invalid / misconfigured entry, or the hook's fault
                 bad_acc = None if out.bad else out.acc
                 raise _Stop(self._fault(walk, 2, out.reason, depth, gpa=gpa, during=during,
                                         req=req, acc=bad_acc, raw=raw))  # fmt: skip
-            if out.set_bits is not None and side_effects:
-                self._write_back(walk, addr, (raw & out.wb_keep) | out.set_bits, step)
+            if written is not None:
+                self._write_back(walk, addr, written, s2)
             acc = out.acc
             if out.kind is _LEAF:
-                size = out.page_size
-                assert size is not None
-                hpa = _leaf_base(out, r2, raw, size) + (gpa & (size - 1))
-                if hpa >= self._s2_output_limit and not s2.check_output(hpa):
-                    raise _Stop(self._fault(walk, 2, FaultReason.ADDRESS_SIZE, depth, gpa=gpa,
-                                            during=during, req=req, acc=acc, raw=raw))  # fmt: skip
-                return hpa & ~self._s2_offset, acc, size, entries
+                base, size = self._s2_leaf(walk, gpa, out, raw, depth, during, req)
+                return base, acc, size, tuple(steps[first:])
             table = out.exact_paddr if out.exact_paddr is not None else r2.paddr(raw)
+            if walk.writes == writes:  # nothing written: a walk of the same upper bits repeats it
+                down[(depth + 1, gpa >> shift, tail)] = (acc, table, tuple(steps[first:]))
         raise AssertionError("a walk always ends in a leaf or a fault")
+
+    def _s2_leaf(
+        self,
+        walk: Walk,
+        gpa: int,
+        out: Outcome,
+        raw: int,
+        depth: int,
+        during: During,
+        req: AccessRequest,
+    ) -> tuple[int, int]:
+        """The stage-2 leaf's (hPA of the gPA's smallest page, page size), its output checked."""
+        size = out.page_size
+        assert size is not None
+        hpa = _leaf_base(out, self.r2, raw, size) + (gpa & (size - 1))
+        if hpa >= self._s2_output_limit and not self.s2.check_output(hpa):
+            raise _Stop(self._fault(walk, 2, FaultReason.ADDRESS_SIZE, depth, gpa=gpa,
+                                    during=during, req=req, acc=out.acc, raw=raw))  # fmt: skip
+        return hpa & ~self._s2_offset, size
 
     # ------------------------------------------------------------------ memory
 
@@ -481,16 +555,11 @@ class Walker:
             raw = (raw >> ((hpa & 7) << 3)) & narrow
         return raw
 
-    def _write_back(self, walk: Walk, hpa: int, value: int, step: WalkStep | None) -> None:
+    def _write_back(self, walk: Walk, hpa: int, value: int, fmt: PagingFormat) -> None:
         """Write A/D/AF back into the entry at `hpa` (a walk with side effects only)."""
-        fmt, memory = self.s2 if step is None or step.stage == 2 else self.s1, self.memory
-        generation = memory.generation
-        write_entry(memory, hpa, value, fmt.entry_bytes)
-        if generation == self._s2_generation and hpa >> 12 not in self._s2_frames:
-            self._s2_generation = memory.generation  # a frame no memoised stage-2 walk read
+        write_entry(self.memory, hpa, value, fmt.entry_bytes)
+        self._memos.wrote(hpa >> 12, self.memory.generation)
         walk.writes += 1
-        if step is not None:
-            step.written = value
 
     # ------------------------------------------------------------------ faults
 
@@ -551,3 +620,28 @@ def _next_table(out: Outcome, readings: Readings, raw: int) -> int:
 def _leaf_base(out: Outcome, readings: Readings, raw: int, size: int) -> int:
     """The leaf's output base (page-aligned), or an exact entry's decoded address as is."""
     return out.exact_paddr if out.exact_paddr is not None else readings.paddr(raw) & ~(size - 1)
+
+
+def _resume_at(fmt: PagingFormat) -> tuple[tuple[int, int], ...]:
+    """Where a kept walk down to a table resumes, deepest first: (depth, the shift of the entry
+    above it — the address bits from there up chose the table)."""
+    return tuple((d, fmt.levels[d - 1].shift) for d in range(fmt.depth_count - 1, 0, -1))
+
+
+def _resume(
+    memo: dict[Any, _Down],
+    at: tuple[tuple[int, int], ...],
+    addr: int,
+    tail: Any,
+    steps: list[WalkStep],
+    root: tuple[int, Any, int],
+) -> tuple[int, Any, int]:
+    """Where a walk of `addr` starts: (depth, accumulator, table) at the deepest table a kept
+    walk of its upper bits reached, its steps replayed into `steps`; else `root`."""
+    if memo:
+        for depth, shift in at:
+            seen = memo.get((depth, addr >> shift, tail))
+            if seen is not None:
+                steps += seen[2]
+                return depth, seen[0], seen[1]
+    return root

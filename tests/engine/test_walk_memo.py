@@ -1,8 +1,10 @@
-"""The walker replays a stage-2 walk it has made before while memory is unchanged (a guest
-table frame's gPA is translated again on every walk: only the leaf differs). That changes no
-walk: every walk equals the walk of a walker that never walked before — its steps, decoded
-fields, write-backs and faults — after pokes, direct memory writes, A/D write-backs, control
-changes and an EPTP switch, on random tables of every architecture."""
+"""The walker replays what it has walked before while memory is unchanged: a stage-2 walk of
+a page (a guest table frame's gPA is translated again on every walk), and a walk of either
+stage down to a table (a new page next to one walked before reads the same upper entries).
+That changes no walk: every walk equals the walk of a walker that never walked before — its
+steps, decoded fields, write-backs and faults — after pokes, direct memory writes, A/D
+write-backs, control changes, root register loads and an EPTP switch, on random tables of
+every architecture. The replayed steps are shared between walks, so nothing changes a step."""
 
 from __future__ import annotations
 
@@ -116,6 +118,92 @@ def test_an_eptp_switch_between_two_walks_is_seen():
     assert seen(second) == seen(fresh(m.walker).translate(GUEST, Access.READ, side_effects=False))
     m.set_context(eptp=0)
     assert seen(m.translate(GUEST, "read")) == seen(first)
+
+
+def test_a_new_page_next_to_a_walked_one_replays_the_upper_entries_of_both_stages():
+    """The guest's PML4E, PDPTE and PDE with their stage-2 walks, the PTE's table frame, and
+    the final gPA's EPT PML4E, PDPTE and PDE: 23 of 24 steps are the first walk's own."""
+    m = x86()
+    first = m.translate(GUEST + 0x1000, "read")
+    second = m.translate(GUEST + 0x2000, "read")
+    shared = [a is b for a, b in zip(first.steps, second.steps, strict=True)]
+    assert shared == [True] * 19 + [False] + [True] * 3 + [False]
+    assert seen(second) == seen(fresh(m.walker).translate(GUEST + 0x2000, Access.READ,
+                                                          side_effects=False))  # fmt: skip
+
+
+def test_the_guest_pte_a_bit_written_keeps_the_replay_of_the_neighbours_walk():
+    """The first access sets A in the four guest entries (the memos are dropped: their frames
+    were read); the second sets it in one PTE, a frame no kept walk read (the walk down to the
+    PT stops above it) — its replay still equals a fresh walk, A/D included."""
+    m, twin = x86(features=["ept-ad"]), x86(features=["ept-ad"])
+    for n, page in enumerate((0x1000, 0x2000, 0x3000, 0x2000)):
+        walk = m.access(GUEST + page, "write" if n % 2 else "read")
+        twin.walker = fresh(twin.walker)
+        assert seen(walk) == seen(twin.access(GUEST + page, "write" if n % 2 else "read"))
+    assert m.memory.frames.keys() == twin.memory.frames.keys()
+    assert all((m.memory.frames[p] == w).all() for p, w in twin.memory.frames.items())
+
+
+def test_an_access_after_a_translate_sets_the_a_bits_the_translates_kept_walk_read():
+    """`translate` keeps the walk down to the PT with the guest's A bits clear; the access
+    sets them (in frames that kept walk read), so the next translate reads them set."""
+    m = x86()
+    m.translate(GUEST + 0x1000, "read")
+    m.access(GUEST + 0x1000, "read")
+    walk = m.translate(GUEST + 0x2000, "read")
+    assert walk.steps[4].raw & 0x20  # the guest PML4E's A bit
+    assert seen(walk) == seen(fresh(m.walker).translate(GUEST + 0x2000, Access.READ,
+                                                        side_effects=False))  # fmt: skip
+
+
+def test_a_walk_down_that_wrote_an_a_bit_is_not_kept():
+    """EPT A/D, no TLB: the EPT PDE of the guest's data has A cleared, its pages' PTEs have it
+    set. A walk sets the PDE's A bit and writes nothing else; the next page's walk must not
+    replay that write."""
+    m, twin = (x86(features=["ept-ad"], tlb_enabled=False) for _ in range(2))
+    for machine in (m, twin):
+        for page in (0x1000, 0x2000):
+            machine.access(GUEST + page, "write")
+        machine.poke(2, RAM, 2, clear=1 << 8)  # the EPT PDE's accessed flag
+    for page in (0x2000, 0x1000):
+        twin.walker = fresh(twin.walker)
+        assert seen(m.access(GUEST + page, "write")) == seen(twin.access(GUEST + page, "write"))
+
+
+def test_a_guest_poke_of_a_pde_between_two_walks_of_its_pages_is_seen():
+    m = x86()
+    m.translate(GUEST + 0x1000, "read")
+    m.poke(1, GUEST, 2, set=1 << 63)  # XD in the PDE: the kept walk down to the PT is stale
+    walk = m.translate(GUEST + 0x2000, "exec")
+    assert not walk.ok and walk.fault.stage == 1
+    assert seen(walk) == seen(fresh(m.walker).translate(GUEST + 0x2000, Access.EXEC,
+                                                        side_effects=False))  # fmt: skip
+
+
+def test_new_root_registers_are_seen_without_a_memory_write():
+    """x86 PAE: the PDPTEs are registers loaded at a CR3 write, not memory; a walk after new
+    ones begins at them, not at the kept walk that began at the old."""
+    m = Machine(arch="x86_64", guest="pae")
+    m.map(2, RAM, 2 * M2, "rwx", hpa=HOST)
+    m.map(1, RAM, M2, "rw", gpa=RAM)
+    m.translate(RAM + 0x1000, "read")
+    m.walker.root_registers = (0, 0, 0, 0)  # as a CR3 write with the PDPTEs cleared loads them
+    walk = m.translate(RAM + 0x2000, "read")
+    assert not walk.ok
+    plain = fresh(m.walker)
+    assert seen(walk) == seen(plain.translate(RAM + 0x2000, Access.READ, side_effects=False))
+
+
+def test_walk_caches_mark_their_walks_steps_not_the_shared_ones():
+    """A step a walk cache served is that walk's own copy: the walk that replayed the same
+    step before, and the walker's memo, keep theirs unmarked."""
+    m = x86(walk_cache_preset="intel-psc")
+    first = m.translate(GUEST + 0x1000, "read")
+    second = m.access(GUEST + 0x2000, "read")
+    third = m.translate(GUEST + 0x3000, "read")
+    assert any(s.cached for s in second.steps)
+    assert not any(s.cached for s in first.steps + third.steps)
 
 
 # ------------------------------------------------------------------ random tables, every arch

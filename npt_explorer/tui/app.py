@@ -30,12 +30,13 @@ from ..engine import ARCHES, Encoding, MachineConfig, PagingError, Walk, stage_t
 from ..scenario.loader import ScenarioError
 from ..scenario.session import Session
 from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
-from .classroom import PROJECTOR_PANELS, ClassroomCommands
+from .classroom import PROJECTOR_PANELS, Classroom
 from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
 from .config import PLAY_SECONDS, THEMES, ConfigError, Settings, remember_theme
 from .control_panel import ControlPanel
 from .dialogs import MachinePicker, ScenarioPicker, scenario_files
+from .diff_view import DiffFollow
 from .entry_panel import EntryPanel
 from .files import FileRoot, remove_scratch, scratch_session
 from .image_regions import regions_panel_class
@@ -116,7 +117,7 @@ _ACTIONS = frozenset(b.action.split("(")[0] for b in _BINDINGS)
 _CHANGES_SESSION = frozenset({"scenario_step", "pick_scenario", "pick_machine", "control_state"})
 
 
-class NptExplorerApp(ClassroomCommands, App[int]):
+class NptExplorerApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "npt-explorer"
     COMMANDS = App.COMMANDS | {NptCommands}
@@ -128,6 +129,7 @@ class NptExplorerApp(ClassroomCommands, App[int]):
         super().__init__()
         self.session = session
         self.commands = CommandRunner(self)  # typed lines and the panels' command requests
+        self.classroom = Classroom(self)  # quiz, diff, time travel, the projector layout
         self.register_theme(HIGH_CONTRAST)
         self.theme = theme or DEFAULT_THEME
         self.current_panel = "walk"
@@ -224,7 +226,7 @@ class NptExplorerApp(ClassroomCommands, App[int]):
 
     def shows(self, panel: str, current: str) -> bool:
         """Is `panel` on screen while `current` is the current panel (in this layout)?"""
-        if self.projector:
+        if self.classroom.projector:
             return panel in PROJECTOR_PANELS
         name = self.layout_name
         if name == "wide" or panel == current:
@@ -273,7 +275,7 @@ class NptExplorerApp(ClassroomCommands, App[int]):
             return False
         if action == "scenario_step" and self.session.mode != "scenario":
             return False
-        if action in _CHANGES_SESSION and self.travelling is not None:
+        if action in _CHANGES_SESSION and self.classroom.travelling is not None:
             return False  # a worker is rebuilding the session at an earlier point
         if action in ("pick_scenario", "pick_machine", "scenario_step"):
             return parameters[-1] == self.screen.has_class("-wide")
@@ -360,7 +362,7 @@ class NptExplorerApp(ClassroomCommands, App[int]):
         self.screen.set_focus(target)
 
     def action_panel(self, delta: int) -> None:
-        order = [p for p in PANELS if not self.projector or p in PROJECTOR_PANELS]
+        order = [p for p in PANELS if not self.classroom.projector or p in PROJECTOR_PANELS]
         index = order.index(self.current_panel) if self.current_panel in order else 0
         self.focus_panel(order[(index + delta) % len(order)])
 
@@ -395,6 +397,17 @@ class NptExplorerApp(ClassroomCommands, App[int]):
 
     def on_prefill_command(self, event: PrefillCommand) -> None:
         self.commands.prefill(event.text)
+
+    # ------------------------------------------------------------------ the classroom
+
+    def action_projector(self) -> None:
+        self.classroom.toggle_projector()
+
+    def on_machine_changed(self, event: MachineChanged) -> None:
+        self.classroom.machine_changed()  # the panels re-read the model on their own handlers
+
+    def on_diff_follow(self, event: DiffFollow) -> None:
+        self.classroom.follow(event)
 
     # ------------------------------------------------------------------ sessions
 
@@ -528,7 +541,7 @@ class NptExplorerApp(ClassroomCommands, App[int]):
     def _theme_chosen(self, theme: Theme) -> None:
         """The theme changed (the palette's Theme command): remember it as `--theme` is;
         F5's high contrast is for the room, not a choice."""
-        if self.projector:
+        if self.classroom.projector:
             return
         try:
             kept = remember_theme(theme.name)

@@ -1,14 +1,17 @@
 """The TUI's classroom: quiz mode (a bar with the open question; `answer` scores it and runs
 the step that explains it, so the usual panels show why), the diff view between two points
-of the session, and time travel (`goto`). Mixed into the app; its `commands` (a CommandRunner)
-hands the classroom verbs to `classroom_command`."""
+of the session, time travel (`goto`) and the projector layout. A plain object the app owns
+(`app.classroom`, as `app.commands`): the CommandRunner hands it the classroom verbs."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from rich.text import Text
+from textual.message import Message
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
 from textual.widgets import Static
 
 from ..classroom.diff import StateDiff, diff
@@ -104,20 +107,78 @@ def _options(args: list[str], allowed: tuple[str, ...]) -> dict[str, str]:
 PROJECTOR_PANELS = ("walk", "entry")
 
 
-class ClassroomCommands:
-    """The app's classroom half (it needs the app's `session`, `command_line`,
-    `replace_session`, `may_discard`, `mount`, `push_screen`, `query`)."""
+class Reports(Protocol):
+    """Where the classroom says what happened: the command line."""
+
+    def show_ok(self, message: str) -> None: ...
+    def show_error(self, message: str) -> None: ...
+
+
+class Selects(Protocol):
+    """The walk panel, as the classroom uses it: go to one reference."""
+
+    def select(self, index: int) -> None: ...
+
+
+class ClassroomHost(Protocol):
+    """What the classroom asks of the app (the app is not imported: no cycle)."""
 
     session: Session
-    command_line: Any
-    quiz: QuizRun | None = None
-    projector = False
-    _theme_before_projector: str | None = None
+    theme: str
 
-    def action_projector(self) -> None:
+    @property
+    def command_line(self) -> Reports: ...
+    @property
+    def main(self) -> Screen[object]: ...
+    @property
+    def screen(self) -> Screen[object]: ...
+    @property
+    def walk(self) -> Selects: ...
+    def replace_session(self, session: Session) -> None: ...
+    def may_discard(self, what: str, again: str) -> bool: ...
+    def focus_panel(self, panel: str) -> None: ...
+    def post_message(self, message: Message) -> bool: ...
+    def notify(
+        self, message: str, *, severity: SeverityLevel = ..., timeout: float | None = ...
+    ) -> None: ...
+    def call_after_refresh(self, callback: Callable[[], object]) -> bool: ...
+    def call_from_thread(self, callback: Callable[..., object], *args: Any) -> Any: ...
+    def run_worker(
+        self,
+        work: Callable[[], None],
+        *,
+        group: str = ...,
+        exclusive: bool = ...,
+        thread: bool = ...,
+        exit_on_error: bool = ...,
+    ) -> object: ...
+
+
+class Classroom:
+    """The app's classroom half: quiz, diff, time travel and the projector layout."""
+
+    def __init__(self, host: ClassroomHost) -> None:
+        self.host = host
+        self.quiz: QuizRun | None = None
+        self.projector = False
+        self._theme_before_projector: str | None = None
+        self._timeline: Timeline | None = None
+        self._diff_at: tuple[Session, int] | None = None  # the session and point the diff is at
+        #: (target point, replayed, to replay) while a worker rebuilds the session at a point
+        self.travelling: tuple[int, int, int] | None = None
+
+    @property
+    def session(self) -> Session:
+        return self.host.session  # the app's: a load, an arch switch or a goto replaces it
+
+    @property
+    def command_line(self) -> Reports:
+        return self.host.command_line
+
+    def toggle_projector(self) -> None:
         """F5: the walk grid and the entry ruler alone, large, in the high-contrast theme (for
         the back of a lecture room); F5 again restores the layout and the theme."""
-        app: Any = self
+        app = self.host
         self.projector = not self.projector
         app.screen.set_class(self.projector, "-projector")
         if self.projector:
@@ -127,7 +188,7 @@ class ClassroomCommands:
             app.theme = self._theme_before_projector
         app.focus_panel("walk")
 
-    def classroom_command(self, op: str, args: list[str]) -> bool:
+    def command(self, op: str, args: list[str]) -> bool:
         handler = {
             "quiz": self._start_quiz,
             "answer": self._answer,
@@ -161,7 +222,7 @@ class ClassroomCommands:
             problems = generate(seed, count, arch, topic, opts.get("guest"), opts.get("npt"))
         except ValueError as err:
             raise CommandError(str(err)) from None
-        if not self.may_discard("quiz", "start the quiz again to drop them"):  # type: ignore[attr-defined]
+        if not self.host.may_discard("quiz", "start the quiz again to drop them"):
             return
         self.quiz = QuizRun(problems)
         self._open_problem()
@@ -171,17 +232,17 @@ class ClassroomCommands:
         assert self.quiz is not None
         session = Session(self.quiz.scenario(), "quiz")
         session.run_scenario_steps(self.quiz.problem.premise)
-        self.replace_session(session)  # type: ignore[attr-defined]
+        self.host.replace_session(session)
         self._show_quiz()
 
     def _show_quiz(self) -> None:
         assert self.quiz is not None
-        bars = self.query(QuizBar)  # type: ignore[attr-defined]
+        bars = self.host.main.query(QuizBar)
         if bars:
             bar = bars.first()
         else:
             bar = QuizBar(id="quiz-bar")
-            self.mount(bar, before="#caption")  # type: ignore[attr-defined]
+            self.host.main.mount(bar, before="#caption")
         bar.show(self.quiz)
 
     def _answer(self, args: list[str]) -> None:
@@ -207,10 +268,10 @@ class ClassroomCommands:
         elif part.step > s.position:
             results = s.run_scenario_steps(part.step - s.position)
         if results:
-            self.post_message(MachineChanged(results[-1]))  # type: ignore[attr-defined]
+            self.host.post_message(MachineChanged(results[-1]))
         if part.key.startswith("walk."):  # a question about one reference: go to it
             index = int(part.key.split(".")[1])
-            self.call_after_refresh(lambda: self.walk.select(index))  # type: ignore[attr-defined]
+            self.host.call_after_refresh(lambda: self.host.walk.select(index))
 
     def _next_problem(self, args: list[str]) -> None:
         if self.quiz is None:
@@ -221,19 +282,16 @@ class ClassroomCommands:
 
     # ------------------------------------------------------------------ diff and time travel
 
-    _timeline: Timeline | None = None
-    _diff_at: tuple[Session, int] | None = None  # the session and point the diff view is at
-
     @property
     def timeline(self) -> Timeline:
         if self._timeline is None:
             self._timeline = Timeline()
         return self._timeline
 
-    def on_machine_changed(self, event: MachineChanged) -> None:
+    def machine_changed(self) -> None:
         """After any change: the commands run since move the present along the future, or
         drop it (said in a notice); the diff view closes once the panels leave its point."""
-        app: Any = self
+        app = self.host
         dropped = self.timeline.sync(self.session)
         if dropped:
             message = (
@@ -244,12 +302,12 @@ class ClassroomCommands:
         self._show_timeline()
         if self._diff_at is not None and self._diff_at != (self.session, len(self.session.log)):
             self._diff_at = None
-            for panel in app.query(DiffPanel):
+            for panel in app.main.query(DiffPanel):
                 panel.remove()
 
-    def on_diff_follow(self, event: DiffFollow) -> None:
+    def follow(self, event: DiffFollow) -> None:
         """The diff view's cursor is on a range or a TLB entry: those panels go there too."""
-        app: Any = self
+        app = self.host
         if event.perm is not None:
             app.main.query_one(RegionsPanel).select_at(event.perm.stage, event.perm.start)
         if event.tlb is not None:
@@ -257,7 +315,7 @@ class ClassroomCommands:
             app.main.query_one(TlbPanel).select_line(t.kind, t.base, t.vmid, t.asid)
 
     def _show_timeline(self) -> None:
-        app: Any = self
+        app = self.host
         ahead = len(self.timeline.ahead(self.session))
         bars = app.main.query(TimelineBar)
         if not ahead:
@@ -287,7 +345,7 @@ class ClassroomCommands:
         a = numbers[0] if numbers else max(0, now - 1)
         b = numbers[1] if len(numbers) > 1 else now
         session, points = self.session, list(self.timeline.points(self.session))
-        app: Any = self
+        app = self.host
 
         def compare() -> None:
             d = diff(
@@ -310,7 +368,7 @@ class ClassroomCommands:
             self._open_diff(d, a, b)
 
     def _open_diff(self, d: StateDiff, a: int, b: int) -> None:
-        app: Any = self
+        app = self.host
         app.main.query(DiffPanel).remove()
         panel = DiffPanel(d, a, b, id="diff-panel")
         app.main.mount(panel, before="#caption")
@@ -318,13 +376,10 @@ class ClassroomCommands:
         app.call_after_refresh(lambda: panel.table.focus() if panel.rows else None)
         self.command_line.show_ok(f"diff {a} {b}: {len(panel.rows)} change(s)")
 
-    #: (target point, replayed, to replay) while a worker rebuilds the session at a point
-    travelling: tuple[int, int, int] | None = None
-
     def _travel(self, point: int, then: Callable[[], None] | None = None) -> None:
         """To `point`: back (a new session, rebuilt in a worker thread; the later points stay
         reachable) or forward (the next points run again); then `then` (once there)."""
-        app: Any = self
+        app = self.host
         now = self._present()
         if point < now:
             self._go_back(point, then)
@@ -341,7 +396,7 @@ class ClassroomCommands:
         a second to replay): the command line shows the progress and every command is
         refused meanwhile (`refuse_while_travelling`); the panels show the present until
         the rebuilt session replaces it."""
-        app: Any = self
+        app = self.host
         session, timeline = self.session, self.timeline
         self.travelling = (point, 0, 0)
 
@@ -371,7 +426,7 @@ class ClassroomCommands:
         self.travelling = None
         if session is not self.session:  # cannot happen: commands wait; never jump anyway
             return
-        self.replace_session(self.timeline.arrive(session, back))  # type: ignore[attr-defined]
+        self.host.replace_session(self.timeline.arrive(session, back))
         self._said_where()
         if then is not None:
             then()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from ..engine import ARCHES, MachineConfig, PagingError
@@ -19,7 +20,7 @@ from ..scenario import OPS, CommandError
 from ..scenario.loader import ScenarioError
 from ..scenario.results import walk_json
 from ..scenario.session import Session
-from .classroom import CLASSROOM_COMMANDS
+from .classroom import CLASSROOM_COMMANDS, Classroom
 from .command_line import CommandLine
 from .completion import UI_COMMANDS, usage
 from .files import FILE_COMMANDS, FileRoot
@@ -37,13 +38,15 @@ class CommandHost(Protocol):
     @property
     def main(self) -> Screen[object]: ...
     def post_message(self, message: Message) -> bool: ...
-    def notify(self, message: str, *, severity: str = ..., timeout: float | None = ...) -> None: ...
+    def notify(
+        self, message: str, *, severity: SeverityLevel = ..., timeout: float | None = ...
+    ) -> None: ...
     def push_screen(self, screen: Screen[object]) -> object: ...
     def save_screenshot(self, filename: str | None = None) -> str: ...
     def action_show_help_panel(self) -> None: ...
     def action_command(self) -> None: ...
-    def refuse_while_travelling(self) -> str | None: ...
-    def classroom_command(self, op: str, args: list[str]) -> bool: ...
+    @property
+    def classroom(self) -> Classroom: ...
     def switch_arch(self, arch: str, config: MachineConfig | None = None) -> bool: ...
     def load_scenario(self, path: str | Path, *options: str) -> bool: ...
 
@@ -78,7 +81,7 @@ class CommandRunner:
     def run_text(self, text: str, *, rerun_walk: bool = False) -> bool:
         """Run one command line. A bad one shows its error inline and changes nothing."""
         text = text.strip().removeprefix(":")  # ":answer 0x…" typed as the docs spell it
-        busy = self.host.refuse_while_travelling()
+        busy = self.host.classroom.refuse_while_travelling()
         if busy is not None:
             self.command_line.show_error(busy)
             return False
@@ -146,7 +149,7 @@ class CommandRunner:
 
                 self.host.push_screen(CostView(trace_costs([e.result for e in self.session.log])))
             elif op in CLASSROOM_COMMANDS:
-                return self.host.classroom_command(op, args)
+                return self.host.classroom.command(op, args)
         except (CommandError, PagingError) as err:
             line.show_error(err.message)
             return False

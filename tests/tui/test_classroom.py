@@ -46,7 +46,8 @@ async def test_a_right_answer_scores_and_shows_its_walk(app_factory):
         assert app.session.walk_result is None
         assert part.prompt.split("?")[0] in bar_text(app)
         await type_command(pilot, f":answer {part.shown()}")  # the colon typed again: fine
-        assert app.quiz is not None and (app.quiz.score, app.quiz.asked) == (1, 1)
+        quiz = app.classroom.quiz
+        assert quiz is not None and (quiz.score, quiz.asked) == (1, 1)
         assert "score 1/1" in app.query_one(QuizBar).border_title
         assert "✓ right" in bar_text(app)
         # explained with the same panels: the walk panel now holds the asked access
@@ -64,7 +65,8 @@ async def test_a_wrong_answer_is_marked_with_the_right_one_and_the_quiz_moves_on
         first = problems[0].parts[0]  # the faulting stage: 1 or 2
         wrong = 3 - int(first.answer)
         await type_command(pilot, f"answer {wrong}")
-        assert app.quiz is not None and (app.quiz.score, app.quiz.asked) == (0, 1)
+        quiz = app.classroom.quiz
+        assert quiz is not None and (quiz.score, quiz.asked) == (0, 1)
         text = bar_text(app)
         assert f"✗ wrong (you said {wrong}): {first.answer}" in text
         assert problems[0].parts[1].prompt in text  # the next part is open
@@ -74,7 +76,8 @@ async def test_a_wrong_answer_is_marked_with_the_right_one_and_the_quiz_moves_on
             await type_command(pilot, f"answer {part.shown()}")
         assert ":next" in bar_text(app)
         await type_command(pilot, "next")
-        assert app.quiz.index == 1 and "problem 2/2" in app.query_one(QuizBar).border_title
+        assert app.classroom.quiz.index == 1
+        assert "problem 2/2" in app.query_one(QuizBar).border_title
         assert app.session.position == problems[1].premise
 
 

@@ -40,6 +40,19 @@ class Line:
         self.said.append(("ok", message))
 
 
+class Classroom:
+    """The classroom half the runner asks: may a command run now (no goto rebuilding)?"""
+
+    def __init__(self) -> None:
+        self.travelling: str | None = None
+
+    def refuse_while_travelling(self) -> str | None:
+        return self.travelling
+
+    def command(self, op: str, args: list[str]) -> bool:
+        raise AssertionError("not asked for here")
+
+
 class Host:
     """Just what `CommandHost` asks of the app."""
 
@@ -49,7 +62,7 @@ class Host:
         self.posted: list[object] = []
         self.switched: list[tuple[str, MachineConfig | None]] = []
         self.focused_line = False
-        self.travelling: str | None = None
+        self.classroom = Classroom()
 
     def post_message(self, message: object) -> bool:
         self.posted.append(message)
@@ -58,17 +71,11 @@ class Host:
     def notify(self, message: str, **_: object) -> None:
         pass
 
-    def refuse_while_travelling(self) -> str | None:
-        return self.travelling
-
     def switch_arch(self, arch: str, config: MachineConfig | None = None) -> bool:
         self.switched.append((arch, config))
         return True
 
     def load_scenario(self, path: str | Path, *options: str) -> bool:
-        raise AssertionError("not asked for here")
-
-    def classroom_command(self, op: str, args: list[str]) -> bool:
         raise AssertionError("not asked for here")
 
     def action_command(self) -> None:
@@ -115,7 +122,7 @@ def test_ui_verbs_go_back_to_the_host(host: Host) -> None:
 
 def test_nothing_runs_while_time_travel_rebuilds_the_session(host: Host) -> None:
     runner = CommandRunner(host)  # type: ignore[arg-type]
-    host.travelling = "goto is rebuilding the session"
+    host.classroom.travelling = "goto is rebuilding the session"
     assert not runner.run_text("translate gva=0x1000")
     assert host.command_line.said[-1] == ("error", "goto is rebuilding the session")
 

@@ -69,4 +69,6 @@ async def test_wide_at_a_fault(snapshot, app_factory) -> None:
         while app.session.walk_result is None or app.session.walk_result.walk.fault is None:
             await pilot.press("right_square_bracket")
         await settle(pilot, for_screenshot=True)
+        log = app.query_one("#log-view")  # the detail grew and the log shrank: still at its end
+        assert log.scroll_y == log.max_scroll_y > 0
         assert svg(name="fault") == app.export_screenshot()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable
-from typing import Self
+from typing import Any, Self
 
 from .errors import PagingError
 
@@ -83,13 +83,21 @@ class _Word(enum.StrEnum):
 
     @classmethod
     def parse(cls, value: object) -> Self:
+        word = _PARSED.get((cls, value)) if isinstance(value, str) else None
+        if word is not None:  # once per access: an Enum call costs two Python frames
+            return word
         try:
-            return cls(str(value))
+            word = _PARSED[(cls, str(value))] = cls(str(value))
+            return word
         except ValueError:
             allowed = ", ".join(member.value for member in cls)
             raise PagingError(
                 "InvalidRequest", f"{cls.__name__.lower()} {value!r} (allowed: {allowed})"
             ) from None
+
+
+#: the words `_Word.parse` has read, by (class, value): a member equals its own value
+_PARSED: dict[tuple[type, str], Any] = {}
 
 
 class Access(_Word):

@@ -50,6 +50,8 @@ from .regions import (
 )
 from .syndrome_fields import decode_syndrome
 from .table_core import Flush
+from .table_tree import Child, TableTree
+from .table_tree import Problem as TreeProblem
 from .tlb import COMBINED, FLUSHES, STAGE2, TlbEntry, TlbKind
 from .trace import SIZES, TraceMapper, TraceReplay, TraceStats, replay_chunks, run_trace
 from .walk import BARE_SIZE, Walk, Walker, WalkStep
@@ -57,6 +59,9 @@ from .walk_cache import PRESETS, WalkCaches
 from .walk_cache import parse as parse_walk_caches
 
 __all__ = [
+    "Child",
+    "TableTree",
+    "TreeProblem",
     "BadValue",
     "parse_number",
     "hx",

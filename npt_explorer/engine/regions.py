@@ -24,6 +24,7 @@ from .formats import Decoded, EntryKind, PagingFormat
 from .machine import Machine
 from .memory import PAGE_SIZE, entry_words
 from .page_table import PageTable
+from .table_tree import Child, TableTree
 
 _U64 = (1 << 64) - 1
 
@@ -124,57 +125,52 @@ class TableEntry:
 
 def table_entries(pt: PageTable, table: int, depth: int) -> list[TableEntry]:
     """The non-zero entries of one table of `pt`, in index order."""
-    fmt = pt.fmt
-    free = free_address_bits_memo(fmt, depth)
+    decoder = _Decoder(pt.fmt)
     words = read_table(pt, table, depth)
-    groups: dict[int, Decoded] = {}
-    out: list[TableEntry] = []
-    for index in np.flatnonzero(words).tolist():
-        raw = int(words[index])
-        key = raw & ~free
-        rep = groups.get(key)
+    return [
+        decoder.entry(index, int(words[index]), depth) for index in np.flatnonzero(words).tolist()
+    ]
+
+
+class _Decoder:
+    """`fmt.decode`, once per class of entries that differ only in their output address."""
+
+    def __init__(self, fmt: PagingFormat) -> None:
+        self.fmt = fmt
+        self.groups: dict[tuple[int, int], Decoded] = {}
+
+    def entry(self, index: int, raw: int, depth: int) -> TableEntry:
+        fmt = self.fmt
+        free = free_address_bits_memo(fmt, depth)
+        rep = self.groups.get((depth, raw & ~free))
         if rep is None:
-            rep = groups[key] = fmt.decode(raw, depth)
+            rep = self.groups[depth, raw & ~free] = fmt.decode(raw, depth)
         paddr = rep.paddr
         if paddr is not None and raw != rep.raw:
             paddr += fmt.entry_paddr(raw & free) - fmt.entry_paddr(rep.raw & free)
-        out.append(TableEntry(index, raw, paddr, rep))
-    return out
+        return TableEntry(index, raw, paddr, rep)
 
 
 def leaves(pt: PageTable, stage: int) -> list[Leaf]:
     """Every leaf of `pt` in input-address order (tables as the hardware decodes them), one
     page at a time: the plain definition `region_fold` computes fast."""
-    out: list[Leaf] = []
-    _table_leaves(pt, stage, pt.root, 0, 0, out)
-    return out
-
-
-def _table_leaves(
-    pt: PageTable, stage: int, table: int, depth: int, base: int, out: list[Leaf]
-) -> None:
-    fmt = pt.fmt
-    shift = fmt.levels[depth].shift
+    fmt, decoder = pt.fmt, _Decoder(pt.fmt)
     signed = stage == 1 and fmt.signed_input
-    for e in table_entries(pt, table, depth):
-        va = base + (e.index << shift)
+
+    def judge(depth: int, va: int, raw: int, _: None) -> Child[None] | Leaf | None:
+        e = decoder.entry(0, raw, depth)
         dec = e.decoded
+        if e.paddr is None:
+            return None
         if dec.kind == EntryKind.TABLE:
-            if e.paddr is not None and depth < fmt.leaf_depth:
-                _table_leaves(pt, stage, e.paddr, depth + 1, va, out)
-        elif dec.kind == EntryKind.LEAF and e.paddr is not None and dec.page_size:
-            out.append(
-                Leaf(
-                    stage,
-                    sign_extend(fmt, va) if signed else va,
-                    e.paddr,
-                    dec.page_size,
-                    depth,
-                    dec.hw_flags,
-                    dec.mapping_flags,
-                    bool(dec.problems),
-                )
-            )
+            return Child(e.paddr, None)
+        if dec.kind != EntryKind.LEAF or not dec.page_size:
+            return None
+        start = sign_extend(fmt, va) if signed else va
+        return Leaf(stage, start, e.paddr, dec.page_size, depth, dec.hw_flags,
+                    dec.mapping_flags, bool(dec.problems))  # fmt: skip
+
+    return list(TableTree(fmt, pt.mem, judge).leaves(pt.root, None))
 
 
 # --------------------------------------------------------------------------- merging

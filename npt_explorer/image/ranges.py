@@ -2,8 +2,9 @@
 input range, output (physical) start, size, page sizes, effective permissions (every level's
 controls combined by the format's own hooks; both stages combined for `both`), attributes.
 
-Each table is read once: a table reached again (a loop, a self-map, a shared table) is listed
-in `problems` and not descended twice, so a hostile image cannot make this run forever.
+The tables are read by the engine's one lister (`TableTree`, once per table: a table reached
+again, a loop, a self-map, a shared table, is listed in `problems` and not descended twice, so
+a hostile image cannot make this run forever).
 """
 
 from __future__ import annotations
@@ -13,16 +14,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from ..engine import (
     Access,
     AccessRequest,
+    Child,
     EntryKind,
     PagingFormat,
     Priv,
     Readings,
     Role,
+    TableTree,
+    TreeProblem,
     sign_extend,
 )
 from .machine import ImageMachine
@@ -86,17 +88,35 @@ def _attrs(fmt: PagingFormat, readings: Readings, raw: int, depth: int) -> str:
 
 
 class _Lister:
-    def __init__(self, machine: ImageMachine, stage: int, tables_only: bool = False) -> None:
+    """An image's tables as its walker reads them: the engine's `TableTree` over the stage's
+    memory (stage 1: guest RAM through stage 2), each entry judged by `Readings.outcome` with
+    the permissions folded down the levels."""
+
+    def __init__(self, machine: ImageMachine, stage: int) -> None:
         w = machine.walker
         self.machine, self.stage = machine, stage
-        self.tables_only = tables_only  # find the tables, list no leaf (a leaf table is read)
         self.fmt: PagingFormat = w.s1 if stage == 1 else w.s2
-        self.mem = machine.paging.guest if stage == 1 else machine.memory
         self.readings = w.r1 if stage == 1 else w.r2
         self.req = self.readings.intern(AccessRequest(Access.READ, Priv.KERNEL))
-        self.seen: dict[int, str] = {}
-        self.problems: list[str] = []
+        mem = machine.paging.guest if stage == 1 else machine.memory
+        self.tree: TableTree[Any, Leaf] = TableTree(self.fmt, mem, self.judge, once=True)
         self._perms: dict[int, str] = {}
+
+    @property
+    def problems(self) -> list[str]:
+        return [self._problem(p) for p in self.tree.problems]
+
+    def _problem(self, p: TreeProblem) -> str:
+        if p.first is None:
+            level = self.fmt.levels[p.depth].name
+            return (
+                f"stage {self.stage}: the {level} table at {p.table:#x} is outside the image "
+                "or unmapped (no-memory)"
+            )
+        return (
+            f"stage {self.stage}: table {p.table:#x} at depth {p.depth} (via {p.via}) was "
+            f"already listed via {p.first}: a loop or a shared table, not listed twice"
+        )
 
     def table_hpa(self, addr: int) -> int | None:
         """Stage-1 tables live at gPAs: their hPA is stage 2's answer (None if it faults)."""
@@ -120,49 +140,20 @@ class _Lister:
         return text
 
     def leaves(self, root: int) -> Iterator[Leaf]:
-        yield from self._table(root, 0, 0, self.readings.start, "root")
+        return self.tree.leaves(root, self.readings.start)
 
-    def _table(self, table: int, depth: int, base: int, acc: Any, via: str) -> Iterator[Leaf]:
-        if table in self.seen:
-            self.problems.append(
-                f"stage {self.stage}: table {table:#x} at depth {depth} (via {via}) was already "
-                f"listed via {self.seen[table]}: a loop or a shared table, not listed twice"
-            )
-            return
-        self.seen[table] = via
-        if self.tables_only and depth == self.fmt.leaf_depth:
-            return
-        level = self.fmt.levels[depth]
-        words = self._read(table, level.entries)
-        if words is None:
-            self.problems.append(
-                f"stage {self.stage}: the {level.name} table at {table:#x} is outside the image "
-                "or unmapped (no-memory)"
-            )
-            return
-        readings, req, shift = self.readings, self.req, level.shift
-        for index in np.flatnonzero(words):
-            raw = int(words[index])
-            out = readings.outcome(depth, raw, acc, req)
-            if out.bad:
-                continue
-            start = base + (int(index) << shift)
-            nxt = out.base(readings, raw)
-            if out.kind is EntryKind.TABLE:
-                yield from self._table(nxt, depth + 1, start, out.acc, f"{start:#x}")
-            elif out.page_size:
-                attrs = _attrs(self.fmt, readings, raw, depth)
-                yield Leaf(start, nxt, out.page_size, self.perms(out.acc), attrs, out.acc)
-
-    def _read(self, table: int, entries: int) -> np.ndarray | None:
-        """The table's entries (a concatenated root spans several frames)."""
-        parts = []
-        for n in range(max(1, entries * 8 // 0x1000)):
-            words = self.mem.peek_frame((table >> 12) + n)  # stage 1: through stage 2
-            if words is None:
-                return None
-            parts.append(words)
-        return parts[0][:entries] if len(parts) == 1 else np.concatenate(parts)
+    def judge(self, depth: int, start: int, raw: int, acc: Any) -> Child[Any] | Leaf | None:
+        readings = self.readings
+        out = readings.outcome(depth, raw, acc, self.req)
+        if out.bad:
+            return None
+        nxt = out.base(readings, raw)
+        if out.kind is EntryKind.TABLE:
+            return Child(nxt, out.acc)
+        if not out.page_size:
+            return None
+        attrs = _attrs(self.fmt, readings, raw, depth)
+        return Leaf(start, nxt, out.page_size, self.perms(out.acc), attrs, out.acc)
 
 
 def stage_leaves(machine: ImageMachine, stage: int) -> tuple[list[Leaf], list[str]]:
@@ -187,12 +178,10 @@ def table_addresses(machine: ImageMachine, stage: int) -> list[int]:
     root = machine.walker.guest_root if stage == 1 else machine.walker.npt_root
     if root is None:
         return []
-    lister = _Lister(machine, stage, tables_only=True)
-    for _ in lister.leaves(root):
-        pass
-    fmt = machine.walker.s1 if stage == 1 else machine.walker.s2
+    lister = _Lister(machine, stage)
+    fmt = lister.fmt
     out = set()
-    for table in lister.seen:
+    for table in lister.tree.tables(root, lister.readings.start):
         entries = fmt.levels[0].entries if table == root else 512
         out.update(table + n * 0x1000 for n in range(max(1, entries * 8 // 0x1000)))
     return sorted(out)

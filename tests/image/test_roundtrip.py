@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from npt_explorer.cli import main
+from npt_explorer.engine.regions import leaves, stage_table
 from npt_explorer.image import open_images
 from npt_explorer.image.export import NO_IMAGE_GUESTS
 from npt_explorer.image.machine import ImageMachine
+from npt_explorer.image.ranges import stage_leaves
 from npt_explorer.image.roots import decode
 from npt_explorer.image_cli import export_machine
 from npt_explorer.scenario.loader import load
@@ -68,3 +70,23 @@ def test_image_walk_json_needs_no_root_flags_after_export(tmp_path: Path, capsys
     # before step 1 nothing is mapped at stage 1: the PML4E read (after its 4 EPT reads) faults
     assert (walk["result"], walk["refs"], walk["fault"]["stage"]) == ("fault", 5, 1)
     assert walk["fault"]["reason"] == "not-present"
+
+
+@pytest.mark.parametrize(
+    "name", ["x86_02_huge_pages", "arm_02_huge_pages", "rv_02_huge_pages", "x86_05_lazy_allocation"]
+)
+def test_a_machine_and_its_image_list_the_same_leaves_by_the_one_lister(
+    name: str, tmp_path: Path
+) -> None:
+    # engine.TableTree serves both: the engine's regions (entries as the hardware decodes
+    # them) and an image's ranges (entries as its walker judges them)
+    machine = run(load(SCENARIOS[0].parent / f"{name}.toml")).machine
+    export_machine(machine, tmp_path / "out.elf")
+    image = _image_machine(tmp_path / "out.elf")
+    for stage in (1, 2):
+        pt = stage_table(machine, stage)
+        assert pt is not None
+        ours = [(lf.start, lf.out, lf.size) for lf in leaves(pt, stage)]
+        listed, problems = stage_leaves(image, stage)
+        assert not problems
+        assert ours and ours == [(lf.start, lf.out, lf.size) for lf in listed]

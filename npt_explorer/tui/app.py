@@ -39,6 +39,7 @@ from .dialogs import MachinePicker, ScenarioPicker, scenario_files
 from .diff_view import DiffFollow
 from .entry_panel import EntryPanel
 from .files import FileRoot, remove_scratch, scratch_session
+from .frames import PanelsScreen
 from .image_regions import regions_panel_class
 from .image_source import open_session
 from .log_panel import LogPanel
@@ -169,6 +170,9 @@ class NptExplorerApp(App[int]):
         yield CaptionBar(id="caption")
         yield CommandLine(lambda: self.session.arch, scenario_files, id="command-line")
         yield Footer(compact=True, show_command_palette=layout == "wide")
+
+    def get_default_screen(self) -> Screen[object]:
+        return PanelsScreen(id="_default")  # a key's frame at once (frames.py)
 
     @property
     def main(self) -> Screen[object]:

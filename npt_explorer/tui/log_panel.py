@@ -55,11 +55,18 @@ def entry_block(entry: LogEntry) -> RenderableType:
 
 
 class TailLog(RichLog):
-    """A RichLog that keeps showing its last line when the layout resizes it: RichLog
+    """A RichLog that keeps showing its last line when its view loses rows: RichLog
     scrolls to the end after a write, but a panel that shrinks afterwards (the walk
-    detail growing to show a syndrome) would leave the newest lines below the fold."""
+    detail growing to show a syndrome), or a horizontal scrollbar that comes with a wide
+    line after the scroll was computed, would leave the newest line below the fold."""
 
     def on_resize(self) -> None:
+        self._follow_end()
+
+    def watch_show_horizontal_scrollbar(self) -> None:
+        self._follow_end()
+
+    def _follow_end(self) -> None:
         if self.auto_scroll:
             self.scroll_end(animate=False, x_axis=False)
 

@@ -6,7 +6,8 @@ End to end, in a real pseudo-terminal (the installed `npt-explorer` console scri
 
 * first screen: from spawning the process until the terminal shows "reference 1 of 24" (the
   demo's walk ready to step): Python start, imports, the demo run, the first frame.
-* step: from writing `n` to the terminal until it shows "reference k+1 of 24", for each of
+* step: once the app has gone quiet after its first screen (no output for 0.3 s), from
+  writing `n` to the terminal until it shows "reference k+1 of 24", for each of
   the 23 steps of the x86 demo's walk (key read, the walk/tree/decoder updates, the frame
   written; Textual paints at most 60 frames a second, so up to ~17 ms of this is waiting).
 
@@ -29,9 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "tui"))  # pty_driver, big_machine (test helpers)
 
 from big_machine import big_machine  # noqa: E402
-from pty_driver import read_until, spawn, stop, wait_exit  # noqa: E402
+from pty_driver import quiet, read_until, spawn, stop, wait_exit  # noqa: E402
 
 REFS = 24
+QUIET = 0.3  # seconds without output: the app is idle
 BIG_MAP = b":map stage=2 gpa=0x2_0000_0000 size=8G flags=rw hpa=0x20_0000_0000\r"
 
 
@@ -57,8 +59,11 @@ def pty_run(size: tuple[int, int], cwd: Path) -> tuple[float, list[float]]:
         if shown is None:
             raise RuntimeError("the first screen never showed")
         first = shown - start
-        time.sleep(0.3)  # let the regions fold (a worker) finish before timing keys
-        read_until(fd, b"\x00never", 0.1)
+        # keys are timed once the app has gone quiet: the regions fold (a worker) and the
+        # walk's tables read ahead one a frame take 0.3-1 s more on a loaded host, and a key
+        # pressed meanwhile timed the start-up (0.3 s of sleep was too short at load 3)
+        if not quiet(fd, QUIET, timeout=10):
+            raise RuntimeError("the app never went quiet after its first screen")
         steps = []
         for k in range(2, REFS + 1):
             sent = time.monotonic()

@@ -34,6 +34,21 @@ def read_until(fd: int, wanted: bytes, timeout: float) -> tuple[bytes, float | N
     return out, None
 
 
+def quiet(fd: int, still: float, timeout: float) -> bool:
+    """Read the terminal until it has written nothing for `still` seconds (the app idle):
+    True, or False if it was still writing after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], still)
+        if not ready:
+            return True
+        try:
+            os.read(fd, 65536)
+        except OSError:
+            return True
+    return False
+
+
 def spawn(args: list[str], cwd: Path, size: tuple[int, int] = (100, 30)) -> tuple[int, int]:
     """Start `npt-explorer ARGS` on a new pty of `size` (columns, rows): (pid, pty fd)."""
     exe = shutil.which("npt-explorer")

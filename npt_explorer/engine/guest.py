@@ -98,6 +98,12 @@ class GuestRAM:
         """The words of guest frame `gfn` (created on first use); NotMapped if unbacked."""
         return self.memory.frame(self.hpa(gfn << PAGE_SHIFT) >> PAGE_SHIFT)
 
+    def replace_frames(self, gfns: list[int], rows: np.ndarray) -> list[np.ndarray | None]:
+        """`Frames.replace_frames` of guest frames: their host frames' (NotMapped if one is
+        unbacked, before any is changed)."""
+        hosts = [self.hpa(gfn << PAGE_SHIFT) >> PAGE_SHIFT for gfn in gfns]
+        return self.memory.replace_frames(hosts, rows)
+
 
 class WalkedStage2:
     """A stage 2 no `PageTable` owns (a memory image's): each gPA translated by the walker's

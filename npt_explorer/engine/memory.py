@@ -43,9 +43,13 @@ class Frames(Protocol):
     reads as zeros; True (a memory image) — there is no memory there, which the walker reports
     as a `no-memory` fault. `frame(pfn)` gives the words to change in place, made on first use
     (an image copies the frame into its write overlay). Backends may expose `peek_frame` as a
-    bound `dict.get`: it is called once per entry read. `generation` changes with every write
-    (`write_u64`, `frame`, a frame dropped): what a reader cached from memory is current while it
-    has not moved."""
+    bound `dict.get`: it is called once per entry read. `replace_frames(pfns, rows)` (a row of
+    512 words a frame) gives frames new words wholesale: the rows become the frames' words
+    (kept, not copied: the caller lets go of them) and the words they held come back (None:
+    never written, zeros), so a vector path writes many frames without copying rows in and
+    old words out; where `frame` would raise for one of them it raises before changing any.
+    `generation` changes with every write (`write_u64`, `frame`, `replace_frames`, a frame
+    dropped): what a reader cached from memory is current while it has not moved."""
 
     @property
     def strict(self) -> bool: ...
@@ -56,6 +60,7 @@ class Frames(Protocol):
     def write_u64(self, paddr: int, value: int, /) -> None: ...
     def peek_frame(self, pfn: int, /) -> np.ndarray | None: ...
     def frame(self, pfn: int, /) -> np.ndarray: ...
+    def replace_frames(self, pfns: list[int], rows: np.ndarray, /) -> list[np.ndarray | None]: ...
 
 
 def table_words(mem: Frames, table: int, count: int) -> np.ndarray:
@@ -124,6 +129,15 @@ class PhysicalMemory:
         if words is None:
             words = self.frames[pfn] = np.zeros(ENTRIES_PER_FRAME, dtype=np.uint64)
         return words
+
+    def replace_frames(self, pfns: list[int], rows: np.ndarray) -> list[np.ndarray | None]:
+        """`Frames.replace_frames`: the frames' words become `rows` (512 words each, kept;
+        rows of one block keep all of it alive until every one of their frames is gone)."""
+        self.generation += 1
+        frames = self.frames
+        old = [frames.get(pfn) for pfn in pfns]
+        frames.update(zip(pfns, rows, strict=True))
+        return old
 
     def read_u64(self, paddr: int) -> int:
         words = self.frames.get(paddr >> PAGE_SHIFT)

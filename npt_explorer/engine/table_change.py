@@ -18,6 +18,7 @@ from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 from .table_core import TableCore
 
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
+_CHUNK = 16  # leaf tables read at once by `_clearable` (128 KiB: stays in cache)
 
 
 def unmap_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) -> None:
@@ -186,32 +187,24 @@ class _Change:
         if not all(children) or not self.tree.enter_all(table + first * 8, children):
             return False  # (the general path then stops at the first odd one)
         peek = pt.mem.peek_frame
-        tables = [peek(c >> 12) for c in children]
-        present_tables = [words for words in tables if words is not None]
-        if len(present_tables) != len(tables):
+        tables = [words for c in children if (words := peek(c >> 12)) is not None]
+        if len(tables) != count:
             return False
-        stacked = pt.frame_copies(present_tables)  # the journal keeps it as the old words
-        present = self.present.vector(stacked)
         if self.flags is None:
-            unreadable = self.seed_check and self._unreadable(stacked, fmt.leaf_depth).any()
-            if not present.all() or unreadable:
+            if not self._clearable(tables):
                 return False
-            new = None
-        elif not present.any():
-            self._after(table, depth, lo, hi, count, span)
-            return True
+            new = np.zeros((count, ENTRIES_PER_FRAME), np.uint64)
         else:
+            stacked = np.concatenate(tables).reshape(count, ENTRIES_PER_FRAME)
+            present = self.present.vector(stacked)
+            if not present.any():
+                self._after(table, depth, lo, hi, count, span)
+                return True
             new = self._values(stacked, present, fmt.leaf_depth)
         try:
-            targets = pt.frames_for_write(children, stacked)
+            pt.replace_frames(children, new)
         except PagingError:
             return False
-        if new is None:
-            for words in targets:
-                words.fill(0)
-        else:
-            for words, row in zip(targets, new, strict=True):
-                words[:] = row
         pages = count * ENTRIES_PER_FRAME
         if self.flags is None:
             pt.record_flushes(lambda n: [lo + i * PAGE_SIZE for i in range(n)], pages)
@@ -221,6 +214,20 @@ class _Change:
                 lambda n: [lo + int(i) * PAGE_SIZE for i in changed[:n]], len(changed)
             )
         self._after(table, depth, lo, hi, count, span)
+        return True
+
+    def _clearable(self, tables: list[np.ndarray]) -> bool:
+        """May the per-entry loop unmap every leaf of these tables (all present, and readable
+        by the seed)? Read a few tables at a time: a 2 MiB temporary costs its page faults."""
+        leaf, scratch = self.fmt.leaf_depth, np.empty((_CHUNK, ENTRIES_PER_FRAME), np.uint64)
+        for i in range(0, len(tables), _CHUNK):
+            part = tables[i : i + _CHUNK]
+            rows = scratch[: len(part)]
+            np.concatenate(part, out=rows.reshape(-1))
+            if not self.present.vector(rows).all():
+                return False
+            if self.seed_check and self._unreadable(rows, leaf).any():
+                return False
         return True
 
     def _after(self, table: int, depth: int, lo: int, hi: int, count: int, span: int) -> None:

@@ -38,10 +38,9 @@ from .memory import (
 
 #: TlbFlusher: up to 32 recorded addresses, then one full flush (seed-crates.md §1.9)
 SMALL_FLUSH_THRESHOLD = 32
-#: `frame_copies` blocks whose journal is over, reused by the next transaction of any table
-#: (a pool of buffers, not of meaning: popped and extended whole, so threads never share one)
-_SPARE: list[np.ndarray] = []
-_SPARE_BLOCKS = 2  # kept at most (2 MiB each at most)
+#: the old words of a frame never written (it read as zeros), for the journal
+_ZEROS = np.zeros(ENTRIES_PER_FRAME, np.uint64)
+_ZEROS.flags.writeable = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +113,6 @@ class TableCore:
         self._txn_frames: list[tuple[int, int]] | None = None
         self._txn_saved: set[int] = set()  # frames whose words the journal already holds
         self._txn_fresh: set[int] = set()  # tables allocated in this transaction
-        self._txn_blocks: list[np.ndarray] = []  # `frame_copies` blocks the journal holds
         self.generation = 0  # bumped by every change to the entries (caches key on it)
         self._flags_memo: list[dict[int, MappingFlags | str]] = [
             {} for _ in range(self.fmt.depth_count)
@@ -174,33 +172,16 @@ class TableCore:
         self.generation += 1
         return words
 
-    def frame_copies(self, words: list[np.ndarray]) -> np.ndarray:
-        """A copy of these frames' words, one row each, for `frames_for_write` to journal.
-
-        The rows live in a block reused once the transaction that journalled them is over (by
-        any table: a replay's tables are new each time): a fresh 2 MiB buffer (512 leaf
-        tables) costs its page faults on first touch and its unmapping when freed, about as
-        much as the copy and the zeroing of an `unmap_region` of 1 GiB together
-        (benchmarks/README.md, session 6)."""
-        count = len(words)
-        try:
-            block = _SPARE.pop()
-        except IndexError:  # none spare (or another thread took the last)
-            block = np.empty((ENTRIES_PER_FRAME, ENTRIES_PER_FRAME), np.uint64)
-        if self._journal is not None:
-            self._txn_blocks.append(block)
-        return np.stack(words, out=block[:count])  # (count ≤ 512: one directory frame)
-
-    def frames_for_write(self, frames: list[int], olds: np.ndarray) -> list[np.ndarray]:
-        """`words_for_write` of many frames whose words the caller already holds as a copy
-        (`olds`, one row per frame): the journal keeps those rows instead of copying again."""
-        frame = self.mem.frame
-        words = [frame(paddr >> 12) for paddr in frames]
+    def replace_frames(self, frames: list[int], rows: np.ndarray) -> None:
+        """Give whole table frames new words, `rows` (kept, not copied: the caller lets go of
+        them), as `words_for_write` and a row copy into each would; the journal keeps the
+        words memory held before (no copy either: memory let go of them). So a region call
+        over 512 leaf tables copies none in or out (benchmarks/README.md, session 7)."""
+        olds = self.mem.replace_frames([paddr >> 12 for paddr in frames], rows)
         if self._journal is not None:
             for paddr, old in zip(frames, olds, strict=True):
-                self._frame_written(self._journal, paddr, old, copy=False)
+                self._frame_written(self._journal, paddr, _ZEROS if old is None else old, False)
         self.generation += 1
-        return words
 
     def _frame_written(
         self, journal: list[tuple[int, int | np.ndarray]], frame: int, old: np.ndarray, copy: bool
@@ -280,10 +261,6 @@ class TableCore:
             self._journal = self._txn_frames = None
             self._txn_saved.clear()
             self._txn_fresh.clear()
-            if self._txn_blocks:  # the journal let go of them
-                _SPARE.extend(self._txn_blocks[-_SPARE_BLOCKS:])
-                del _SPARE[:-_SPARE_BLOCKS]
-                self._txn_blocks = []
 
     def _flush_since(self, first_page: int | None, first_write: int) -> Flush:
         pages = self._pages

@@ -238,8 +238,7 @@ def _leaf_block(pt: TableCore, tree: TableTree, run: _Linear, slots: Run, k: int
         fmt.new_table_at(child, pt.encoding, depth) for child in children
     ]
     tree.adopt(slots.slot(k), children)
-    for child, row in zip(children, block, strict=True):
-        pt.words_for_write(child)[:] = row
+    pt.replace_frames(children, block)  # the block's rows become the new tables
     pt.record_flushes(lambda n: [lo + i * page for i in range(n)], m)
     return len(children)
 

@@ -148,6 +148,18 @@ class ImageMemory:
             self._seen[pfn] = words
         return words
 
+    def replace_frames(self, pfns: list[int], rows: np.ndarray) -> list[np.ndarray | None]:
+        """The engine's `Frames.replace_frames`: the rows become the frames' overlay words
+        (`MemoryHole` outside every range, before any frame is changed)."""
+        old = [self.peek_frame(pfn) for pfn in pfns]
+        for pfn, words in zip(pfns, old, strict=True):
+            if words is None:
+                raise MemoryHole(pfn << PAGE_SHIFT)
+        self.generation += 1
+        for pfn, row in zip(pfns, rows, strict=True):
+            self.overlay[pfn] = self._seen[pfn] = row
+        return old
+
     def write_u64(self, paddr: int, value: int) -> None:
         """A/D write-backs and pokes go to the overlay."""
         self.frame(paddr >> PAGE_SHIFT)[(paddr & (PAGE_SIZE - 1)) >> 3] = value

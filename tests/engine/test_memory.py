@@ -53,6 +53,31 @@ def test_guest_ram_reads_a_guest_frame_through_stage_2():
     assert ram.peek_frame(0x5000_0000 >> 12) is None  # unbacked gPA reads as zeros
 
 
+def test_replace_frames_makes_the_rows_the_frames_and_hands_back_their_words():
+    mem = _frames(PhysicalMemory())
+    mem.write_u64(0x1008, 7)
+    held, generation = mem.peek_frame(1), mem.generation
+    rows = np.arange(2 * 512, dtype=np.uint64).reshape(2, 512)
+    old = mem.replace_frames([1, 2], rows)
+    assert old[0] is held and old[1] is None  # frame 2 was never written: zeros
+    assert (mem.read_u64(0x1008), mem.read_u64(0x2008)) == (1, 513)
+    assert mem.generation != generation
+    mem.write_u64(0x2000, 99)
+    assert rows[1, 0] == 99  # kept, not copied: the row is the frame now
+
+
+def test_guest_ram_replaces_no_frame_when_one_is_not_backed_by_stage_2():
+    m = Machine(arch="x86_64")
+    m.map(2, 0x4000_0000, 0x1000, "rw", hpa=0x8000_0000)
+    m.ram.write_u64(0x4000_0000, 5)
+    rows = np.ones((2, 512), np.uint64)
+    with pytest.raises(PagingError, match="not backed"):
+        m.ram.replace_frames([0x4000_0, 0x5000_0], rows)
+    assert m.memory.read_u64(0x8000_0000) == 5
+    assert m.ram.replace_frames([0x4000_0], rows[:1])[0][0] == 5
+    assert m.memory.read_u64(0x8000_0008) == 1  # the host frame under it took the row
+
+
 def _alloc_one_by_one(alloc, count: int, below: int) -> list[int]:
     out = []
     for _ in range(count):

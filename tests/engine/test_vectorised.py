@@ -324,12 +324,13 @@ def test_a_failed_region_restores_whole_frames_and_frees_its_tables():
 
 
 def test_an_unmap_rolled_back_after_whole_leaf_tables_restores_them_whatever_ran_before():
-    """The journal's copy of whole leaf tables lives in a block reused after its transaction:
-    a later transaction (another table's, or a failed one) must find its own words in it."""
+    """An unmap gives whole leaf tables new zero words and its journal keeps the old ones (the
+    rows of the block `map_region` built them in): a failed unmap must put each back, however
+    many transactions of other tables ran before."""
     tables = [PageTable("ept") for _ in range(3)]
     for pt in tables:
         pt.map_region(G1, 0x1_0000_0000, 2 * G1, "rw")  # 2 × 512 whole leaf tables
-    tables[0].unmap_region(G1, 2 * G1)  # committed: its blocks are spare again
+    tables[0].unmap_region(G1, 2 * G1)  # committed: its old words are let go
     for pt in tables[1:]:
         before = _snapshot(pt)
         with pytest.raises(PagingError) as err:

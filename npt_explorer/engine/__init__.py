@@ -6,6 +6,22 @@ from .config import ARCHES, ArchSpec, MachineConfig
 from .control import BITS as CONTROL_BITS
 from .control import Control, ControlBit, build_control, mode_clash
 from .errors import ERROR_KINDS, BadValue, PagingError, SeedPanic
+from .events import (
+    ContextSet,
+    ControlChanged,
+    ControlSet,
+    Event,
+    EventData,
+    Faulted,
+    Flushed,
+    Handled,
+    Mapped,
+    Poked,
+    Protected,
+    Unmapped,
+    Walked,
+    WalkKind,
+)
 from .faults import During, Fault
 from .flags import Access, MappingFlags, Priv
 from .formats import (
@@ -23,7 +39,7 @@ from .formats import (
 from .formats.arm import arm_s2_start_problem
 from .formats.teach_geometry import GEOMETRY_KEYS as TEACH_GEOMETRY_KEYS
 from .formats.teach_geometry import PRESETS as TEACH_PRESETS
-from .machine import Event, Machine
+from .machine import Machine
 from .memory import (
     FrameAllocator,
     Frames,
@@ -59,6 +75,19 @@ from .walk_cache import PRESETS, WalkCaches
 from .walk_cache import parse as parse_walk_caches
 
 __all__ = [
+    "ContextSet",
+    "ControlChanged",
+    "ControlSet",
+    "EventData",
+    "Faulted",
+    "Flushed",
+    "Handled",
+    "Mapped",
+    "Poked",
+    "Protected",
+    "Unmapped",
+    "Walked",
+    "WalkKind",
     "Child",
     "TableTree",
     "TreeProblem",

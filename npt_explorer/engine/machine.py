@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
@@ -14,6 +14,21 @@ from .addrspace import AddrSpace, Area, NestedPageFaultInfo
 from .config import MachineConfig
 from .control import Control
 from .errors import PagingError
+from .events import (
+    ContextSet,
+    ControlChanged,
+    Event,
+    EventData,
+    Faulted,
+    Flushed,
+    Handled,
+    Mapped,
+    Poked,
+    Protected,
+    Unmapped,
+    Walked,
+    WalkKind,
+)
 from .faults import Fault
 from .flags import Access, MappingFlags, Priv
 from .formats import Decoded, PagingFormat
@@ -31,16 +46,6 @@ _ACCESS_FLAGS = {
     Access.WRITE: MappingFlags.WRITE,
     Access.EXEC: MappingFlags.EXECUTE,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """One entry of the machine's log: what was asked and what came of it, as data (the
-    sentence is the renderer's: `scenario/events.py`)."""
-
-    seq: int
-    kind: str  # map | unmap | protect | access | translate | fault | flush | poke | handle-fault
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 class Machine:
@@ -136,7 +141,7 @@ class Machine:
             for row, value in control.rows()
             if value != row.get(self.config.control.values[row.register])
         )
-        self._log("control", changed=changed, flushed=flushed)
+        self._log(ControlChanged(changed, flushed))
 
     def _mov_to_cr4_flush(self, old: Control, new: Control) -> int | None:
         """SDM Vol. 3A 4.10.4.1: a MOV to CR4 that changes PGE, or clears PCIDE, invalidates
@@ -192,8 +197,8 @@ class Machine:
     def areas(self) -> list[Area]:
         return list(self.space.areas)
 
-    def _log(self, kind: str, **data: Any) -> Event:
-        event = Event(len(self.log) + 1, kind, data)
+    def _log(self, data: EventData) -> Event:
+        event = Event(len(self.log) + 1, data)
         self.log.append(event)
         return event
 
@@ -260,16 +265,16 @@ class Machine:
             with self._stage1_call():
                 flush = self.table(1, addr).map_region(addr, gpa, size, flags, allow_huge=huge)
             self.load_root_registers()
-            where: dict[str, Any] = {"gpa": gpa}
+            event = Mapped(stage, addr, size, flags, gpa)
         elif stage == 2:
             if backend == "linear":
                 if hpa is None:
                     raise PagingError("InvalidRequest", "a linear stage-2 map needs hpa")
                 flush = self.space.map_linear(addr, hpa, size, flags, huge=huge, name=name)
-                where = {"backend": backend, "hpa": hpa}
+                event = Mapped(stage, addr, size, flags, hpa, backend)
             elif backend == "alloc":
                 flush = self.space.map_alloc(addr, size, flags, populate, name=name)
-                where = {"backend": backend, "populate": populate}
+                event = Mapped(stage, addr, size, flags, None, backend, populate)
             else:
                 raise PagingError(
                     "InvalidRequest", f"unknown backend {backend!r} (allowed: linear, alloc)"
@@ -278,7 +283,7 @@ class Machine:
             self.table(stage)
             return
         self._tables_changed(stage, flush)
-        self._log("map", stage=stage, addr=addr, size=size, flags=flags, **where)
+        self._log(event)
 
     def unmap(self, stage: int, addr: int, size: int) -> None:
         if stage == 1:
@@ -291,7 +296,7 @@ class Machine:
             self.table(stage)
             return
         self._tables_changed(stage, flush)
-        self._log("unmap", stage=stage, addr=addr, size=size)
+        self._log(Unmapped(stage, addr, size))
 
     def protect(self, stage: int, addr: int, size: int, flags: MappingFlags | str) -> None:
         flags = MappingFlags.parse(flags)
@@ -305,7 +310,7 @@ class Machine:
             self.table(stage)
             return
         self._tables_changed(stage, flush)
-        self._log("protect", stage=stage, addr=addr, size=size, flags=flags)
+        self._log(Protected(stage, addr, size, flags))
 
     def query(self, stage: int, addr: int) -> tuple[int, MappingFlags, int]:
         with self._stage1_call():
@@ -338,9 +343,7 @@ class Machine:
         fmt = self.s1 if stage == 1 else self.s2
         new = ref.poked(fmt, value, set, clear, fields)
         self._tables_changed(stage, self.table(stage, addr).poke(ref.addr, new))
-        self._log(
-            "poke", stage=stage, level=fmt.level_name(depth), addr=ref.addr, old=ref.raw, new=new
-        )
+        self._log(Poked(stage, fmt.level_name(depth), ref.addr, ref.raw, new))
         return ref.raw, new
 
     # ------------------------------------------------------------------ accesses
@@ -433,13 +436,13 @@ class Machine:
             raise PagingError("InvalidRequest", f"{via} is a RISC-V hypervisor access")
         return Priv.KERNEL if self.control.on(*spec.hypervisor_priv) else Priv.USER
 
-    def _record(self, walk: Walk, kind: str) -> None:
+    def _record(self, walk: Walk, kind: WalkKind) -> None:
         if walk.fault is not None:
             if walk.fault.stage == 2:
                 self.last_fault = walk.fault
-            self._log("fault", op=kind, walk=walk, fault=walk.fault)
+            self._log(Faulted(kind, walk, walk.fault))
         else:
-            self._log(kind, walk=walk)
+            self._log(Walked(kind, walk))
 
     def handle_fault(self) -> bool:
         """The hypervisor handles the last stage-2 fault as the seed's `handle_page_fault`."""
@@ -453,7 +456,7 @@ class Machine:
         if handled:
             self.last_fault = None
             self._tables_changed(2, self.npt.last_flush)
-        self._log("handle-fault", gpa=fault.gpa, flags=info.access_flags, handled=handled)
+        self._log(Handled(fault.gpa, info.access_flags, handled))
         return handled
 
     # ------------------------------------------------------------------ TLB
@@ -481,12 +484,10 @@ class Machine:
             self.asid = asid
         if pcid is not None:
             self.pcid = self._checked_pcid(pcid)
-        tags: dict[str, Any] = {}  # PCID where the arch has one; which stage-2 root of several
-        if spec.pcid_enable is not None:
-            tags["pcid"] = self.pcid
-        if len(self.epts) > 1:
-            tags["stage2"] = (spec.stage2_tag_name, self.eptp_index, self.tag_vmid)
-        self._log("context", vmid=self.vmid, asid=self.asid, **tags)
+        pcid = None if spec.pcid_enable is None else self.pcid
+        several = len(self.epts) > 1  # which stage-2 root of several
+        stage2 = (spec.stage2_tag_name, self.eptp_index, self.tag_vmid) if several else None
+        self._log(ContextSet(self.vmid, self.asid, pcid, stage2))
 
     def _switch_ept(self, n: int) -> None:
         """VMCS EPTP ← EPT number `n`. A new one is empty but for the guest page-table pool,
@@ -572,7 +573,7 @@ class Machine:
             self.walk_caches.invalidate(kind, addr, tags[0], tags[1], scope)
         if kind == "mov-cr3":
             self.pcid = tags[2]
-        self._log("flush", op=kind, addr=addr, removed=len(removed))
+        self._log(Flushed(kind, addr, len(removed)))
         return removed
 
     def _flush_scope(

@@ -15,17 +15,23 @@ from typing import Any
 from ..engine import (
     Access,
     Control,
+    ControlSet,
     Decoded,
     EntryRef,
     Event,
+    EventData,
+    Faulted,
     MachineConfig,
     MemoryHole,
     PagingError,
     PagingFormat,
+    Poked,
     Priv,
     TableView,
     Walk,
+    Walked,
     Walker,
+    WalkKind,
     write_entry,
 )
 from .machine import ImageMachine
@@ -110,8 +116,8 @@ class ImageWorkbench:
     def tlb_entries(self) -> list[Any]:
         return []
 
-    def _log(self, kind: str, **data: Any) -> Event:
-        event = Event(len(self.log) + 1, kind, data)
+    def _log(self, data: EventData) -> Event:
+        event = Event(len(self.log) + 1, data)
         self.log.append(event)
         return event
 
@@ -143,8 +149,7 @@ class ImageWorkbench:
         except MemoryHole as hole:
             raise PagingError("NotMapped", f"no memory at {hole.paddr:#x}") from None
         level = fmt.level_name(depth)
-        self._log("poke", stage=stage, level=level, addr=ref.addr, old=ref.raw, new=new,
-                  overlay=True)  # fmt: skip
+        self._log(Poked(stage, level, ref.addr, ref.raw, new, overlay=True))
         return ref.raw, new
 
     @property
@@ -176,11 +181,11 @@ class ImageWorkbench:
         self._record(walk, "access")
         return walk
 
-    def _record(self, walk: Walk, kind: str) -> None:
+    def _record(self, walk: Walk, kind: WalkKind) -> None:
         if walk.fault is not None:
-            self._log("fault", op=kind, walk=walk, fault=walk.fault)
+            self._log(Faulted(kind, walk, walk.fault))
         else:
-            self._log(kind, walk=walk, image=True)
+            self._log(Walked(kind, walk, image=True))
 
     # ------------------------------------------------------------------ control state
 
@@ -191,7 +196,7 @@ class ImageWorkbench:
         control = self.control.with_value(register, field, value)
         self.config.check_control(control)
         self.image = self.image.with_control(control)
-        self._log("control", register=register, field=field, value=value)
+        self._log(ControlSet(register, field, value))
 
     # ------------------------------------------------------------------ refused
 

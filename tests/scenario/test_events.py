@@ -1,8 +1,9 @@
-"""The machine logs data; `event_text` words it (REDESIGN §5: the engine holds no sentences)."""
+"""The machine logs typed data, one shape per kind; `event_text` words it (REDESIGN §5: the
+engine holds no sentences)."""
 
 from __future__ import annotations
 
-from npt_explorer.engine import Machine, MappingFlags
+from npt_explorer.engine import Machine, Mapped, MappingFlags
 from npt_explorer.scenario.events import event_text
 
 
@@ -35,7 +36,8 @@ def test_the_events_carry_data_not_text() -> None:
     removed = m.flush("hfence.gvma")
     event = m.log[-4]
     assert not hasattr(event, "text")
-    assert event.data["flags"] == MappingFlags.parse("rw") and event.data["populate"] is False
+    assert isinstance(event.data, Mapped) and event.kind == "map"
+    assert event.data.flags == MappingFlags.parse("rw") and event.data.populate is False
     assert _texts(m)[-4:] == [
         "stage 2: gPA 0x80000000, 0x2000 bytes (alloc, lazy), rw----",
         "stage 2: unmap 0x80000000, 0x1000 bytes",

@@ -66,8 +66,8 @@ from .regions import (
 )
 from .syndrome_fields import decode_syndrome
 from .table_core import Flush
-from .table_tree import Child, TableTree
-from .table_tree import Problem as TreeProblem
+from .table_lister import Child, TableLister
+from .table_lister import Problem as TreeProblem
 from .tlb import COMBINED, FLUSHES, STAGE2, TlbEntry, TlbKind
 from .trace import SIZES, TraceMapper, TraceReplay, TraceStats, replay_chunks, run_trace
 from .walk import BARE_SIZE, Walk, Walker, WalkStep
@@ -89,7 +89,7 @@ __all__ = [
     "Walked",
     "WalkKind",
     "Child",
-    "TableTree",
+    "TableLister",
     "TreeProblem",
     "BadValue",
     "parse_number",

@@ -24,7 +24,7 @@ from .formats import Decoded, EntryKind, PagingFormat
 from .machine import Machine
 from .memory import PAGE_SIZE, entry_words
 from .page_table import PageTable
-from .table_tree import Child, TableTree
+from .table_lister import Child, TableLister
 
 _U64 = (1 << 64) - 1
 
@@ -170,7 +170,7 @@ def leaves(pt: PageTable, stage: int) -> list[Leaf]:
         return Leaf(stage, start, e.paddr, dec.page_size, depth, dec.hw_flags,
                     dec.mapping_flags, bool(dec.problems))  # fmt: skip
 
-    return list(TableTree(fmt, pt.mem, judge).leaves(pt.root, None))
+    return list(TableLister(fmt, pt.mem, judge).leaves(pt.root, None))
 
 
 # --------------------------------------------------------------------------- merging

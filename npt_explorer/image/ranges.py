@@ -2,7 +2,7 @@
 input range, output (physical) start, size, page sizes, effective permissions (every level's
 controls combined by the format's own hooks; both stages combined for `both`), attributes.
 
-The tables are read by the engine's one lister (`TableTree`, once per table: a table reached
+The tables are read by the engine's one lister (`TableLister`, once per table: a table reached
 again, a loop, a self-map, a shared table, is listed in `problems` and not descended twice, so
 a hostile image cannot make this run forever).
 """
@@ -23,7 +23,7 @@ from ..engine import (
     Priv,
     Readings,
     Role,
-    TableTree,
+    TableLister,
     TreeProblem,
     sign_extend,
 )
@@ -88,7 +88,7 @@ def _attrs(fmt: PagingFormat, readings: Readings, raw: int, depth: int) -> str:
 
 
 class _Lister:
-    """An image's tables as its walker reads them: the engine's `TableTree` over the stage's
+    """An image's tables as its walker reads them: the engine's `TableLister` over the stage's
     memory (stage 1: guest RAM through stage 2), each entry judged by `Readings.outcome` with
     the permissions folded down the levels."""
 
@@ -99,7 +99,7 @@ class _Lister:
         self.readings = w.r1 if stage == 1 else w.r2
         self.req = self.readings.intern(AccessRequest(Access.READ, Priv.KERNEL))
         mem = machine.paging.guest if stage == 1 else machine.memory
-        self.tree: TableTree[Any, Leaf] = TableTree(self.fmt, mem, self.judge, once=True)
+        self.tree: TableLister[Any, Leaf] = TableLister(self.fmt, mem, self.judge, once=True)
         self._perms: dict[int, str] = {}
 
     @property

@@ -78,7 +78,7 @@ def test_image_walk_json_needs_no_root_flags_after_export(tmp_path: Path, capsys
 def test_a_machine_and_its_image_list_the_same_leaves_by_the_one_lister(
     name: str, tmp_path: Path
 ) -> None:
-    # engine.TableTree serves both: the engine's regions (entries as the hardware decodes
+    # engine.TableLister serves both: the engine's regions (entries as the hardware decodes
     # them) and an image's ranges (entries as its walker judges them)
     machine = run(load(SCENARIOS[0].parent / f"{name}.toml")).machine
     export_machine(machine, tmp_path / "out.elf")

@@ -44,7 +44,7 @@ class Problem:
 Judge = Callable[[int, int, int, S], "Child[S] | L | None"]
 
 
-class TableTree(Generic[S, L]):
+class TableLister(Generic[S, L]):
     """Depth-first over the tables under a root; `seen` (table → the input address it was
     reached by, "root" for the root) and `problems` fill as it goes."""
 

@@ -265,15 +265,17 @@ class _Change:
             raise Handoff(slots.va(k0 + stop))
 
     def _values(self, raws: np.ndarray, present: np.ndarray, depth: int) -> np.ndarray:
-        """`set_flags` of the present leaves (the others unchanged): the page template of the
-        address each entry holds."""
+        """`set_flags` of the present leaves (the others unchanged), written over `raws` and
+        returned: the page template of the address each entry holds."""
         huge = depth != self.fmt.leaf_depth
         template = self._templates.get(huge)
         if template is None:
             assert self.flags is not None
             template = self.fmt.page_template(self.flags, huge, self.pt.encoding)
             self._templates[huge] = template
-        return np.where(present, template.vector(self.fmt.paddr_move.vector(raws)), raws)
+        moved = self.fmt.paddr_move.vector(raws)
+        np.copyto(raws, template.vector(moved, out=moved), where=present)
+        return raws
 
     def _unreadable(self, raws: np.ndarray, depth: int) -> np.ndarray:
         """Leaves whose flags the seed cannot read back (it panics), checked per class."""

@@ -53,7 +53,9 @@ def write_elf(out: BinaryIO, arch: str, frames: Mapping[int, bytes], notes: byte
     """Write `frames` (pfn → 4 KiB) as PT_LOADs, plus `zero_ranges` ([start, end) host ranges
     with no file bytes: `p_memsz` only) and one PT_NOTE. Returns the number of PT_LOADs."""
     data_runs = runs(frames)
-    loads = [(pfn * PAGE, n * PAGE, n * PAGE, pfn) for pfn, n in data_runs]
+    loads: list[tuple[int, int, int, int | None]] = [
+        (pfn * PAGE, n * PAGE, n * PAGE, pfn) for pfn, n in data_runs
+    ]
     loads += [(start, 0, end - start, None) for start, end in zero_ranges]
     loads.sort()
     phnum = len(loads) + (1 if notes else 0)

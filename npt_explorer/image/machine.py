@@ -43,7 +43,7 @@ class ImageMachine:
                 guest=regime.guest or "",  # "": the registers decide (or the default)
                 npt=regime.npt or "",
                 features=frozenset(regime.features),
-                registers=regime.control,
+                registers=tuple(sorted(regime.control.items())),
             )
         except PagingError as err:
             raise ImageError("registers", err.message) from None

@@ -180,7 +180,7 @@ def table_addresses(machine: ImageMachine, stage: int) -> list[int]:
         return []
     lister = _Lister(machine, stage)
     fmt = lister.fmt
-    out = set()
+    out: set[int] = set()
     for table in lister.tree.tables(root, lister.readings.start):
         entries = fmt.levels[0].entries if table == root else 512
         out.update(table + n * 0x1000 for n in range(max(1, entries * 8 // 0x1000)))

@@ -101,8 +101,8 @@ def _check_query(r: StepResult, expect: dict[str, Any]) -> None:
         if key == "flags":
             if MappingFlags.parse(want).names() != got:
                 _mismatch(r, key, want, got)
-        elif key == "paddr":
-            if not _same_number(want, int(got, 16), key):
+        elif key == "paddr":  # the query's own result: a hex string, never None
+            if not _same_number(want, int(str(got), 16), key):
                 _mismatch(r, key, want, got)
         elif not _same_number(want, got, key):
             _mismatch(r, key, want, got)
@@ -116,9 +116,9 @@ def _check_state(machine: Machine, r: StepResult, args: dict[str, Any]) -> None:
         "frames_in_use": machine.frames_in_use,
         "guest_pt_frames": machine.guest_pt_frames,
     }
-    for key, got in counts.items():
-        if key in args and args[key] != got:
-            _mismatch(r, key, args[key], got)
+    for key, count in counts.items():
+        if key in args and args[key] != count:
+            _mismatch(r, key, args[key], count)
     r.data["tlb"] = {
         "combined": counts["tlb_entries"],
         "stage2": sum(e.kind == STAGE2 for e in entries),

@@ -172,11 +172,11 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
         raise fail(lines.key(1, "step"), "step", "steps are [[step]] tables")
     steps = []
     for i, raw in enumerate(raw_steps):
-        line = lines.step_key(i, None)
+        at = lines.step_key(i, None)
         if not isinstance(raw, Mapping):
-            raise fail(line, "step", "each step is a table")
+            raise fail(at, "step", "each step is a table")
         try:
-            steps.append(build(raw.get("op"), raw, line))
+            steps.append(build(raw.get("op"), raw, at))
         except CommandError as err:
             raise fail(
                 lines.step_key(i, err.key),

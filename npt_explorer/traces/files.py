@@ -27,10 +27,10 @@ CHUNK = 1 << 20
 _BLOCK = 1 << 22  # bytes read at a time from a text file
 READ, WRITE, EXEC = 0, 1, 2
 _HEX = np.full(256, 255, dtype=np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _HEX[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _HEX[_c] = 10 + _i
+for _i, _byte in enumerate(b"0123456789abcdef"):
+    _HEX[_byte] = _i
+for _i, _byte in enumerate(b"ABCDEF"):
+    _HEX[_byte] = 10 + _i
 _LACKEY_KIND = {ord("L"): READ, ord("S"): WRITE, ord("M"): WRITE}
 _TEXT_KIND = {"R": READ, "W": WRITE, "X": EXEC}
 _KIND_OF = np.full(256, 255, dtype=np.uint8)  # a text line's kind letter -> kind (255: none)

@@ -6,7 +6,7 @@ End to end, in a real pseudo-terminal (the installed `npt-explorer` console scri
 
 * first screen: from spawning the process until the terminal shows "reference 1 of 24" (the
   demo's walk ready to step): Python start, imports, the demo run, the first frame.
-* step: once the app has gone quiet after its first screen (no output for 0.3 s), from
+* step: once the app has gone quiet after its first screen (no output for 1 s), from
   writing `n` to the terminal until it shows "reference k+1 of 24", for each of
   the 23 steps of the x86 demo's walk (key read, the walk/tree/decoder updates, the frame
   written; Textual paints at most 60 frames a second, so up to ~17 ms of this is waiting).
@@ -33,7 +33,7 @@ from big_machine import big_machine  # noqa: E402
 from pty_driver import quiet, read_until, spawn, stop, wait_exit  # noqa: E402
 
 REFS = 24
-QUIET = 0.3  # seconds without output: the app is idle
+QUIET = 1.0  # seconds without output: the app is idle (0.3 s ended in the regions fold at load 4.5)
 BIG_MAP = b":map stage=2 gpa=0x2_0000_0000 size=8G flags=rw hpa=0x20_0000_0000\r"
 
 

@@ -18,7 +18,7 @@ from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 from .table_core import TableCore
 
 _U64 = 0xFFFF_FFFF_FFFF_FFFF
-_CHUNK = 16  # leaf tables read at once by `_clearable` (128 KiB: stays in cache)
+_CHUNK = 16  # leaf tables worked on at once (128 KiB: stays in cache)
 
 
 def unmap_region(pt: TableCore, vaddr: int, size: int, vectorised: bool = True) -> None:
@@ -124,6 +124,18 @@ def _protect_entries(pt: TableCore, va: int, remaining: int, flags: MappingFlags
         remaining -= step
 
 
+def _first_pages(present: np.ndarray, lo: int, n: int) -> list[int]:
+    """The addresses of the first n present leaves of whole leaf tables from `lo` (one row of
+    `present` a table), found a table at a time: no 2 MiB index array."""
+    found: list[int] = []
+    for row, leaves in enumerate(present):
+        if len(found) >= n:
+            break
+        first = row * ENTRIES_PER_FRAME
+        found += (first + np.flatnonzero(leaves)[: n - len(found)]).tolist()
+    return [lo + i * PAGE_SIZE for i in found]
+
+
 def _plain(pt: TableCore, vaddr: int, size: int) -> bool:
     if size // PAGE_SIZE <= bulk.SMALL_REGION or (vaddr | size) % PAGE_SIZE:
         return False
@@ -195,12 +207,10 @@ class _Change:
                 return False
             new = np.zeros((count, ENTRIES_PER_FRAME), np.uint64)
         else:
-            stacked = np.concatenate(tables).reshape(count, ENTRIES_PER_FRAME)
-            present = self.present.vector(stacked)
+            new, present = self._reflagged(tables)
             if not present.any():
                 self._after(table, depth, lo, hi, count, span)
                 return True
-            new = self._values(stacked, present, fmt.leaf_depth)
         try:
             pt.replace_frames(children, new)
         except PagingError:
@@ -209,10 +219,8 @@ class _Change:
         if self.flags is None:
             pt.record_flushes(lambda n: [lo + i * PAGE_SIZE for i in range(n)], pages)
         else:
-            changed = np.flatnonzero(present.ravel())
-            pt.record_flushes(
-                lambda n: [lo + int(i) * PAGE_SIZE for i in changed[:n]], len(changed)
-            )
+            changed = int(np.count_nonzero(present))
+            pt.record_flushes(lambda n: _first_pages(present, lo, n), changed)
         self._after(table, depth, lo, hi, count, span)
         return True
 
@@ -229,6 +237,17 @@ class _Change:
             if self.seed_check and self._unreadable(rows, leaf).any():
                 return False
         return True
+
+    def _reflagged(self, tables: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """A copy of these leaf tables re-flagged (`_values`) and where they held present
+        leaves, made a few tables at a time (a 2 MiB temporary costs its page faults)."""
+        stacked = np.concatenate(tables).reshape(len(tables), ENTRIES_PER_FRAME)
+        present = np.empty(stacked.shape, dtype=bool)
+        for i in range(0, len(tables), _CHUNK):
+            rows, part = stacked[i : i + _CHUNK], present[i : i + _CHUNK]
+            part[:] = self.present.vector(rows)
+            self._values(rows, part, self.fmt.leaf_depth)
+        return stacked, present
 
     def _after(self, table: int, depth: int, lo: int, hi: int, count: int, span: int) -> None:
         """The part of [lo, hi) past the whole tables (a partial last table)."""

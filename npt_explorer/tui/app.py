@@ -181,6 +181,12 @@ class NptExplorerApp(App[int]):
         return self.screen_stack[0] if self.screen_stack else self.screen
 
     @property
+    def closing(self) -> bool:
+        """The app is shutting down: its screens, or the panels on them, are gone, and
+        messages posted before (a step, the walk panel's height) may still arrive."""
+        return not self.screen_stack or not self.main.query(LogPanel)
+
+    @property
     def walk(self) -> WalkPanel:
         return self.main.query_one(WalkPanel)
 
@@ -505,8 +511,8 @@ class NptExplorerApp(App[int]):
 
     @on(MachineChanged)
     def machine_changed(self, event: MachineChanged) -> None:
-        if not self.main.query(LogPanel):
-            return  # the app is shutting down: its panels are gone
+        if self.closing:
+            return
         s = self.session
         m = s.machine
         if event.reset:
@@ -577,12 +583,16 @@ class NptExplorerApp(App[int]):
     def walk_height(self, event: WalkPanel.HeightWanted) -> None:
         """The wide grid's top row is as tall as the Walk panel needs (a CSS `auto` row
         would measure the two-column panel at one column's width)."""
+        if self.closing:
+            return
         if event.rows != self._walk_rows:
             self._walk_rows = event.rows
             self.main.query_one("#panels").set_styles(f"grid-rows: {event.rows} 1fr 1fr 1fr;")
 
     @on(StepSelected)
     def step_selected(self, event: StepSelected) -> None:
+        if self.closing:
+            return
         panel = self.walk
         if event.walk is not panel.walk or event.index != panel.index:
             return  # the cursor has moved on since (keys in one burst): that move links
@@ -601,6 +611,8 @@ class NptExplorerApp(App[int]):
 
     @on(EntrySelected)
     def entry_selected(self, event: EntrySelected) -> None:
+        if self.closing:
+            return
         m = self.session.machine
         self.entry.show(m, event.target)
         if event.origin != "tables":

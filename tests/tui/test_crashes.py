@@ -125,3 +125,14 @@ async def test_a_player_tick_while_the_panels_are_being_removed_does_not_crash(a
         app._tick()  # the player's next tick
         assert app.walk.index == 1
         await pilot.press("space")
+
+
+async def test_an_app_closed_before_its_first_messages_are_handled_closes_cleanly(app_factory):
+    """Closed as soon as it is up (a test without settle, a `q` in the first frames): the
+    walk's first step and height messages arrive after the screens are gone, and are
+    dropped instead of asking a screen that is no longer there."""
+    for arch in ("x86_64", "aarch64", "riscv64"):
+        app = app_factory(arch=arch)
+        async with app.run_test(size=(160, 48)):
+            pass
+        assert app.return_code in (0, None)

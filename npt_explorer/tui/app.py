@@ -29,20 +29,12 @@ from textual.widgets import DataTable, Footer, Header, Input, RichLog, Tree
 from ..engine import ARCHES, Encoding, MachineConfig, PagingError, Walk, stage_table
 from ..scenario.loader import ScenarioError
 from ..scenario.session import Session
-from .bars import PANELS, CaptionBar, PanelBar, PanelChosen
 from .classroom import PROJECTOR_PANELS, Classroom
-from .command_line import CommandInput, CommandLine
 from .command_runner import CommandRunner
 from .config import PLAY_SECONDS, THEMES, ConfigError, Settings, remember_theme
-from .control_panel import ControlPanel
-from .dialogs import MachinePicker, ScenarioPicker, scenario_files
-from .diff_view import DiffFollow
-from .entry_panel import EntryPanel
 from .files import FileRoot, remove_scratch, scratch_session
 from .frames import PanelsScreen
-from .image_regions import regions_panel_class
 from .image_source import open_session
-from .log_panel import LogPanel
 from .messages import (
     CommandRequested,
     EntrySelected,
@@ -52,12 +44,20 @@ from .messages import (
     step_target,
 )
 from .palette import GuardedPalette, NptCommands
-from .regions_panel import RegionsPanel
-from .tables_panel import PageTablesPanel
-from .text_grid import TextGrid
-from .themes import DEFAULT_THEME, HIGH_CONTRAST
-from .tlb_panel import TlbPanel
-from .walk_panel import WalkGrid, WalkPanel
+from .panels.control import ControlPanel
+from .panels.diff import DiffFollow
+from .panels.entry import EntryPanel
+from .panels.image_regions import regions_panel_class
+from .panels.log import LogPanel
+from .panels.regions import RegionsPanel
+from .panels.tables import PageTablesPanel
+from .panels.tlb import TlbPanel
+from .panels.walk import WalkGrid, WalkPanel
+from .widgets.bars import PANELS, CaptionBar, PanelBar, PanelChosen
+from .widgets.command_line import CommandInput, CommandLine
+from .widgets.dialogs import MachinePicker, ScenarioPicker, scenario_files
+from .widgets.text_grid import TextGrid
+from .widgets.themes import DEFAULT_THEME, HIGH_CONTRAST
 
 #: layouts by terminal size (columns, rows), largest first: all six panels; the walk grid
 #: with the entry below it (a projector's ~100×30); one panel at a time (tab switches)
@@ -381,7 +381,7 @@ class NptExplorerApp(App[int]):
             self.push_screen(GuardedPalette(id="--command-palette"))
 
     def action_control_state(self) -> None:
-        """The control-state panel (tui/control_panel.py): toggle a bit, the walk re-runs."""
+        """The control-state panel (tui/panels/control.py): toggle a bit, the walk re-runs."""
         self.push_screen(ControlPanel(lambda: self.session.machine))
 
     def action_help(self) -> None:

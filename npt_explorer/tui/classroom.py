@@ -21,12 +21,12 @@ from ..classroom.quiz_text import part_lines
 from ..classroom.state import capture
 from ..scenario import CommandError, parse_line, parse_number
 from ..scenario.session import Session
-from .diff_view import DiffFollow, DiffPanel
 from .messages import MachineChanged
-from .regions_panel import RegionsPanel
-from .themes import HIGH_CONTRAST
+from .panels.diff import DiffFollow, DiffPanel
+from .panels.regions import RegionsPanel
+from .panels.tlb import TlbPanel
 from .timeline import Timeline, check_point, machine_at
-from .tlb_panel import TlbPanel
+from .widgets.themes import HIGH_CONTRAST
 
 #: typed words the classroom adds to the command line (completion lists them beside the ops)
 CLASSROOM_COMMANDS: dict[str, str] = {

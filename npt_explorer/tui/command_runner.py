@@ -21,11 +21,11 @@ from ..scenario.loader import ScenarioError
 from ..scenario.results import walk_json
 from ..scenario.session import Session
 from .classroom import CLASSROOM_COMMANDS, Classroom
-from .command_line import CommandLine
 from .completion import UI_COMMANDS, usage
 from .files import FILE_COMMANDS, FileRoot
 from .messages import MachineChanged
-from .tlb_panel import TlbPanel
+from .panels.tlb import TlbPanel
+from .widgets.command_line import CommandLine
 
 
 class CommandHost(Protocol):
@@ -145,7 +145,7 @@ class CommandRunner:
             elif op == "help":
                 self.show_help(args[0] if args else None)
             elif op == "cost":
-                from .cost_view import CostView, trace_costs  # plotext: only when asked for
+                from .panels.cost import CostView, trace_costs  # plotext: only when asked for
 
                 self.host.push_screen(CostView(trace_costs([e.result for e in self.session.log])))
             elif op in CLASSROOM_COMMANDS:

@@ -13,8 +13,8 @@ from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits
 from ..engine import ARCHES, FLUSHES
 from ..scenario.session import Session
 from .command_runner import CommandRunner
-from .dialogs import find_scenarios
-from .tlb_panel import flush_kinds
+from .panels.tlb import flush_kinds
+from .widgets.dialogs import find_scenarios
 
 
 class PaletteHost(Protocol):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from npt_explorer.scenario import ScenarioError, bundled_dir, find_scenario, load
-from npt_explorer.tui.dialogs import scenario_files
+from npt_explorer.tui.widgets.dialogs import scenario_files
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from npt_explorer.tui.app import NptExplorerApp, make_app
-from npt_explorer.tui.themes import DEFAULT_THEME
+from npt_explorer.tui.widgets.themes import DEFAULT_THEME
 
 
 def pytest_configure(config: pytest.Config) -> None:

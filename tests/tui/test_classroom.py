@@ -13,10 +13,10 @@ from tui_helpers import no_blink, settle
 from npt_explorer.classroom.diff import diff_lines
 from npt_explorer.classroom.quiz import generate
 from npt_explorer.tui.classroom import QuizBar, TimelineBar
-from npt_explorer.tui.diff_view import DiffPanel
 from npt_explorer.tui.messages import EntryTarget
-from npt_explorer.tui.regions_panel import RegionsPanel
-from npt_explorer.tui.tlb_panel import TlbPanel
+from npt_explorer.tui.panels.diff import DiffPanel
+from npt_explorer.tui.panels.regions import RegionsPanel
+from npt_explorer.tui.panels.tlb import TlbPanel
 
 X86_03 = Path(__file__).resolve().parents[2] / "scenarios" / "x86_03_ept_dirty_logging.toml"
 
@@ -257,7 +257,7 @@ def test_every_colour_the_projector_shows_has_aaa_contrast_on_its_background():
     import re
 
     from npt_explorer.scenario import colours
-    from npt_explorer.tui.themes import HIGH_CONTRAST
+    from npt_explorer.tui.widgets.themes import HIGH_CONTRAST
 
     bg = HIGH_CONTRAST.background
     theme = [

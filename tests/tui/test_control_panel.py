@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tui_helpers import settle, typed
 
-from npt_explorer.tui.control_panel import ControlPanel
+from npt_explorer.tui.panels.control import ControlPanel
 
 
 async def test_toggling_smap_re_runs_the_walk_and_the_explanation_names_it(app_factory):

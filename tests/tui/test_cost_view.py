@@ -8,7 +8,7 @@ from textual_plotext import PlotextPlot
 from tui_helpers import no_blink, settle, typed
 
 from npt_explorer.scenario import load, run
-from npt_explorer.tui.cost_view import CostView, trace_costs
+from npt_explorer.tui.panels.cost import CostView, trace_costs
 
 # intel-psc; 1 MiB of 4 KiB pages and one 2 MiB page at both stages
 MACHINE = """[scenario]

@@ -9,8 +9,8 @@ import time
 from textual.command import CommandPalette
 from tui_helpers import burst, settle
 
-from npt_explorer.tui.command_line import CommandInput
-from npt_explorer.tui.dialogs import ScenarioPicker
+from npt_explorer.tui.widgets.command_line import CommandInput
+from npt_explorer.tui.widgets.dialogs import ScenarioPicker
 
 
 async def test_two_enters_in_one_burst_load_the_scenario_once(app_factory):

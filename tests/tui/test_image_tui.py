@@ -23,10 +23,10 @@ from npt_explorer.image.ranges import ranges
 from npt_explorer.scenario.loader import ScenarioError, load
 from npt_explorer.scenario.replay import run
 from npt_explorer.scenario.results import walk_json
-from npt_explorer.tui.image_regions import ImageRegionsPanel
 from npt_explorer.tui.image_source import ImageSession, open_session
-from npt_explorer.tui.regions_panel import RegionsPanel
-from npt_explorer.tui.tlb_panel import TlbPanel
+from npt_explorer.tui.panels.image_regions import ImageRegionsPanel
+from npt_explorer.tui.panels.regions import RegionsPanel
+from npt_explorer.tui.panels.tlb import TlbPanel
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "image" / "data"

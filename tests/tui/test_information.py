@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tui_helpers import plain, settle, shown, typed
 
-from npt_explorer.tui.log_panel import entry_block
+from npt_explorer.tui.panels.log import entry_block
 
 #: x86 demo: gVA 0x4010_0000 is mapped read/execute, so a write faults at the guest PTE —
 #: reference 20 of a 4×4 walk (4 guest levels × (4 EPT reads + 1)), where the walk stops
@@ -128,7 +128,7 @@ async def test_the_fault_cell_under_the_cursor_keeps_the_fault_colour(app_factor
 
 async def test_the_help_colour_key_names_the_colours_the_screen_uses(app_factory):
     from npt_explorer.scenario.colours import colour_key
-    from npt_explorer.tui.walk_panel import WalkPanel
+    from npt_explorer.tui.panels.walk import WalkPanel
 
     assert colour_key() in WalkPanel.HELP.replace("\n", " ")
     assert "magenta" not in WalkPanel.HELP and "stage 2 violet" in colour_key()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual._compositor import Compositor
 from tui_helpers import settle
 
-from npt_explorer.tui.entry_panel import EntryPanel
+from npt_explorer.tui.panels.entry import EntryPanel
 
 
 async def test_a_step_repaints_the_entry_panels_border_row_not_the_panel(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tui_helpers import settle
 
-from npt_explorer.tui.dialogs import ScenarioPicker
+from npt_explorer.tui.widgets.dialogs import ScenarioPicker
 
 
 def shown(picker: ScenarioPicker) -> list[str]:

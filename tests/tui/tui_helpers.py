@@ -11,7 +11,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
 
 from npt_explorer.tui.app import NptExplorerApp
-from npt_explorer.tui.tables_panel import PageTablesPanel
+from npt_explorer.tui.panels.tables import PageTablesPanel
 
 
 async def settle(pilot: Pilot, *, for_screenshot: bool = False) -> None:

@@ -13,8 +13,8 @@ from textual.message import Message
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
-from ..scenario.report import FAULT_STYLE
-from .completion import complete, hint, reference
+from ...scenario.report import FAULT_STYLE
+from ..completion import complete, hint, reference
 
 HELP = """\
 ### Command line

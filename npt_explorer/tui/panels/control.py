@@ -14,9 +14,9 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Label, Static
 
-from ..engine import ControlBit, Machine
-from .dialogs import Dialog
-from .messages import CommandRequested
+from ...engine import ControlBit, Machine
+from ..messages import CommandRequested
+from ..widgets.dialogs import Dialog
 
 
 def toggle_command(row: ControlBit, value: int) -> str:

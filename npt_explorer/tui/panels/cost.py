@@ -16,8 +16,8 @@ from textual.containers import Vertical
 from textual.widgets import Label, Static
 from textual_plotext import PlotextPlot
 
-from ..scenario.trace_report import SIZE_NAMES
-from .dialogs import Dialog
+from ...scenario.trace_report import SIZE_NAMES
+from ..widgets.dialogs import Dialog
 
 
 @dataclass(frozen=True, slots=True)

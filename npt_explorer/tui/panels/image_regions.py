@@ -9,13 +9,13 @@ from textual import on, work
 from textual.events import Mount
 from textual.widgets import Button, DataTable, Input, Static
 
-from ..engine import PagingError
-from ..image.ranges import Run, ranges
-from ..image.workbench import ImageWorkbench
-from ..scenario.colours import STAGE_STYLE
-from .image_source import ImageSession
-from .messages import EntrySelected, EntryTarget
-from .regions_panel import RegionsPanel, size_text
+from ...engine import PagingError
+from ...image.ranges import Run, ranges
+from ...image.workbench import ImageWorkbench
+from ...scenario.colours import STAGE_STYLE
+from ..image_source import ImageSession
+from ..messages import EntrySelected, EntryTarget
+from .regions import RegionsPanel, size_text
 
 HELP = """\
 ### Regions (image)

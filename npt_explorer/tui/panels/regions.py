@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import get_current_worker
 
-from ..engine import (
+from ...engine import (
     FILTER_HELP,
     Machine,
     PagingError,
@@ -20,8 +20,8 @@ from ..engine import (
     RegionFolder,
     parse_filter,
 )
-from ..scenario.colours import STAGE_STYLE
-from .messages import EntrySelected, EntryTarget
+from ...scenario.colours import STAGE_STYLE
+from ..messages import EntrySelected, EntryTarget
 
 HELP = f"""\
 ### Regions

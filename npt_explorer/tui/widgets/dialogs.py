@@ -15,11 +15,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, OptionList, Select, SelectionList, Static
 from textual.widgets.option_list import Option
 
-from ..engine import ARCHES, Encoding, MachineConfig, PagingError
-from ..image.files import is_image_command
-from ..scenario import bundled_dir
-from ..scenario.loader import ScenarioError, load
-from ..scenario.session import DEMO_DIR
+from ...engine import ARCHES, Encoding, MachineConfig, PagingError
+from ...image.files import is_image_command
+from ...scenario import bundled_dir
+from ...scenario.loader import ScenarioError, load
+from ...scenario.session import DEMO_DIR
 
 T = TypeVar("T")
 

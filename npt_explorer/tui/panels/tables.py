@@ -16,7 +16,7 @@ from textual.geometry import Region, Size
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from ..engine import (
+from ...engine import (
     EntryKind,
     Machine,
     PageTable,
@@ -28,10 +28,10 @@ from ..engine import (
     stage_table,
     table_entries,
 )
-from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
-from ..scenario.report import flag_string, kib_text
-from .messages import EntrySelected, EntryTarget, step_target
-from .paint import scrollbars_stay, set_thumbs
+from ...scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
+from ...scenario.report import flag_string, kib_text
+from ..messages import EntrySelected, EntryTarget, step_target
+from ..widgets.paint import scrollbars_stay, set_thumbs
 
 HELP = """\
 ### Page tables

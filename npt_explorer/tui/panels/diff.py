@@ -16,11 +16,11 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ..classroom.diff import EntryChange, PermChange, StateDiff, assuming, lands
-from ..classroom.state import EntryAt, MachineState, TlbLine
-from ..engine import STAGE2, EntryKind, hx
-from ..scenario.colours import STAGE_STYLE
-from .messages import EntrySelected, EntryTarget
+from ...classroom.diff import EntryChange, PermChange, StateDiff, assuming, lands
+from ...classroom.state import EntryAt, MachineState, TlbLine
+from ...engine import STAGE2, EntryKind, hx
+from ...scenario.colours import STAGE_STYLE
+from ..messages import EntrySelected, EntryTarget
 
 _SIGN = {"added": ("+", "green"), "removed": ("-", "red"), "changed": ("~", "yellow")}
 _SPACE = {1: "gVA", 2: "gPA"}

@@ -14,13 +14,13 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from ..engine import Decoded, Field, Machine, PagingError, Role, stage_table
-from ..scenario.colours import RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, colour_key
-from ..scenario.report import size_words
-from .dialogs import EditValue
-from .messages import CommandRequested, EntryTarget
-from .paint import set_border_title
-from .text_grid import TextGrid
+from ...engine import Decoded, Field, Machine, PagingError, Role, stage_table
+from ...scenario.colours import RESERVED_SET_STYLE, ROLE_STYLE, STAGE_STYLE, colour_key
+from ...scenario.report import size_words
+from ..messages import CommandRequested, EntryTarget
+from ..widgets.dialogs import EditValue
+from ..widgets.paint import set_border_title
+from ..widgets.text_grid import TextGrid
 
 HELP = f"""\
 ### Entry

@@ -10,10 +10,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import RichLog
 
-from ..scenario.events import event_text
-from ..scenario.report import data_words, verdict_lines, walk_summary
-from ..scenario.session import LogEntry
-from ..scenario.trace_report import trace_block
+from ...scenario.events import event_text
+from ...scenario.report import data_words, verdict_lines, walk_summary
+from ...scenario.session import LogEntry
+from ...scenario.trace_report import trace_block
 
 HELP = """\
 ### Log

@@ -9,7 +9,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from ..scenario.session import Session
+from ...scenario.session import Session
 
 #: panel id → the name shown in the bar, in `tab` order
 PANELS: dict[str, str] = {

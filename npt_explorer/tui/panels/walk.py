@@ -11,11 +11,11 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from ..engine import PagingFormat, Walk, WalkStep, hx
-from ..scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_key
-from ..scenario.report import flag_string, walk_summary
-from .messages import StepSelected
-from .text_grid import TextGrid
+from ...engine import PagingFormat, Walk, WalkStep, hx
+from ...scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_key
+from ...scenario.report import flag_string, walk_summary
+from ..messages import StepSelected
+from ..widgets.text_grid import TextGrid
 
 HELP = f"""\
 ### Walk

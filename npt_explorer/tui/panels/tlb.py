@@ -10,9 +10,9 @@ from textual.app import ComposeResult
 from textual.containers import HorizontalGroup, Vertical
 from textual.widgets import Button, DataTable, Static
 
-from ..engine import COMBINED, FLUSHES, Machine, TlbEntry
-from ..scenario.report import kib_text
-from .messages import CommandRequested, PrefillCommand
+from ...engine import COMBINED, FLUSHES, Machine, TlbEntry
+from ...scenario.report import kib_text
+from ..messages import CommandRequested, PrefillCommand
 
 HELP = """\
 ### TLB

@@ -206,6 +206,23 @@ def test_walk_caches_mark_their_walks_steps_not_the_shared_ones():
     assert not any(s.cached for s in first.steps + third.steps)
 
 
+
+def test_an_empty_loongarch_directory_entry_after_a_full_one_is_not_a_table():
+    """A LoongArch directory entry is a bare address: one of 0 names no table (the page-
+    invalid fault), so the address bits there decide the kind and no verdict memo may
+    class an empty entry with a full one (found by the random tables: seed in the commit)."""
+    m = Machine(arch="loongarch64")
+    m.map(2, RAM, 4 * M2, "rwx", hpa=HOST)
+    m.map(1, GUEST, M2, "rwx", gpa=RAM)
+    m.poke(1, GUEST + M2, 2, value=RAM)  # the next Dir1 entry: a bare address, no flag bits
+    m.access(GUEST + M2, "read")  # walks through it (its "table" is guest RAM)
+    empty = m.access(GUEST + 2 * M2, "read")  # the entry after it is 0
+    plain = fresh(m.walker).translate(GUEST + 2 * M2, Access.READ, side_effects=False)
+    assert empty.fault is not None and plain.fault is not None
+    assert (empty.fault.stage, empty.fault.depth) == (plain.fault.stage, plain.fault.depth)
+    assert (plain.fault.stage, plain.fault.depth) == (1, 2)  # the guest's Dir1: no table
+
+
 # ------------------------------------------------------------------ random tables, every arch
 
 

@@ -112,6 +112,15 @@ class LoongArchFormat(PagingFormat):
 
     # ---------------------------------------------------------- the seed's predicates
 
+    # A directory entry is a bare address, and an address of 0 names no table (`_classify`):
+    # at the directory levels the address bits decide the entry's kind, so none is free.
+
+    def table_address_bits(self, depth: int) -> int:
+        return 0 if depth != self.leaf_depth else PagingFormat.table_address_bits(self, depth)
+
+    def free_address_bits(self, depth: int) -> int:
+        return 0 if depth != self.leaf_depth else PagingFormat.free_address_bits(self, depth)
+
     def seed_present(self, raw: int) -> bool:
         return bool(raw & P)  # LA64PTE::is_present: the software P bit, not V
 

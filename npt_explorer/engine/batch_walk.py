@@ -143,16 +143,17 @@ class _StageWalk:
 
         Lanes are grouped first without their next-table address (a table entry reads the
         same wherever it points), then, where that group is not a table, by their class."""
-        tiers = (self.r.table_keep[depth], self.r.keep[depth])
+        # (keep, tables only): a tier is told by its place, never by its mask's identity
+        tiers = [(self.r.table_keep[depth], True), (self.r.keep[depth], False)]
         uniform = len(self.accs) == 1
         todo: np.ndarray | None = None  # None: every lane
         cols: list[np.ndarray] = []
-        for keep in tiers if depth < self.fmt.leaf_depth else tiers[1:]:
+        for keep, tables_only in tiers if depth < self.fmt.leaf_depth else tiers[1:]:
             part = pick(todo, raw)
             part_acc = pick(todo, acc)
             inverse, reps = classes(part & U64(keep & _MASK64), None if uniform else part_acc)
             judged = [
-                self._judge(depth, int(part[i]), self.accs[int(part_acc[i])], keep is tiers[0])
+                self._judge(depth, int(part[i]), self.accs[int(part_acc[i])], tables_only)
                 for i in reps
             ]
             if todo is None and inverse is None and judged[0][0] != _UNDECIDED:

@@ -182,6 +182,16 @@ def test_translate_many_checks_permissions_and_leaves_the_machine_alone():
     assert len(m.log) == log and m.entry(1, 0x10_0000_0000, 3)[1].field("A") == a_bit
 
 
+def test_a_huge_leaf_where_no_address_bit_is_free_is_judged_by_the_leaf_tier():
+    """LoongArch's directory levels declare no free address bit, so their table and leaf
+    classes keep the same mask: the batch walker's second tier must still judge leaves."""
+    m = Machine(arch="loongarch64")
+    m.map(2, 0x4000_0000, 4 * M2, "rwx", hpa=0x8000_0000, huge=True)  # 2 MiB leaves at Dir1
+    m.map(1, 0x40_0000_0000, M2, "rw", gpa=0x4000_0000)
+    gvas = np.arange(0x40_0000_0000, 0x40_0000_4000, K4, dtype=np.uint64)
+    gpas, hpas, ok = m.translate_many(gvas, "read")
+    assert ok.all() and (hpas - gpas == 0x8000_0000 - 0x4000_0000).all()
+
 @pytest.mark.parametrize(("name", "opts"), FORMATS, ids=IDS)
 @given(data=st.data(), encoding=st.sampled_from(list(Encoding)))
 @cases

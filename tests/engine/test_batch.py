@@ -34,7 +34,7 @@ FORMATS = [
     ("sv48x4", {}),
 ]
 IDS = [n + "".join(f"-{v}" for v in o.values()) for n, o in FORMATS]
-cases = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+cases = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _scatter(draw, bases: list[int], count: int) -> np.ndarray:

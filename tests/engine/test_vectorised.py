@@ -57,7 +57,7 @@ REQUESTS = [
     for priv in Priv
     for user in (False, True)
 ] + [AccessRequest(Access.WRITE, Priv.USER, Access.READ, True, True)]
-slow = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+slow = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _entry(fmt, flags, huge, encoding, paddr, noise):

@@ -68,7 +68,7 @@ VALUES = [
 
 
 DEEP = os.environ.get("NPT_ROBUST_PROFILE") == "deep"
-ROUNDS = 60 if DEEP else 6
+ROUNDS = 60 if DEEP else 4  # (each round is a few seconds of app time: the suite's budget)
 SIZES = [(80, 24), (100, 30), (120, 40), (160, 48), (60, 16), (139, 43)]
 
 

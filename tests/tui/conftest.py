@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
+import sys
+
 import pytest
+from pytest_textual_snapshot import node_to_report_path
+from snapshot_diff import screen_diff
 
 from npt_explorer.tui.app import NptExplorerApp, make_app
 from npt_explorer.tui.widgets.themes import DEFAULT_THEME
@@ -20,3 +25,19 @@ def app_factory():
         return make_app(**kwargs)  # type: ignore[arg-type]
 
     return build
+
+
+@pytest.fixture
+def snap_compare(snap_compare, request: pytest.FixtureRequest):
+    """The plugin's snap_compare, saying on a mismatch which rows or runs differ (on stderr,
+    which a CI log keeps; the plugin's HTML report is left behind on the CI machine)."""
+
+    def compare(*args: object, **kwargs: object) -> bool:
+        same = snap_compare(*args, **kwargs)
+        if not same:
+            data = pickle.loads(node_to_report_path(request.node).read_bytes())
+            expected, actual = data[1], data[2]
+            print(screen_diff(expected, actual), file=sys.stderr)
+        return same
+
+    return compare

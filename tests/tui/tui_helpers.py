@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import unicodedata
+from collections.abc import Callable
 
 from textual import events
+from textual.app import App
 from textual.keys import _character_to_key, _get_unicode_name_from_key
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input
@@ -14,32 +16,56 @@ from npt_explorer.tui.app import NptExplorerApp
 from npt_explorer.tui.panels.tables import PageTablesPanel
 
 
+def _screen_painted(app: App[object]) -> bool:
+    """The screen has no layout, scroll, repaint or after-refresh callback still to do
+    (Textual 8.2.8's Screen flags: the next frame would change nothing)."""
+    screen = app.screen
+    return not (
+        screen._layout_required
+        or screen._scroll_required
+        or screen._repaint_required
+        or screen._dirty_widgets
+        or screen._callbacks
+    )
+
+
+STILL: dict[str, Callable[[App[object]], bool]] = {
+    # the Page tables panel reads a walk's tables ahead, one a frame: a screenshot taken
+    # while it does may cut the tree's lines into other segments (same cells)
+    "page tables read ahead": lambda app: (
+        not any(p.reading_ahead for p in app.query(PageTablesPanel))
+    ),
+    # a DataTable measures its columns when the app is idle: a busy CI machine once shot
+    # the image regions table with header-wide columns
+    "data tables measured": lambda app: (
+        not any(getattr(t, "_require_update_dimensions", False) for t in app.query(DataTable))
+    ),
+    "workers done": lambda app: not any(w.is_running for w in app.workers),
+    "screen painted": _screen_painted,
+}
+
+
 async def settle(pilot: Pilot, *, for_screenshot: bool = False) -> None:
-    """Let messages and thread workers (the regions fold) finish; before a screenshot also
-    let DataTables re-measure (on idle) and repaint."""
+    """Let messages and thread workers (the regions fold) finish; before a screenshot wait
+    until everything in STILL holds on two looks in a row (up to 10 s, then say what did
+    not), so a screenshot never depends on the host's speed."""
     app = pilot.app
     await pilot.pause()
     for _ in range(2):  # the regions fold starts only after the next refresh (regions_panel)
         if app.workers:
             await app.workers.wait_for_complete()
         await pilot.pause(0.01)
-    if for_screenshot:
-        await pilot.pause(0.05)
-        # the Page tables panel reads a walk's tables ahead, one a frame: a screenshot taken
-        # while it does may cut the tree's lines into other segments (same cells)
-        for _ in range(100):
-            if not any(p.reading_ahead for p in app.query(PageTablesPanel)):
-                break
-            await pilot.pause(0.02)
-        # a DataTable measures its columns when the app is idle: on a busy CI machine 50 ms
-        # was not always enough (the image regions table was shot with header-wide columns)
-        for _ in range(100):
-            if not any(
-                getattr(t, "_require_update_dimensions", False) for t in app.query(DataTable)
-            ):
-                break
-            await pilot.pause(0.02)
-        await pilot.pause()
+    if not for_screenshot:
+        return
+    await pilot.pause(0.05)
+    calm = 0
+    for _ in range(500):
+        unsettled = [name for name, holds in STILL.items() if not holds(app)]
+        calm = 0 if unsettled else calm + 1
+        if calm == 2:
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"the app did not settle in 10 s: {', '.join(unsettled)}")
 
 
 def no_blink(app: NptExplorerApp) -> None:

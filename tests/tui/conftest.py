@@ -8,6 +8,7 @@ import sys
 import pytest
 from pytest_textual_snapshot import node_to_report_path
 from snapshot_diff import screen_diff
+from syrupy.assertion import SnapshotAssertion
 
 from npt_explorer.tui.app import NptExplorerApp, make_app
 from npt_explorer.tui.widgets.themes import DEFAULT_THEME
@@ -41,3 +42,14 @@ def snap_compare(snap_compare, request: pytest.FixtureRequest):
         return same
 
     return compare
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_assertrepr_compare(op: str, left: object, right: object) -> list[str] | None:
+    """`svg(name=...) == app.export_screenshot()` failing: which rows or runs differ, not
+    syrupy's diff of two 140 KB SVG texts."""
+    if op != "==" or not isinstance(left, SnapshotAssertion) or not isinstance(right, str):
+        return None
+    if "<svg" not in right[:200]:
+        return None
+    return ["the screenshot differs from its snapshot", *screen_diff(str(left), right).splitlines()]

@@ -31,7 +31,7 @@ from .batch import (
     walk_all,
 )
 from .flags import Access, Priv
-from .formats import AccessRequest, EntryKind
+from .formats import AccessRequest, EntryKind, PagingFormat
 from .memory import ENTRIES_PER_FRAME, PAGE_SHIFT, Frames
 from .readings import Readings
 from .table_core import TableCore
@@ -40,6 +40,11 @@ from .walk import Walker
 #: entry addresses -> (words, known, extra references, readable, writable)
 Reader = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, Any, Any, Any]]
 _UNDECIDED = 4
+#: lanes walked at once: a part's temporaries stay in the CPU's caches (a million lanes in one
+#: part ran 1.15-1.4x slower than in parts of 65,536 on this host: benchmarks/README.md, session 8)
+PART = 1 << 16
+#: lanes per part at least this many times the leaf tables the batch spans (`_part_size`)
+SPREAD = 64
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
@@ -64,6 +69,11 @@ class BatchWalk:
     refs: np.ndarray  # the memory references the scalar walker records
     s1_size: np.ndarray
     s2_size: np.ndarray
+
+    def part(self, lo: int, hi: int) -> BatchWalk:
+        """Lanes [lo, hi) as views: what is written into them is written into this walk."""
+        return BatchWalk(self.gpa[lo:hi], self.hpa[lo:hi], self.ok[lo:hi], self.refs[lo:hi],
+                         self.s1_size[lo:hi], self.s2_size[lo:hi])  # fmt: skip
 
     @property
     def page_size(self) -> np.ndarray:
@@ -184,6 +194,18 @@ class _StageWalk:
         return int(leaf), out.page_size or 0, self.acc_id(out.acc), out.set_bits is not None
 
 
+def _part_size(gvas: np.ndarray, fmt: PagingFormat) -> int:
+    """Lanes per part: `PART`, or more where the gVAs are spread over so many leaf tables that
+    each part's walk of the levels above them (once per leaf table) would cost more than the
+    cache saves."""
+    if not len(gvas):
+        return PART
+    leaf = fmt.levels[fmt.leaf_depth]
+    shift = U64(leaf.shift + leaf.bits)
+    tables = int(gvas.max() >> shift) - int(gvas.min() >> shift) + 1
+    return max(PART, SPREAD * tables)
+
+
 def _host_reader(index: FrameIndex) -> Reader:
     def read(entry: np.ndarray):
         offsets = index.offsets(entry)
@@ -228,13 +250,27 @@ class _TwoStage:
             self._scalar(gvas, np.arange(n), res)
             return res
         stage1 = _StageWalk(w.r1, self._guest_reader(guest_root), self.reqs.s1)
+        scalar = [np.zeros(0, np.int64)]
+        part = _part_size(gvas, w.s1)
+        for lo in range(0, n, part):
+            hi = min(n, lo + part)
+            scalar.append(self._part(stage1, guest_root, gvas[lo:hi], res.part(lo, hi)) + lo)
+        self._scalar(gvas, np.concatenate(scalar), res)
+        return res
+
+    def _part(
+        self, stage1: _StageWalk, guest_root: int, gvas: np.ndarray, res: BatchWalk
+    ) -> np.ndarray:
+        """Walk `gvas` into `res` (views of the whole batch's arrays); returns the lanes
+        (indices into `gvas`) the scalar walker must answer."""
+        n, w = len(gvas), self.walker
         s1 = self._walk(stage1, gvas, guest_root)
-        res.refs = s1.refs
+        res.refs[:] = s1.refs
         finished = s1.state == LEAF
         top = U64((1 << w.s1.output_bits) - 1)  # stage 1's output check
         done: np.ndarray | None = None  # None: every lane
         if finished.all():
-            res.gpa, res.s1_size = s1.out, s1.size
+            res.gpa[:], res.s1_size[:] = s1.out, s1.size
             if n and s1.out.max() > top:
                 done = np.flatnonzero(s1.out <= top)
         else:
@@ -255,8 +291,7 @@ class _TwoStage:
             stage2 = _StageWalk(w.r2, self.host, req)
             s2 = self._walk(stage2, pick(lanes, res.gpa), self.m.npt.root)
             scalar.append(self._finish(res, lanes, s2))
-        self._scalar(gvas, np.concatenate(scalar), res)
-        return res
+        return np.concatenate(scalar)
 
     @staticmethod
     def _finish(res: BatchWalk, lanes: np.ndarray | None, s2: _Ends) -> np.ndarray:
@@ -265,7 +300,7 @@ class _TwoStage:
         if lanes is None:
             res.refs += s2.refs
             if good.all():
-                res.hpa, res.s2_size, res.ok = s2.out, s2.size, good
+                res.hpa[:], res.s2_size[:], res.ok[:] = s2.out, s2.size, good
                 return np.zeros(0, np.int64)
             lanes = np.arange(len(good))
         else:

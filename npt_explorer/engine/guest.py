@@ -44,9 +44,11 @@ class GuestRAM:
         self.strict = memory.strict
         self._hosts: dict[int, int | None] = {}  # guest frame -> host frame (None: unbacked)
         self._generation = -1
+        self._switched = 0  # keeps `generation` growing across a `switch`
 
     def switch(self, space: Stage2) -> None:
         """Read through another stage 2 (x86: the EPT a new EPTP names)."""
+        self._switched += self.space.generation + 1 - space.generation
         self.space, self._generation = space, -1
         self._hosts.clear()
 
@@ -67,8 +69,10 @@ class GuestRAM:
 
     @property
     def generation(self) -> int:
-        """Changes with a host memory write or a stage-2 change (both counters only grow)."""
-        return self.memory.generation + self.space.generation
+        """Grows with a host memory write, a stage-2 change (both counters only grow) and a
+        `switch` (which moves it past every value it had: another stage 2's counter may be
+        lower, and a memo keyed on a value seen before would be taken as current)."""
+        return self.memory.generation + self.space.generation + self._switched
 
     def hpa(self, gpa: int) -> int:
         host = self.host_frame(gpa >> PAGE_SHIFT)

@@ -6,11 +6,15 @@ hardware's reading of each entry, over any `Frames` and root: a memory image's t
 (every present entry, pre-order) and `free_subtree`. Vector, a region at a time: a `Run` is
 the entries of one table that cover [lo, hi), read at once, and `Run.child` takes the step from
 one of them to the table below by the same rule `get_entry` takes for one address
-(`next_table`: address 0 → a hole, seed-huge → MappedToHugePage), only stricter (`TableTree`:
+(`descend`: address 0 → a hole, seed-huge → MappedToHugePage), only stricter (`TableTree`:
 the walk must stay in a tree of this table's own frames). Where a vector path meets anything
 else it raises `Handoff` and the per-entry loop, built on `get_entry`, takes over from that
 address: so the region calls' results are the scalar ones by construction (table_map.py,
 table_change.py).
+
+What an entry above the leaf level is to the descent (the next table, a huge leaf, a hole, a
+huge page where none may sit) is one rule, `RULE`: `descend` reads it for an entry, `descend_many`
+for many at once (`query_many`); `query`'s memos (table_query.py) keep its answers per entry.
 
 The table is anything with `DescentTable`'s members (a `TableCore`); this module does not
 import it, so `TableCore`'s single-entry calls are built on this descent.
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Protocol
 
 import numpy as np
@@ -87,14 +92,54 @@ def slot(pt: DescentTable, table: int, vaddr: int, depth: int) -> int:
     return table + pt.fmt.index(vaddr, depth) * pt.fmt.entry_bytes
 
 
+class Step(IntEnum):
+    """What the seed's descent makes of an entry above the leaf level."""
+
+    TABLE = 0  # go down to the table at the entry's address
+    LEAF = 1  # a huge page's leaf (only where one may sit: `huge_depth`)
+    HOLE = 2  # address field 0: NotMapped
+    HUGE = 3  # seed-huge where no huge leaf may sit: MappedToHugePage
+
+
+#: THE descent rule, every path's (scalar `descend`, vector `descend_many`), indexed by
+#: (a huge leaf may sit here, `is_huge`, address field 0): `get_entry` takes a huge leaf first
+#: where one may sit, then the seed's `next_table` tests the address field, then `is_huge`
+#: (page_table_multiarch 0.6, seed-crates.md §1.8)
+RULE = (Step.TABLE, Step.HOLE, Step.HUGE, Step.HOLE, Step.TABLE, Step.HOLE, Step.LEAF, Step.LEAF)
+_RULE = np.array(RULE, np.int8)
+_STOPS = {
+    Step.HOLE: ("NotMapped", "no table at this level (address field is 0)"),
+    Step.HUGE: ("MappedToHugePage", "the entry maps a huge page, not a table"),
+}
+
+
+def descend(fmt: PagingFormat, huge_here: bool, raw: int) -> tuple[Step, int]:
+    """(what `raw` is to the descent, the address it holds); `huge_here`: a huge leaf may
+    sit at its depth (`huge_depth`; False: only a table will do, as `next_table`)."""
+    table = fmt.entry_paddr(raw)
+    return RULE[huge_here << 2 | fmt.seed_huge(raw) << 1 | (table == 0)], table
+
+
+def descend_many(fmt: PagingFormat, huge_here: bool, raws: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`descend` for many entries at once (the declared bit shapes): (Steps as int8, addresses)."""
+    tables = fmt.paddr_move.vector(raws)
+    code = fmt.huge_test.vector(raws).astype(np.int8) << 1 | (tables == 0)
+    if huge_here:
+        code |= 4
+    return _RULE[code], tables
+
+
+def stop(step: Step) -> PagingError:
+    """The seed's error where its descent stops at a hole or a huge page."""
+    return PagingError(*_STOPS[step])
+
+
 def next_table(pt: DescentTable, raw: int) -> int:
     """The seed's `next_table`: address field 0 → NotMapped; is_huge → MappedToHugePage."""
-    paddr = pt.fmt.entry_paddr(raw)
-    if paddr == 0:
-        raise PagingError("NotMapped", "no table at this level (address field is 0)")
-    if pt.fmt.seed_huge(raw):
-        raise PagingError("MappedToHugePage", "the entry maps a huge page, not a table")
-    return paddr
+    step, table = descend(pt.fmt, False, raw)
+    if step is not Step.TABLE:
+        raise stop(step)
+    return table
 
 
 def _foreign_table(pt: DescentTable, vaddr: int, depth: int, raw: int, table: int) -> PagingError:
@@ -122,9 +167,11 @@ def get_entry(pt: DescentTable, vaddr: int, changing: bool = True) -> tuple[int,
         if depth == fmt.leaf_depth:
             return addr, fmt.span(depth)
         raw = pt.read(addr)
-        if pt.huge_depth(depth) and fmt.seed_huge(raw):
+        step, table = descend(fmt, pt.huge_depth(depth), raw)
+        if step is Step.LEAF:
             return addr, fmt.span(depth)
-        table = next_table(pt, raw)
+        if step is not Step.TABLE:
+            raise stop(step)
         if changing and not pt.owns(table, vaddr):
             if pt.huge_depth(depth):
                 return addr, fmt.span(depth)
@@ -163,8 +210,8 @@ def present_leaf(pt: DescentTable, vaddr: int, changing: bool = True) -> tuple[i
 def free_subtree(pt: DescentTable, raw: int, depth: int) -> None:
     """Free the tables of ours below the entry `raw` at `depth` (mapped frames stay)."""
     fmt = pt.fmt
-    paddr = fmt.entry_paddr(raw)
-    if depth > fmt.leaf_depth or paddr == 0 or fmt.seed_huge(raw) or paddr not in pt.tables:
+    step, paddr = descend(fmt, False, raw)
+    if depth > fmt.leaf_depth or step is not Step.TABLE or paddr not in pt.tables:
         return
     if depth < fmt.leaf_depth:
         for i in range(fmt.levels[depth].entries):
@@ -232,12 +279,9 @@ def walk(
             continue
         va = base + (index << fmt.levels[depth].shift)
         yield depth, index, va, raw
-        if depth < fmt.leaf_depth and not fmt.seed_huge(raw):
-            try:
-                nxt = next_table(pt, raw)
-            except PagingError:
-                continue
-            if pt.owns(nxt, va):
+        if depth < fmt.leaf_depth:
+            step, nxt = descend(fmt, False, raw)
+            if step is Step.TABLE and pt.owns(nxt, va):
                 yield from walk(pt, nxt, depth + 1, va)
 
 
@@ -339,9 +383,8 @@ class Run:
     def child(self, pt: DescentTable, tree: TableTree, k: int) -> int:
         """The table below entry k, as `get_entry` steps down to it; Handoff where the
         per-entry loop must decide (address 0, a seed-huge entry, not a tree of ours)."""
-        raw = int(self.raws[k])
-        child = pt.fmt.entry_paddr(raw)
-        if not child or pt.fmt.seed_huge(raw) or not tree.enter(self.slot(k), child):
+        step, child = descend(pt.fmt, False, int(self.raws[k]))
+        if step is not Step.TABLE or not tree.enter(self.slot(k), child):
             raise Handoff(self.va(k))
         return child
 

@@ -41,22 +41,15 @@ class PageTable(TableCore):
     def query(self, vaddr: int) -> tuple[int, MappingFlags, int]:
         """(paddr including `vaddr`'s offset in the page, flags read back, page size).
 
-        Here only the plain case, a dictionary look-up per entry (`table_query.FastQuery`);
-        the rest, and `query_many`, are table_query.py's."""
+        Here only a 4 KiB page whose leaf table an earlier walk reached, while memory is
+        unwritten (`table_query.FastQuery`); the rest, and `query_many`, are table_query.py's."""
         fast = self._query_plan.fast
-        if fast is not None:
-            lo, hi, lo2, hi2 = fast.inputs
-            if lo <= vaddr < hi or lo2 <= vaddr < hi2:
-                peek: Callable[[int], Any] = self.mem.peek_frame
-                pfn = self.root >> 12
-                try:  # a frame never written (None), a class not seen yet: the general way
-                    for shift, mask, tables in fast.levels:
-                        pfn = tables[peek(pfn).item((vaddr >> shift) & mask)]
-                    raw = peek(pfn).item((vaddr >> fast.leaf_shift) & fast.leaf_mask)
-                    flags = fast.flags[raw & fast.keep]
-                except (AttributeError, KeyError):
-                    pass
-                else:
+        if fast is not None and self.mem.generation == fast.generation:
+            words = fast.leaves.get(vaddr >> fast.table_shift)
+            if words is not None:
+                raw = words.item((vaddr >> fast.leaf_shift) & fast.leaf_mask)
+                flags = fast.flags.get(raw & fast.keep)
+                if flags is not None:  # a class of leaves read as mapped before
                     paddr = (raw & fast.addr_mask) << fast.addr_shift
                     return paddr + (vaddr & (fast.size - 1)), flags, fast.size
         return table_query.query_walk(self, self._query_plan, vaddr)

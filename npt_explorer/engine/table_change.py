@@ -9,7 +9,7 @@ import numpy as np
 
 from . import cursor
 from . import table_map as bulk
-from .cursor import Handoff, Run, read_entries, vectorisable
+from .cursor import Handoff, Run, Step, read_entries, vectorisable
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Encoding
@@ -77,13 +77,14 @@ def _clear(pt: TableCore, table: int, depth: int, lo: int, hi: int) -> None:
         if used:
             slots.write(pt, 0, np.zeros(slots.count, np.uint64))
         return
+    huge_here = pt.huge_depth(depth)
     for k in used:
-        raw, va = int(slots.raws[k]), slots.va(k)
-        child, huge = fmt.entry_paddr(raw), fmt.seed_huge(raw)
-        own = bool(child) and pt.owns(child, va)
-        if pt.huge_depth(depth) and (huge or (child and not own)):
+        va = slots.va(k)
+        step, child = cursor.descend(fmt, huge_here, int(slots.raws[k]))
+        own = step is Step.TABLE and pt.owns(child, va)
+        if step is Step.LEAF or (huge_here and step is Step.TABLE and not own):
             slots.write(pt, k, np.zeros(1, np.uint64))  # the leaf itself
-        elif own and not huge:
+        elif own:
             _clear(pt, child, depth + 1, va, slots.end(k))
 
 

@@ -1,19 +1,14 @@
 """`query` and `query_many` side by side: one address and many, on the seed's `get_entry` rules.
 
-`PageTable.query`'s fast path (a dictionary look-up per entry, in the class) reads the
-`FastQuery` memo that `query_walk` fills; `query_walk` is the same descent with what each
-entry above the leaf level means memoised (`navigate`: next table, huge leaf or stop — the
-rule of `cursor.get_entry`); `query_many` takes that rule's vector form over lanes (the seed
-predicates' declared bit shapes: `huge_test`, `present_test`, `paddr_move`). Both hand what
-they do not decide to `TableCore.query_full` (cursor.present_leaf), which raises the seed's
-error: so the three answer alike by construction (tests/engine/test_batch.py holds it).
-
-What `PageTable.query`'s fast path needs:
-
-`query` on its success path: the seed's `get_entry` walk with what each entry above the
-leaf level means memoised (entries are pure data), the leaf's flags read back once per class of
-entries, and the predicates as probed bit shapes. Anything unusual goes to `query_full`, which
-decides, and raises the seed's error."""
+Both take what an entry above the leaf level is from the one descent rule (`cursor.RULE`):
+`query_walk` through `cursor.descend`, memoised per entry value (`navigate`: next table, huge
+leaf or stop; entries are pure data), `query_many` through its vector form
+`cursor.descend_many` over lanes. `PageTable.query`'s fast path reads the `FastQuery` memos
+`query_walk` fills: the tables its walks reached, while memory is unwritten, and the flags
+read back once per class of leaves. Both hand what they do not decide to
+`TableCore.query_full` (cursor.present_leaf), which raises the seed's error: so the three
+answer alike by construction (tests/engine/test_batch.py, test_query_memo.py hold it).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import cursor
 from .batch import (
     CONT,
     FAULT,
@@ -35,6 +31,7 @@ from .batch import (
     table_index,
     walk_all,
 )
+from .cursor import Step
 from .errors import PagingError
 from .flags import MappingFlags
 from .table_core import TableCore
@@ -42,16 +39,25 @@ from .table_core import TableCore
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
-@dataclass(frozen=True, slots=True)
-class FastQuery:
-    """`query`'s path for the plain case, one dictionary look-up per entry: per level above
-    the leaf (shift, index mask, memo raw → frame number of the next table, tables only), the
-    leaf level's shift, index mask and page size, and the memo of the leaf classes that read
-    as mapped (raw & keep → flags). Anything not in a memo goes the general way, which fills
-    them. Only for tables that sit in one 4 KiB frame each (the index is the frame's word)."""
+#: a level where huge leaves sit: (shift, index mask, page size, keep, memo raw & keep → flags)
+HugeLevel = tuple[int, int, int, int, dict[int, MappingFlags]]
 
-    inputs: tuple[int, int, int, int]  # two [lo, hi) ranges
-    levels: tuple[tuple[int, int, dict[int, int]], ...]
+
+@dataclass(slots=True)
+class FastQuery:
+    """`query`'s path for the plain case, two dictionary look-ups: the table holding the leaf
+    for `vaddr >> table_shift` (the input bits above one leaf table's span), kept from an
+    earlier walk while memory's `generation` has not moved (the engine's memo rule, as the
+    walker's: a write, a frame replaced or dropped, and the memo starts again), then one word
+    of it and the memo of the leaf classes that read as mapped (raw & keep → flags). `leaves`
+    holds leaf tables (the leaf level's shape is on this object); `huge`, tables holding huge
+    leaves, each with its level's (shift, index mask, page size, keep, flag memo). The
+    words are memory's own, read live: only where the walk went is remembered. Only for
+    tables that sit in one 4 KiB frame each, and input ranges of whole leaf tables."""
+
+    generation: int
+    table_shift: int
+    leaves: dict[int, np.ndarray]
     leaf_shift: int
     leaf_mask: int
     size: int
@@ -59,17 +65,41 @@ class FastQuery:
     flags: dict[int, MappingFlags]
     addr_mask: int  # the output address: (raw & addr_mask) << addr_shift
     addr_shift: int
+    huge: dict[int, tuple[np.ndarray, HugeLevel]]
+    huge_levels: dict[int, HugeLevel]  # by depth
+
+    def restart(self, generation: int) -> None:
+        """Memory was written: forget every table reached."""
+        self.generation = generation
+        self.leaves.clear()
+        self.huge.clear()
+
+    def reached(self, vaddr: int, depth: int, words: np.ndarray, raw: int, flags: MappingFlags):
+        """The walk for `vaddr` ended at a mapped leaf `raw` at `depth`, in the table `words`."""
+        key = vaddr >> self.table_shift
+        if depth not in self.huge_levels:  # the leaf level
+            if len(self.leaves) >= 1 << 12 or len(self.flags) >= 1 << 14:
+                self.leaves.clear()
+                self.flags.clear()
+            self.flags[raw & self.keep] = flags
+            self.leaves[key] = words
+            return
+        level = self.huge_levels[depth]
+        if len(self.huge) >= 1 << 12 or len(level[4]) >= 1 << 14:
+            self.huge.clear()
+            level[4].clear()
+        level[4][raw & level[3]] = flags
+        self.huge[key] = (words, level)
 
 
 @dataclass(frozen=True, slots=True)
 class QueryPlan:
-    """What `query`'s fast path needs: per level above the leaf (depth, shift, index mask,
-    memo of what an entry there means: next table > 0, huge leaf -size, 0 stop), the leaf
-    level, the valid input ranges (None: ask the format), and the probed bit shapes."""
+    """What `query_walk` needs: per level above the leaf (depth, shift, index mask, memo of
+    what an entry there means: next table > 0, huge leaf -size, 0 stop — `cursor.descend`'s
+    answer), the leaf level, the valid input ranges (None: ask the format), the declared bit
+    shapes, and the fast path's memos (None: not this table's layout)."""
 
     levels: tuple[tuple[int, int, int, dict[int, int]], ...] | None  # above the leaf
-    free: tuple[int, ...]
-    keep: tuple[int, ...] = ()
     inputs: tuple[int, int, int, int] | None = None  # two [lo, hi) ranges
     leaf: tuple[int, int, int, int] = (0, 0, 0, 0)  # depth, shift, index mask, page size
     present_mask: int = 0
@@ -81,10 +111,9 @@ class QueryPlan:
 
 def query_plan(pt: TableCore) -> QueryPlan:
     fmt = pt.fmt
-    free = tuple(fmt.free_address_bits(d) for d in range(fmt.depth_count))
     move, present = fmt.paddr_move, fmt.present_test
     if move.shift < 0 or fmt.entry_bytes != 8:
-        return QueryPlan(None, free)
+        return QueryPlan(None)
     levels: tuple[tuple[int, int, int, dict[int, int]], ...] = tuple(
         (d, lv.shift, lv.entries - 1, {}) for d, lv in enumerate(fmt.levels[:-1])
     )
@@ -92,75 +121,71 @@ def query_plan(pt: TableCore) -> QueryPlan:
     leaf = (fmt.leaf_depth, last.shift, last.entries - 1, fmt.span(fmt.leaf_depth))
     ranges = fmt.input_ranges
     inputs = (*ranges[0], *(ranges[1] if len(ranges) > 1 else (0, 0))) if len(ranges) < 3 else None
+    fast = _fast_query(pt, ranges) if inputs is not None else None
     return QueryPlan(
-        levels,
-        free,
-        pt.keep,
-        inputs,
-        leaf,
-        present.mask,
-        present.invert,
-        move.mask,
-        move.shift,
-        _fast_query(pt, inputs),
+        levels, inputs, leaf, present.mask, present.invert, move.mask, move.shift, fast
     )
 
 
-def _fast_query(pt: TableCore, inputs: tuple[int, int, int, int] | None) -> FastQuery | None:
+def _fast_query(pt: TableCore, ranges: tuple[tuple[int, int], ...]) -> FastQuery | None:
     fmt = pt.fmt
     aligned = not (fmt.paddr_move.mask << fmt.paddr_move.shift) & 0xFFF  # tables at 4 KiB
-    if inputs is None or not aligned or any(lv.entries > 512 for lv in fmt.levels):
-        return None
     last = fmt.levels[-1]
+    table_shift = last.shift + last.bits
+    whole = all(not (edge & ((1 << table_shift) - 1)) for edge in sum(ranges, ()))
+    if not aligned or not whole or any(lv.entries > 512 for lv in fmt.levels):
+        return None  # (whole: no key holds both valid and invalid input addresses)
+    huge: dict[int, HugeLevel] = {
+        d: (lv.shift, lv.entries - 1, fmt.span(d), pt.keep[d], {})
+        for d, lv in enumerate(fmt.levels[:-1])
+        if pt.huge_depth(d)
+    }
     return FastQuery(
-        inputs,
-        tuple((lv.shift, lv.entries - 1, {}) for lv in fmt.levels[:-1]),
-        last.shift,
-        last.entries - 1,
-        fmt.span(fmt.leaf_depth),
-        pt.keep[fmt.leaf_depth],
-        {},
-        fmt.paddr_move.mask,
-        fmt.paddr_move.shift,
-    )
+        -1, table_shift, {}, last.shift, last.entries - 1, fmt.span(fmt.leaf_depth),
+        pt.keep[fmt.leaf_depth], {}, fmt.paddr_move.mask, fmt.paddr_move.shift, {}, huge,
+    )  # fmt: skip
 
 
-def navigate(pt: TableCore, plan: QueryPlan, depth: int, raw: int) -> int:
-    """What `raw` above the leaf level means to `_get_entry` (memoised: it is pure)."""
-    fmt = pt.fmt
-    if pt.huge_depth(depth) and fmt.seed_huge(raw):
-        step = -fmt.span(depth) if fmt.seed_present(raw) else 0
+def navigate(pt: TableCore, nav: dict[int, int], depth: int, raw: int) -> int:
+    """What `raw` above the leaf level means to `query` (`cursor.descend`, memoised in `nav`:
+    next table > 0, a present huge leaf -size, 0 stop)."""
+    step, table = cursor.descend(pt.fmt, pt.huge_depth(depth), raw)
+    if step is Step.LEAF:
+        found = -pt.fmt.span(depth) if pt.fmt.seed_present(raw) else 0
     else:
-        table = fmt.entry_paddr(raw)
-        step = 0 if not table or fmt.seed_huge(raw) else table
-    assert plan.levels is not None
-    nav = plan.levels[depth][3]
-    tables = None if plan.fast is None else plan.fast.levels[depth][2]
+        found = table if step is Step.TABLE else 0
     if len(nav) >= 1 << 16:
         nav.clear()
-        if tables is not None:
-            tables.clear()
-    nav[raw] = step
-    if step > 0 and tables is not None:
-        tables[raw] = step >> 12
-    return step
-
-
-def remember_leaf(plan: QueryPlan, raw: int, flags: MappingFlags) -> None:
-    """A leaf that reads as mapped with `flags`: `query`'s fast path answers its class."""
-    if plan.fast is not None:
-        memo = plan.fast.flags
-        if len(memo) >= 1 << 14:
-            memo.clear()
-        memo[raw & plan.fast.keep] = flags
+    nav[raw] = found
+    return found
 
 
 # ----------------------------------------------------------------------------- query
 
 
+def query_huge(fast: FastQuery, vaddr: int) -> tuple[int, MappingFlags, int] | None:
+    """`query` of a huge page whose table an earlier walk reached (None: not so)."""
+    found = fast.huge.get(vaddr >> fast.table_shift)
+    if found is None:
+        return None
+    words, (shift, mask, size, keep, memo) = found
+    raw = words.item((vaddr >> shift) & mask)
+    flags = memo.get(raw & keep)
+    if flags is None:
+        return None
+    return ((raw & fast.addr_mask) << fast.addr_shift) + (vaddr & (size - 1)), flags, size
+
+
 def query_walk(pt: TableCore, plan: QueryPlan, vaddr: int) -> tuple[int, MappingFlags, int]:
-    """`query` by the memoised walk (any table layout), `query_full` where it stops: the
-    general way behind `PageTable.query`'s fast path, which it feeds."""
+    """`query` by the memoised descent (any table layout), `query_full` where it stops: the
+    general way behind `PageTable.query`'s fast path, whose memos it fills."""
+    fast = plan.fast
+    if fast is not None:
+        generation = pt.mem.generation
+        if generation != fast.generation:
+            fast.restart(generation)
+        elif fast.huge and (hit := query_huge(fast, vaddr)) is not None:
+            return hit
     if plan.inputs is None:
         if plan.levels is None or pt.fmt.check_input(vaddr) is not None:
             return pt.query_full(vaddr)
@@ -175,7 +200,7 @@ def query_walk(pt: TableCore, plan: QueryPlan, vaddr: int) -> tuple[int, Mapping
         raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
         step = nav.get(raw)  # next table > 0, a huge leaf -size, 0: stop
         if step is None:
-            step = navigate(pt, plan, depth, raw)
+            step = navigate(pt, nav, depth, raw)
         if step > 0:
             table = step
             continue
@@ -193,8 +218,8 @@ def query_walk(pt: TableCore, plan: QueryPlan, vaddr: int) -> tuple[int, Mapping
     flags = pt.leaf_flags(raw, depth)
     if isinstance(flags, str):
         return pt.query_full(vaddr)
-    if depth == pt.fmt.leaf_depth:
-        remember_leaf(plan, raw, flags)
+    if fast is not None and words is not None:
+        fast.reached(vaddr, depth, words, raw, flags)
     return ((raw & plan.addr_mask) << plan.addr_shift) + (vaddr & (size - 1)), flags, size
 
 
@@ -208,7 +233,7 @@ def query_many(pt: TableCore, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarra
         _query_scalar(pt, vaddrs, np.arange(n), paddrs, sizes, ok)
         return paddrs, sizes, ok
     index = table_index(pt)
-    huge_test, present, move = fmt.huge_test, fmt.present_test, fmt.paddr_move
+    present, move = fmt.present_test, fmt.paddr_move
 
     def step(depth: int, at: np.ndarray | None, addrs: np.ndarray, lanes: Lanes) -> None:
         level = fmt.levels[depth]
@@ -216,19 +241,18 @@ def query_many(pt: TableCore, vaddrs: np.ndarray) -> tuple[np.ndarray, np.ndarra
         entry = table + ((addrs >> U64(level.shift)) & U64(level.entries - 1)) * U64(8)
         offsets = index.offsets(entry)
         raw = index.words(entry, offsets)
-        child = move.vector(raw)
         if depth == fmt.leaf_depth:  # a leaf, mapped if present
+            child = move.vector(raw)
             good = present.vector(raw)
             if pt.encoding == "seed" and good.any():
                 good &= _flags_readable(pt, raw, depth)
             state = np.where(good, np.int8(LEAF), np.int8(FAULT))
-        else:  # a huge leaf where one may sit, else a table (address 0 or huge: stop)
-            huge = huge_test.vector(raw)
-            leaf = huge if pt.huge_depth(depth) else np.zeros(len(raw), bool)
-            good = leaf & present.vector(raw)
+        else:  # the descent's rule: a table, a huge leaf (mapped if present), or a stop
+            steps, child = cursor.descend_many(fmt, pt.huge_depth(depth), raw)
+            good = (steps == Step.LEAF) & present.vector(raw)
             if pt.encoding == "seed" and good.any():
                 good &= _flags_readable(pt, raw, depth)
-            state = np.where(good, LEAF, np.where(leaf | (child == 0) | huge, FAULT, CONT))
+            state = np.where(good, LEAF, np.where(steps == Step.TABLE, CONT, FAULT))
         missing = offsets == index.missing
         if missing.any():
             state[missing] = SCALAR

@@ -419,7 +419,7 @@ class Machine:
         refs = caches.refs(walk.steps, walk.gva, walk.gpa)
         served, stale = caches.account(refs, walk.gva, self.tag_vmid, self.asid)
         walk.steps = [  # the steps are values, some shared with other walks (`Walker`)
-            step if name is None else replace(step, cached=name)
+            step if name is None else step._replace(cached=name)
             for step, name in zip(walk.steps, served, strict=True)
         ]
         if stale:

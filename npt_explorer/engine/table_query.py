@@ -12,7 +12,9 @@ answer alike by construction (tests/engine/test_batch.py, test_query_memo.py hol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -39,6 +41,8 @@ from .table_core import TableCore
 _MASK64 = 0xFFFF_FFFF_FFFF_FFFF
 
 
+#: what `query` answers: (paddr, flags, page size)
+Answer = tuple[int, MappingFlags, int]
 #: a level where huge leaves sit: (shift, index mask, page size, keep, memo raw & keep → flags)
 HugeLevel = tuple[int, int, int, int, dict[int, MappingFlags]]
 
@@ -67,12 +71,36 @@ class FastQuery:
     addr_shift: int
     huge: dict[int, tuple[np.ndarray, HugeLevel]]
     huge_levels: dict[int, HugeLevel]  # by depth
+    #: per level above the leaf: (shift, index mask, memo raw → the next table's frame
+    #: number, tables only: `navigate` fills it), for a walk from the root in dict look-ups
+    levels: tuple[tuple[int, int, dict[int, int]], ...]
 
     def restart(self, generation: int) -> None:
         """Memory was written: forget every table reached."""
         self.generation = generation
         self.leaves.clear()
         self.huge.clear()
+
+    def by_memos(self, peek: Callable[[int], Any], root: int, vaddr: int) -> Answer | None:
+        """`query` of a 4 KiB page by the memos alone, a dictionary look-up per level (None:
+        a memo or a frame lacks); its leaf table is then `leaves`'."""
+        pfn = root >> 12
+        try:
+            for shift, mask, tables in self.levels:
+                pfn = tables[peek(pfn).item((vaddr >> shift) & mask)]
+            words = peek(pfn)
+            raw = words.item((vaddr >> self.leaf_shift) & self.leaf_mask)
+            flags = self.flags[raw & self.keep]
+        except (AttributeError, KeyError):
+            return None
+        if len(self.leaves) >= 1 << 12:
+            self.leaves.clear()
+        self.leaves[vaddr >> self.table_shift] = words
+        return (
+            ((raw & self.addr_mask) << self.addr_shift) + (vaddr & (self.size - 1)),
+            flags,
+            self.size,
+        )
 
     def reached(self, vaddr: int, depth: int, words: np.ndarray, raw: int, flags: MappingFlags):
         """The walk for `vaddr` ended at a mapped leaf `raw` at `depth`, in the table `words`."""
@@ -143,27 +171,35 @@ def _fast_query(pt: TableCore, ranges: tuple[tuple[int, int], ...]) -> FastQuery
     return FastQuery(
         -1, table_shift, {}, last.shift, last.entries - 1, fmt.span(fmt.leaf_depth),
         pt.keep[fmt.leaf_depth], {}, fmt.paddr_move.mask, fmt.paddr_move.shift, {}, huge,
+        tuple((lv.shift, lv.entries - 1, {}) for lv in fmt.levels[:-1]),
     )  # fmt: skip
 
 
-def navigate(pt: TableCore, nav: dict[int, int], depth: int, raw: int) -> int:
-    """What `raw` above the leaf level means to `query` (`cursor.descend`, memoised in `nav`:
-    next table > 0, a present huge leaf -size, 0 stop)."""
+def navigate(pt: TableCore, plan: QueryPlan, depth: int, raw: int) -> int:
+    """What `raw` above the leaf level means to `query` (`cursor.descend`, memoised: next
+    table > 0, a present huge leaf -size, 0 stop; tables also in the fast path's memo)."""
     step, table = cursor.descend(pt.fmt, pt.huge_depth(depth), raw)
     if step is Step.LEAF:
         found = -pt.fmt.span(depth) if pt.fmt.seed_present(raw) else 0
     else:
         found = table if step is Step.TABLE else 0
+    assert plan.levels is not None
+    nav = plan.levels[depth][3]
+    tables = None if plan.fast is None else plan.fast.levels[depth][2]
     if len(nav) >= 1 << 16:
         nav.clear()
+        if tables is not None:
+            tables.clear()
     nav[raw] = found
+    if found > 0 and tables is not None:
+        tables[raw] = found >> 12
     return found
 
 
 # ----------------------------------------------------------------------------- query
 
 
-def query_huge(fast: FastQuery, vaddr: int) -> tuple[int, MappingFlags, int] | None:
+def query_huge(fast: FastQuery, vaddr: int) -> Answer | None:
     """`query` of a huge page whose table an earlier walk reached (None: not so)."""
     found = fast.huge.get(vaddr >> fast.table_shift)
     if found is None:
@@ -194,13 +230,15 @@ def query_walk(pt: TableCore, plan: QueryPlan, vaddr: int) -> tuple[int, Mapping
         if not (lo <= vaddr < hi or lo2 <= vaddr < hi2):
             return pt.query_full(vaddr)
     peek, table = pt.mem.peek_frame, pt.root
+    if fast is not None and (hit := fast.by_memos(peek, table, vaddr)) is not None:
+        return hit
     for depth, shift, mask, nav in plan.levels or ():  # above the leaf level
         addr = table + ((vaddr >> shift) & mask) * 8
         words = peek(addr >> 12)
         raw = 0 if words is None else words.item((addr & 0xFFF) >> 3)
         step = nav.get(raw)  # next table > 0, a huge leaf -size, 0: stop
         if step is None:
-            step = navigate(pt, nav, depth, raw)
+            step = navigate(pt, plan, depth, raw)
         if step > 0:
             table = step
             continue

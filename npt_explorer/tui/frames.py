@@ -18,6 +18,8 @@ from time import monotonic
 from textual.screen import UPDATE_PERIOD, Screen
 from textual.timer import EventTargetGone, Timer
 
+from .compositor import SpanCompositor
+
 
 class FrameTimer(Timer):
     """Ticks when resumed (a widget wants painting), at least an interval after the last
@@ -40,9 +42,14 @@ class FrameTimer(Timer):
 
 
 class PanelsScreen(Screen[object]):
-    """The app's first screen (the panels), painted on a FrameTimer."""
+    """The app's first screen (the panels), painted on a FrameTimer; its partial frames
+    render only the lines that changed (compositor.py)."""
 
     _frames: FrameTimer | None = None
+
+    def __init__(self, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        self._compositor = SpanCompositor()
 
     @property
     def _update_timer(self) -> Timer:

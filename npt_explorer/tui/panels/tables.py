@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from typing import Self
 
 import numpy as np
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
@@ -94,6 +96,7 @@ class TableTree(Tree[Slot]):
     _adding = 0  # nesting depth of `adding()`
     _stale = False
     _sized_from: Size | None = None  # the virtual size before the tree re-sizes itself
+    _frame_style: Style | None = None  # rich_style while a frame renders the tree
 
     @contextmanager
     def adding(self) -> Iterator[None]:
@@ -142,6 +145,21 @@ class TableTree(Tree[Slot]):
             set_thumbs(self, self.virtual_size)
             layout = False
         return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """The tree's style once a frame: `Tree.render_line` asks for `rich_style`, which
+        walks every ancestor's styles, for each line (also when the line is cached), as
+        TextGrid.render_lines does."""
+        self._frame_style = super().rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_style = None
+
+    @property
+    def rich_style(self) -> Style:
+        style = self._frame_style
+        return super().rich_style if style is None else style
 
     def get_label_width(self, node: TreeNode[Slot]) -> int:
         """Each label measured once (Textual's hook for this): the tree measures every line's

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import stat
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ class Scenario:
     steps: list[Command] = field(default_factory=list)
 
 
-class _Lines:
+class SourceLines:
     """Finds the line of a table header or key in the source (tomllib keeps no positions)."""
 
     def __init__(self, text: str) -> None:
@@ -50,8 +50,9 @@ class _Lines:
         ]
 
     def table(self, name: str) -> int | None:
-        """The line of `[name]`, or of `name = {...}` written inline at the top level."""
-        for pattern in (rf"\s*\[\s*{re.escape(name)}\s*\]", rf"\s*{re.escape(name)}\s*="):
+        """The line of `[name]` (or the first `[name.sub]`), or of `name = {...}` written inline
+        at the top level."""
+        for pattern in (rf"\s*\[\s*{re.escape(name)}\s*[].]", rf"\s*{re.escape(name)}\s*="):
             for i, ln in enumerate(self.lines):
                 if re.match(pattern, ln):
                     return i + 1
@@ -125,34 +126,13 @@ def load(path: str | Path) -> Scenario:
 
 
 def loads(text: str, file: str = "<scenario>") -> Scenario:
-    try:
-        doc = tomllib.loads(text)
-    except RecursionError:  # tomllib recurses once per nested array or inline table
-        rows = text.splitlines() or [""]
-        line = max(range(len(rows)), key=lambda i: rows[i].count("[") + rows[i].count("{"))
-        raise ScenarioError(file, line + 1, None, "arrays or tables nested too deeply") from None
-    except tomllib.TOMLDecodeError as err:
-        m = re.search(r"line (\d+)", str(err))
-        line = int(m.group(1)) if m else max(1, len(text.splitlines()))  # "at end of document"
-        raise ScenarioError(file, line, None, f"TOML syntax error: {err}") from None
-    lines = _Lines(text)
-
-    def fail(line: int | None, key: str | None, message: str) -> ScenarioError:
-        # a table or key that is missing altogether: point at the start of the file
-        return ScenarioError(file, 1 if line is None else line, key, message)
-
-    for key in doc:
-        if key not in _TOP_KEYS:
-            raise fail(lines.key(1, key), key, f"unknown table (allowed: {', '.join(_TOP_KEYS)})")
+    doc = parse_toml(text, file)
+    lines = SourceLines(text)
+    fail = failure(file)
+    unknown_keys(doc, _TOP_KEYS, "", 1, lines, fail, "unknown table")
     meta = _table(doc, "scenario", lines, fail)
     head = lines.table("scenario")
-    for key in meta:
-        if key not in _SCENARIO_KEYS:
-            raise fail(
-                lines.key(head, key),
-                f"scenario.{key}",
-                f"unknown key (allowed: {', '.join(_SCENARIO_KEYS)})",
-            )
+    unknown_keys(meta, _SCENARIO_KEYS, "scenario.", head, lines, fail)
     arch = meta.get("arch")
     if not isinstance(arch, str) or arch not in ARCHES:
         raise fail(
@@ -167,6 +147,61 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise fail(lines.key(head, "tags"), "scenario.tags", "must be a list of strings")
     config = _machine(arch, _table(doc, "machine", lines, fail), lines, fail)
+    steps = build_steps(doc, lines, fail)
+    _trace_files(steps, file, fail, lines)
+    _preflight(steps, config, fail, lines)
+    return Scenario(
+        file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags, config, steps
+    )
+
+
+#: `fail(line, key, message)`: the error of a file, at a line (None: the file's first)
+Fail = Callable[[int | None, str | None, str], ScenarioError]
+
+
+def failure(file: str) -> Fail:
+    """The error maker of `file` (a table or key missing altogether points at line 1)."""
+
+    def fail(line: int | None, key: str | None, message: str) -> ScenarioError:
+        return ScenarioError(file, 1 if line is None else line, key, message)
+
+    return fail
+
+
+def parse_toml(text: str, file: str) -> dict[str, Any]:
+    """`text` as TOML; a syntax error (or nesting too deep for tomllib) at its line."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        rows = text.splitlines() or [""]
+        line = max(range(len(rows)), key=lambda i: rows[i].count("[") + rows[i].count("{"))
+        raise ScenarioError(file, line + 1, None, "arrays or tables nested too deeply") from None
+    except tomllib.TOMLDecodeError as err:
+        m = re.search(r"line (\d+)", str(err))
+        line = int(m.group(1)) if m else max(1, len(text.splitlines()))  # "at end of document"
+        raise ScenarioError(file, line, None, f"TOML syntax error: {err}") from None
+
+
+def unknown_keys(
+    table: Mapping[str, Any],
+    allowed: tuple[str, ...],
+    prefix: str,
+    head: int | None,
+    lines: SourceLines,
+    fail: Fail,
+    what: str = "unknown key",
+) -> None:
+    """The first key of `table` (whose header is at line `head`; 1: the file's top level) not
+    in `allowed`, refused at its line with the allowed keys."""
+    for key in table:
+        if key not in allowed:
+            line = lines.table(key) if head == 1 else lines.key(head, key)  # `[key]` or `key =`
+            raise fail(line, prefix + key, f"{what} (allowed: {', '.join(allowed)})")
+
+
+def build_steps(doc: Mapping[str, Any], lines: SourceLines, fail: Fail) -> list[Command]:
+    """The file's `[[step]]` tables as commands, each knowing its line; a bad one refused at
+    the line of its key (`step N (op): key`, with what the key allows)."""
     raw_steps = doc.get("step", [])
     if not isinstance(raw_steps, list):
         raise fail(lines.key(1, "step"), "step", "steps are [[step]] tables")
@@ -183,11 +218,7 @@ def loads(text: str, file: str = "<scenario>") -> Scenario:
                 f"step {i + 1} ({op_name(raw.get('op'))}): {err.key or 'op'}",
                 err.message,
             ) from None
-    _trace_files(steps, file, fail, lines)
-    _preflight(steps, config, fail, lines)
-    return Scenario(
-        file, title.strip(), str(meta.get("summary", "")).strip(), arch, tags, config, steps
-    )
+    return steps
 
 
 def header_toml(title: str, summary: str, tags: list[str], config: MachineConfig) -> str:
@@ -211,7 +242,7 @@ def header_toml(title: str, summary: str, tags: list[str], config: MachineConfig
     return "\n".join(lines)
 
 
-def _trace_files(steps: list[Command], file: str, fail: Any, lines: _Lines) -> None:
+def _trace_files(steps: list[Command], file: str, fail: Fail, lines: SourceLines) -> None:
     """A trace step's `file` is relative to the scenario's folder, and must be readable; the
     step keeps it absolute (`Command.relative_to` writes it relative again)."""
     folder = Path(file).parent
@@ -228,14 +259,14 @@ def _trace_files(steps: list[Command], file: str, fail: Any, lines: _Lines) -> N
         cmd.args["file"] = str(path.resolve())
 
 
-def _table(doc: dict[str, Any], name: str, lines: _Lines, fail: Any) -> dict[str, Any]:
+def _table(doc: dict[str, Any], name: str, lines: SourceLines, fail: Fail) -> dict[str, Any]:
     value = doc.get(name, {})
     if not isinstance(value, dict):
         raise fail(lines.key(1, name), name, f"[{name}] must be a table")
     return value
 
 
-def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> MachineConfig:
+def _machine(arch: str, table: dict[str, Any], lines: SourceLines, fail: Fail) -> MachineConfig:
     """`MachineConfig.from_table`, its error placed at the key's line (a register's own line
     in `[machine.registers]`)."""
     head = lines.table("machine")
@@ -254,7 +285,7 @@ def _machine(arch: str, table: dict[str, Any], lines: _Lines, fail: Any) -> Mach
     return config
 
 
-def _register_line(lines: _Lines, register: str | None) -> int | None:
+def _register_line(lines: SourceLines, register: str | None) -> int | None:
     return lines.key(lines.table("machine.registers"), register) if register else None
 
 
@@ -266,7 +297,9 @@ def _named_register(message: str, registers: Any) -> str | None:
     return None
 
 
-def _machine_limits(config: MachineConfig, head: int | None, lines: _Lines, fail: Any) -> None:
+def _machine_limits(
+    config: MachineConfig, head: int | None, lines: SourceLines, fail: Fail
+) -> None:
     """What `Machine(config)` could not build: a pool outside stage 2's input range, or a
     pool or TLB too large to build in reasonable time and memory."""
     pool_line = lines.key(head, "guest_pt_pool")
@@ -299,7 +332,7 @@ def _machine_limits(config: MachineConfig, head: int | None, lines: _Lines, fail
         )
 
 
-def _preflight(steps: list[Command], config: MachineConfig, fail: Any, lines: _Lines) -> None:
+def _preflight(steps: list[Command], config: MachineConfig, fail: Fail, lines: SourceLines) -> None:
     """Static checks that make a file invalid (exit 2) rather than a failing step: a flush
     another architecture defines, misaligned regions, and regions that overlap one mapped
     earlier and not unmapped since."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,10 @@ from ..image.files import is_image_command, is_image_file
 from ..image.memory import ImageMemory
 from ..image.workbench import REFUSED, ImageWorkbench
 from ..image_cli import image_setup
-from ..scenario import Command, CommandError, build
+from ..scenario import Command, CommandError
 from ..scenario.loader import Scenario, ScenarioError, load
 from ..scenario.observed import with_observed
+from ..scenario.patch import PATCH_HEAD, Patch, is_patch_file, load_patch, loads_patch
 from ..scenario.results import StepResult
 from ..scenario.session import LogEntry, Session
 
@@ -35,7 +35,6 @@ UI_REFUSED = {
     "diff": "diff of two points needs the history an image's overlay does not keep; "
     "`npt-explorer diff` compares two image files",
 }
-PATCH_HEAD = "# npt-explorer image patch: commands on an image's overlay; the image is not changed"
 
 
 def _input_path(spec: str) -> Path:
@@ -148,7 +147,7 @@ class ImageSession(Session):
             self._export(path)
         else:
             text = self.to_toml(expect=expect)
-            patch_commands(tomllib.loads(text), str(path))  # never write what cannot load
+            loads_patch(text, str(path))  # never write what cannot load
             path.write_text(text, encoding="utf-8")
         self.saved_hand, self.saved_to = self.hand_commands, path
         return path
@@ -223,42 +222,6 @@ def _toml_str(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def patch_commands(doc: dict[str, object], path: str) -> tuple[list[str], list[Command]]:
-    """A patch file's image arguments and its commands. Raises `ScenarioError`."""
-    image = doc.get("image")
-    if not isinstance(image, dict):
-        raise ScenarioError(path, None, "image", "a patch file needs an [image] table")
-    files, options = image.get("files"), image.get("options", [])
-    if not isinstance(files, list) or not files or not all(isinstance(f, str) for f in files):
-        raise ScenarioError(path, None, "image.files", "a non-empty list of image paths")
-    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
-        raise ScenarioError(path, None, "image.options", "a list of command-line options")
-    steps = doc.get("step", [])
-    if not isinstance(steps, list):
-        raise ScenarioError(path, None, "step", "[[step]] tables")
-    commands = []
-    for n, step in enumerate(steps, 1):
-        if not isinstance(step, dict):
-            raise ScenarioError(path, None, f"step {n}", "a [[step]] table")
-        try:
-            commands.append(build(step.get("op"), step))
-        except CommandError as err:
-            raise ScenarioError(path, None, f"step {n}", err.message) from None
-    return [*files, *options], commands
-
-
-def is_patch_file(path: str) -> bool:
-    """A regular file that starts with the patch header (a device or FIFO is never read:
-    `/dev/zero` has no end of line, a pipe blocks)."""
-    try:
-        if not Path(path).is_file():
-            return False
-        with open(path, encoding="utf-8") as f:
-            return f.read(len(PATCH_HEAD)).startswith(PATCH_HEAD[:30])
-    except (OSError, UnicodeDecodeError):
-        return False
-
-
 def open_session(args: Sequence[str]) -> Session:
     """The session a command line names: an image (with its root flags), a patch file, or a
     scenario. Raises `ScenarioError` with one line naming the file and the problem."""
@@ -267,20 +230,26 @@ def open_session(args: Sequence[str]) -> Session:
     try:
         if is_image_command(args):
             return ImageSession.open(args)
-        if len(args) == 1 and is_patch_file(target):
-            try:
-                doc = tomllib.loads(Path(target).read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as err:
-                raise ScenarioError(target, None, None, str(err)) from None
-            image_args, commands = patch_commands(doc, target)
-            return ImageSession.open(image_args, commands)
     except ImageError as err:
         raise ScenarioError(err.where, None, None, err.problem) from None
     except SystemExit:  # argparse's --help or usage error: already printed to stderr
         raise ScenarioError(target, None, None, "bad image options: " + shlex.join(args)) from None
+    if len(args) == 1 and is_patch_file(target):
+        return _open_patch(load_patch(target))
     if len(args) > 1:
         raise ScenarioError(target, None, None, f"a scenario takes no options ({args[1]!r})")
     return Session(load(target), "scenario")
+
+
+def _open_patch(patch: Patch) -> ImageSession:
+    """The image session a patch file stands for; what the image layer refuses in it is
+    placed at the line of its `files` or `options`."""
+    try:
+        return ImageSession.open(patch.args, patch.commands)
+    except ImageError as err:
+        raise patch.error(err.where, err.problem) from None
+    except SystemExit:  # argparse's --help: already printed
+        raise patch.error(shlex.join(patch.options), "not image options") from None
 
 
 __all__ = ["ImageSession", "is_image_command", "open_session"]

@@ -137,6 +137,19 @@ page_size = "4K"
         "machine.page_size",
         "unknown key",
     ),
+    "unknown_table": (
+        "x86_64",
+        """
+[machine]
+guest = "4-level"
+
+[machin.registers]
+cr4 = 0
+""",
+        8,
+        "machin",
+        "unknown table (allowed: scenario, machine, step)",
+    ),
     "unknown_feature": (
         "x86_64",
         """

@@ -485,11 +485,6 @@ class Control:
         values.update(registers)
         return _checked(self.arch, values)
 
-    def describe(self, register: str, name: str) -> str:
-        """`CR4.SMAP=1`, as explanations name a deciding bit."""
-        reg = register.upper() if register != "pan" else "PSTATE"
-        return f"{reg}.{name}={self.get(register, name)}"
-
 
 def default_control(
     arch: str, guest: str = "", npt: str = "", features: Iterable[str] = ()

@@ -60,7 +60,6 @@ class Fault:
     priv: Priv
     gva: int
     gpa: int | None
-    final_gpa: int | None = None
     write_back: bool = False  # the failing stage-2 access was an A/D write-back
     implicit_access: Access | None = None  # what stage 2 needed for a guest-walk access
     acc: Any = None  # the faulting stage's accumulator (e.g. EPT R/W/X AND)

@@ -616,7 +616,6 @@ class Walker:
             priv=walk.priv,
             gva=walk.gva,
             gpa=gpa,
-            final_gpa=walk.gpa,
             write_back=bool(req and req.write_back),
             implicit_access=req.access if req is not None and req.implicit else None,
             acc=acc,

@@ -9,7 +9,7 @@ replacing (and leaking) its frame; `hpa > gpa` is fine (the seed's offset subtra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -215,44 +215,42 @@ class AddrSpace:
     def unmap(self, gpa: int, size: int) -> Flush:
         """Unmap [gpa, gpa+size): areas inside go, areas across the edges shrink or split."""
         self._check(gpa, size)
-        end = gpa + size
         with self._txn() as change:
-            kept: list[Area] = []
-            for area in self.areas:
-                if area.end <= gpa or end <= area.start:
-                    kept.append(area)
-                    continue
-                cut = area.cut(gpa, end)
-                self._backend_unmap(cut)
-                if area.start < cut.start:
-                    kept.append(area.cut(area.start, cut.start))
-                if cut.end < area.end:
-                    kept.append(area.cut(cut.end, area.end))
-            self.areas = sorted(kept, key=lambda a: a.start)
+            self._carve(gpa, gpa + size, self._backend_unmap)
         return change.flush
 
     def protect(self, gpa: int, size: int, flags: MappingFlags | str) -> Flush:
         """New flags for [gpa, gpa+size) (MemorySet::protect; the seed's AddrSpace lacks it)."""
         flags = MappingFlags.parse(flags)
         self._check(gpa, size)
-        end = gpa + size
+
+        def protect(cut: Area) -> Area:
+            if cut.backend is Backend.LINEAR:
+                self._split_huge_linear(cut)
+            self.pt.protect_region(cut.start, cut.size, flags)
+            return replace(cut, flags=flags)
+
         with self._txn() as change:
-            out: list[Area] = []
-            for area in self.areas:
-                if area.end <= gpa or end <= area.start:
-                    out.append(area)
-                    continue
-                cut = area.cut(gpa, end)
-                if cut.backend is Backend.LINEAR:
-                    self._split_huge_linear(cut)
-                self.pt.protect_region(cut.start, cut.size, flags)
-                out.append(replace(cut, flags=flags))
-                if area.start < cut.start:
-                    out.append(area.cut(area.start, cut.start))
-                if cut.end < area.end:
-                    out.append(area.cut(cut.end, area.end))
-            self.areas = sorted(out, key=lambda a: a.start)
+            self._carve(gpa, gpa + size, protect)
         return change.flush
+
+    def _carve(self, start: int, end: int, act: Callable[[Area], Area | None]) -> None:
+        """Every area across [start, end) cut at its edges: `act` changes the part inside and
+        gives what stays of it (None: nothing); the parts outside stay as they were."""
+        kept: list[Area] = []
+        for area in self.areas:
+            if area.end <= start or end <= area.start:
+                kept.append(area)
+                continue
+            cut = area.cut(start, end)
+            inside = act(cut)
+            if inside is not None:
+                kept.append(inside)
+            if area.start < cut.start:
+                kept.append(area.cut(area.start, cut.start))
+            if cut.end < area.end:
+                kept.append(area.cut(cut.end, area.end))
+        self.areas = sorted(kept, key=lambda a: a.start)
 
     def _backend_unmap(self, cut: Area) -> None:
         if cut.backend is Backend.LINEAR:

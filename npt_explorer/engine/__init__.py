@@ -37,10 +37,9 @@ from .formats import (
     get_format,
 )
 from .formats.arm import arm_s2_start_problem
-from .formats.teach_geometry import GEOMETRY_KEYS as TEACH_GEOMETRY_KEYS
-from .formats.teach_geometry import PRESETS as TEACH_PRESETS
 from .machine import Machine
 from .memory import (
+    PAGE_SIZE,
     FrameAllocator,
     Frames,
     MemoryHole,
@@ -55,10 +54,7 @@ from .paging import Paging, TableView
 from .readings import Readings, StepOutcome
 from .region_fold import RegionFolder, machine_regions
 from .regions import (
-    FILTER_HELP,
     Region,
-    RegionFilter,
-    parse_filter,
     read_table,
     sign_extend,
     stage_table,
@@ -70,9 +66,8 @@ from .table_lister import Child, TableLister
 from .table_lister import Problem as TreeProblem
 from .tlb import COMBINED, FLUSHES, STAGE2, TlbEntry, TlbKind
 from .trace import SIZES, TraceMapper, TraceReplay, TraceStats, replay_chunks, run_trace
-from .walk import BARE_SIZE, Walk, Walker, WalkStep
+from .walk import Walk, Walker, WalkStep
 from .walk_cache import PRESETS, WalkCaches
-from .walk_cache import parse as parse_walk_caches
 
 __all__ = [
     "ContextSet",
@@ -102,7 +97,6 @@ __all__ = [
     "Access",
     "AccessRequest",
     "ArchSpec",
-    "BARE_SIZE",
     "BatchWalk",
     "COMBINED",
     "CONTROL_BITS",
@@ -114,7 +108,6 @@ __all__ = [
     "EntryRef",
     "EntryKind",
     "Event",
-    "FILTER_HELP",
     "FLUSHES",
     "Flush",
     "FORMAT_NAMES",
@@ -128,6 +121,7 @@ __all__ = [
     "MappingFlags",
     "MemoryHole",
     "PRESETS",
+    "PAGE_SIZE",
     "PageTable",
     "Paging",
     "PagingError",
@@ -137,7 +131,6 @@ __all__ = [
     "TableView",
     "Readings",
     "Region",
-    "RegionFilter",
     "RegionFolder",
     "Role",
     "SIZES",
@@ -155,13 +148,9 @@ __all__ = [
     "arm_s2_start_problem",
     "build_control",
     "decode_syndrome",
-    "TEACH_GEOMETRY_KEYS",
-    "TEACH_PRESETS",
     "get_format",
     "machine_regions",
     "mode_clash",
-    "parse_filter",
-    "parse_walk_caches",
     "read_table",
     "replay_chunks",
     "run_trace",

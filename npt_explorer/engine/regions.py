@@ -1,6 +1,7 @@
 """A machine's mappings as ranges: stage-1 (gVA → gPA) and stage-2 (gPA → hPA) leaves folded
 into regions, two ways (QEMU `info mem` / Linux ptdump): by input contiguity alone ("VA only")
-or by input *and* output contiguity ("VA+PA"). Plus a small filter language for the TUI.
+or by input *and* output contiguity ("VA+PA"). (The Regions panel's filter words are the
+TUI's: tui/region_filter.py.)
 
 A region is what the tables hold, entry by entry: no walk is made, so a stage-1 region's gPA
 need not be backed. Tables are read a frame at a time, and entries that differ only in their
@@ -11,18 +12,16 @@ from __future__ import annotations
 
 import bisect
 import functools
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .addrspace import Area
-from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Decoded, EntryKind, PagingFormat
 from .machine import Machine
-from .memory import PAGE_SIZE, entry_words
+from .memory import entry_words
 from .page_table import PageTable
 from .table_lister import Child, TableLister
 
@@ -272,84 +271,3 @@ def stage_table(machine: Machine, stage: int) -> PageTable | None:
     if stage == 1 and machine.guest_pt_frames == 0:
         return None
     return machine.table(stage)
-
-
-# --------------------------------------------------------------------------- filtering
-
-_PERM_LETTERS = {
-    "r": MappingFlags.READ,
-    "w": MappingFlags.WRITE,
-    "x": MappingFlags.EXECUTE,
-    "u": MappingFlags.USER,
-    "d": MappingFlags.DEVICE,
-    "c": MappingFlags.UNCACHED,
-}
-FILTER_HELP = (
-    "words, all must match: s1 s2 · r w x u (have) · !w !x (lack) · ro · wx · "
-    "huge · linear alloc · an address 0x… (in the input or output range) · "
-    "a range 0x…-0x…"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class RegionFilter:
-    stage: int | None = None
-    have: MappingFlags = MappingFlags(0)
-    lack: MappingFlags = MappingFlags(0)
-    addrs: tuple[int, ...] = ()
-    ranges: tuple[tuple[int, int], ...] = ()
-    backends: tuple[str, ...] = ()
-    huge: bool = False
-
-    def matches(self, r: Region) -> bool:
-        if self.stage is not None and r.stage != self.stage:
-            return False
-        if (r.flags & self.have) != self.have or r.flags & self.lack:
-            return False
-        if self.huge and max(r.page_sizes) <= PAGE_SIZE:
-            return False
-        if self.backends and r.backend not in self.backends:
-            return False
-        if any(not (r.contains(a) or r.maps_to(a)) for a in self.addrs):
-            return False
-        return all(r.start < hi and lo < r.end for lo, hi in self.ranges)
-
-
-def _number(text: str) -> int:
-    try:
-        return int(text.replace("_", ""), 0)
-    except ValueError:
-        raise PagingError("InvalidRequest", f"{text!r} is not an address; {FILTER_HELP}") from None
-
-
-def parse_filter(text: str) -> RegionFilter:
-    """`"s1 w !x"`, `"ro"`, `"0x4000_1000"`, `"0x0-0x20_0000 linear"`; raises PagingError."""
-    stage, have, lack = None, MappingFlags(0), MappingFlags(0)
-    addrs: list[int] = []
-    ranges: list[tuple[int, int]] = []
-    backends: list[str] = []
-    huge = False
-    for word in text.lower().split():
-        if word in ("s1", "s2"):
-            stage = int(word[1])
-        elif word == "ro":
-            have |= MappingFlags.READ
-            lack |= MappingFlags.WRITE
-        elif word == "huge":
-            huge = True
-        elif word in ("linear", "alloc"):
-            backends.append(word)
-        elif re.fullmatch(r"[rwxudc]+", word):
-            for ch in word:
-                have |= _PERM_LETTERS[ch]
-        elif re.fullmatch(r"[!-][rwxudc]+", word):
-            for ch in word[1:]:
-                lack |= _PERM_LETTERS[ch]
-        elif "-" in word[1:]:
-            lo, _, hi = word.partition("-")
-            ranges.append((_number(lo), _number(hi)))
-        elif word[:1].isdigit():
-            addrs.append(_number(word))
-        else:
-            raise PagingError("InvalidRequest", f"unknown filter word {word!r}; {FILTER_HELP}")
-    return RegionFilter(stage, have, lack, tuple(addrs), tuple(ranges), tuple(backends), huge)

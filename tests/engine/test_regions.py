@@ -1,10 +1,10 @@
-"""engine/regions.py: leaves folded into ranges (VA+PA and VA only), table reads, filters."""
+"""engine/regions.py: leaves folded into ranges (VA+PA and VA only), table reads."""
 
 from __future__ import annotations
 
 import pytest
 
-from npt_explorer.engine import MappingFlags, PagingError
+from npt_explorer.engine import MappingFlags
 from npt_explorer.engine.config import MachineConfig
 from npt_explorer.engine.machine import Machine
 from npt_explorer.engine.region_fold import machine_regions
@@ -12,7 +12,6 @@ from npt_explorer.engine.regions import (
     Leaf,
     leaves,
     merge,
-    parse_filter,
     read_table,
     stage_table,
 )
@@ -129,36 +128,6 @@ def test_merge_keeps_runs_apart_across_stages_and_flags() -> None:
         (0x1000, 2, True),
         (0x3000, 1, False),
     ]
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("s1", [(1, 0x4000_0000), (1, 0x4000_4000), (1, 0x4000_6000)]),
-        ("s1 ro", [(1, 0x4000_6000)]),
-        ("s1 w", [(1, 0x4000_0000), (1, 0x4000_4000)]),
-        ("s2 x", [(2, 0x20_0000)]),
-        ("s2 !x", [(2, 0x4000_0000)]),
-        ("huge", [(2, 0x4000_0000)]),
-        ("linear s2", [(2, 0x20_0000), (2, 0x4000_0000)]),
-        ("0x4000_4008", [(1, 0x4000_4000), (2, 0x4000_0000)]),  # holds the address
-        ("s2 0x8020_1000", [(2, 0x20_0000)]),  # reverse lookup: maps to it
-        ("s1 0x4000_3000-0x4000_5000", [(1, 0x4000_0000), (1, 0x4000_4000)]),
-    ],
-)
-def test_filter_words(text: str, expected: list[tuple[int, int]]) -> None:
-    f = parse_filter(text)
-    got = [
-        (r.stage, r.start)
-        for r in machine_regions(guest("x86_64"))
-        if f.matches(r) and r.area != "guest page tables"
-    ]
-    assert got == expected
-
-
-def test_filter_errors_name_the_word() -> None:
-    with pytest.raises(PagingError, match="'bogus'"):
-        parse_filter("s1 bogus")
 
 
 def test_a_guest_without_a_table_yet_has_no_stage1_regions_and_keeps_it_that_way() -> None:

@@ -11,17 +11,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 from textual.worker import get_current_worker
 
-from ...engine import (
-    FILTER_HELP,
-    Machine,
-    PagingError,
-    Region,
-    RegionFilter,
-    RegionFolder,
-    parse_filter,
-)
+from ...engine import Machine, Region, RegionFolder
 from ...scenario.colours import STAGE_STYLE
 from ..messages import EntrySelected, EntryTarget
+from ..region_filter import FILTER_HELP, RegionFilter, parse_filter
 
 HELP = f"""\
 ### Regions
@@ -159,8 +152,8 @@ class RegionsPanel(Vertical):
         error = self.query_one("#regions-error", Static)
         try:
             self.filter = parse_filter(event.value)
-        except PagingError as err:
-            error.update(Text(err.message, "red"))
+        except ValueError as err:
+            error.update(Text(str(err), "red"))
             error.display = True
             return
         error.display = False

@@ -103,8 +103,9 @@ class ContextSet:
 
 @dataclass(frozen=True, slots=True)
 class ControlChanged:
-    """A machine's new registers: the fields now off their defaults, and the TLB entries an x86
-    MOV to CR4 flushed (None: nothing flushed)."""
+    """A machine's control state after a change: the fields now off their configured values
+    (a field set back reads "the defaults"), and the TLB entries an x86 MOV to CR4 flushed
+    (None: nothing flushed)."""
 
     kind: ClassVar[Literal["control"]] = "control"
     changed: tuple[tuple[str, str, int], ...]
@@ -113,7 +114,9 @@ class ControlChanged:
 
 @dataclass(frozen=True, slots=True)
 class ControlSet:
-    """An image's one register (or field) set."""
+    """An image's one write: a register (`field` None) or a field, as typed. Another fact than
+    `ControlChanged` (the write, not the state; an image has no TLB to flush), so another
+    shape: one class whose flag chose which fact it held would be this union unchecked."""
 
     kind: ClassVar[Literal["control"]] = "control"
     register: str

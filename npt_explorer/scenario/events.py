@@ -1,7 +1,7 @@
 """The sentence of each machine-log `Event` (the engine logs typed data: engine/events.py,
 REDESIGN §5), one function per shape; the TUI's log panel shows them. An image's workbench
-logs the same shapes (its walks with `image=True`: it has no TLB; its control changes one
-named field: `ControlSet`)."""
+logs the same shapes (its walks with `image=True`: it has no TLB), but for a control change:
+a machine's line is its state (`ControlChanged`), an image's the write it took (`ControlSet`)."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ import pytest
 from npt_explorer.cli import main
 from npt_explorer.engine import Machine, PagingError
 from npt_explorer.scenario import build
+from npt_explorer.scenario.events import event_text
 from npt_explorer.tui.image_source import ImageSession
 
 TABLE = 0x1000  # a one-frame raw image: an empty top-level table at hPA 0x1000
@@ -88,3 +89,30 @@ def test_replay_check_of_a_bad_control_step_names_file_and_line_and_exits_1(
     assert main(["replay", "--check", str(path)]) == 1
     _, err = capsys.readouterr()
     assert f"{path}:6: step 1 (control)" in err and "Traceback" not in err
+
+
+def test_a_machine_logs_the_state_it_is_in_and_an_image_the_write_it_took(tmp_path) -> None:
+    """Two event shapes on purpose (engine/events.py): a machine's `ControlChanged` is its
+    state — every field off its configured value, and the TLB entries a MOV to CR4 flushed —
+    so a field set back reads "the defaults"; an image has no TLB to flush, and its
+    `ControlSet` is the one write as it was typed (a whole register in hex)."""
+    bench = _image(tmp_path, "x86_64").workbench
+    assert bench is not None
+    machine = Machine(bench.config)
+    machine.map(2, 0, 0x1000, "rw", hpa=0x8000_0000)
+    machine.map(1, 0x40_0000, 0x1000, "rw", gpa=0)
+    machine.access(0x40_0000, "read")  # a TLB entry for the MOV to CR4 to flush
+    for target in (machine, bench):
+        target.set_register("cr4", "SMAP", 1)
+        target.set_register("cr4", "SMAP", 0)
+        target.set_register("cr4", "PGE", 0)  # on by default
+    assert [event_text(e) for e in machine.log[-3:]] == [
+        "control state: cr4.SMAP=1",
+        "control state: the defaults",
+        "control state: cr4.PGE=0; MOV to CR4 flushed 1 TLB entries",
+    ]
+    assert [event_text(e) for e in bench.log[-3:]] == [
+        "control state: cr4.SMAP = 0x1",
+        "control state: cr4.SMAP = 0x0",
+        "control state: cr4.PGE = 0x0",
+    ]

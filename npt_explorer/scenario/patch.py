@@ -6,7 +6,7 @@ error names the file, the line, the key and what is allowed, as a scenario's do:
 
     # npt-explorer image patch: ...
     [image]
-    title = "image linux.elf"
+    title = "image linux.elf"            # a string; reopened, the session names its images
     files = ["/tmp/linux.elf"]           # images as `image walk` takes them (PATH, PATH@BASE)
     options = ["--cr3", "0x1000"]        # their root and control flags
 
@@ -41,7 +41,6 @@ class Patch:
     """A patch file read: its images, their options, and its steps (each knowing its line)."""
 
     file: str
-    title: str
     files: list[str]
     options: list[str]
     commands: list[Command]
@@ -103,4 +102,4 @@ def loads_patch(text: str, file: str = "<patch>") -> Patch:
         raise fail(at["options"], "image.options", f"{options!r}: a list of strings, the "
                    'command-line options (e.g. ["--cr3", "0x1000"])')  # fmt: skip
     commands = build_steps(doc, lines, fail)
-    return Patch(file, title, files, options, commands, at)
+    return Patch(file, files, options, commands, at)

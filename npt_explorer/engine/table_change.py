@@ -14,6 +14,7 @@ from .errors import PagingError
 from .flags import MappingFlags
 from .formats import Encoding
 from .formats.shapes import PageTemplate
+from .frame_blocks import frame_rows, zero_rows
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 from .table_core import TableCore
 
@@ -206,7 +207,7 @@ class _Change:
         if self.flags is None:
             if not self._clearable(tables):
                 return False
-            new = np.zeros((count, ENTRIES_PER_FRAME), np.uint64)
+            new = zero_rows(count)
         else:
             new, present = self._reflagged(tables)
             if not present.any():
@@ -242,7 +243,8 @@ class _Change:
     def _reflagged(self, tables: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """A copy of these leaf tables re-flagged (`_values`) and where they held present
         leaves, made a few tables at a time (a 2 MiB temporary costs its page faults)."""
-        stacked = np.concatenate(tables).reshape(len(tables), ENTRIES_PER_FRAME)
+        stacked = frame_rows(len(tables))
+        np.concatenate(tables, out=stacked.reshape(-1))
         present = np.empty(stacked.shape, dtype=bool)
         for i in range(0, len(tables), _CHUNK):
             rows, part = stacked[i : i + _CHUNK], present[i : i + _CHUNK]

@@ -22,6 +22,7 @@ from .cursor import Handoff, Run, TableTree, vectorisable, writable
 from .errors import PagingError
 from .flags import MappingFlags
 from .formats.shapes import PageTemplate
+from .frame_blocks import frame_rows
 from .memory import ENTRIES_PER_FRAME, PAGE_SIZE
 from .table_core import TableCore
 
@@ -149,6 +150,24 @@ class _Linear:
             paddrs &= np.uint64(~(self.page - 1) & _U64)
         return self.template.vector(paddrs, out=paddrs)
 
+    def fill(self, block: np.ndarray, span: int, va: int, w0: int, m: int) -> None:
+        """Row r, column c of `block` (a row a table of `span` bytes): the leaf of the page
+        (r * 512 + c - w0) pages from the one at `va`, right for the region's `m` pages (u64
+        arithmetic wraps outside them, which the caller zeroes). One pass where the template
+        adds (`PageTemplate.step`), else a ramp of addresses and the template over it."""
+        page, per_row = self.page, span // self.page
+        first = (va + self.delta) & ~(page - 1)  # `map` aligns each address down to its page
+        step = self.template.step(first, first + (m - 1) * page, page)
+        if step is None:
+            origin, unit = (va - w0 * page + self.delta) & _U64, page
+        else:
+            origin, unit = (self.template.scalar(first) - w0 * step) & _U64, step
+        rows = _RAMP[: len(block)] * np.uint64(per_row * unit & _U64)
+        rows += np.uint64(origin)
+        np.add(rows[:, None], _RAMP * np.uint64(unit), out=block)
+        if step is None:
+            self.entries(block, va)
+
 
 def _map_segment(
     pt: TableCore, tree: TableTree, flags: MappingFlags, va: int, pa: int, count: int, page: int
@@ -223,12 +242,8 @@ def _leaf_block(pt: TableCore, tree: TableTree, run: _Linear, slots: Run, k: int
     lo, hi = slots.va(k), slots.end(k + len(children) - 1)
     w0 = fmt.index(lo, depth + 1)
     m = (hi - lo) // page
-    # row r, column c: the page at (lo - w0 * page) + (r * 512 + c) * page
-    block = np.empty((len(children), ENTRIES_PER_FRAME), np.uint64)
-    rows = _RAMP[: len(children)] * np.uint64(slots.span)
-    rows += np.uint64((lo - w0 * page + run.delta) & _U64)
-    np.add(rows[:, None], _RAMP * np.uint64(page), out=block)
-    run.entries(block, lo)
+    block = frame_rows(len(children))
+    run.fill(block, slots.span, lo, w0, m)
     flat = block.reshape(-1)
     flat[:w0] = 0
     flat[w0 + m :] = 0

@@ -93,3 +93,23 @@ def test_declared_addresses_fit_the_entry_width(fmt):
     assert fmt.entry_bytes in (1, 2, 4, 8)
     assert not fmt.paddr_move.mask >> width
     assert not (fmt.present_test.mask | fmt.huge_test.mask) >> width
+
+
+def test_a_template_step_is_the_difference_of_consecutive_entries_or_none(fmt):
+    """`PageTemplate.step`: where it answers, the entries of a run of pages are one ramp (the
+    region calls build a block of leaves in one pass on it); a format with 8-byte entries
+    answers for every run inside its output width, and runs past it get None."""
+    pages = [(False, fmt.granule)] + [(True, s) for s in fmt.page_sizes if s != fmt.granule]
+    for huge, page in pages:
+        template = fmt.page_template(MappingFlags.READ | MappingFlags.WRITE, huge, Encoding.FIXED)
+        for first in (0, page, 0x1_0000_0000, 1 << (fmt.output_bits - 1), U64 & ~(page - 1)):
+            last = first + 511 * page
+            if first % page or last > U64:
+                continue
+            step = template.step(first, last, page)
+            if step is None:
+                inside = last < 1 << fmt.output_bits and first < 1 << (fmt.output_bits - 1)
+                assert not (inside and fmt.entry_bytes == 8), (hex(first), page)
+                continue
+            ramp = [template.scalar(first) + i * step for i in (0, 1, 2, 255, 511)]
+            assert ramp == [template.scalar(first + i * page) for i in (0, 1, 2, 255, 511)]

@@ -55,6 +55,22 @@ class PageTemplate:
         entries |= np.uint64(self.const)
         return entries
 
+    def step(self, first: int, last: int, page: int) -> int | None:
+        """The difference between the entries of consecutive pages of `page` bytes, when the
+        entries of the paddrs `first`, `first + page`, …, `last` form an arithmetic run —
+        every bit those addresses may hold passes the move's mask and is shifted without loss,
+        and none lands on a bit of `const` (so `|` adds) — else None. Then a run of entries is
+        one ramp, `scalar(first) + i * step`, with no pass of the template over it."""
+        low = (first | page) & -(first | page)  # every address is a multiple of this
+        bits = ((1 << last.bit_length()) - 1) & -low  # every bit an address may hold
+        shift = self.move.shift
+        if bits & ~self.move.mask or (shift < 0 and low >> -shift << -shift != low):
+            return None
+        moved = bits << shift if shift >= 0 else bits >> -shift
+        if moved > U64 or moved & self.const:
+            return None
+        return page << shift if shift >= 0 else page >> -shift
+
 
 @dataclass(frozen=True, slots=True)
 class BitTest:

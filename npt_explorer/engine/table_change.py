@@ -234,9 +234,9 @@ class _Change:
             part = tables[i : i + _CHUNK]
             rows = scratch[: len(part)]
             np.concatenate(part, out=rows.reshape(-1))
-            if not self.present.vector(rows).all():
-                return False
             if self.seed_check and self._unreadable(rows, leaf).any():
+                return False
+            if not self.present.every(rows):  # (overwrites the copy)
                 return False
         return True
 

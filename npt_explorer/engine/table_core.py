@@ -168,7 +168,7 @@ class TableCore:
         whole frame on its first change in a transaction (none for tables made in it)."""
         words = self.mem.frame(frame_paddr >> 12)
         if self._journal is not None:
-            self._frame_written(self._journal, frame_paddr, words, copy=True)
+            self._frames_written(self._journal, [frame_paddr], [words], copy=True)
         self.generation += 1
         return words
 
@@ -179,20 +179,26 @@ class TableCore:
         over 512 leaf tables copies none in or out (benchmarks/README.md, session 7)."""
         olds = self.mem.replace_frames([paddr >> 12 for paddr in frames], rows)
         if self._journal is not None:
-            for paddr, old in zip(frames, olds, strict=True):
-                self._frame_written(self._journal, paddr, _ZEROS if old is None else old, False)
+            self._frames_written(self._journal, frames, olds, copy=False)
         self.generation += 1
 
-    def _frame_written(
-        self, journal: list[tuple[int, int | np.ndarray]], frame: int, old: np.ndarray, copy: bool
+    def _frames_written(
+        self,
+        journal: list[tuple[int, int | np.ndarray]],
+        frames: list[int],
+        olds: list[np.ndarray | None],
+        copy: bool,
     ) -> None:
-        """In a transaction: the frame is about to change; the journal keeps its words from
-        before its first change (`old`, copied unless the caller's is a copy already), and
-        the transaction's `Flush` names it."""
-        self._written.append(frame)
-        if frame not in self._txn_saved and frame not in self._txn_fresh:
-            self._txn_saved.add(frame)
-            journal.append((frame, old.copy() if copy else old))
+        """In a transaction: the frames are about to change; the journal keeps each one's
+        words from before its first change (`olds`, copied unless the caller's are copies
+        already; None: never written, zeros), and the transaction's `Flush` names them."""
+        self._written.extend(frames)
+        saved, fresh = self._txn_saved, self._txn_fresh
+        for frame, old in zip(frames, olds, strict=True):
+            if frame not in saved and frame not in fresh:
+                saved.add(frame)
+                kept = _ZEROS if old is None else old.copy() if copy else old
+                journal.append((frame, kept))
 
     def alloc_table(self, depth: int) -> int:
         """A new table for `depth`: one granule of frames, aligned to its size (Arm ARM D8.2:

@@ -249,9 +249,8 @@ def _leaf_block(pt: TableCore, tree: TableTree, run: _Linear, slots: Run, k: int
     flat[w0 + m :] = 0
     # raises as `map`'s write of the table entry would (an unbacked guest table frame)
     words = pt.words_for_write(slots.table + (first - in_frame) * 8)
-    words[in_frame : in_frame + len(children)] = [
-        fmt.new_table_at(child, pt.encoding, depth) for child in children
-    ]
+    pointers = fmt.table_template(depth, pt.encoding)  # `new_table_at` of each child
+    words[in_frame : in_frame + len(children)] = pointers.vector(np.array(children, np.uint64))
     tree.adopt(slots.slot(k), children)
     pt.replace_frames(children, block)  # the block's rows become the new tables
     pt.record_flushes(lambda n: [lo + i * page for i in range(n)], m)

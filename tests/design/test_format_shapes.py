@@ -3,12 +3,14 @@ functions (issue 12 step 3). Here the declarations are held equal to the scalar 
 they stand for — bit by bit and on fixed sample words — for every format, encoding and the
 64 flag sets: `paddr_move` is `entry_paddr`, `present_test`/`huge_test` are
 `seed_present`/`seed_huge`, `page_template` is `new_page` (and, read back through
-`paddr_move`, `set_flags`), `input_ranges` is what `check_input` accepts."""
+`paddr_move`, `set_flags`), `table_template` is `new_table_at`, `input_ranges` is what
+`check_input` accepts."""
 
 from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from npt_explorer.engine import Encoding, MappingFlags, get_format
@@ -61,6 +63,13 @@ def test_present_and_huge_tests_are_the_seeds_predicates(fmt):
         assert fmt.huge_test.scalar(raw) == fmt.seed_huge(raw), hex(raw)
 
 
+def test_every_is_the_present_test_of_each_word(fmt):
+    words = np.array(BITS + SAMPLES, np.uint64)
+    for picked in (words, words[[fmt.present_test.scalar(raw) for raw in BITS + SAMPLES]]):
+        want = all(fmt.present_test.scalar(int(raw)) for raw in picked)
+        assert fmt.present_test.every(picked.copy()) == want
+
+
 def test_only_the_zero_word_is_unused(fmt):
     # the vector paths take a zero word for a free slot, as `is_unused` does
     assert [fmt.is_unused(raw) for raw in BITS + SAMPLES] == [raw == 0 for raw in BITS + SAMPLES]
@@ -78,6 +87,15 @@ def test_page_templates_are_new_page_and_set_flags_for_the_64_flag_sets(fmt):
                 for raw in SAMPLES:
                     read_back = template.scalar(fmt.paddr_move.scalar(raw))
                     assert read_back == fmt.set_flags(raw, flags, huge, encoding)
+
+
+def test_table_templates_are_new_table_at_every_depth(fmt):
+    aligned = sorted({x & ~0xFFF & ((1 << fmt.output_bits) - 1) for x in BITS[12:] + SAMPLES})
+    for encoding in Encoding:
+        for depth in range(fmt.depth_count - 1):
+            template = fmt.table_template(depth, encoding)
+            for pa in aligned:
+                assert template.scalar(pa) == fmt.new_table_at(pa, encoding, depth), hex(pa)
 
 
 def test_input_ranges_are_what_check_input_accepts(fmt):

@@ -363,6 +363,11 @@ class PagingFormat(ABC):
         """`new_page` for a whole run of entries: `const | move(paddr)` (the declared move)."""
         return PageTemplate(self.new_page(0, flags, huge, encoding), self.page_move(huge, encoding))
 
+    def table_template(self, depth: int, encoding: Encoding) -> PageTemplate:
+        """`new_table_at` for a whole run of child tables: `const | move(paddr)`, the address
+        put back where `entry_paddr` reads it (every format's table entry is so)."""
+        return PageTemplate(self.new_table_at(0, encoding, depth), self.paddr_move.inverse())
+
     def _address_field_bits(self, depth: int, kinds: tuple[EntryKind, ...]) -> int:
         """Entry bits at `depth` that are address bits in the field tables of all `kinds`."""
         mask = self.addr_mask

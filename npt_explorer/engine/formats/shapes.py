@@ -85,3 +85,9 @@ class BitTest:
     def vector(self, raws: np.ndarray) -> np.ndarray:
         hit = (raws & np.uint64(self.mask)) != 0
         return ~hit if self.invert else hit
+
+    def every(self, scratch: np.ndarray) -> bool:
+        """Does every word of `scratch` pass? Tested in place (no temporaries): the words are
+        overwritten."""
+        np.bitwise_and(scratch, np.uint64(self.mask), out=scratch)
+        return not scratch.any() if self.invert else bool(scratch.all())

@@ -241,15 +241,17 @@ class FrameAllocator:
             pfn = heapq.heappop(free)
             self.memory.zero_frames(pfn)
             pfns.append(pfn)
+        paddrs = [pfn << PAGE_SHIFT for pfn in pfns]
         if len(pfns) < count and not free:  # then fresh frames, as `alloc` takes them
             first = self._next_pfn
             fresh = range(first, max(first, min(first + count - len(pfns), limit)))
             self._next_pfn = fresh.stop
             self.memory.zero_frames(first, len(fresh))
-            pfns.extend(fresh)
+            self._in_use.update(fresh)
+            paddrs += range(first << PAGE_SHIFT, fresh.stop << PAGE_SHIFT, PAGE_SIZE)
         self._in_use.update(pfns)
         self.peak = max(self.peak, len(self._in_use))
-        return [pfn << PAGE_SHIFT for pfn in pfns]
+        return paddrs
 
     def free(self, paddr: int, count: int = 1) -> None:
         """Return frames; freeing a frame that is not in use is a bug and raises."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any, Protocol
 
 import numpy as np
@@ -231,7 +232,7 @@ class TableCore:
         paddrs = self.alloc.alloc_run(count, 1 << self.fmt.output_bits)
         self.tables.update(dict.fromkeys(paddrs, 1))
         if self._txn_frames is not None:
-            self._txn_frames.extend((paddr, 1) for paddr in paddrs)
+            self._txn_frames.extend(zip(paddrs, repeat(1)))
             self._txn_fresh.update(paddrs)
         return paddrs
 

@@ -17,6 +17,8 @@ from .values import MAX_ALLOC_SIZE, MAX_TLB_ENTRIES, CommandError
 from .vocabulary import op_name
 
 _TOP_KEYS = ("scenario", "machine", "step")
+#: the first line of an image's patch file (scenario/patch.py), which the TUI opens
+PATCH_HEAD = "# npt-explorer image patch: commands on an image's overlay; the image is not changed"
 _SCENARIO_KEYS = ("title", "summary", "arch", "tags")
 
 
@@ -125,7 +127,15 @@ def load(path: str | Path) -> Scenario:
     return loads(read_scenario_text(path), str(path))
 
 
+def is_patch_text(text: str) -> bool:
+    """Does `text` start as `save` on an image starts a patch file?"""
+    return text.startswith(PATCH_HEAD[:30])
+
+
 def loads(text: str, file: str = "<scenario>") -> Scenario:
+    if is_patch_text(text):  # `replay fix.toml`: a patch is no scenario, whatever else it holds
+        raise ScenarioError(file, 1, None, "an image patch file, not a scenario: open it "
+                            f"with `npt-explorer {file}` (the TUI)")  # fmt: skip
     doc = parse_toml(text, file)
     lines = SourceLines(text)
     fail = failure(file)

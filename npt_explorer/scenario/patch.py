@@ -22,16 +22,17 @@ from pathlib import Path
 
 from .command import Command
 from .loader import (
+    PATCH_HEAD,
     ScenarioError,
     SourceLines,
     build_steps,
     failure,
+    is_patch_text,
     parse_toml,
     read_scenario_text,
     unknown_keys,
 )
 
-PATCH_HEAD = "# npt-explorer image patch: commands on an image's overlay; the image is not changed"
 _TOP_KEYS = ("image", "step")
 _IMAGE_KEYS = ("title", "files", "options")
 
@@ -67,7 +68,7 @@ def is_patch_file(path: str) -> bool:
         if not Path(path).is_file():
             return False
         with open(path, encoding="utf-8") as f:
-            return f.read(len(PATCH_HEAD)).startswith(PATCH_HEAD[:30])
+            return is_patch_text(f.read(len(PATCH_HEAD)))
     except (OSError, UnicodeDecodeError):
         return False
 

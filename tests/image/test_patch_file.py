@@ -135,3 +135,16 @@ def test_each_step_of_a_patch_knows_its_line(tmp_path: Path, elf: Path) -> None:
     session = open_session([str(patch)])
     assert isinstance(session, ImageSession)
     assert [r.command.line for r in session.kept] == [7, 11]
+
+
+def test_replay_of_a_patch_says_the_tui_opens_it(tmp_path: Path, elf: Path, capsys) -> None:
+    """A patch file is no scenario: `replay` refuses it at its first line and names the
+    command that opens it (the TUI), not the [image] table a scenario does not have."""
+    patch = tmp_path / "fix.toml"
+    patch.write_text(_patch(elf, steps=STEP), encoding="utf-8")
+    assert main(["replay", str(patch)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {patch}:1: an image patch file, not a scenario: "
+        f"open it with `npt-explorer {patch}` (the TUI)"
+    )

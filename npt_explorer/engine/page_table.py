@@ -45,7 +45,8 @@ class PageTable(TableCore):
         unwritten (`table_query.FastQuery`); the rest, and `query_many`, are table_query.py's."""
         fast = self._query_plan.fast
         if fast is not None and self.mem.generation == fast.generation:
-            words = fast.leaves.get(vaddr >> fast.table_shift)
+            table = fast.leaves.get(vaddr >> fast.table_shift)
+            words = None if table is None else table()  # (None: memory let go of it)
             if words is not None:
                 raw = words.item((vaddr >> fast.leaf_shift) & fast.leaf_mask)
                 flags = fast.flags.get(raw & fast.keep)

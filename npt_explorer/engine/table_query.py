@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from weakref import ref
 
 import numpy as np
 
@@ -56,12 +57,14 @@ class FastQuery:
     of it and the memo of the leaf classes that read as mapped (raw & keep → flags). `leaves`
     holds leaf tables (the leaf level's shape is on this object); `huge`, tables holding huge
     leaves, each with its level's (shift, index mask, page size, keep, flag memo). The
-    words are memory's own, read live: only where the walk went is remembered. Only for
-    tables that sit in one 4 KiB frame each, and input ranges of whole leaf tables."""
+    words are memory's own, read live: only where the walk went is remembered, and weakly,
+    so a frame memory lets go of (and the block of frames its words may be a row of) is not
+    kept alive until the next query notices the write. Only for tables that sit in one
+    4 KiB frame each, and input ranges of whole leaf tables."""
 
     generation: int
     table_shift: int
-    leaves: dict[int, np.ndarray]
+    leaves: dict[int, ref[np.ndarray]]
     leaf_shift: int
     leaf_mask: int
     size: int
@@ -69,7 +72,7 @@ class FastQuery:
     flags: dict[int, MappingFlags]
     addr_mask: int  # the output address: (raw & addr_mask) << addr_shift
     addr_shift: int
-    huge: dict[int, tuple[np.ndarray, HugeLevel]]
+    huge: dict[int, tuple[ref[np.ndarray], HugeLevel]]
     huge_levels: dict[int, HugeLevel]  # by depth
     #: per level above the leaf: (shift, index mask, memo raw → the next table's frame
     #: number, tables only: `navigate` fills it), for a walk from the root in dict look-ups
@@ -95,7 +98,7 @@ class FastQuery:
             return None
         if len(self.leaves) >= 1 << 12:
             self.leaves.clear()
-        self.leaves[vaddr >> self.table_shift] = words
+        self.leaves[vaddr >> self.table_shift] = ref(words)
         return (
             ((raw & self.addr_mask) << self.addr_shift) + (vaddr & (self.size - 1)),
             flags,
@@ -110,14 +113,14 @@ class FastQuery:
                 self.leaves.clear()
                 self.flags.clear()
             self.flags[raw & self.keep] = flags
-            self.leaves[key] = words
+            self.leaves[key] = ref(words)
             return
         level = self.huge_levels[depth]
         if len(self.huge) >= 1 << 12 or len(level[4]) >= 1 << 14:
             self.huge.clear()
             level[4].clear()
         level[4][raw & level[3]] = flags
-        self.huge[key] = (words, level)
+        self.huge[key] = (ref(words), level)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +207,10 @@ def query_huge(fast: FastQuery, vaddr: int) -> Answer | None:
     found = fast.huge.get(vaddr >> fast.table_shift)
     if found is None:
         return None
-    words, (shift, mask, size, keep, memo) = found
+    table, (shift, mask, size, keep, memo) = found
+    words = table()
+    if words is None:  # memory let go of the frame
+        return None
     raw = words.item((vaddr >> shift) & mask)
     flags = memo.get(raw & keep)
     if flags is None:

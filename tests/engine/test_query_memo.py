@@ -6,6 +6,9 @@ step-by-step descent's (`query_full`), never the one it gave before."""
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 
 from npt_explorer.engine import MappingFlags, PageTable, PagingError
@@ -142,3 +145,16 @@ def test_guest_ram_generation_moves_on_past_a_switch_to_a_younger_stage_2():
         assert ram.generation not in seen
         seen.add(ram.generation)
         young.generation += 1
+
+
+def test_the_memo_keeps_no_frame_alive_that_memory_let_go_of():
+    """The kept tables are held weakly: the words of a leaf table an unmap_region replaced
+    (and the block of frames they may be a row of) go at once, not at the next query."""
+    pt = PageTable("ept")
+    pt.map_region(G1, 0x8000_0000, M2, RW)
+    remembered(pt, G1, K4)
+    old = weakref.ref(pt.mem.peek_frame(pt.locate(G1, 3).table >> 12))
+    pt.unmap_region(G1, M2)
+    gc.collect()
+    assert old() is None
+    assert outcome(pt, G1) == "NotMapped"

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button
+from textual.widgets import Button, Input
 from tui_helpers import no_blink, settle
 
 from npt_explorer.cli import main
@@ -69,6 +69,37 @@ async def test_the_real_linux_dump_opens_from_the_command_line_with_image_ranges
         walk = app.session.walk_result.walk
         assert f"gpa: {walk.gpa:#x}" == ANSWERS["gva2gpa"][gva]  # QEMU's own gva2gpa answer
         assert app.walk.walk is walk  # the Walk panel shows it
+
+
+async def test_the_image_regions_filter_takes_the_machines_words_and_names_a_bad_one(
+    app_factory, dump: Path
+) -> None:
+    """One filter language on both Regions panels: a machine's words (`ro`, `!x`, an
+    address) work on the image's runs as its own (`K:r-`) do; a bad word is named under the
+    box."""
+    app = app_factory(file=dump)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        panel = app.query_one(RegionsPanel)
+        assert isinstance(panel, ImageRegionsPanel) and panel.runs
+        app.focus_panel("regions")
+        await pilot.press("slash", *"s1 ro !x")
+        await settle(pilot)
+        shown = panel.shown_runs
+        assert shown and len(shown) < len(panel.runs)
+        assert all(r.perms == "K:r-- U:---" for r in shown)
+        assert shown == [r for r in panel.runs if "k:r--" in r.perms.lower()]
+        assert panel.table.row_count == len(shown)
+        box = app.query_one("#regions-filter", Input)
+        box.value = "s1 ro !x 0xzz"  # at once (typed, "0" alone is an address)
+        await settle(pilot)
+        note = app.query_one("#regions-error")
+        assert note.display and "'0xzz' is not an address" in str(note.render())
+        assert panel.shown_runs == shown  # the rows of the last good filter stay
+        box.value = f"s1 {KERNEL_TEXT:#x}"
+        await settle(pilot)
+        assert not note.display
+        assert [r.start <= KERNEL_TEXT < r.end for r in panel.shown_runs] == [True]
 
 
 async def test_a_poke_changes_the_overlay_and_the_walk_never_the_file(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual import on, work
 from textual.events import Mount
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input
 
 from ...engine import PagingError
 from ...image.ranges import Run, ranges
@@ -15,9 +15,10 @@ from ...image.workbench import ImageWorkbench
 from ...scenario.colours import STAGE_STYLE
 from ..image_source import ImageSession
 from ..messages import EntrySelected, EntryTarget
+from ..region_filter import FILTER_HELP, run_row
 from .regions import RegionsPanel, size_text
 
-HELP = """\
+HELP = f"""\
 ### Regions (image)
 
 `image ranges` of the dump: every mapping of its tables, merged into runs of equal
@@ -27,34 +28,12 @@ the physical output address.
 * **S1 + S2** (default): stage 1 (gVA → gPA) then stage 2 (gPA → hPA), each stage's
   permissions combined over its levels (`K:rwx U:r--` = kernel and user rights).
 * **both** (`m`): gVA → final hPA, both stages' permissions combined.
-* **Filter** (`/`): words that must all match: `s1`, `s2`, `huge`, an address (a run
-  whose input or output holds it), or text of the permissions or attributes (`K:rw`, `U:`).
+* **Filter** (`/`), the same words as on a machine's Regions: {FILTER_HELP}.
 
 `enter`/click on a run selects its first page's leaf entry in the tree and the decoder.
 """
 
 _STAGES = {"S1 + S2": ("1", "2"), "both": ("both",)}
-
-
-def _matches(run: Run, words: list[str]) -> bool:
-    text = f"{run.perms} {run.attrs}".lower()
-    for word in words:
-        if word in ("s1", "s2", "both"):
-            if run.stage != word.removeprefix("s"):
-                return False
-        elif word == "huge":
-            if max(run.page_sizes) <= 0x1000:
-                return False
-        elif word.startswith("0x"):
-            try:
-                addr = int(word, 16)
-            except ValueError:
-                return False
-            if not (run.start <= addr < run.end or run.out <= addr < run.out + run.size):
-                return False
-        elif word not in text:
-            return False
-    return True
 
 
 COLUMNS = ("S", "input", "size", "→ output", "permissions", "pages", "attrs")
@@ -85,7 +64,6 @@ class ImageRegionsPanel(RegionsPanel):
         self.mode = "S1 + S2"
         self.runs: list[Run] = []
         self.shown_runs: list[Run] = []
-        self.words: list[str] = []
 
     def on_mount(self, event: Mount) -> None:
         event.prevent_default()  # RegionsPanel's columns are not ours
@@ -116,18 +94,19 @@ class ImageRegionsPanel(RegionsPanel):
     ) -> None:
         if asked != self._asked or bench is not self.machine:
             return
-        note = self.query_one("#regions-error", Static)
-        note.update(Text("\n".join(problems), "yellow"))
-        note.display = bool(problems)
+        self.problems = problems
+        self.show_note()
         if runs == self.runs and self.table.row_count:
             return
         self.runs = runs
+        self.rows = [run_row(r) for r in runs]
         self._fill()
 
     def _fill(self) -> None:
         table = self.table
         keep = table.cursor_row
-        self.shown_runs = [r for r in self.runs if _matches(r, self.words)]
+        matches = self.filter.matches
+        self.shown_runs = [r for r, row in zip(self.runs, self.rows, strict=True) if matches(row)]
         rows = [_cells(r) for r in self.shown_runs]
         # columns sized here, from every row: a DataTable measures added rows only when idle,
         # and lines it painted before that stay cached at the header's widths
@@ -141,13 +120,6 @@ class ImageRegionsPanel(RegionsPanel):
         total = len(self.runs)
         count = f"{len(self.shown_runs)} of {total}" if len(self.shown_runs) != total else total
         self.border_title = Text(f"Regions · image ranges · {count} runs · {self.mode}")
-
-    @on(Input.Changed, "#regions-filter")
-    def filter_changed(self, event: Input.Changed) -> None:
-        event.stop()
-        event.prevent_default()  # not RegionsPanel's filter (of a scenario machine's regions)
-        self.words = event.value.lower().split()
-        self._fill()
 
     @on(Button.Pressed, "#regions-merge")
     def merge_pressed(self, event: Button.Pressed) -> None:

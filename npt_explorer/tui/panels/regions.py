@@ -14,7 +14,7 @@ from textual.worker import get_current_worker
 from ...engine import Machine, Region, RegionFolder
 from ...scenario.colours import STAGE_STYLE
 from ..messages import EntrySelected, EntryTarget
-from ..region_filter import FILTER_HELP, RegionFilter, parse_filter
+from ..region_filter import FILTER_HELP, FilterRow, RegionFilter, parse_filter, region_row
 
 HELP = f"""\
 ### Regions
@@ -54,7 +54,10 @@ class RegionsPanel(Vertical):
         self.contiguous = True
         self.filter = RegionFilter()
         self.regions: list[Region] = []
+        self.rows: list[FilterRow] = []  # the regions as the filter reads them
         self.shown: list[Region] = []
+        self.filter_error = ""  # what was wrong with the filter typed last
+        self.problems: list[str] = []  # what listing the rows met (an image's tables)
         self.folder = RegionFolder()
         self._asked = 0  # show() calls so far: a fold answers only the latest
         self._wanted: tuple[int, int] | None = None  # select_at's (stage, addr), kept for a fold
@@ -106,13 +109,15 @@ class RegionsPanel(Vertical):
         if machine is not self.machine or (regions == self.regions and self.table.row_count):
             return  # the same ranges: leave the table (and its cursor) alone
         self.regions = regions
+        self.rows = [region_row(r) for r in regions]
         self._fill()
 
     def _fill(self) -> None:
         table = self.table
         keep = table.cursor_row
         table.clear()
-        self.shown = [r for r in self.regions if self.filter.matches(r)]
+        matches = self.filter.matches
+        self.shown = [r for r, row in zip(self.regions, self.rows, strict=True) if matches(row)]
         for i, r in enumerate(self.shown):
             sizes = "+".join(size_text(s) for s in r.page_sizes)
             out = f"{r.out:#x}" + ("" if r.contiguous else " ~")
@@ -149,15 +154,22 @@ class RegionsPanel(Vertical):
 
     @on(Input.Changed, "#regions-filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        error = self.query_one("#regions-error", Static)
         try:
-            self.filter = parse_filter(event.value)
-        except ValueError as err:
-            error.update(Text(str(err), "red"))
-            error.display = True
-            return
-        error.display = False
-        self._fill()
+            self.filter, self.filter_error = parse_filter(event.value), ""
+        except ValueError as err:  # the rows stay as the last good filter showed them
+            self.filter_error = str(err)
+        self.show_note()
+        if not self.filter_error:
+            self._fill()
+
+    def show_note(self) -> None:
+        """Under the filter box: a bad filter's message, else the listing's problems."""
+        note = self.query_one("#regions-error", Static)
+        if self.filter_error:
+            note.update(Text(self.filter_error, "red"))
+        else:
+            note.update(Text("\n".join(self.problems), "yellow"))
+        note.display = bool(self.filter_error or self.problems)
 
     @on(Input.Submitted, "#regions-filter")
     def filter_done(self) -> None:

@@ -19,6 +19,7 @@ from .machine import Machine
 from .memory import ENTRY_DTYPES
 from .page_table import PageTable
 from .regions import (
+    EntryDecoder,
     Leaf,
     Region,
     free_address_bits_memo,
@@ -57,7 +58,9 @@ class RegionFolder:
 
     def __init__(self) -> None:
         self._tables: dict[_Key, _Folded] = {}
-        self._decoded: dict[tuple[int, int, int], tuple[Decoded, int]] = {}
+        # one per format met, keyed by its id (the decoder holds the format: the id stays its)
+        self._decoders: dict[int, EntryDecoder] = {}
+        self._control: object = None  # the machine's control state both caches were made under
         self.tables_folded = 0  # tables decoded by the last call (the rest came from the cache)
 
     def regions(
@@ -69,6 +72,10 @@ class RegionFolder:
     ) -> list[Region] | None:
         """Stage-1 then stage-2 regions (as `machine_regions`); None if `cancelled()` turned
         true on the way (the cache is then left as it was)."""
+        if machine.control is not self._control:
+            # a format reads entries under the control registers (SDM 4.1.1: with EFER.NXE
+            # clear, XD is a reserved bit): a new control state keeps nothing decoded before
+            self._tables, self._decoders, self._control = {}, {}, machine.control
         areas = machine.areas()
         bounds = tuple(sorted({a.start for a in areas} | {a.end for a in areas}))
         tables: dict[_Key, _Folded] = {}
@@ -113,14 +120,11 @@ class RegionFolder:
             stack.extend(reversed(folded.items))
         return leaves
 
-    def _decode(self, fmt: PagingFormat, depth: int, key: int, raw: int) -> tuple[Decoded, int]:
-        """The decode shared by every entry whose non-address bits are `key`, and the raw
-        value it was made from."""
-        cache_key = (id(fmt), depth, key)
-        found = self._decoded.get(cache_key)
-        if found is None:
-            found = self._decoded[cache_key] = (fmt.decode(raw, depth), raw)
-        return found
+    def _decoder(self, fmt: PagingFormat) -> EntryDecoder:
+        decoder = self._decoders.get(id(fmt))
+        if decoder is None:
+            decoder = self._decoders[id(fmt)] = EntryDecoder(fmt)
+        return decoder
 
     def _fold_table(
         self, pt: PageTable, stage: int, at: _Child, words: bytes, bounds: tuple[int, ...]
@@ -135,35 +139,30 @@ class RegionFolder:
         raws = raws_all[index]
         free = free_address_bits_memo(fmt, depth)
         keys = raws & np.uint64(~free & _U64)
+        decoded = self._decoder(fmt).decoded
         if (keys == keys[0]).all():  # the usual table: one kind of entry, addresses aside
             group = np.zeros(index.size, dtype=np.intp)
-            reps = [self._decode(fmt, depth, int(keys[0]), int(raws[0]))]
+            reps = [decoded(int(raws[0]), depth)]
         else:
-            unique, first, group = np.unique(keys, return_index=True, return_inverse=True)
-            reps = [
-                self._decode(fmt, depth, int(k), int(raws[i]))
-                for k, i in zip(unique.tolist(), first.tolist(), strict=True)
-            ]
+            _, first, group = np.unique(keys, return_index=True, return_inverse=True)
+            reps = [decoded(raw, depth) for raw in raws[first].tolist()]
         move = fmt.paddr_move
 
         def addresses(values: np.ndarray) -> np.ndarray:
             return move.vector(values & np.uint64(free)).astype(np.int64)
 
         # an entry's address = its group's decoded address moved by its own address bits
-        rep_raws = np.array([raw for _, raw in reps], dtype=np.uint64)
+        rep_raws = np.array([d.raw for d in reps], dtype=np.uint64)
         offset = np.array(
-            [-1 if d.paddr is None else d.paddr for d, _ in reps], dtype=np.int64
+            [-1 if d.paddr is None else d.paddr for d in reps], dtype=np.int64
         ) - addresses(rep_raws)
         paddr = addresses(raws) + offset[group]
         span = 1 << fmt.levels[depth].shift
-        is_table = np.array([d.kind == EntryKind.TABLE and d.paddr is not None for d, _ in reps])[
+        is_table = np.array([d.kind == EntryKind.TABLE and d.paddr is not None for d in reps])[
             group
         ] & (depth < fmt.leaf_depth)
         is_leaf = np.array(
-            [
-                d.kind == EntryKind.LEAF and d.paddr is not None and bool(d.page_size)
-                for d, _ in reps
-            ]
+            [d.kind == EntryKind.LEAF and d.paddr is not None and bool(d.page_size) for d in reps]
         )[group]
         items: list[tuple[int, Leaf | _Child]] = [
             (i, _Child(p, depth + 1, at.base + i * span))
@@ -185,7 +184,7 @@ class RegionFolder:
         index: np.ndarray,
         out: np.ndarray,
         group: np.ndarray,
-        reps: list[tuple[Decoded, int]],
+        reps: list[Decoded],
         bounds: tuple[int, ...],
     ) -> list[tuple[int, Leaf]]:
         """The table's leaves (`index` order) cut into runs that `merge` would not split:
@@ -193,10 +192,10 @@ class RegionFolder:
         span = 1 << fmt.levels[at.depth].shift
         classes: dict[tuple[object, object], int] = {}
         cls = np.array(
-            [classes.setdefault((d.hw_flags, d.mapping_flags), len(classes)) for d, _ in reps]
+            [classes.setdefault((d.hw_flags, d.mapping_flags), len(classes)) for d in reps]
         )[group]
-        size = np.array([d.page_size or 0 for d, _ in reps], dtype=np.int64)[group]
-        problems = np.array([bool(d.problems) for d, _ in reps])[group]
+        size = np.array([d.page_size or 0 for d in reps], dtype=np.int64)[group]
+        problems = np.array([bool(d.problems) for d in reps])[group]
         inputs = at.base + index.astype(np.int64) * span
         where = inputs if stage == 2 else out
         area = np.searchsorted(np.array(bounds, dtype=np.int64), where, side="right")
@@ -218,7 +217,7 @@ class RegionFolder:
         signed = stage == 1 and fmt.signed_input
         runs = []
         for s, e, bad in zip(starts.tolist(), ends.tolist(), any_problem.tolist(), strict=True):
-            d = reps[int(group[s])][0]
+            d = reps[int(group[s])]
             start = int(inputs[s])
             runs.append(
                 (

@@ -124,26 +124,34 @@ class TableEntry:
 
 def table_entries(pt: PageTable, table: int, depth: int) -> list[TableEntry]:
     """The non-zero entries of one table of `pt`, in index order."""
-    decoder = _Decoder(pt.fmt)
+    decoder = EntryDecoder(pt.fmt)
     words = read_table(pt, table, depth)
     return [
         decoder.entry(index, int(words[index]), depth) for index in np.flatnonzero(words).tolist()
     ]
 
 
-class _Decoder:
-    """`fmt.decode`, once per class of entries that differ only in their output address."""
+class EntryDecoder:
+    """`fmt.decode`, once per class of entries that differ only in their output-address bits
+    (at one depth). A listing makes one; `RegionFolder` keeps one per format across folds."""
 
     def __init__(self, fmt: PagingFormat) -> None:
         self.fmt = fmt
         self.groups: dict[tuple[int, int], Decoded] = {}
 
+    def decoded(self, raw: int, depth: int) -> Decoded:
+        """The decode of `raw`'s class: made from the class's first entry met (its `raw`), so
+        its address fields are that entry's."""
+        key = (depth, raw & ~free_address_bits_memo(self.fmt, depth))
+        rep = self.groups.get(key)
+        if rep is None:
+            rep = self.groups[key] = self.fmt.decode(raw, depth)
+        return rep
+
     def entry(self, index: int, raw: int, depth: int) -> TableEntry:
         fmt = self.fmt
         free = free_address_bits_memo(fmt, depth)
-        rep = self.groups.get((depth, raw & ~free))
-        if rep is None:
-            rep = self.groups[depth, raw & ~free] = fmt.decode(raw, depth)
+        rep = self.decoded(raw, depth)
         paddr = rep.paddr
         if paddr is not None and raw != rep.raw:
             paddr += fmt.entry_paddr(raw & free) - fmt.entry_paddr(rep.raw & free)
@@ -153,7 +161,7 @@ class _Decoder:
 def leaves(pt: PageTable, stage: int) -> list[Leaf]:
     """Every leaf of `pt` in input-address order (tables as the hardware decodes them), one
     page at a time: the plain definition `region_fold` computes fast."""
-    fmt, decoder = pt.fmt, _Decoder(pt.fmt)
+    fmt, decoder = pt.fmt, EntryDecoder(pt.fmt)
     signed = stage == 1 and fmt.signed_input
 
     def judge(depth: int, va: int, raw: int, _: None) -> Child[None] | Leaf | None:

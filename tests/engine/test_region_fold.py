@@ -79,3 +79,16 @@ def test_a_cancelled_fold_returns_none_and_keeps_the_cache():
     assert folder.regions(m, cancelled=lambda: True) is None
     folder.regions(m)
     assert folder.tables_folded == 0
+
+
+def test_a_control_change_refolds_every_table_as_the_formats_now_read_them():
+    """Clearing EFER.NXE makes a guest PTE's XD bit reserved (SDM Vol. 3A 4.1.1): the
+    read-only page's entry no longer maps. Same tables, same words: the fold must not keep
+    what it decoded under the old control state."""
+    m = busy("x86_64")
+    folder = RegionFolder()
+    before = folder.regions(m)
+    m.set_register("efer", "NXE", 0)
+    after = folder.regions(m)
+    assert after == reference(m, True) != before
+    assert folder.tables_folded > 8

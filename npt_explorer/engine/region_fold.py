@@ -22,7 +22,6 @@ from .regions import (
     EntryDecoder,
     Leaf,
     Region,
-    free_address_bits_memo,
     merge,
     read_table,
     sign_extend,
@@ -74,7 +73,8 @@ class RegionFolder:
         true on the way (the cache is then left as it was)."""
         if machine.control is not self._control:
             # a format reads entries under the control registers (SDM 4.1.1: with EFER.NXE
-            # clear, XD is a reserved bit): a new control state keeps nothing decoded before
+            # clear, XD is a reserved bit; bits at and above MAXPHYADDR are reserved, so
+            # fewer bits are free address bits): a new control state keeps nothing from before
             self._tables, self._decoders, self._control = {}, {}, machine.control
         areas = machine.areas()
         bounds = tuple(sorted({a.start for a in areas} | {a.end for a in areas}))
@@ -137,9 +137,10 @@ class RegionFolder:
         if not index.size:
             return ()
         raws = raws_all[index]
-        free = free_address_bits_memo(fmt, depth)
+        decoder = self._decoder(fmt)
+        free = decoder.free(depth)
         keys = raws & np.uint64(~free & _U64)
-        decoded = self._decoder(fmt).decoded
+        decoded = decoder.decoded
         if (keys == keys[0]).all():  # the usual table: one kind of entry, addresses aside
             group = np.zeros(index.size, dtype=np.intp)
             reps = [decoded(int(raws[0]), depth)]

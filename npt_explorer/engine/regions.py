@@ -11,7 +11,6 @@ output-address bits share one decode, so 100k mapped pages fold in a fraction of
 from __future__ import annotations
 
 import bisect
-import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -98,12 +97,6 @@ def sign_extend(fmt: PagingFormat, addr: int) -> int:
     return addr
 
 
-@functools.lru_cache(maxsize=64)
-def free_address_bits_memo(fmt: PagingFormat, depth: int) -> int:
-    """`PagingFormat.free_address_bits`, memoised per format and depth."""
-    return fmt.free_address_bits(depth)
-
-
 @dataclass(frozen=True, slots=True)
 class TableEntry:
     """One non-zero entry of a table, as the hardware reads it at its depth.
@@ -133,16 +126,25 @@ def table_entries(pt: PageTable, table: int, depth: int) -> list[TableEntry]:
 
 class EntryDecoder:
     """`fmt.decode`, once per class of entries that differ only in their output-address bits
-    (at one depth). A listing makes one; `RegionFolder` keeps one per format across folds."""
+    (at one depth). A listing makes one; `RegionFolder` keeps one per format while the control
+    state is the same: which bits are free depends on it (x86's MAXPHYADDR)."""
 
     def __init__(self, fmt: PagingFormat) -> None:
         self.fmt = fmt
         self.groups: dict[tuple[int, int], Decoded] = {}
+        self._free: dict[int, int] = {}
+
+    def free(self, depth: int) -> int:
+        """`PagingFormat.free_address_bits` at `depth`, as the format reads it now."""
+        bits = self._free.get(depth)
+        if bits is None:
+            bits = self._free[depth] = self.fmt.free_address_bits(depth)
+        return bits
 
     def decoded(self, raw: int, depth: int) -> Decoded:
         """The decode of `raw`'s class: made from the class's first entry met (its `raw`), so
         its address fields are that entry's."""
-        key = (depth, raw & ~free_address_bits_memo(self.fmt, depth))
+        key = (depth, raw & ~self.free(depth))
         rep = self.groups.get(key)
         if rep is None:
             rep = self.groups[key] = self.fmt.decode(raw, depth)
@@ -150,7 +152,7 @@ class EntryDecoder:
 
     def entry(self, index: int, raw: int, depth: int) -> TableEntry:
         fmt = self.fmt
-        free = free_address_bits_memo(fmt, depth)
+        free = self.free(depth)
         rep = self.decoded(raw, depth)
         paddr = rep.paddr
         if paddr is not None and raw != rep.raw:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from npt_explorer.engine import EntryKind
 from npt_explorer.engine.config import MachineConfig
 from npt_explorer.engine.machine import Machine
 from npt_explorer.engine.region_fold import RegionFolder, machine_regions
@@ -92,3 +93,19 @@ def test_a_control_change_refolds_every_table_as_the_formats_now_read_them():
     after = folder.regions(m)
     assert after == reference(m, True) != before
     assert folder.tables_folded > 8
+
+
+def test_a_lower_maxphyaddr_makes_an_entrys_high_address_bit_reserved_in_the_fold():
+    """An entry's bits 51:M are reserved, M = MAXPHYADDR (SDM Vol. 3A 4.5): M lowered
+    to 36 after a fold, a guest PTE with bit 40 set no longer maps. The fold must read the
+    free address bits under the new control state, not the ones it saw first."""
+    m = busy("x86_64")
+    folder = RegionFolder()
+    folder.regions(m)
+    m.set_register("maxphyaddr", "MAXPHYADDR", 36)
+    gva, leaf = 0x4000_1000, m.s1.leaf_depth
+    m.poke(1, gva, leaf, set=1 << 40)
+    assert m.entry(1, gva, leaf)[1].kind is not EntryKind.LEAF  # the format's own verdict
+    regions = folder.regions(m)
+    assert regions == reference(m, True)
+    assert not any(r.stage == 1 and r.contains(gva) for r in regions)

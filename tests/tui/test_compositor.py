@@ -100,3 +100,25 @@ async def test_a_partial_frame_renders_only_the_widgets_its_dirty_lines_touch(
         assert {"WalkGrid", "TableTree", "TextGrid"} <= rendered
         untouched = {"Header", "Footer", "FooterKey", "CommandInput", "LogPanel", "TlbPanel"}
         assert not rendered & untouched
+
+
+async def test_after_each_step_the_screen_is_what_a_render_from_scratch_shows(
+    app_factory,
+) -> None:
+    """Nothing a step leaves unpainted is stale: the lines each widget last painted (its
+    caches: what the terminal shows) are what it paints from scratch."""
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        compositor = app.main._compositor
+        stale: list[int] = []
+        for step in range(23):
+            await _keys(pilot, "n")
+            painted = [list(strip) for strip in compositor.render_strips()]
+            for widget in compositor.visible_widgets:  # scrollbars too (not DOM children)
+                type(widget).refresh(widget)  # every cached line and visual dropped
+            fresh = [list(strip) for strip in compositor.render_strips()]
+            if painted != fresh:
+                stale.append(step)
+        assert app.walk.index == 23
+        assert stale == []

@@ -9,7 +9,6 @@ descent is cursor.py's. This class adds the fast `query`, `query_many`, the regi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 
@@ -19,23 +18,16 @@ from . import table_map as bulk
 from .cursor import EntryRef
 from .errors import PagingError
 from .flags import MappingFlags
-from .formats import Encoding, PagingFormat
-from .memory import Frames
 from .table_core import Flush, TableAllocator, TableCore
 
 
 class PageTable(TableCore):
     """`PageTable64` over `format`; addresses are the format's input/output spaces."""
 
-    def __init__(
-        self,
-        format: str | PagingFormat,
-        memory: Frames | None = None,
-        allocator: TableAllocator | None = None,
-        encoding: str | Encoding = Encoding.FIXED,
-        **format_options: Any,
-    ) -> None:
-        super().__init__(format, memory, allocator, encoding, **format_options)
+    _query_plan: table_query.QueryPlan  # made again with the control state (`follow_control`)
+
+    def follow_control(self) -> None:
+        super().follow_control()
         self._query_plan = table_query.query_plan(self)
 
     def query(self, vaddr: int) -> tuple[int, MappingFlags, int]:
@@ -43,6 +35,8 @@ class PageTable(TableCore):
 
         Here only a 4 KiB page whose leaf table an earlier walk reached, while memory is
         unwritten (`table_query.FastQuery`); the rest, and `query_many`, are table_query.py's."""
+        if self._control is not self.fmt.control:
+            self.follow_control()
         fast = self._query_plan.fast
         if fast is not None and self.mem.generation == fast.generation:
             table = fast.leaves.get(vaddr >> fast.table_shift)

@@ -115,11 +115,10 @@ class TableCore:
         self._txn_saved: set[int] = set()  # frames whose words the journal already holds
         self._txn_fresh: set[int] = set()  # tables allocated in this transaction
         self.generation = 0  # bumped by every change to the entries (caches key on it)
-        self._flags_memo: list[dict[int, MappingFlags | str]] = [
-            {} for _ in range(self.fmt.depth_count)
-        ]
+        self._flags_memo: list[dict[int, MappingFlags | str]] = []
         #: per depth, the bits that tell entries apart (all but the free address bits)
-        self.keep = tuple(~self.fmt.free_address_bits(d) for d in range(self.fmt.depth_count))
+        self.keep: tuple[int, ...] = ()
+        self._control: object = None  # the format's control state the two above were made for
         self.tables: dict[int, int] = {}  # first paddr -> frame count, every table we own
         self._borrowed: set[int] = set()  # root indices shared by copy_from
         self._pages: list[int] | None = []  # the seed's TlbFlusher record; None: all
@@ -128,6 +127,17 @@ class TableCore:
         n = self.fmt.root_frames
         self.root = self.alloc.alloc(n, align=n)  # x4 / concatenated roots are size-aligned
         self.tables[self.root] = n
+        self.follow_control()
+
+    def follow_control(self) -> None:
+        """Make again what was derived from the format's control state. A register change
+        configures the format in place (`Machine.set_control`): x86's MAXPHYADDR moves the
+        free address bits (SDM Vol. 3A 4.5: bits 51:M are reserved), EFER.NXE what a leaf
+        reads as; memos made before would answer for the old registers."""
+        fmt = self.fmt
+        self._control = fmt.control
+        self._flags_memo = [{} for _ in range(fmt.depth_count)]
+        self.keep = tuple(~fmt.free_address_bits(d) for d in range(fmt.depth_count))
 
     # ----------------------------------------------------------------- accounting
 
@@ -345,6 +355,8 @@ class TableCore:
     def leaf_flags(self, raw: int, depth: int) -> MappingFlags | str:
         """`read_flags` (or the seed's panic message), memoised per class of entries: entries
         that differ only in free address bits read back the same flags."""
+        if self._control is not self.fmt.control:
+            self.follow_control()
         memo, key = self._flags_memo[depth], raw & self.keep[depth]
         flags = memo.get(key)
         if flags is None:

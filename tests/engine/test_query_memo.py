@@ -12,6 +12,7 @@ import weakref
 import pytest
 
 from npt_explorer.engine import MappingFlags, PageTable, PagingError
+from npt_explorer.engine.config import MachineConfig
 from npt_explorer.engine.guest import GuestRAM
 from npt_explorer.engine.machine import Machine
 from npt_explorer.engine.memory import PhysicalMemory
@@ -158,3 +159,33 @@ def test_the_memo_keeps_no_frame_alive_that_memory_let_go_of():
     gc.collect()
     assert old() is None
     assert outcome(pt, G1) == "NotMapped"
+
+
+def _changed(change: str, warm: bool):
+    """A guest page's query after a register change, the leaf then poked with `bit`: with
+    its memos made before the change (`warm`) or not at all."""
+    m = Machine(MachineConfig(arch="x86_64"))
+    m.map(2, 0x20_0000, 2 << 20, "rwx", hpa=0x8020_0000)
+    m.map(1, 0x4000_0000, 0x2000, "rw", gpa=0x20_0000)
+    pt, va = m.guest_pt, 0x4000_1008
+    if warm:
+        remembered(pt, va, K4)
+    register, field, value, bit = CHANGES[change]
+    m.set_register(register, field, value)
+    m.poke(1, va, m.s1.leaf_depth, set=bit)
+    return outcome(pt, va), full(pt, va)
+
+
+CHANGES = {
+    # SDM Vol. 3A 4.5: bits 51:M of an entry are reserved (M = MAXPHYADDR)
+    "MAXPHYADDR lowered to 36, bit 40 set": ("maxphyaddr", "MAXPHYADDR", 36, 1 << 40),
+    # SDM Vol. 3A 4.5: with EFER.NXE = 0, bit 63 (XD) is reserved
+    "EFER.NXE cleared, XD set": ("efer", "NXE", 0, 1 << 63),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_register_change_rereads_the_leaves_a_query_remembered(change):
+    """A register change configures the format in place: the answer must be the one a table
+    asked nothing before gives, not the flags its memo kept for the old registers."""
+    assert _changed(change, warm=True) == _changed(change, warm=False)

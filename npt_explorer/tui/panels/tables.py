@@ -189,6 +189,7 @@ class PageTablesPanel(Vertical):
         self.machine: Machine | None = None
         self._preloading: object = None  # the walk whose tables are being read ahead
         self._exist = (False, False)  # which stages had a table at the last rebuild
+        self._control: object = None  # the registers the labels were decoded under
         self.border_title = "Page tables"
 
     def compose(self) -> ComposeResult:
@@ -217,12 +218,17 @@ class PageTablesPanel(Vertical):
     def show(self, machine: Machine) -> None:
         """Rebuild for `machine`, keeping open what was open and the cursor's entry (nothing
         to do when every table on show still holds what it held)."""
-        if machine is self.machine and self._exist == self._tables_exist() and self._unchanged():
+        if (
+            machine is self.machine
+            and machine.control is self._control  # a register change re-reads every entry
+            and self._exist == self._tables_exist()
+            and self._unchanged()
+        ):
             return
         keep = self._open_paths() if machine is self.machine else []
         cursor = self.tree.cursor_node
         at = self._path_of(cursor) if cursor is not None and machine is self.machine else None
-        self.machine = machine
+        self.machine, self._control = machine, machine.control
         self.query_one("#pt-legend", Static).update(legend(machine.s1, machine.s2))
         tree = self.tree
         tree.clear()

@@ -12,6 +12,7 @@ from tui_helpers import settle
 
 from npt_explorer.tui.compositor import SpanCompositor
 from npt_explorer.tui.frames import PanelsScreen
+from npt_explorer.tui.widgets.tree_lines import StateLinesTree
 
 
 class Frames:
@@ -102,23 +103,44 @@ async def test_a_partial_frame_renders_only_the_widgets_its_dirty_lines_touch(
         assert not rendered & untouched
 
 
+async def _stale_after(pilot: Pilot, keys: list[str]) -> list[int]:
+    """The keys (by index) after which the screen as painted differs from a render from
+    scratch: every widget's cached lines (scrollbars too) against caches and visuals
+    dropped."""
+    compositor = pilot.app.main._compositor
+    stale: list[int] = []
+    for index, key in enumerate(keys):
+        await _keys(pilot, key)
+        painted = [list(strip) for strip in compositor.render_strips()]
+        for widget in compositor.visible_widgets:  # scrollbars too (not DOM children)
+            type(widget).refresh(widget)  # every cached line and visual dropped
+            if isinstance(widget, StateLinesTree):  # and a tree's own line caches
+                widget._line_cache.clear()
+                widget._shown.clear()
+        fresh = [list(strip) for strip in compositor.render_strips()]
+        if painted != fresh:
+            stale.append(index)
+    return stale
+
+
 async def test_after_each_step_the_screen_is_what_a_render_from_scratch_shows(
     app_factory,
 ) -> None:
-    """Nothing a step leaves unpainted is stale: the lines each widget last painted (its
-    caches: what the terminal shows) are what it paints from scratch."""
+    """Nothing a step leaves unpainted is stale: a partial frame, or a tree line kept while
+    the cursor moved (widgets/tree_lines.py), would show here."""
     app = app_factory(arch="x86_64")
     async with app.run_test(size=(160, 48)) as pilot:
         await settle(pilot)
-        compositor = app.main._compositor
-        stale: list[int] = []
-        for step in range(23):
-            await _keys(pilot, "n")
-            painted = [list(strip) for strip in compositor.render_strips()]
-            for widget in compositor.visible_widgets:  # scrollbars too (not DOM children)
-                type(widget).refresh(widget)  # every cached line and visual dropped
-            fresh = [list(strip) for strip in compositor.render_strips()]
-            if painted != fresh:
-                stale.append(step)
+        assert await _stale_after(pilot, ["n"] * 23) == []
         assert app.walk.index == 23
-        assert stale == []
+
+
+async def test_moving_the_focused_trees_cursor_leaves_no_stale_line(app_factory) -> None:
+    """With the Page tables tree focused its cursor also lights the guides below it."""
+    app = app_factory(arch="x86_64")
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await _keys(pilot, "n", "n", "n", "tab")
+        assert app.focused is app.tables.tree
+        keys = ["down", "down", "up", "enter", "down", "enter", "up", "up", "home", "tab", "n"]
+        assert await _stale_after(pilot, keys) == []

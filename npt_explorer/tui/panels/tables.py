@@ -34,6 +34,7 @@ from ...scenario.colours import FAULT_STYLE, STAGE_STYLE, colour_legend
 from ...scenario.report import flag_string, kib_text
 from ..messages import EntrySelected, EntryTarget, step_target
 from ..widgets.paint import scrollbars_stay, set_thumbs
+from ..widgets.tree_lines import StateLinesTree
 
 HELP = """\
 ### Page tables
@@ -89,7 +90,7 @@ def legend(s1: PagingFormat, s2: PagingFormat) -> Text:
     return text
 
 
-class TableTree(Tree[Slot]):
+class TableTree(StateLinesTree[Slot]):
     """A Tree that lays its lines out once for a table's entries, not once per entry (a
     table read adds up to 512 nodes, each of which would invalidate the whole tree)."""
 

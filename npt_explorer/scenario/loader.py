@@ -127,14 +127,23 @@ def load(path: str | Path) -> Scenario:
     return loads(read_scenario_text(path), str(path))
 
 
-def is_patch_text(text: str) -> bool:
-    """Does `text` start as `save` on an image starts a patch file?"""
-    return text.startswith(PATCH_HEAD[:30])
+#: a patch file's own table; no scenario has one (SCENARIO_FORMAT.md's tables)
+_IMAGE_TABLE = re.compile(r"^[ \t]*\[[ \t]*image[ \t]*\][ \t]*(?:#.*)?$", re.MULTILINE)
+
+
+def patch_line(text: str) -> int | None:
+    """The line that makes `text` an image patch file: the header `save` on an image writes
+    (1), else its `[image]` table (a patch whose header was edited away); None: no patch."""
+    if text.startswith(PATCH_HEAD[:30]):
+        return 1
+    table = _IMAGE_TABLE.search(text)
+    return None if table is None else text.count("\n", 0, table.start()) + 1
 
 
 def loads(text: str, file: str = "<scenario>") -> Scenario:
-    if is_patch_text(text):  # `replay fix.toml`: a patch is no scenario, whatever else it holds
-        raise ScenarioError(file, 1, None, "an image patch file, not a scenario: open it "
+    at = patch_line(text)
+    if at is not None:  # `replay fix.toml`: a patch is no scenario, whatever else it holds
+        raise ScenarioError(file, at, None, "an image patch file, not a scenario: open it "
                             f"with `npt-explorer {file}` (the TUI)")  # fmt: skip
     doc = parse_toml(text, file)
     lines = SourceLines(text)

@@ -22,13 +22,12 @@ from pathlib import Path
 
 from .command import Command
 from .loader import (
-    PATCH_HEAD,
     ScenarioError,
     SourceLines,
     build_steps,
     failure,
-    is_patch_text,
     parse_toml,
+    patch_line,
     read_scenario_text,
     unknown_keys,
 )
@@ -61,14 +60,19 @@ class Patch:
         return ScenarioError(self.file, self.key_lines[key], f"image.{key}", f"{where}: {problem}")
 
 
+#: how much of a file `is_patch_file` reads (a patch is a few KiB; an image may be GiBs)
+_SNIFF = 1 << 16
+
+
 def is_patch_file(path: str) -> bool:
-    """A regular file that starts with the patch header (a device or FIFO is never read:
-    `/dev/zero` has no end of line, a pipe blocks)."""
+    """A regular file of text that is a patch (`patch_line`: the header, or an `[image]`
+    table in its first 64 KiB). A device or FIFO is never read: `/dev/zero` has no end of
+    line, a pipe blocks; an image's binary bytes are no UTF-8."""
     try:
         if not Path(path).is_file():
             return False
         with open(path, encoding="utf-8") as f:
-            return is_patch_text(f.read(len(PATCH_HEAD)))
+            return patch_line(f.read(_SNIFF)) is not None
     except (OSError, UnicodeDecodeError):
         return False
 

@@ -20,9 +20,9 @@ from ..image.memory import ImageMemory
 from ..image.workbench import REFUSED, ImageWorkbench
 from ..image_cli import image_setup
 from ..scenario import Command, CommandError
-from ..scenario.loader import Scenario, ScenarioError, load
+from ..scenario.loader import PATCH_HEAD, Scenario, ScenarioError, load
 from ..scenario.observed import with_observed
-from ..scenario.patch import PATCH_HEAD, Patch, is_patch_file, load_patch, loads_patch
+from ..scenario.patch import Patch, is_patch_file, load_patch, loads_patch
 from ..scenario.results import StepResult
 from ..scenario.session import LogEntry, Session
 

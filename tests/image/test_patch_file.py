@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from npt_explorer.cli import main
-from npt_explorer.scenario.patch import PATCH_HEAD, load_patch
+from npt_explorer.scenario.loader import PATCH_HEAD
+from npt_explorer.scenario.patch import is_patch_file, load_patch
 from npt_explorer.tui.image_source import ImageSession, open_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -148,3 +149,29 @@ def test_replay_of_a_patch_says_the_tui_opens_it(tmp_path: Path, elf: Path, caps
         f"error: {patch}:1: an image patch file, not a scenario: "
         f"open it with `npt-explorer {patch}` (the TUI)"
     )
+
+
+def test_a_patch_whose_header_was_edited_away_is_still_a_patch(
+    tmp_path: Path, elf: Path, capsys
+) -> None:
+    """Its [image] table makes it one (no scenario has that table): the TUI opens it as a
+    patch, and `replay` names the [image] line and the command that opens it."""
+    patch = tmp_path / "fix.toml"
+    patch.write_text(_patch(elf, steps=STEP).split("\n", 1)[1], encoding="utf-8")
+    assert isinstance(open_session([str(patch)]), ImageSession)
+    assert main(["replay", str(patch)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {patch}:1: an image patch file, not a scenario: "
+        f"open it with `npt-explorer {patch}` (the TUI)"
+    )
+
+
+def test_an_image_table_deeper_in_the_file_is_named_by_its_line(tmp_path: Path, capsys) -> None:
+    scenario = tmp_path / "mixed.toml"
+    scenario.write_text('title = "t"\narch = "x86_64"\n\n[image]\nfiles = []\n', encoding="utf-8")
+    assert main(["replay", str(scenario)]) == 2
+    assert f"{scenario}:4: an image patch file" in capsys.readouterr().err
+
+
+def test_a_binary_file_is_no_patch(elf: Path) -> None:
+    assert not is_patch_file(str(elf))
